@@ -1,0 +1,15 @@
+//! One call's orchestration.
+//!
+//! `runde-call` is the single entry point the desktop shell and the headless `runde-cli` use. It joins
+//! a server connector (from `runde-connect`) to the media engine (`runde-media`), consults the user's
+//! trust decisions (`runde-trust`), owns the participant list, and derives the three in-call
+//! indicators — recording, encryption, operator — from facts the other crates report, never claiming
+//! more than they prove. It emits typed events and typed, user-actionable errors; it has no UI and
+//! computes nothing for display beyond those facts.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod link;
+
+pub use error::UserError;
+pub use link::{LinkReport, inspect_link};

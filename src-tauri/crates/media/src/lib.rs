@@ -1,0 +1,9 @@
+//! The media engine.
+//!
+//! `runde-media` holds everything between a device and an encoded frame, in both directions: capture
+//! (cpal microphone, nokhwa camera, synthetic and file sources), audio processing (echo cancellation,
+//! noise suppression, gain control), the Opus and VP8 codecs, the jitter buffer with loss concealment,
+//! playout, and the WebRTC transport — with webrtc-rs hidden behind this crate's own types so that an
+//! upgrade touches one module — plus end-to-end frame encryption. It knows nothing about conferencing
+//! servers, trust decisions or the UI. The audio device callback never blocks, allocates or locks.
+#![deny(missing_docs)]

@@ -1,0 +1,127 @@
+//! TypeScript bindings for the UI, generated from the Rust types and the command list.
+//!
+//! The test below renders `ui/src/lib/bindings.ts` and fails when the checked-in file differs, so a
+//! change on either side cannot drift. Regenerate with `cargo xtask bindings`
+//! (sets `RUNDE_BLESS_BINDINGS=1`).
+
+use std::path::PathBuf;
+
+use runde_call::{LinkReport, UserError};
+use ts_rs::{Config, TS};
+
+/// One command as the UI sees it.
+struct CommandSig {
+    /// The Rust name, as registered with Tauri.
+    name: &'static str,
+    /// Doc comment for the generated function.
+    doc: &'static str,
+    /// Argument names (camelCase, as Tauri expects them) and TypeScript types.
+    args: Vec<(&'static str, String)>,
+    /// TypeScript type of the success value.
+    ok: String,
+}
+
+fn commands(cfg: &Config) -> Vec<CommandSig> {
+    vec![CommandSig {
+        name: "check_link",
+        doc: "Check a pasted link without contacting any server.",
+        args: vec![("link", String::inline(cfg))],
+        ok: LinkReport::name(cfg),
+    }]
+}
+
+fn declarations(cfg: &Config) -> Vec<String> {
+    vec![LinkReport::decl(cfg), UserError::decl(cfg)]
+}
+
+const HEADER: &str = "\
+// Generated from the Rust types in src-tauri by `cargo xtask bindings`. Do not edit by hand.
+import { invoke } from \"@tauri-apps/api/core\";
+
+/** A failure of the bridge itself (not an error the engine reported). */
+export type BridgeFailure = { code: \"BridgeFailure\"; detail: string };
+
+/** What a command returns: its value, or an error the UI shows by its code. */
+export type CommandResult<T> = { ok: true; value: T } | { ok: false; error: UserError | BridgeFailure };
+
+async function call<T>(name: string, args: Record<string, unknown>): Promise<CommandResult<T>> {
+  try {
+    return { ok: true, value: await invoke<T>(name, args) };
+  } catch (e) {
+    if (typeof e === \"object\" && e !== null && \"code\" in e) {
+      return { ok: false, error: e as UserError };
+    }
+    return { ok: false, error: { code: \"BridgeFailure\", detail: String(e) } };
+  }
+}
+";
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        match c {
+            '_' => upper = true,
+            _ if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn render_command(c: &CommandSig) -> String {
+    let params: Vec<String> = c.args.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+    let names: Vec<&str> = c.args.iter().map(|(n, _)| *n).collect();
+    format!(
+        "\n/** {doc} */\nexport function {f}({params}): Promise<CommandResult<{ok}>> {{\n  \
+         return call<{ok}>(\"{name}\", {{ {names} }});\n}}\n",
+        doc = c.doc,
+        f = camel_case(c.name),
+        params = params.join(", "),
+        ok = c.ok,
+        name = c.name,
+        names = names.join(", "),
+    )
+}
+
+fn render() -> String {
+    let cfg = Config::new();
+    let mut out = String::from(HEADER);
+    for decl in declarations(&cfg) {
+        out.push_str(&format!("\nexport {decl}\n"));
+    }
+    for c in commands(&cfg) {
+        out.push_str(&render_command(&c));
+    }
+    out
+}
+
+fn bindings_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ui/src/lib/bindings.ts")
+}
+
+#[test]
+fn every_registered_command_has_a_binding() {
+    let cfg = Config::new();
+    let bound: Vec<&str> = commands(&cfg).iter().map(|c| c.name).collect();
+    assert_eq!(bound, crate::COMMAND_NAMES);
+}
+
+#[test]
+fn checked_in_bindings_are_current() -> std::io::Result<()> {
+    let path = bindings_path();
+    let fresh = render();
+    if std::env::var_os("RUNDE_BLESS_BINDINGS").is_some() {
+        return std::fs::write(&path, fresh);
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == fresh,
+        "{} is out of date: run `cargo xtask bindings`",
+        path.display()
+    );
+    Ok(())
+}

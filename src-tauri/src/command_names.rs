@@ -1,0 +1,5 @@
+// Shared by build.rs (which turns each name into an `allow-…` permission) and the shell crate
+// (which registers the handlers and generates their TypeScript wrappers). One list, one truth.
+
+/// The names of every command the webview may call, in the order they are declared.
+pub const COMMAND_NAMES: &[&str] = &["check_link"];

@@ -1,0 +1,73 @@
+//! The real app binary, driven like a person would: type, click, read what Rust answered.
+
+use runde_e2e::desktop::DesktopApp;
+
+type TestResult = runde_e2e::Result<()>;
+
+/// A typed link goes to the Rust engine through the `check_link` command; the answer it shows
+/// (the endpoint's server in punycode, the room) can only have come from the engine.
+#[test]
+fn home_checks_a_pasted_link_through_the_engine() -> TestResult {
+    let app = DesktopApp::launch("home_checks_a_pasted_link")?;
+    let s = &app.session;
+    let input = s.find("[data-testid=link-input]")?;
+    s.type_text(&input, "runde://mееt.example.org:8989/janus?room=4711")?;
+    s.click(&s.find("[data-testid=check-link]")?)?;
+
+    let server = s.text(&s.find("[data-testid=report-server]")?)?;
+    assert_eq!(server, "xn--mt-nlca.example.org:8989");
+    assert_eq!(s.text(&s.find("[data-testid=report-room]")?)?, "4711");
+    assert_eq!(
+        s.text(&s.find("[data-testid=report-tls]")?)?,
+        "encrypted to the server (TLS)"
+    );
+    app.screenshot("link-report")?;
+    Ok(())
+}
+
+/// A link with a password is refused by the engine, the field is cleared, the secret never
+/// reaches a log, and the cleaned link can be used.
+#[test]
+fn a_password_in_a_link_is_refused_and_never_logged() -> TestResult {
+    const SECRET: &str = "Geheim-93817";
+    let app = DesktopApp::launch("password_in_link")?;
+    let s = &app.session;
+    let input = s.find("[data-testid=link-input]")?;
+    s.type_text(&input, &format!("https://meet.example.org/janus?room=5&pin={SECRET}"))?;
+    s.click(&s.find("[data-testid=check-link]")?)?;
+
+    let alert = s.find("[data-testid=link-error]")?;
+    assert_eq!(s.attribute(&alert, "data-code")?.as_deref(), Some("PasswordInLink"));
+    assert_eq!(s.property(&input, "value")?, "");
+    app.screenshot("password-refused")?;
+
+    s.click(&s.find("[data-testid=use-clean-link]")?)?;
+    assert_eq!(
+        s.property(&input, "value")?,
+        "https://meet.example.org/janus?room=5"
+    );
+    s.click(&s.find("[data-testid=check-link]")?)?;
+    assert_eq!(s.text(&s.find("[data-testid=report-room]")?)?, "5");
+
+    let log = app.log()?;
+    // The log did capture the app's own debug output, so the secret's absence means something.
+    assert!(log.contains("checking a pasted link"), "app log not captured:\n{log}");
+    assert!(!log.contains(SECRET), "the secret reached the app's log");
+    Ok(())
+}
+
+/// The UI switches to German, and the engine's answer is shown in German too.
+#[test]
+fn the_ui_speaks_german() -> TestResult {
+    let app = DesktopApp::launch("ui_speaks_german")?;
+    let s = &app.session;
+    s.click(&s.find("[data-testid=lang-switch]")?)?;
+    let button = s.find("[data-testid=check-link]")?;
+    assert_eq!(s.text(&button)?, "Link prüfen");
+    s.click(&button)?;
+    let alert = s.find("[data-testid=link-error]")?;
+    assert_eq!(s.attribute(&alert, "data-code")?.as_deref(), Some("LinkEmpty"));
+    assert!(s.text(&alert)?.contains("Bitte fügen Sie zuerst einen Link ein."));
+    app.screenshot("german")?;
+    Ok(())
+}

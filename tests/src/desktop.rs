@@ -1,0 +1,166 @@
+//! The real Runde app on a virtual display, driven through tauri-driver and WebKitWebDriver.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::webdriver::Session;
+use crate::{Result, artifacts, err};
+
+/// The app binary under test: `$RUNDE_APP_BINARY`, or the workspace's debug build.
+pub fn app_binary() -> Result<PathBuf> {
+    let path = match std::env::var_os("RUNDE_APP_BINARY") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/runde"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(err(
+            &path.display().to_string(),
+            "the app is not built; `cargo xtask test` builds it before the tests",
+        ))
+    }
+}
+
+/// An X server of our own, on a display number it picks itself.
+pub struct VirtualDisplay {
+    display: String,
+    _xvfb: ChildGuard,
+}
+
+impl VirtualDisplay {
+    /// Start Xvfb and wait until it reports its display number.
+    pub fn start() -> Result<Self> {
+        let xvfb = find_program("Xvfb")?;
+        let mut guard = ChildGuard::spawn(
+            "Xvfb",
+            Command::new(xvfb)
+                // -displayfd 1: Xvfb picks a free display and writes its number to stdout once ready.
+                .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )?;
+        let stdout = guard
+            .child_mut()
+            .stdout
+            .take()
+            .ok_or_else(|| err("Xvfb", "no stdout"))?;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| err("Xvfb", e))?;
+        let number: u32 = line
+            .trim()
+            .parse()
+            .map_err(|_| err("Xvfb", format!("did not report a display (got {line:?})")))?;
+        Ok(Self {
+            display: format!(":{number}"),
+            _xvfb: guard,
+        })
+    }
+
+    /// The `DISPLAY` value.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+/// The running app, with everything it needs; dropping it stops all of it.
+pub struct DesktopApp {
+    /// The WebDriver session that controls the app's webview.
+    pub session: Session,
+    /// Folder for this test's screenshots and logs.
+    pub artifacts: PathBuf,
+    driver_log: PathBuf,
+    _driver: ChildGuard,
+    _display: VirtualDisplay,
+}
+
+impl DesktopApp {
+    /// Launch the app for the named test, with a fresh home folder and its own display.
+    pub fn launch(test: &str) -> Result<Self> {
+        let app = app_binary()?;
+        let artifacts = artifacts::dir(test)?;
+        let display = VirtualDisplay::start()?;
+        let (driver, port, driver_log) = start_driver(&artifacts, display.display())?;
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "wry",
+                "tauri:options": { "application": app }
+            }}
+        });
+        let session = Session::create(&format!("http://127.0.0.1:{port}"), capabilities)?;
+        session.set_implicit_wait(Duration::from_secs(10))?;
+        Ok(Self {
+            session,
+            artifacts,
+            driver_log,
+            _driver: driver,
+            _display: display,
+        })
+    }
+
+    /// Save a screenshot of the window (after the current state has been painted).
+    pub fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.session.screenshot_after_paint()?;
+        if !png.starts_with(b"\x89PNG") {
+            return Err(err("screenshot", "not a PNG"));
+        }
+        let path = self.artifacts.join(format!("{name}.png"));
+        std::fs::write(&path, png).map_err(|e| err("screenshot", e))?;
+        Ok(path)
+    }
+
+    /// Everything the app and its drivers wrote to stdout and stderr so far.
+    pub fn log(&self) -> Result<String> {
+        std::fs::read_to_string(&self.driver_log).map_err(|e| err("driver log", e))
+    }
+}
+
+/// Start tauri-driver (which starts WebKitWebDriver, which starts the app) on free ports.
+fn start_driver(artifacts: &Path, display: &str) -> Result<(ChildGuard, u16, PathBuf)> {
+    let tauri_driver = find_program("tauri-driver")?;
+    let native = find_program("WebKitWebDriver")?;
+    let (port, native_port) = (free_port()?, free_port()?);
+    let home = artifacts.join("home");
+    for sub in ["config", "data", "cache", "runtime"] {
+        std::fs::create_dir_all(home.join(sub)).map_err(|e| err("home", e))?;
+    }
+    let log_path = artifacts.join("app.log");
+    let log = File::create(&log_path).map_err(|e| err("log", e))?;
+    let log2 = log.try_clone().map_err(|e| err("log", e))?;
+    let mut driver = ChildGuard::spawn(
+        "tauri-driver",
+        Command::new(tauri_driver)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--native-port")
+            .arg(native_port.to_string())
+            .arg("--native-driver")
+            .arg(native)
+            .env("DISPLAY", display)
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_RUNTIME_DIR", home.join("runtime"))
+            .env("RUNDE_LOG", "debug")
+            .env("NO_AT_BRIDGE", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2),
+    )?;
+    wait_until("tauri-driver to listen", Duration::from_secs(20), || {
+        driver.ensure_running()?;
+        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+    })?;
+    Ok((driver, port, log_path))
+}

@@ -1,0 +1,122 @@
+//! Child processes that are stopped, by PID, when their guard is dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::{Result, err};
+
+/// A running child process; dropping the guard stops it (SIGTERM, then SIGKILL after a grace period).
+pub struct ChildGuard {
+    name: String,
+    child: Child,
+}
+
+impl ChildGuard {
+    /// Spawn `command`, naming it for error messages.
+    pub fn spawn(name: &str, command: &mut Command) -> Result<Self> {
+        let child = command
+            .spawn()
+            .map_err(|e| err(&format!("could not start {name}"), e))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child itself, e.g. to take its stdout.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Fail if the process has already exited.
+    pub fn ensure_running(&mut self) -> Result<()> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(err(&self.name, format!("exited early ({status})"))),
+            Err(e) => Err(err(&self.name, e)),
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        #[cfg(unix)]
+        {
+            // SIGTERM first so the program can clean up; only this PID, never a pattern.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.pid().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Find a program on `PATH` (and in `$CARGO_HOME/bin`, where cargo-installed tools live).
+pub fn find_program(name: &str) -> Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(home).join("bin"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            err(
+                name,
+                "not found on PATH; `cargo xtask test` installs everything the tests need",
+            )
+        })
+}
+
+/// Poll `check` until it yields a value or `timeout` passes. `what` names the awaited state.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check()? {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            return Err(err("timed out", format!("waiting for {what} ({timeout:?})")));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A TCP port on loopback that is free right now.
+pub fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| err("no free port", e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| err("no free port", e))
+}

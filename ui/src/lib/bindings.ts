@@ -1,0 +1,52 @@
+// Generated from the Rust types in src-tauri by `cargo xtask bindings`. Do not edit by hand.
+import { invoke } from "@tauri-apps/api/core";
+
+/** A failure of the bridge itself (not an error the engine reported). */
+export type BridgeFailure = { code: "BridgeFailure"; detail: string };
+
+/** What a command returns: its value, or an error the UI shows by its code. */
+export type CommandResult<T> = { ok: true; value: T } | { ok: false; error: UserError | BridgeFailure };
+
+async function call<T>(name: string, args: Record<string, unknown>): Promise<CommandResult<T>> {
+  try {
+    return { ok: true, value: await invoke<T>(name, args) };
+  } catch (e) {
+    if (typeof e === "object" && e !== null && "code" in e) {
+      return { ok: false, error: e as UserError };
+    }
+    return { ok: false, error: { code: "BridgeFailure", detail: String(e) } };
+  }
+}
+
+export type LinkReport = { 
+/**
+ * The server as people recognise it: host, and port when not the default.
+ */
+server: string, 
+/**
+ * The signalling endpoint Runde would connect to.
+ */
+endpoint: string, 
+/**
+ * The room the link names, if it names one.
+ */
+room: string | null, 
+/**
+ * Whether the connection to the server is TLS-protected. False only for loopback servers.
+ */
+tls: boolean, };
+
+export type UserError = { "code": "LinkEmpty" } | { "code": "LinkTooLong" } | { "code": "NotALink" } | { "code": "UnsupportedScheme", 
+/**
+ * The scheme that was given.
+ */
+scheme: string, } | { "code": "LinkMissingServer" } | { "code": "InsecureTransport" } | { "code": "PasswordInLink", 
+/**
+ * The link with the secret removed.
+ */
+withoutSecret: string, } | { "code": "InvalidRoom" };
+
+/** Check a pasted link without contacting any server. */
+export function checkLink(link: string): Promise<CommandResult<LinkReport>> {
+  return call<LinkReport>("check_link", { link });
+}

@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import type { BridgeFailure, UserError } from "./bindings";
+import { errorMessage } from "./errors";
+import { i18n } from "./i18n.svelte";
+
+const everyError: (UserError | BridgeFailure)[] = [
+  { code: "LinkEmpty" },
+  { code: "LinkTooLong" },
+  { code: "NotALink" },
+  { code: "UnsupportedScheme", scheme: "ftp" },
+  { code: "LinkMissingServer" },
+  { code: "InsecureTransport" },
+  { code: "PasswordInLink", withoutSecret: "https://meet.example.org/?room=1" },
+  { code: "InvalidRoom" },
+  { code: "BridgeFailure", detail: "ipc closed" },
+];
+
+describe("error messages", () => {
+  it.each(["en", "de"] as const)("every code has a complete %s message", (lang) => {
+    i18n.lang = lang;
+    for (const error of everyError) {
+      const { key, params } = errorMessage(error);
+      const text = i18n.t(key, params);
+      expect(text, error.code).not.toMatch(/\{\w+\}/);
+      expect(text.length, error.code).toBeGreaterThan(10);
+    }
+  });
+
+  it("never shows the cleaned link inside the message text", () => {
+    const { key, params } = errorMessage(everyError[6] as UserError);
+    expect(i18n.t(key, params)).not.toContain("meet.example.org");
+  });
+});

@@ -1,0 +1,93 @@
+// Every string the UI shows, in English and German. German is the reference for tone: plain, polite
+// ("Sie"), no jargon. Placeholders are written {name} and must match across languages (tested).
+
+export const en = {
+  "app.tagline": "Video conferencing on servers you trust",
+  "app.privacy":
+    "Runde talks only to the server you choose. No analytics, no crash reports, no update checks.",
+  "lang.switch": "Deutsch",
+  "lang.switchLabel": "Switch the language to German",
+
+  "home.title": "Join a conversation",
+  "home.lead":
+    "Paste the link you were given. The password comes separately — you will enter it in its own field.",
+  "home.linkLabel": "Conference link",
+  "home.linkPlaceholder": "https://meet.example.org/janus?room=1234",
+  "home.check": "Check link",
+  "home.checking": "Checking…",
+  "home.nothingSent": "Nothing has been sent yet: Runde has only read the link.",
+
+  "report.heading": "What this link says",
+  "report.server": "Server",
+  "report.room": "Room",
+  "report.noRoom": "no room named — the server will be asked",
+  "report.connection": "Connection",
+  "report.tls": "encrypted to the server (TLS)",
+  "report.loopback": "unencrypted, but only to this computer",
+  "report.serverType": "Server type",
+  "report.serverTypeUnknown": "not checked yet",
+
+  "error.heading": "This link cannot be used",
+  "error.LinkEmpty": "Please paste a link first.",
+  "error.LinkTooLong": "This text is far longer than a conference link. Please check what you pasted.",
+  "error.NotALink": "This is not a link. A conference link starts with https://",
+  "error.UnsupportedScheme":
+    "Links starting with “{scheme}:” cannot be joined. A conference link starts with https://",
+  "error.LinkMissingServer": "The link does not name a server.",
+  "error.InsecureTransport":
+    "The link uses an unencrypted connection to another computer. Ask for a link that starts with https://",
+  "error.PasswordInLink":
+    "This link contained a password or access code. Runde never takes passwords from links, so that a forwarded link does not give the meeting away. The password was removed and not stored; enter it in its own field when you join.",
+  "error.PasswordInLink.use": "Use the link without the password",
+  "error.InvalidRoom": "The room name in the link is not valid. Please ask for the link again.",
+  "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
+} as const;
+
+export type MessageKey = keyof typeof en;
+export type Messages = Record<MessageKey, string>;
+
+export const de: Messages = {
+  "app.tagline": "Videokonferenzen auf Servern, denen Sie vertrauen",
+  "app.privacy":
+    "Runde spricht nur mit dem Server, den Sie wählen. Keine Analyse, keine Absturzberichte, keine Update-Abfragen.",
+  "lang.switch": "English",
+  "lang.switchLabel": "Sprache auf Englisch umstellen",
+
+  "home.title": "An einem Gespräch teilnehmen",
+  "home.lead":
+    "Fügen Sie den Link ein, den Sie erhalten haben. Das Passwort kommt getrennt – Sie geben es in einem eigenen Feld ein.",
+  "home.linkLabel": "Konferenz-Link",
+  "home.linkPlaceholder": "https://meet.example.org/janus?room=1234",
+  "home.check": "Link prüfen",
+  "home.checking": "Wird geprüft …",
+  "home.nothingSent": "Es wurde noch nichts gesendet: Runde hat nur den Link gelesen.",
+
+  "report.heading": "Was dieser Link angibt",
+  "report.server": "Server",
+  "report.room": "Raum",
+  "report.noRoom": "kein Raum angegeben – der Server wird gefragt",
+  "report.connection": "Verbindung",
+  "report.tls": "verschlüsselt bis zum Server (TLS)",
+  "report.loopback": "unverschlüsselt, aber nur zu diesem Computer",
+  "report.serverType": "Server-Art",
+  "report.serverTypeUnknown": "noch nicht geprüft",
+
+  "error.heading": "Dieser Link kann nicht verwendet werden",
+  "error.LinkEmpty": "Bitte fügen Sie zuerst einen Link ein.",
+  "error.LinkTooLong":
+    "Dieser Text ist viel länger als ein Konferenz-Link. Bitte prüfen Sie, was Sie eingefügt haben.",
+  "error.NotALink": "Das ist kein Link. Ein Konferenz-Link beginnt mit https://",
+  "error.UnsupportedScheme":
+    "Links, die mit „{scheme}:“ beginnen, können nicht verwendet werden. Ein Konferenz-Link beginnt mit https://",
+  "error.LinkMissingServer": "Der Link nennt keinen Server.",
+  "error.InsecureTransport":
+    "Der Link verwendet eine unverschlüsselte Verbindung zu einem anderen Computer. Bitten Sie um einen Link, der mit https:// beginnt.",
+  "error.PasswordInLink":
+    "Dieser Link enthielt ein Passwort oder einen Zugangscode. Runde übernimmt nie Passwörter aus Links, damit ein weitergeleiteter Link das Treffen nicht preisgibt. Das Passwort wurde entfernt und nicht gespeichert; geben Sie es beim Beitreten im eigenen Feld ein.",
+  "error.PasswordInLink.use": "Link ohne Passwort verwenden",
+  "error.InvalidRoom": "Der Raumname im Link ist ungültig. Bitte fragen Sie noch einmal nach dem Link.",
+  "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
+};
+
+export const catalogs = { en, de } satisfies Record<string, Messages>;
+export type Lang = keyof typeof catalogs;
