@@ -33,11 +33,17 @@ fn a_password_in_a_link_is_refused_and_never_logged() -> TestResult {
     let app = DesktopApp::launch("password_in_link")?;
     let s = &app.session;
     let input = s.find("[data-testid=link-input]")?;
-    s.type_text(&input, &format!("https://meet.example.org/janus?room=5&pin={SECRET}"))?;
+    s.type_text(
+        &input,
+        &format!("https://meet.example.org/janus?room=5&pin={SECRET}"),
+    )?;
     s.click(&s.find("[data-testid=check-link]")?)?;
 
     let alert = s.find("[data-testid=link-error]")?;
-    assert_eq!(s.attribute(&alert, "data-code")?.as_deref(), Some("PasswordInLink"));
+    assert_eq!(
+        s.attribute(&alert, "data-code")?.as_deref(),
+        Some("PasswordInLink")
+    );
     assert_eq!(s.property(&input, "value")?, "");
     app.screenshot("password-refused")?;
 
@@ -51,7 +57,10 @@ fn a_password_in_a_link_is_refused_and_never_logged() -> TestResult {
 
     let log = app.log()?;
     // The log did capture the app's own debug output, so the secret's absence means something.
-    assert!(log.contains("checking a pasted link"), "app log not captured:\n{log}");
+    assert!(
+        log.contains("checking a pasted link"),
+        "app log not captured:\n{log}"
+    );
     assert!(!log.contains(SECRET), "the secret reached the app's log");
     Ok(())
 }
@@ -66,8 +75,14 @@ fn the_ui_speaks_german() -> TestResult {
     assert_eq!(s.text(&button)?, "Link prüfen");
     s.click(&button)?;
     let alert = s.find("[data-testid=link-error]")?;
-    assert_eq!(s.attribute(&alert, "data-code")?.as_deref(), Some("LinkEmpty"));
-    assert!(s.text(&alert)?.contains("Bitte fügen Sie zuerst einen Link ein."));
+    assert_eq!(
+        s.attribute(&alert, "data-code")?.as_deref(),
+        Some("LinkEmpty")
+    );
+    assert!(
+        s.text(&alert)?
+            .contains("Bitte fügen Sie zuerst einen Link ein.")
+    );
     app.screenshot("german")?;
     Ok(())
 }

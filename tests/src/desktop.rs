@@ -42,7 +42,15 @@ impl VirtualDisplay {
             "Xvfb",
             Command::new(xvfb)
                 // -displayfd 1: Xvfb picks a free display and writes its number to stdout once ready.
-                .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .args([
+                    "-displayfd",
+                    "1",
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null()),
         )?;
@@ -160,7 +168,9 @@ fn start_driver(artifacts: &Path, display: &str) -> Result<(ChildGuard, u16, Pat
     )?;
     wait_until("tauri-driver to listen", Duration::from_secs(20), || {
         driver.ensure_running()?;
-        Ok(std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+        Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ()))
     })?;
     Ok((driver, port, log_path))
 }

@@ -105,7 +105,10 @@ pub fn wait_until<T>(
             return Ok(value);
         }
         if Instant::now() >= deadline {
-            return Err(err("timed out", format!("waiting for {what} ({timeout:?})")));
+            return Err(err(
+                "timed out",
+                format!("waiting for {what} ({timeout:?})"),
+            ));
         }
         std::thread::sleep(Duration::from_millis(25));
     }

@@ -28,7 +28,12 @@ impl Session {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        let reply = send(&agent, "POST", &format!("{server}/session"), Some(capabilities))?;
+        let reply = send(
+            &agent,
+            "POST",
+            &format!("{server}/session"),
+            Some(capabilities),
+        )?;
         let id = reply["sessionId"]
             .as_str()
             .ok_or_else(|| err("new session", format!("no session id in {reply}")))?;

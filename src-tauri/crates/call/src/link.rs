@@ -36,9 +36,8 @@ mod tests {
 
     #[test]
     fn report_serialises_with_camel_case_fields() -> Result<(), serde_json::Error> {
-        let report = inspect_link("https://meet.example.org/janus?room=42").map_err(|e| {
-            serde_json::Error::io(std::io::Error::other(e.to_string()))
-        })?;
+        let report = inspect_link("https://meet.example.org/janus?room=42")
+            .map_err(|e| serde_json::Error::io(std::io::Error::other(e.to_string())))?;
         let json = serde_json::to_value(&report)?;
         assert_eq!(
             json,
@@ -69,7 +68,15 @@ mod tests {
 
     #[test]
     fn code_matches_the_serialised_tag() -> Result<(), serde_json::Error> {
-        for text in ["", "x", "ftp://a/", "https://", "http://a.example/", "https://a@b/", "https://a/?room="] {
+        for text in [
+            "",
+            "x",
+            "ftp://a/",
+            "https://",
+            "http://a.example/",
+            "https://a@b/",
+            "https://a/?room=",
+        ] {
             let Err(e) = inspect_link(text) else {
                 panic!("{text:?} must be refused");
             };

@@ -41,7 +41,10 @@ fn check_link(link: &str) -> ExitCode {
             println!("server:   {}", report.server);
             println!("endpoint: {}", report.endpoint);
             println!("room:     {}", report.room.as_deref().unwrap_or("(none)"));
-            println!("tls:      {}", if report.tls { "yes" } else { "no (loopback)" });
+            println!(
+                "tls:      {}",
+                if report.tls { "yes" } else { "no (loopback)" }
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -173,7 +173,10 @@ fn refuse_secrets(url: &mut Url) -> Result<(), LinkError> {
     let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     if query.iter().any(|(k, _)| is_secret_param(k)) {
         found = true;
-        let kept: Vec<_> = query.into_iter().filter(|(k, _)| !is_secret_param(k)).collect();
+        let kept: Vec<_> = query
+            .into_iter()
+            .filter(|(k, _)| !is_secret_param(k))
+            .collect();
         set_query(url, &kept);
     }
     if let Some(fragment) = url.fragment()
@@ -193,7 +196,9 @@ fn refuse_secrets(url: &mut Url) -> Result<(), LinkError> {
 fn is_secret_param(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
     SECRET_PARAMS.iter().any(|secret| {
-        name == *secret || name.ends_with(&format!(".{secret}")) || name.ends_with(&format!("_{secret}"))
+        name == *secret
+            || name.ends_with(&format!(".{secret}"))
+            || name.ends_with(&format!("_{secret}"))
     })
 }
 
@@ -292,7 +297,10 @@ mod tests {
         let wss = ok("wss://meet.example.org:8989/janus?room=abc-1");
         assert_eq!(deep, wss);
         assert_eq!(deep.server(), "meet.example.org:8989");
-        assert_eq!(ok("RUNDE://Meet.Example.org/x?room=1").server(), "meet.example.org");
+        assert_eq!(
+            ok("RUNDE://Meet.Example.org/x?room=1").server(),
+            "meet.example.org"
+        );
     }
 
     #[test]
@@ -304,12 +312,21 @@ mod tests {
 
     #[test]
     fn plain_transport_only_on_loopback() {
-        assert_eq!(ok("http://127.0.0.1:8188/?room=1").endpoint().scheme(), "ws");
+        assert_eq!(
+            ok("http://127.0.0.1:8188/?room=1").endpoint().scheme(),
+            "ws"
+        );
         assert_eq!(ok("ws://[::1]:8188/janus").endpoint().scheme(), "ws");
         assert_eq!(ok("http://localhost:8188/").endpoint().scheme(), "ws");
-        assert_eq!(err("http://meet.example.org/?room=1"), LinkError::InsecureTransport);
+        assert_eq!(
+            err("http://meet.example.org/?room=1"),
+            LinkError::InsecureTransport
+        );
         assert_eq!(err("ws://192.168.1.2:8188/"), LinkError::InsecureTransport);
-        assert_eq!(err("http://127.0.0.1.example.org/"), LinkError::InsecureTransport);
+        assert_eq!(
+            err("http://127.0.0.1.example.org/"),
+            LinkError::InsecureTransport
+        );
     }
 
     #[test]
@@ -337,9 +354,15 @@ mod tests {
             let LinkError::PasswordInLink { without_secret } = &e else {
                 panic!("{input}: wrong error {e:?}");
             };
-            assert!(!without_secret.contains("hunter2"), "{input} -> {without_secret}");
+            assert!(
+                !without_secret.contains("hunter2"),
+                "{input} -> {without_secret}"
+            );
             assert!(!format!("{e} {e:?}").contains("hunter2"));
-            assert!(parse_link(without_secret).is_ok(), "{without_secret} should be usable");
+            assert!(
+                parse_link(without_secret).is_ok(),
+                "{without_secret} should be usable"
+            );
         }
     }
 
@@ -352,16 +375,32 @@ mod tests {
         assert_eq!(err("https://meet.example.org/\u{7}x"), LinkError::NotALink);
         assert_eq!(
             err("ftp://meet.example.org/"),
-            LinkError::UnsupportedScheme { scheme: "ftp".into() }
+            LinkError::UnsupportedScheme {
+                scheme: "ftp".into()
+            }
         );
         assert_eq!(
             err("javascript:alert(1)"),
-            LinkError::UnsupportedScheme { scheme: "javascript".into() }
+            LinkError::UnsupportedScheme {
+                scheme: "javascript".into()
+            }
         );
-        assert_eq!(err("https://meet.example.org/?room="), LinkError::InvalidRoom);
-        assert_eq!(err("https://meet.example.org/?room=a%20b"), LinkError::InvalidRoom);
-        assert_eq!(err("https://meet.example.org/?room=1&room=2"), LinkError::InvalidRoom);
-        let long = format!("https://meet.example.org/?room={}", "1".repeat(MAX_LINK_LEN));
+        assert_eq!(
+            err("https://meet.example.org/?room="),
+            LinkError::InvalidRoom
+        );
+        assert_eq!(
+            err("https://meet.example.org/?room=a%20b"),
+            LinkError::InvalidRoom
+        );
+        assert_eq!(
+            err("https://meet.example.org/?room=1&room=2"),
+            LinkError::InvalidRoom
+        );
+        let long = format!(
+            "https://meet.example.org/?room={}",
+            "1".repeat(MAX_LINK_LEN)
+        );
         assert!(matches!(err(&long), LinkError::TooLong { .. }));
     }
 

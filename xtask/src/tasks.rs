@@ -1,0 +1,210 @@
+//! The commands themselves: run, test, bindings, dev.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use crate::exec::{self, Result};
+use crate::node::Node;
+use crate::report::{Outcome, Report};
+use crate::{checks, setup};
+
+fn build_ui(node: &Node) -> Result<()> {
+    exec::run(&mut node.npm(&["run", "build"]))
+}
+
+fn app_path(release: bool) -> std::path::PathBuf {
+    let profile = if release { "release" } else { "debug" };
+    let exe = if cfg!(windows) { "runde.exe" } else { "runde" };
+    exec::root().join("target").join(profile).join(exe)
+}
+
+/// Build the UI and the app, then start the app and wait until it is closed.
+pub fn run(release: bool) -> Result<()> {
+    let node = setup::ensure(setup::Purpose::Run)?;
+    println!("==> building the UI");
+    build_ui(&node)?;
+    println!("==> building Runde");
+    let mut build = exec::cargo();
+    build.args(["build", "--locked", "-p", "runde"]);
+    if release {
+        build.arg("--release");
+    }
+    exec::run(&mut build)?;
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        return Err(
+            "Runde is built, but there is no display to show it on (no DISPLAY or \
+                    WAYLAND_DISPLAY). Run it from a desktop session, or under `xvfb-run`."
+                .into(),
+        );
+    }
+    println!("==> starting Runde");
+    exec::run(&mut Command::new(app_path(release)))
+}
+
+/// Every check and test, with a summary at the end.
+pub fn test() -> ExitCode {
+    let start = Instant::now();
+    let mut report = Report::default();
+    let mut node = None;
+    let set_up = report.step("set-up (system packages, npm, cargo tools)", |_| {
+        node = Some(setup::ensure(setup::Purpose::Test)?);
+        Ok(Outcome::Passed)
+    });
+    let Some(node) = node.filter(|_| set_up) else {
+        return report.finish(start.elapsed());
+    };
+    report.step("rustfmt", |_| {
+        exec::run(exec::cargo().args(["fmt", "--all", "--check"])).map(|()| Outcome::Passed)
+    });
+    report.step("crate layering (ARCHITECTURE.md)", |_| {
+        checks::layers().map(|()| Outcome::Passed)
+    });
+    report.step("no telemetry in Rust or npm packages", |_| {
+        checks::no_telemetry().map(|()| Outcome::Passed)
+    });
+    report.step("npm licenses", |_| {
+        checks::npm_licenses().map(|()| Outcome::Passed)
+    });
+    report.step("UI type check (svelte-check)", |_| {
+        exec::run(&mut node.npm(&["run", "check"])).map(|()| Outcome::Passed)
+    });
+    report.step("UI unit tests (vitest)", |r| {
+        let mut cmd = node.npm(&["run", "test"]);
+        cmd.env("NO_COLOR", "1");
+        exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
+    });
+    let ui_built = report.step("UI build (vite)", |_| {
+        build_ui(&node).map(|()| Outcome::Passed)
+    });
+    if ui_built {
+        rust_steps(&mut report);
+    }
+    deny_steps(&mut report, &node);
+    report.finish(start.elapsed())
+}
+
+fn rust_steps(report: &mut Report) {
+    report.step("clippy -D warnings", |_| {
+        exec::run(exec::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+        .map(|()| Outcome::Passed)
+    });
+    let built = report.step("build the app (debug)", |_| {
+        exec::run(exec::cargo().args(["build", "--locked", "-p", "runde"]))
+            .map(|()| Outcome::Passed)
+    });
+    if cfg!(target_os = "macos") {
+        println!(
+            "  note: the app's WebDriver tests cannot run on macOS (no WebDriver for WKWebView)"
+        );
+    }
+    if built {
+        report.step("Rust tests, incl. the app end-to-end", |r| {
+            let mut cmd = exec::cargo();
+            cmd.args(["test", "--workspace", "--locked", "--no-fail-fast"])
+                .env("RUNDE_APP_BINARY", app_path(false));
+            exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
+        });
+    }
+}
+
+fn deny_steps(report: &mut Report, node: &Node) {
+    report.step("cargo deny: bans, licenses, sources", |_| {
+        exec::run(exec::cargo().args([
+            "deny",
+            "--log-level",
+            "error",
+            "check",
+            "bans",
+            "licenses",
+            "sources",
+        ]))
+        .map(|()| Outcome::Passed)
+    });
+    report.step("security advisories (RustSec, npm audit)", |_| {
+        advisories(node)
+    });
+}
+
+/// Advisories need a database from the network; when it cannot be fetched, say so plainly.
+fn advisories(node: &Node) -> Result<Outcome> {
+    let mut unavailable = Vec::new();
+    let mut lines = Vec::new();
+    let rust = exec::run_streaming(exec::cargo().args(["deny", "check", "advisories"]), |l| {
+        lines.push(l.to_owned())
+    });
+    if let Err(e) = rust {
+        if lines
+            .iter()
+            .any(|l| l.contains("failed to fetch advisory database"))
+        {
+            unavailable.push("the RustSec advisory database could not be fetched (offline?)");
+        } else {
+            return Err(e);
+        }
+    }
+    let mut npm_lines = Vec::new();
+    let npm = exec::run_streaming(&mut node.npm(&["audit", "--audit-level=high"]), |l| {
+        npm_lines.push(l.to_owned())
+    });
+    if let Err(e) = npm {
+        if npm_lines
+            .iter()
+            .any(|l| l.contains("found") && l.contains("vulnerabilit"))
+        {
+            return Err(e);
+        }
+        unavailable.push("npm audit could not reach its advisory service");
+    }
+    if unavailable.is_empty() {
+        Ok(Outcome::Passed)
+    } else {
+        for u in &unavailable {
+            println!("  ADVISORIES NOT CHECKED: {u}");
+        }
+        Ok(Outcome::Unavailable(unavailable.join("; ")))
+    }
+}
+
+/// Regenerate the TypeScript bindings from the Rust types.
+pub fn bindings() -> Result<()> {
+    exec::run(
+        exec::cargo()
+            .args(["test", "--locked", "-p", "runde", "--lib", "bindings"])
+            .env("RUNDE_BLESS_BINDINGS", "1"),
+    )
+}
+
+/// The app against the Vite dev server: UI changes show up without a rebuild.
+pub fn dev() -> Result<()> {
+    let node = setup::ensure(setup::Purpose::Run)?;
+    let mut vite = node
+        .npm(&["run", "dev"])
+        .spawn()
+        .map_err(|e| format!("could not start the Vite dev server: {e}"))?;
+    let ready = (0..200).any(|_| {
+        let up = std::net::TcpStream::connect(("127.0.0.1", 5173)).is_ok();
+        if !up {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        up
+    });
+    let outcome = if ready {
+        exec::run(exec::cargo().args(["run", "-p", "runde", "--no-default-features"]))
+    } else {
+        Err("the Vite dev server did not start on 127.0.0.1:5173".into())
+    };
+    let _ = vite.kill();
+    let _ = vite.wait();
+    outcome
+}
