@@ -1,4 +1,7 @@
 //! The real app binary, driven like a person would: type, click, read what Rust answered.
+//!
+//! Not on macOS: Apple's WKWebView has no WebDriver, so tauri-driver does not exist there.
+#![cfg(not(target_os = "macos"))]
 
 use runde_e2e::desktop::DesktopApp;
 
@@ -84,5 +87,75 @@ fn the_ui_speaks_german() -> TestResult {
             .contains("Bitte fügen Sie zuerst einen Link ein.")
     );
     app.screenshot("german")?;
+    Ok(())
+}
+
+/// The window loads nothing that is not built into the app, runs no inline script, and may call
+/// only the commands its capability grants. The probe target is a listener of this test on
+/// loopback, so the test can also see that no request was even attempted.
+#[test]
+fn the_webview_is_locked_down() -> TestResult {
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| runde_e2e::err("bind", e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| runde_e2e::err("listener", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| runde_e2e::err("listener", e))?
+        .port();
+
+    let app = DesktopApp::launch("webview_locked_down")?;
+    let s = &app.session;
+    s.find("[data-testid=link-input]")?;
+    let outcome = s.execute_async(
+        r#"
+        const [port, done] = arguments;
+        const seen = new Set();
+        const finish = () => done({ seen: [...seen].sort(), inlineRan: !!window.__inlineRan });
+        document.addEventListener("securitypolicyviolation", (e) => {
+          seen.add(e.effectiveDirective);
+          if (seen.size >= 3) finish();
+        });
+        const img = new Image();
+        img.src = `http://127.0.0.1:${port}/probe.png`;
+        document.body.appendChild(img);
+        fetch(`http://127.0.0.1:${port}/probe`).catch(() => {});
+        const script = document.createElement("script");
+        script.textContent = "window.__inlineRan = true";
+        document.body.appendChild(script);
+        // Only reached when the policy is missing: then report what was (not) blocked.
+        setTimeout(finish, 5000);
+        "#,
+        serde_json::json!([port]),
+    )?;
+    assert_eq!(
+        outcome["seen"],
+        serde_json::json!(["connect-src", "img-src", "script-src-elem"])
+    );
+    assert_eq!(outcome["inlineRan"], false);
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the webview reached out to the probe listener: {other:?}"),
+    }
+
+    let refused = s.execute_async(
+        r#"
+        const done = arguments[arguments.length - 1];
+        window.__TAURI_INTERNALS__.invoke("plugin:app|version").then(
+          (v) => done({ allowed: true, value: String(v) }),
+          (e) => done({ allowed: false, error: String(e) }),
+        );
+        "#,
+        serde_json::json!([]),
+    )?;
+    assert_eq!(refused["allowed"], false, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not allowed"),
+        "{refused}"
+    );
     Ok(())
 }

@@ -16,7 +16,9 @@ use crate::{Result, artifacts, err};
 pub fn app_binary() -> Result<PathBuf> {
     let path = match std::env::var_os("RUNDE_APP_BINARY") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/runde"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/debug")
+            .join(format!("runde{}", std::env::consts::EXE_SUFFIX)),
     };
     if path.is_file() {
         Ok(path)
@@ -28,15 +30,27 @@ pub fn app_binary() -> Result<PathBuf> {
     }
 }
 
-/// An X server of our own, on a display number it picks itself.
+/// An X server of our own, on a display number it picks itself (Linux). Elsewhere the app opens on
+/// the desktop of the session running the tests.
 pub struct VirtualDisplay {
-    display: String,
-    _xvfb: ChildGuard,
+    display: Option<String>,
+    _xvfb: Option<ChildGuard>,
 }
 
 impl VirtualDisplay {
-    /// Start Xvfb and wait until it reports its display number.
+    /// Start Xvfb and wait until it reports its display number; on Windows, use the desktop.
     pub fn start() -> Result<Self> {
+        if cfg!(target_os = "linux") {
+            Self::xvfb()
+        } else {
+            Ok(Self {
+                display: None,
+                _xvfb: None,
+            })
+        }
+    }
+
+    fn xvfb() -> Result<Self> {
         let xvfb = find_program("Xvfb")?;
         let mut guard = ChildGuard::spawn(
             "Xvfb",
@@ -68,14 +82,14 @@ impl VirtualDisplay {
             .parse()
             .map_err(|_| err("Xvfb", format!("did not report a display (got {line:?})")))?;
         Ok(Self {
-            display: format!(":{number}"),
-            _xvfb: guard,
+            display: Some(format!(":{number}")),
+            _xvfb: Some(guard),
         })
     }
 
-    /// The `DISPLAY` value.
-    pub fn display(&self) -> &str {
-        &self.display
+    /// The `DISPLAY` value, on systems with X11.
+    pub fn display(&self) -> Option<&str> {
+        self.display.as_deref()
     }
 }
 
@@ -132,9 +146,14 @@ impl DesktopApp {
 }
 
 /// Start tauri-driver (which starts WebKitWebDriver, which starts the app) on free ports.
-fn start_driver(artifacts: &Path, display: &str) -> Result<(ChildGuard, u16, PathBuf)> {
+fn start_driver(artifacts: &Path, display: Option<&str>) -> Result<(ChildGuard, u16, PathBuf)> {
     let tauri_driver = find_program("tauri-driver")?;
-    let native = find_program("WebKitWebDriver")?;
+    // The platform's own WebDriver for its webview: WebKitGTK's on Linux, Edge's on Windows.
+    let native = find_program(if cfg!(windows) {
+        "msedgedriver"
+    } else {
+        "WebKitWebDriver"
+    })?;
     let (port, native_port) = (free_port()?, free_port()?);
     let home = artifacts.join("home");
     for sub in ["config", "data", "cache", "runtime"] {
@@ -143,16 +162,19 @@ fn start_driver(artifacts: &Path, display: &str) -> Result<(ChildGuard, u16, Pat
     let log_path = artifacts.join("app.log");
     let log = File::create(&log_path).map_err(|e| err("log", e))?;
     let log2 = log.try_clone().map_err(|e| err("log", e))?;
+    let mut command = Command::new(tauri_driver);
+    if let Some(display) = display {
+        command.env("DISPLAY", display);
+    }
     let mut driver = ChildGuard::spawn(
         "tauri-driver",
-        Command::new(tauri_driver)
+        command
             .arg("--port")
             .arg(port.to_string())
             .arg("--native-port")
             .arg(native_port.to_string())
             .arg("--native-driver")
             .arg(native)
-            .env("DISPLAY", display)
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))

@@ -82,8 +82,9 @@ pub fn find_program(name: &str) -> Result<PathBuf> {
     } else if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }
+    let exe = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     dirs.iter()
-        .map(|d| d.join(name))
+        .map(|d| d.join(&exe))
         .find(|p| p.is_file())
         .ok_or_else(|| {
             err(
