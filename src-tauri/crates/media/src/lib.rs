@@ -6,4 +6,15 @@
 //! playout, and the WebRTC transport — with webrtc-rs hidden behind this crate's own types so that an
 //! upgrade touches one module — plus end-to-end frame encryption. It knows nothing about conferencing
 //! servers, trust decisions or the UI. The audio device callback never blocks, allocates or locks.
+//!
+//! Conventions: audio inside the engine is 48 kHz mono `f32` in `[-1, 1]`, moved in 10 ms frames
+//! ([`audio::FRAME_10MS`] samples); video is I420 ([`video::I420Frame`]).
 #![deny(missing_docs)]
+
+pub mod audio;
+pub mod codec;
+mod error;
+pub mod measure;
+pub mod video;
+
+pub use error::MediaError;

@@ -1,0 +1,3 @@
+//! Codecs: Opus for audio (and, later, VP8 for video).
+
+pub mod opus;

@@ -1,0 +1,342 @@
+//! Opus: 48 kHz mono voice, 20 ms packets (10 ms optional), in-band FEC driven by measured loss,
+//! DTX, packet-loss concealment, bitrate changes at runtime. libopus is built from source and
+//! linked statically (the `opus` crate bundles it), so installers need no system library.
+
+use opus::{Application, Bitrate, Channels};
+
+use crate::MediaError;
+use crate::audio::{FRAME_10MS, FRAME_20MS, SAMPLE_RATE};
+
+/// Largest Opus packet we produce; libopus's recommended buffer for one frame.
+const MAX_PACKET: usize = 1500;
+
+/// Packet duration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameDuration {
+    /// 10 ms: lower latency, more packet overhead.
+    Ms10,
+    /// 20 ms: the WebRTC default.
+    Ms20,
+}
+
+impl FrameDuration {
+    /// Samples per packet at 48 kHz.
+    pub fn samples(self) -> usize {
+        match self {
+            Self::Ms10 => FRAME_10MS,
+            Self::Ms20 => FRAME_20MS,
+        }
+    }
+}
+
+/// How to encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusConfig {
+    /// Target bitrate in bits per second.
+    pub bitrate_bps: u32,
+    /// Packet duration.
+    pub frame: FrameDuration,
+    /// Discontinuous transmission: near-silent packets while nobody speaks.
+    pub dtx: bool,
+    /// Encoder complexity 0..=10.
+    pub complexity: u8,
+}
+
+impl Default for OpusConfig {
+    fn default() -> Self {
+        Self {
+            bitrate_bps: 32_000,
+            frame: FrameDuration::Ms20,
+            dtx: true,
+            complexity: 9,
+        }
+    }
+}
+
+/// The FEC setting for a measured packet-loss fraction (0..=1): in-band FEC on from 1 % loss, with
+/// the encoder told the loss (rounded up, capped at 30 %) so it spends bits on redundancy accordingly.
+pub fn fec_for_loss(loss: f32) -> Option<u8> {
+    let percent = (loss.clamp(0.0, 1.0) * 100.0).ceil() as u8;
+    (percent >= 1).then_some(percent.min(30))
+}
+
+fn opus_err(e: opus::Error) -> MediaError {
+    MediaError::opus(e)
+}
+
+/// An Opus encoder for one outgoing audio stream.
+pub struct OpusEncoder {
+    encoder: opus::Encoder,
+    frame: FrameDuration,
+    packet: Vec<u8>,
+}
+
+impl OpusEncoder {
+    /// A VoIP encoder with this configuration, FEC off until loss is reported.
+    pub fn new(config: OpusConfig) -> Result<Self, MediaError> {
+        let mut encoder =
+            opus::Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(opus_err)?;
+        encoder.set_complexity(i32::from(config.complexity.min(10))).map_err(opus_err)?;
+        encoder.set_dtx(config.dtx).map_err(opus_err)?;
+        encoder.set_inband_fec(false).map_err(opus_err)?;
+        let mut this = Self {
+            encoder,
+            frame: config.frame,
+            packet: vec![0; MAX_PACKET],
+        };
+        this.set_bitrate(config.bitrate_bps)?;
+        Ok(this)
+    }
+
+    /// Samples expected per call to [`encode`](Self::encode).
+    pub fn frame_samples(&self) -> usize {
+        self.frame.samples()
+    }
+
+    /// Change the target bitrate (6 to 510 kbit/s) while encoding.
+    pub fn set_bitrate(&mut self, bps: u32) -> Result<(), MediaError> {
+        let bps = bps.clamp(6_000, 510_000);
+        self.encoder
+            .set_bitrate(Bitrate::Bits(bps as i32))
+            .map_err(opus_err)
+    }
+
+    /// Tell the encoder the loss the receiver measured (0..=1); turns in-band FEC on or off.
+    pub fn set_measured_loss(&mut self, loss: f32) -> Result<(), MediaError> {
+        let fec = fec_for_loss(loss);
+        self.encoder.set_inband_fec(fec.is_some()).map_err(opus_err)?;
+        self.encoder
+            .set_packet_loss_perc(i32::from(fec.unwrap_or(0)))
+            .map_err(opus_err)
+    }
+
+    /// Encode one frame of exactly [`frame_samples`](Self::frame_samples) samples.
+    pub fn encode(&mut self, pcm: &[f32]) -> Result<&[u8], MediaError> {
+        if pcm.len() != self.frame.samples() {
+            return Err(MediaError::opus(format!(
+                "expected {} samples, got {}",
+                self.frame.samples(),
+                pcm.len()
+            )));
+        }
+        let n = self
+            .encoder
+            .encode_float(pcm, &mut self.packet)
+            .map_err(opus_err)?;
+        Ok(&self.packet[..n])
+    }
+
+    /// Whether the last packet was a DTX (comfort-noise) packet.
+    pub fn in_dtx(&mut self) -> bool {
+        self.encoder.get_in_dtx().unwrap_or(false)
+    }
+
+    /// The encoder's algorithmic delay in samples.
+    pub fn lookahead(&mut self) -> usize {
+        self.encoder
+            .get_lookahead()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0)
+    }
+}
+
+/// An Opus decoder for one incoming audio stream.
+pub struct OpusDecoder {
+    decoder: opus::Decoder,
+}
+
+impl OpusDecoder {
+    /// A mono 48 kHz decoder.
+    pub fn new() -> Result<Self, MediaError> {
+        Ok(Self {
+            decoder: opus::Decoder::new(SAMPLE_RATE, Channels::Mono).map_err(opus_err)?,
+        })
+    }
+
+    /// Decode a packet into `out` (room for at least 120 ms, 5760 samples, is always enough).
+    /// A malformed packet is an error; the decoder stays usable.
+    pub fn decode(&mut self, packet: &[u8], out: &mut [f32]) -> Result<usize, MediaError> {
+        if packet.is_empty() {
+            return Err(MediaError::opus("empty packet"));
+        }
+        self.decoder.decode_float(packet, out, false).map_err(opus_err)
+    }
+
+    /// Conceal a lost packet: synthesise `out.len()` samples (a multiple of 2.5 ms) from the past.
+    pub fn conceal(&mut self, out: &mut [f32]) -> Result<usize, MediaError> {
+        self.decoder.decode_float(&[], out, false).map_err(opus_err)
+    }
+
+    /// Recover a lost packet from the redundancy in the packet that followed it. `out.len()` must
+    /// be the lost packet's duration. Falls back to concealment when `next` carries no FEC.
+    pub fn recover(&mut self, next: &[u8], out: &mut [f32]) -> Result<usize, MediaError> {
+        self.decoder.decode_float(next, out, true).map_err(opus_err)
+    }
+
+    /// Whether a packet can carry in-band FEC for the packet before it. FEC lives in the SILK
+    /// layer, so only SILK and hybrid packets (TOC config below 16) can; a CELT-only packet never
+    /// does, and recovering from it is plain concealment.
+    pub fn may_carry_fec(packet: &[u8]) -> bool {
+        packet.first().is_some_and(|toc| (toc >> 3) < 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::{AudioSource, Silence, Tone};
+    use crate::measure::{align, rms_dbfs};
+
+    fn tone(seconds: f32) -> Vec<f32> {
+        let mut t = Tone::new(440.0, 0.4);
+        let mut v = vec![0.0; (seconds * SAMPLE_RATE as f32) as usize];
+        let _ = t.read(&mut v);
+        v
+    }
+
+    fn round_trip(config: OpusConfig, input: &[f32]) -> Result<(Vec<f32>, usize), MediaError> {
+        let mut enc = OpusEncoder::new(config)?;
+        let mut dec = OpusDecoder::new()?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut buf = vec![0.0; 5760];
+        for frame in input.chunks_exact(enc.frame_samples()) {
+            let packet = enc.encode(frame)?.to_vec();
+            bytes += packet.len();
+            let n = dec.decode(&packet, &mut buf)?;
+            out.extend_from_slice(&buf[..n]);
+        }
+        Ok((out, bytes))
+    }
+
+    #[test]
+    fn round_trip_keeps_the_tone() -> Result<(), MediaError> {
+        for frame in [FrameDuration::Ms20, FrameDuration::Ms10] {
+            let sent = tone(1.0);
+            let config = OpusConfig { frame, ..OpusConfig::default() };
+            let (received, bytes) = round_trip(config, &sent)?;
+            assert_eq!(received.len(), sent.len());
+            let (lag, corr) = align(&sent, &received, 960);
+            assert!(corr > 0.99, "{frame:?}: correlation {corr} at lag {lag}");
+            // 32 kbit/s for one second, within 15 %.
+            assert!((3400..=4600).contains(&bytes), "{frame:?}: {bytes} bytes");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn bitrate_changes_at_runtime() -> Result<(), MediaError> {
+        let sent = tone(2.0);
+        let mut enc = OpusEncoder::new(OpusConfig { dtx: false, ..OpusConfig::default() })?;
+        let frames: Vec<&[f32]> = sent.chunks_exact(FRAME_20MS).collect();
+        let mut high = 0;
+        for f in &frames[..50] {
+            high += enc.encode(f)?.len();
+        }
+        enc.set_bitrate(12_000)?;
+        let mut low = 0;
+        for f in &frames[50..] {
+            low += enc.encode(f)?.len();
+        }
+        assert!(low * 2 < high, "12 kbit/s ({low} B) should be far below 32 kbit/s ({high} B)");
+        Ok(())
+    }
+
+    #[test]
+    fn silence_goes_quiet_with_dtx() -> Result<(), MediaError> {
+        let mut enc = OpusEncoder::new(OpusConfig::default())?;
+        let mut frame = vec![0.0; FRAME_20MS];
+        Silence.read(&mut frame)?;
+        let mut sizes = Vec::new();
+        for _ in 0..50 {
+            sizes.push(enc.encode(&frame)?.len());
+        }
+        assert!(enc.in_dtx());
+        // After the first frames only 1-byte DTX packets, and a comfort-noise update every 400 ms.
+        let tiny = sizes[10..].iter().filter(|n| **n <= 3).count();
+        assert!(tiny * 10 >= sizes[10..].len() * 9, "{sizes:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn fec_recovers_a_lost_packet_better_than_concealment() -> Result<(), MediaError> {
+        // Speech-like input: a tone whose pitch glides, so concealment cannot simply repeat it.
+        let sent: Vec<f32> = (0..SAMPLE_RATE as usize)
+            .map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                0.4 * (std::f32::consts::TAU * (200.0 + 300.0 * t) * t).sin()
+            })
+            .collect();
+        let mut enc = OpusEncoder::new(OpusConfig::default())?;
+        enc.set_measured_loss(0.2)?;
+        let packets: Vec<Vec<u8>> = sent
+            .chunks_exact(FRAME_20MS)
+            .map(|f| enc.encode(f).map(<[u8]>::to_vec))
+            .collect::<Result<_, _>>()?;
+        assert!(OpusDecoder::may_carry_fec(&packets[31]));
+        let lost = 30;
+        let decode = |use_fec: bool| -> Result<Vec<f32>, MediaError> {
+            let mut dec = OpusDecoder::new()?;
+            let mut out = Vec::new();
+            let mut buf = vec![0.0; 5760];
+            for (i, p) in packets.iter().enumerate() {
+                let n = if i != lost {
+                    dec.decode(p, &mut buf)?
+                } else if use_fec {
+                    dec.recover(&packets[i + 1], &mut buf[..FRAME_20MS])?
+                } else {
+                    dec.conceal(&mut buf[..FRAME_20MS])?
+                };
+                out.extend_from_slice(&buf[..n]);
+            }
+            Ok(out)
+        };
+        let reference = decode(false)?;
+        let with_fec = decode(true)?;
+        let clean = {
+            let mut dec = OpusDecoder::new()?;
+            let mut out = Vec::new();
+            let mut buf = vec![0.0; 5760];
+            for p in &packets {
+                let n = dec.decode(p, &mut buf)?;
+                out.extend_from_slice(&buf[..n]);
+            }
+            out
+        };
+        let span = lost * FRAME_20MS..(lost + 1) * FRAME_20MS;
+        let err = |x: &[f32]| {
+            let diff: Vec<f32> = x[span.clone()]
+                .iter()
+                .zip(&clean[span.clone()])
+                .map(|(a, b)| a - b)
+                .collect();
+            rms_dbfs(&diff)
+        };
+        let (plc_err, fec_err) = (err(&reference), err(&with_fec));
+        assert!(fec_err + 6.0 < plc_err, "FEC error {fec_err:.1} dBFS vs PLC {plc_err:.1} dBFS");
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_packets_are_errors_not_panics() -> Result<(), MediaError> {
+        let mut dec = OpusDecoder::new()?;
+        let mut buf = vec![0.0; 5760];
+        assert!(dec.decode(&[], &mut buf).is_err());
+        // A code-3 packet that claims more frames than it holds.
+        assert!(dec.decode(&[0xff, 0xff, 0xff], &mut buf).is_err());
+        // The decoder still works afterwards.
+        let mut enc = OpusEncoder::new(OpusConfig::default())?;
+        let packet = enc.encode(&tone(0.02))?.to_vec();
+        assert_eq!(dec.decode(&packet, &mut buf)?, FRAME_20MS);
+        Ok(())
+    }
+
+    #[test]
+    fn fec_follows_measured_loss() {
+        assert_eq!(fec_for_loss(0.0), None);
+        assert_eq!(fec_for_loss(0.004), Some(1));
+        assert_eq!(fec_for_loss(0.1), Some(10));
+        assert_eq!(fec_for_loss(0.75), Some(30));
+    }
+}

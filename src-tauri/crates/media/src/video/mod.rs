@@ -1,0 +1,1 @@
+//! Video: I420 frames, the test pattern, Y4M files.
