@@ -54,7 +54,10 @@ pub fn correlation(a: &[f32], b: &[f32]) -> f64 {
 pub fn align(sent: &[f32], received: &[f32], max_lag: usize) -> (usize, f64) {
     (0..=max_lag.min(received.len()))
         .map(|lag| (lag, correlation(sent, &received[lag..])))
-        .fold((0, f64::MIN), |best, cur| if cur.1 > best.1 { cur } else { best })
+        .fold(
+            (0, f64::MIN),
+            |best, cur| if cur.1 > best.1 { cur } else { best },
+        )
 }
 
 /// Signal-to-noise ratio of `received` against the reference `sent`, in dB (aligned, equal length).

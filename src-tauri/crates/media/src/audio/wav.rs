@@ -180,7 +180,10 @@ mod tests {
         };
         let made = hound::WavWriter::create(&path, spec).and_then(|w| w.finalize());
         assert!(made.is_ok());
-        let err = read_wav(&path).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = read_wav(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         std::fs::remove_file(&path).ok();
         assert!(err.contains("22050 Hz"), "{err}");
         assert!(read_wav(Path::new("/nonexistent/x.wav")).is_err());

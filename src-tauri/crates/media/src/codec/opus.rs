@@ -76,7 +76,9 @@ impl OpusEncoder {
     pub fn new(config: OpusConfig) -> Result<Self, MediaError> {
         let mut encoder =
             opus::Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(opus_err)?;
-        encoder.set_complexity(i32::from(config.complexity.min(10))).map_err(opus_err)?;
+        encoder
+            .set_complexity(i32::from(config.complexity.min(10)))
+            .map_err(opus_err)?;
         encoder.set_dtx(config.dtx).map_err(opus_err)?;
         encoder.set_inband_fec(false).map_err(opus_err)?;
         let mut this = Self {
@@ -104,7 +106,9 @@ impl OpusEncoder {
     /// Tell the encoder the loss the receiver measured (0..=1); turns in-band FEC on or off.
     pub fn set_measured_loss(&mut self, loss: f32) -> Result<(), MediaError> {
         let fec = fec_for_loss(loss);
-        self.encoder.set_inband_fec(fec.is_some()).map_err(opus_err)?;
+        self.encoder
+            .set_inband_fec(fec.is_some())
+            .map_err(opus_err)?;
         self.encoder
             .set_packet_loss_perc(i32::from(fec.unwrap_or(0)))
             .map_err(opus_err)
@@ -160,7 +164,9 @@ impl OpusDecoder {
         if packet.is_empty() {
             return Err(MediaError::opus("empty packet"));
         }
-        self.decoder.decode_float(packet, out, false).map_err(opus_err)
+        self.decoder
+            .decode_float(packet, out, false)
+            .map_err(opus_err)
     }
 
     /// Conceal a lost packet: synthesise `out.len()` samples (a multiple of 2.5 ms) from the past.
@@ -214,7 +220,10 @@ mod tests {
     fn round_trip_keeps_the_tone() -> Result<(), MediaError> {
         for frame in [FrameDuration::Ms20, FrameDuration::Ms10] {
             let sent = tone(1.0);
-            let config = OpusConfig { frame, ..OpusConfig::default() };
+            let config = OpusConfig {
+                frame,
+                ..OpusConfig::default()
+            };
             let (received, bytes) = round_trip(config, &sent)?;
             assert_eq!(received.len(), sent.len());
             let (lag, corr) = align(&sent, &received, 960);
@@ -228,7 +237,10 @@ mod tests {
     #[test]
     fn bitrate_changes_at_runtime() -> Result<(), MediaError> {
         let sent = tone(2.0);
-        let mut enc = OpusEncoder::new(OpusConfig { dtx: false, ..OpusConfig::default() })?;
+        let mut enc = OpusEncoder::new(OpusConfig {
+            dtx: false,
+            ..OpusConfig::default()
+        })?;
         let frames: Vec<&[f32]> = sent.chunks_exact(FRAME_20MS).collect();
         let mut high = 0;
         for f in &frames[..50] {
@@ -239,7 +251,10 @@ mod tests {
         for f in &frames[50..] {
             low += enc.encode(f)?.len();
         }
-        assert!(low * 2 < high, "12 kbit/s ({low} B) should be far below 32 kbit/s ({high} B)");
+        assert!(
+            low * 2 < high,
+            "12 kbit/s ({low} B) should be far below 32 kbit/s ({high} B)"
+        );
         Ok(())
     }
 
@@ -314,7 +329,10 @@ mod tests {
             rms_dbfs(&diff)
         };
         let (plc_err, fec_err) = (err(&reference), err(&with_fec));
-        assert!(fec_err + 6.0 < plc_err, "FEC error {fec_err:.1} dBFS vs PLC {plc_err:.1} dBFS");
+        assert!(
+            fec_err + 6.0 < plc_err,
+            "FEC error {fec_err:.1} dBFS vs PLC {plc_err:.1} dBFS"
+        );
         Ok(())
     }
 
