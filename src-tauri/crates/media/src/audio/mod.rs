@@ -1,6 +1,8 @@
 //! Audio: sources, sinks, files, levels. Everything here is 48 kHz mono `f32`.
 
+pub mod device;
 mod level;
+pub mod resample;
 mod synthetic;
 mod wav;
 

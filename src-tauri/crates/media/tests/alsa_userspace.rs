@@ -1,0 +1,305 @@
+//! The real cpal → ALSA path, without a sound card.
+//!
+//! An ALSA userspace configuration (`ALSA_CONFIG_PATH`) makes the default capture device read raw
+//! samples from a file and the default playback device write a WAV file (the `file` plugin). The
+//! microphone and speaker code under test is the product's own; only the "hardware" is a file.
+//! The `null` slave has no clock, so streams free-run: the test counts samples, it never sleeps.
+//!
+//! ALSA reads its configuration once per process, so this test binary has its own `main`: it
+//! sets the configuration before anything touches ALSA, and re-runs itself for the no-device case.
+#![allow(unsafe_code)] // `std::env::set_var`, once, before any other thread exists
+#![allow(clippy::print_stdout)]
+
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
+
+fn main() -> std::process::ExitCode {
+    #[cfg(target_os = "linux")]
+    {
+        alsa::main()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        println!("ALSA exists only on Linux; this platform's audio path is tested by hand.");
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod alsa {
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, ExitCode};
+    use std::time::Duration;
+
+    use runde_media::MediaError;
+    use runde_media::audio::device::{DeviceKind, Microphone, Speaker, list_devices};
+    use runde_media::audio::{FRAME_10MS, read_wav};
+    use runde_media::measure::{align, snr_db};
+
+    type Check<'a> = dyn Fn() -> Result<(), String> + 'a;
+
+    const NO_DEVICE_CHILD: &str = "--no-device-child";
+
+    fn asoundrc(dir: &Path, infile: &Path, outfile: &Path) -> String {
+        format!(
+            r#"pcm.!default {{ type asym; playback.pcm "t_play"; capture.pcm "t_cap" }}
+    pcm.t_play {{ type plug; slave {{ pcm "t_play_file"; format S16_LE; rate 48000; channels 1 }} }}
+    pcm.t_play_file {{ type file; slave.pcm "null"; file "{out}"; format "wav" }}
+    pcm.t_cap {{ type plug; slave {{ pcm "t_cap_file"; format S16_LE; rate 48000; channels 1 }} }}
+    pcm.t_cap_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp}"; format "raw" }}
+    # {dir}
+    "#,
+            out = outfile.display(),
+            inp = infile.display(),
+            dir = dir.display()
+        )
+    }
+
+    /// A chirp (200 Hz → 4 kHz): unlike a steady tone, no stretch of it looks like another, so a gap
+    /// or a repeat in the captured audio cannot hide behind a period.
+    fn chirp(seconds: f32) -> Vec<f32> {
+        let n = (seconds * 48_000.0) as usize;
+        let rate = (4000.0 - 200.0) / seconds;
+        (0..n)
+            .map(|i| {
+                let t = i as f32 / 48_000.0;
+                0.5 * (std::f32::consts::TAU * (200.0 * t + 0.5 * rate * t * t)).sin()
+            })
+            .collect()
+    }
+
+    fn set_alsa_config(path: &Path) {
+        let value = format!("/usr/share/alsa/alsa.conf:{}", path.display());
+        // SAFETY: called at the start of `main`, before any thread is spawned; nothing reads the
+        // environment concurrently.
+        unsafe { std::env::set_var("ALSA_CONFIG_PATH", value) };
+    }
+
+    /// Capture through cpal from the raw input file: the samples arrive as they were written.
+    fn microphone_captures_the_input_file(sent: &[f32]) -> Result<(), String> {
+        let mut mic = Microphone::open(None).map_err(|e| e.to_string())?;
+        // The file device free-runs far faster than real time. Let the one-second ring fill up first
+        // (it then drops what comes after and keeps the first second intact), so that the engine's
+        // own ring cannot be the cause of a gap, however slowly this debug build consumes.
+        while mic.dropped_samples() == 0 {
+            std::thread::yield_now();
+        }
+        let mut captured = Vec::new();
+        let mut frame = vec![0.0; FRAME_10MS];
+        while captured.len() < 40_000 {
+            if !mic
+                .read_timeout(&mut frame, Duration::from_secs(5))
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("capture stalled after {} samples", captured.len()));
+            }
+            captured.extend_from_slice(&frame);
+        }
+        let runs = match_runs(sent, &captured)?;
+        println!(
+            "    capture: {} samples, all found in order in the input file, in {} runs (the file device \
+             free-runs and overruns between callbacks; each gap is a skipped device period)",
+            captured.len(),
+            runs.len()
+        );
+        if runs.first().map(|r| r.0) != Some(0) {
+            return Err(format!(
+                "capture did not start at the file's start: {:?}",
+                runs.first()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Split `captured` into runs that appear verbatim (to 16-bit precision) and in order in `sent`.
+    /// Returns (position in sent, length) per run; an error if any captured sample does not fit.
+    fn match_runs(sent: &[f32], captured: &[f32]) -> Result<Vec<(usize, usize)>, String> {
+        const TOLERANCE: f32 = 1.0 / 16_384.0; // two steps of 16-bit quantisation
+        const MIN_RUN: usize = 32;
+        let run_len = |q: usize, i: usize| {
+            sent[q..]
+                .iter()
+                .zip(&captured[i..])
+                .take_while(|(s, c)| (*s - *c).abs() < TOLERANCE)
+                .count()
+        };
+        let (mut runs, mut i, mut p) = (Vec::new(), 0, 0);
+        while i < captured.len() {
+            let want = (captured.len() - i).min(MIN_RUN);
+            let q = (p..sent.len())
+                .find(|q| (sent[*q] - captured[i]).abs() < TOLERANCE && run_len(*q, i) >= want)
+                .ok_or_else(|| {
+                    format!(
+                        "captured sample {i} ({}) is not in the input after {p}",
+                        captured[i]
+                    )
+                })?;
+            let len = run_len(q, i);
+            runs.push((q, len));
+            i += len;
+            p = q + len;
+        }
+        Ok(runs)
+    }
+
+    /// Play through cpal into the WAV file: the file holds what we played.
+    fn speaker_plays_into_the_output_file(sent: &[f32], outfile: &Path) -> Result<(), String> {
+        {
+            let mut speaker = Speaker::open(None).map_err(|e| e.to_string())?;
+            for block in sent.chunks(FRAME_10MS) {
+                // Free-running device: wait for room rather than dropping.
+                while speaker.queued() > 24_000 {
+                    std::thread::yield_now();
+                }
+                let dropped = speaker.write(block).map_err(|e| e.to_string())?;
+                if dropped > 0 {
+                    return Err(format!("{dropped} samples did not fit"));
+                }
+            }
+            while speaker.queued() > 0 {
+                std::thread::yield_now();
+            }
+        } // dropping the stream closes the file plugin, which completes the WAV header
+        let played = read_wav(outfile).map_err(|e| e.to_string())?;
+        let (lag, corr) = align(sent, &played, 4800);
+        let snr = snr_db(sent, &played[lag..]);
+        println!(
+            "    playout: {} samples in file, lag {lag}, correlation {corr:.5}, SNR {snr:.1} dB",
+            played.len()
+        );
+        if corr < 0.999 || snr < 60.0 {
+            return Err(format!("played audio differs (corr {corr}, SNR {snr})"));
+        }
+        Ok(())
+    }
+
+    fn devices_are_listed() -> Result<(), String> {
+        let mics = list_devices(DeviceKind::Microphone).map_err(|e| e.to_string())?;
+        println!(
+            "    {} microphones listed, default: {:?}",
+            mics.len(),
+            mics.iter().find(|d| d.is_default).map(|d| &d.name)
+        );
+        if mics.is_empty() {
+            return Err("the userspace default device was not listed".into());
+        }
+        Ok(())
+    }
+
+    /// In a process whose ALSA knows no devices: opening gives a typed error, not a panic.
+    fn no_device_child() -> ExitCode {
+        let mic = Microphone::open(None).err();
+        let speaker = Speaker::open(None).err();
+        let typed = |e: &Option<MediaError>| {
+            matches!(
+                e,
+                Some(MediaError::NoDevice { .. } | MediaError::DeviceUnavailable { .. })
+            )
+        };
+        println!("{mic:?} / {speaker:?}");
+        if typed(&mic) && typed(&speaker) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+
+    fn machine_without_devices_gets_typed_errors(dir: &Path) -> Result<(), String> {
+        let conf = dir.join("none.conf");
+        std::fs::write(
+            &conf,
+            "pcm.!default { type hw; card 97 }\nctl.!default { type hw; card 97 }\n",
+        )
+        .map_err(|e| e.to_string())?;
+        let out = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+            .arg(NO_DEVICE_CHILD)
+            .env(
+                "ALSA_CONFIG_PATH",
+                format!("/usr/share/alsa/alsa.conf:{}", conf.display()),
+            )
+            .output()
+            .map_err(|e| e.to_string())?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        println!("    no device: {}", stdout.trim());
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "child failed: {} {}",
+                stdout,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runde-alsa-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    pub fn main() -> ExitCode {
+        if std::env::args().any(|a| a == NO_DEVICE_CHILD) {
+            return no_device_child();
+        }
+        let dir = temp_dir();
+        let (infile, outfile, conf) = (
+            dir.join("in.raw"),
+            dir.join("out.wav"),
+            dir.join("asoundrc"),
+        );
+        // Two seconds of tone, then padding: past its end the file plugin re-delivers stale data.
+        let sent = chirp(2.0);
+        let mut raw: Vec<u8> = sent
+            .iter()
+            .flat_map(|s| runde_media::audio::to_i16(*s).to_le_bytes())
+            .collect();
+        raw.extend(std::iter::repeat_n(0u8, 48_000 * 2 * 8));
+        let prepared = std::fs::write(&infile, &raw)
+            .and_then(|()| std::fs::write(&conf, asoundrc(&dir, &infile, &outfile)));
+        if let Err(e) = prepared {
+            println!("cannot prepare {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        set_alsa_config(&conf);
+
+        let tests: [(&str, Box<Check<'_>>); 4] = [
+            ("devices_are_listed", Box::new(devices_are_listed)),
+            (
+                "microphone_captures_the_input_file",
+                Box::new(|| microphone_captures_the_input_file(&sent)),
+            ),
+            (
+                "speaker_plays_into_the_output_file",
+                Box::new(|| speaker_plays_into_the_output_file(&sent[..48_000], &outfile)),
+            ),
+            (
+                "machine_without_devices_gets_typed_errors",
+                Box::new(|| machine_without_devices_gets_typed_errors(&dir)),
+            ),
+        ];
+        println!("\nrunning {} tests", tests.len());
+        let mut failed = 0;
+        for (name, test) in &tests {
+            match test() {
+                Ok(()) => println!("test {name} ... ok"),
+                Err(e) => {
+                    failed += 1;
+                    println!("test {name} ... FAILED\n    {e}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let passed = tests.len() - failed;
+        let verdict = if failed == 0 { "ok" } else { "FAILED" };
+        println!(
+            "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n"
+        );
+        if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
