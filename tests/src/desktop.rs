@@ -188,11 +188,16 @@ fn start_driver(artifacts: &Path, display: Option<&str>) -> Result<(ChildGuard, 
             .stdout(log)
             .stderr(log2),
     )?;
-    wait_until("tauri-driver to listen", Duration::from_secs(20), || {
-        driver.ensure_running()?;
-        Ok(std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ()))
-    })?;
+    // tauri-driver starts the platform driver, then listens itself; a session request that
+    // arrives before the platform driver listens fails, so wait for both.
+    wait_until(
+        "tauri-driver and its native driver to listen",
+        Duration::from_secs(30),
+        || {
+            driver.ensure_running()?;
+            let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+            Ok((up(port) && up(native_port)).then_some(()))
+        },
+    )?;
     Ok((driver, port, log_path))
 }
