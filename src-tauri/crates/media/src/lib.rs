@@ -14,6 +14,7 @@
 pub mod audio;
 pub mod codec;
 mod error;
+pub mod jitter;
 pub mod measure;
 pub mod video;
 

@@ -1,0 +1,370 @@
+//! The receive side for audio: an adaptive jitter buffer in front of the Opus decoder.
+//!
+//! Sans-IO: packets go in with their arrival time, 10 ms frames come out when the playout clock
+//! asks; the caller supplies the time (milliseconds on any monotonic clock). Nothing here reads a
+//! clock, sleeps or spawns.
+//!
+//! - **Target delay follows measured jitter**: the 95th percentile of each packet's delay over the
+//!   fastest recent packet, plus a small margin, never below one packet (20 ms).
+//! - **Playout follows RTP timestamps**, so DTX pauses stay pauses.
+//! - **Loss**: a missing packet is rebuilt from the next packet's in-band FEC when it carries it,
+//!   otherwise concealed by Opus PLC. An empty buffer is bridged by PLC without skipping ahead, so
+//!   the delay grows when the network needs it.
+//! - **Shrinking** the delay drops 10 ms of near-silence (or, when far too late, any audio);
+//!   **growing** it inserts 10 ms of silence in a quiet moment.
+//! - Counters in the spirit of WebRTC's `getStats()` ([`JitterStats`]).
+
+mod delay;
+mod unwrap;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::MediaError;
+use crate::audio::FRAME_10MS;
+use crate::codec::opus::OpusDecoder;
+use delay::DelayEstimator;
+use unwrap::Unwrapper;
+
+/// Samples per millisecond at 48 kHz.
+const PER_MS: u64 = 48;
+/// Frames quieter than this may be dropped or stretched unnoticed, in dBFS.
+const QUIET_DBFS: f64 = -45.0;
+/// Never hold more than this much audio; older packets are dropped.
+const MAX_BUFFER_MS: u64 = 2000;
+
+/// What one call to [`AudioJitterBuffer::pull`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullKind {
+    /// Still filling up before playout starts: silence.
+    Buffering,
+    /// Decoded from received packets.
+    Decoded,
+    /// At least partly concealed (loss or underrun).
+    Concealed,
+}
+
+/// Receive-side counters, named after their `getStats()` cousins where one exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JitterStats {
+    /// Packets accepted into the buffer.
+    pub packets_received: u64,
+    /// Packets never received in time (gaps in the sequence).
+    pub packets_lost: u64,
+    /// Packets that arrived after their slot was played (discarded).
+    pub packets_late: u64,
+    /// Packets received twice (discarded).
+    pub packets_duplicated: u64,
+    /// Lost packets rebuilt from in-band FEC.
+    pub fec_recovered: u64,
+    /// Samples synthesised by concealment (`concealedSamples`).
+    pub concealed_samples: u64,
+    /// Samples dropped to shrink the delay (`removedSamplesForAcceleration`).
+    pub removed_samples: u64,
+    /// Silence inserted to grow the delay (`insertedSamplesForDeceleration`).
+    pub inserted_samples: u64,
+    /// Samples emitted from decoded packets (`jitterBufferEmittedCount`).
+    pub emitted_samples: u64,
+    /// Sum over emitted decoded samples of their time in the buffer, in ms·samples
+    /// (`jitterBufferDelay`; divide by `emitted_samples` for the mean).
+    pub emitted_delay_ms_samples: f64,
+    /// Current target delay in ms (`jitterBufferTargetDelay`).
+    pub target_delay_ms: u64,
+    /// Measured inter-arrival jitter in ms (RFC 3550 estimator).
+    pub jitter_ms: f64,
+}
+
+impl JitterStats {
+    /// Mean time a played sample spent in the buffer, in ms.
+    pub fn mean_emitted_delay_ms(&self) -> f64 {
+        if self.emitted_samples == 0 {
+            0.0
+        } else {
+            self.emitted_delay_ms_samples / self.emitted_samples as f64
+        }
+    }
+}
+
+struct Stored {
+    ts: u64,
+    arrival_ms: u64,
+    payload: Vec<u8>,
+}
+
+/// Adaptive jitter buffer and decoder for one Opus stream (48 kHz mono).
+pub struct AudioJitterBuffer {
+    decoder: OpusDecoder,
+    packets: BTreeMap<u64, Stored>,
+    seq: Unwrapper,
+    ts: Unwrapper,
+    next_seq: Option<u64>,
+    next_ts: u64,
+    started: bool,
+    out: VecDeque<f32>,
+    /// Arrival times of the decoded samples in `out`, as (samples, arrival ms); `None` for
+    /// concealed or inserted samples.
+    out_origin: VecDeque<(usize, Option<u64>)>,
+    last_duration: u64,
+    /// Whether the last decoded packet was near-silent (the sender may be in DTX).
+    last_was_quiet: bool,
+    delay: DelayEstimator,
+    scratch: Vec<f32>,
+    stats: JitterStats,
+}
+
+impl AudioJitterBuffer {
+    /// An empty buffer with its own decoder.
+    pub fn new() -> Result<Self, MediaError> {
+        Ok(Self {
+            decoder: OpusDecoder::new()?,
+            packets: BTreeMap::new(),
+            seq: Unwrapper::new(16),
+            ts: Unwrapper::new(32),
+            next_seq: None,
+            next_ts: 0,
+            started: false,
+            out: VecDeque::new(),
+            out_origin: VecDeque::new(),
+            last_duration: 960,
+            last_was_quiet: false,
+            delay: DelayEstimator::default(),
+            scratch: vec![0.0; 5760],
+            stats: JitterStats::default(),
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> JitterStats {
+        let mut s = self.stats;
+        s.target_delay_ms = self.delay.target_ms();
+        s.jitter_ms = self.delay.jitter_ms();
+        s
+    }
+
+    /// Take one RTP packet: its sequence number, RTP timestamp (48 kHz) and Opus payload.
+    pub fn insert(&mut self, seq: u16, timestamp: u32, payload: &[u8], now_ms: u64) {
+        let seq = self.seq.unwrap(u64::from(seq));
+        let ts = self.ts.unwrap(u64::from(timestamp));
+        if payload.is_empty() {
+            return;
+        }
+        if self.next_seq.is_some_and(|next| seq < next) {
+            self.stats.packets_late += 1;
+            return;
+        }
+        if self.packets.contains_key(&seq) {
+            self.stats.packets_duplicated += 1;
+            return;
+        }
+        self.delay.on_packet(now_ms, ts / PER_MS);
+        self.stats.packets_received += 1;
+        self.packets.insert(
+            seq,
+            Stored {
+                ts,
+                arrival_ms: now_ms,
+                payload: payload.to_vec(),
+            },
+        );
+        if self.next_seq.is_none() {
+            self.next_seq = Some(seq);
+            self.next_ts = ts;
+        }
+        self.trim_overflow();
+    }
+
+    /// Audio buffered ahead of the playout position, in ms.
+    pub fn level_ms(&self) -> u64 {
+        let queued = self.out.len() as u64;
+        let ahead = self.packets.last_key_value().map_or(0, |(_, p)| {
+            (p.ts + self.last_duration).saturating_sub(self.next_ts)
+        });
+        (queued + ahead) / PER_MS
+    }
+
+    /// Fill `out` (10 ms, 480 samples) for the playout clock at `now_ms`.
+    pub fn pull(&mut self, now_ms: u64, out: &mut [f32]) -> Result<PullKind, MediaError> {
+        if !self.started {
+            if self.next_seq.is_none() || self.level_ms() < self.delay.target_ms() {
+                out.fill(0.0);
+                return Ok(PullKind::Buffering);
+            }
+            self.started = true;
+        }
+        let concealed_before = self.stats.concealed_samples;
+        while self.out.len() < out.len() {
+            self.produce(now_ms)?;
+        }
+        self.adapt_delay(now_ms, out.len())?;
+        self.emit(now_ms, out);
+        Ok(if self.stats.concealed_samples > concealed_before {
+            PullKind::Concealed
+        } else {
+            PullKind::Decoded
+        })
+    }
+
+    /// Append the next piece of audio to `out`: a decoded packet, DTX silence, FEC or PLC.
+    fn produce(&mut self, now_ms: u64) -> Result<(), MediaError> {
+        let next_seq = self.next_seq.unwrap_or(0);
+        let Some((&seq, first)) = self.packets.first_key_value() else {
+            if self.last_was_quiet {
+                // The sender went quiet (DTX sends nothing in pauses): the pause passes in time.
+                self.next_ts += FRAME_10MS as u64;
+                self.push_samples_zero(FRAME_10MS);
+                return Ok(());
+            }
+            // Underrun: bridge it without moving the timeline, so the delay grows.
+            return self.conceal(FRAME_10MS);
+        };
+        if seq == next_seq && first.ts > self.next_ts {
+            // No packets were sent for a while (DTX): play the pause as silence.
+            let gap = ((first.ts - self.next_ts) as usize).min(FRAME_10MS);
+            self.push_samples_zero(gap);
+            self.next_ts += gap as u64;
+            return Ok(());
+        }
+        if seq == next_seq {
+            let Some(packet) = self.packets.remove(&seq) else {
+                return Ok(());
+            };
+            self.decode(&packet)?;
+            self.next_seq = Some(seq + 1);
+            return Ok(());
+        }
+        // `next_seq` is missing and a later packet is here. Until it is later than the target
+        // delay allows, it may still come: wait (conceal without moving the timeline).
+        if now_ms < self.delay.give_up_ms(self.next_ts / PER_MS) {
+            return self.conceal(FRAME_10MS);
+        }
+        self.stats.packets_lost += 1;
+        let duration = self.last_duration as usize;
+        if seq == next_seq + 1 && OpusDecoder::may_carry_fec(&first.payload) {
+            let payload = first.payload.clone();
+            let n = self
+                .decoder
+                .recover(&payload, &mut self.scratch[..duration])?;
+            self.stats.fec_recovered += 1;
+            self.push_decoded(n, None);
+            self.stats.concealed_samples += n as u64;
+        } else {
+            self.conceal(duration)?;
+        }
+        self.next_seq = Some(next_seq + 1);
+        self.next_ts += self.last_duration;
+        Ok(())
+    }
+
+    fn decode(&mut self, packet: &Stored) -> Result<(), MediaError> {
+        match self.decoder.decode(&packet.payload, &mut self.scratch) {
+            Ok(n) => {
+                self.last_duration = n as u64;
+                self.last_was_quiet = is_quiet(self.scratch[..n].iter());
+                self.next_ts = packet.ts + n as u64;
+                self.push_decoded(n, Some(packet.arrival_ms));
+                Ok(())
+            }
+            // A corrupt packet is treated as lost: conceal its slot and carry on.
+            Err(_) => {
+                self.next_ts = packet.ts + self.last_duration;
+                self.conceal(self.last_duration as usize)
+            }
+        }
+    }
+
+    fn conceal(&mut self, samples: usize) -> Result<(), MediaError> {
+        let n = self.decoder.conceal(&mut self.scratch[..samples])?;
+        self.stats.concealed_samples += n as u64;
+        self.push_decoded(n, None);
+        Ok(())
+    }
+
+    fn push_decoded(&mut self, n: usize, arrival: Option<u64>) {
+        self.out.extend(&self.scratch[..n]);
+        self.out_origin.push_back((n, arrival));
+    }
+
+    fn push_samples_zero(&mut self, n: usize) {
+        self.out.extend(std::iter::repeat_n(0.0, n));
+        self.out_origin.push_back((n, None));
+    }
+
+    /// Drop or insert 10 ms, in quiet moments, to bring the level towards the target.
+    fn adapt_delay(&mut self, now_ms: u64, frame: usize) -> Result<(), MediaError> {
+        let (level, target) = (self.level_ms(), self.delay.target_ms());
+        let quiet = is_quiet(self.out.range(..frame));
+        if (level > target + 20 && quiet) || level > target + 120 {
+            self.discard_front(frame);
+            self.stats.removed_samples += frame as u64;
+            while self.out.len() < frame {
+                self.produce(now_ms)?;
+            }
+        } else if level + 10 < target && quiet {
+            for _ in 0..frame {
+                self.out.push_front(0.0);
+            }
+            self.out_origin.push_front((frame, None));
+            self.stats.inserted_samples += frame as u64;
+        }
+        Ok(())
+    }
+
+    fn discard_front(&mut self, mut n: usize) {
+        self.out.drain(..n.min(self.out.len()));
+        while n > 0 {
+            let Some(front) = self.out_origin.front_mut() else {
+                break;
+            };
+            let take = front.0.min(n);
+            front.0 -= take;
+            n -= take;
+            if front.0 == 0 {
+                self.out_origin.pop_front();
+            }
+        }
+    }
+
+    fn emit(&mut self, now_ms: u64, out: &mut [f32]) {
+        let mut n = out.len();
+        for (o, s) in out.iter_mut().zip(self.out.drain(..n)) {
+            *o = s;
+        }
+        while n > 0 {
+            let Some(front) = self.out_origin.front_mut() else {
+                break;
+            };
+            let take = front.0.min(n);
+            if let Some(arrival) = front.1 {
+                self.stats.emitted_samples += take as u64;
+                self.stats.emitted_delay_ms_samples +=
+                    (now_ms.saturating_sub(arrival) * take as u64) as f64;
+            }
+            front.0 -= take;
+            n -= take;
+            if front.0 == 0 {
+                self.out_origin.pop_front();
+            }
+        }
+    }
+
+    /// Keep at most [`MAX_BUFFER_MS`]: a stalled playout must not hoard memory.
+    fn trim_overflow(&mut self) {
+        while self.level_ms() > MAX_BUFFER_MS {
+            let Some((seq, p)) = self.packets.pop_first() else {
+                break;
+            };
+            self.stats.packets_lost += 1;
+            self.next_seq = Some(seq + 1);
+            self.next_ts = p.ts + self.last_duration;
+        }
+    }
+}
+
+/// Whether a stretch of audio is quiet enough to drop or stretch unnoticed.
+fn is_quiet<'a>(samples: impl ExactSizeIterator<Item = &'a f32>) -> bool {
+    let n = samples.len().max(1) as f64;
+    let energy: f64 = samples.map(|s| f64::from(*s).powi(2)).sum();
+    10.0 * (energy / n).log10() < QUIET_DBFS
+}
+
+#[cfg(test)]
+mod tests;
