@@ -47,7 +47,13 @@ const APT_TEST: &[&str] = &[
     "iproute2",
     "espeak-ng",
     "sox",
+    "python3",
+    "python3-venv",
+    "python3-dev",
 ];
+
+/// The speech-quality tests score with WB-PESQ from the Python package index, pinned.
+const PESQ_PACKAGES: &[&str] = &["numpy==2.4.6", "pesq==0.0.4"];
 
 /// Cargo tools, pinned. tauri-driver is Tauri 2's (the registry's newest is a 3.0 alpha).
 pub const CARGO_TOOLS: &[(&str, &str)] = &[("tauri-driver", "2.1.0"), ("cargo-deny", "0.20.2")];
@@ -60,6 +66,7 @@ pub fn ensure(purpose: Purpose) -> Result<Node> {
     npm_packages(&node)?;
     if purpose == Purpose::Test {
         cargo_tools()?;
+        pesq()?;
     }
     Ok(node)
 }
@@ -202,4 +209,40 @@ fn cargo_tools() -> Result<()> {
         exec::run(exec::cargo().args(["install", "--locked", "--version", version, tool]))?;
     }
     Ok(())
+}
+
+/// The Python that has PESQ: `target/tools/pesq-venv`.
+pub fn pesq_python() -> std::path::PathBuf {
+    let venv = exec::root().join("target/tools/pesq-venv");
+    if cfg!(windows) {
+        venv.join("Scripts/python.exe")
+    } else {
+        venv.join("bin/python")
+    }
+}
+
+/// A virtual environment with the PESQ scorer, unless it is already there and working.
+fn pesq() -> Result<()> {
+    let python = pesq_python();
+    if exec::output(&python, &["-c", "import pesq, numpy"]).is_some() {
+        println!("  PESQ scorer: installed");
+        return Ok(());
+    }
+    let system = ["python3", "python"]
+        .into_iter()
+        .find(|p| exec::on_path(p))
+        .ok_or("Python 3 is needed for the speech-quality (PESQ) tests")?;
+    let venv = exec::root().join("target/tools/pesq-venv");
+    exec::run(Command::new(system).args(["-m", "venv"]).arg(&venv))?;
+    exec::run(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(PESQ_PACKAGES),
+    )
 }

@@ -112,7 +112,8 @@ fn rust_steps(report: &mut Report) {
         report.step("Rust tests, incl. the app end-to-end", |r| {
             let mut cmd = exec::cargo();
             cmd.args(["test", "--workspace", "--locked", "--no-fail-fast"])
-                .env("RUNDE_APP_BINARY", app_path(false));
+                .env("RUNDE_APP_BINARY", app_path(false))
+                .env("RUNDE_PESQ_PYTHON", setup::pesq_python());
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });
     }

@@ -8,7 +8,9 @@ mod wav;
 
 pub use level::LevelMeter;
 pub use synthetic::{Silence, Tone};
-pub use wav::{WavSink, WavSource, read_wav, write_wav};
+pub use wav::{
+    WavSink, WavSource, read_wav, read_wav_at_any_rate, read_wav_resampled, write_wav, write_wav_at,
+};
 
 use crate::MediaError;
 

@@ -105,6 +105,22 @@ impl StreamResampler {
     }
 }
 
+/// Convert a whole clip (a file, a test signal) from `from` Hz to `to` Hz, delay removed.
+pub fn resample_clip(samples: &[f32], from: u32, to: u32) -> Result<Vec<f32>, MediaError> {
+    let mut r = StreamResampler::new(from, to)?;
+    let expected = (samples.len() as u64 * u64::from(to) / u64::from(from.max(1))) as usize;
+    r.push(samples)?;
+    // Flush: feed silence until the delayed tail has come out.
+    let pad = vec![0.0; chunk_for(from)];
+    while r.available() < expected + r.delay() {
+        r.push(&pad)?;
+    }
+    let mut out = vec![0.0; expected + r.delay()];
+    r.pop(&mut out);
+    out.drain(..r.delay());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +146,24 @@ mod tests {
         let tail = &out[r.delay() + 2000..];
         let freq = dominant_frequency(tail, 48_000);
         assert!((freq - 1000.0).abs() < 1.0, "{freq}");
+        Ok(())
+    }
+
+    #[test]
+    fn clips_keep_length_and_timing() -> Result<(), MediaError> {
+        let mut input = vec![0.0; 22_050];
+        input[11_025] = 1.0; // a click in the middle
+        let out = resample_clip(&input, 22_050, 48_000)?;
+        assert_eq!(out.len(), 48_000);
+        let peak = out
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map(|(i, _)| i);
+        assert!(
+            peak.is_some_and(|p| (p as i64 - 24_000).abs() <= 2),
+            "{peak:?}"
+        );
         Ok(())
     }
 

@@ -9,14 +9,26 @@ use crate::MediaError;
 
 /// Read a whole 48 kHz WAV file as mono samples (channels are averaged).
 pub fn read_wav(path: &Path) -> Result<Vec<f32>, MediaError> {
-    let reader = hound::WavReader::open(path).map_err(|e| MediaError::file(path, e))?;
-    let spec = reader.spec();
-    if spec.sample_rate != SAMPLE_RATE {
+    let (samples, rate) = read_wav_at_any_rate(path)?;
+    if rate != SAMPLE_RATE {
         return Err(MediaError::file(
             path,
-            format!("{} Hz; Runde's media files are 48000 Hz", spec.sample_rate),
+            format!("{rate} Hz; Runde's media files are 48000 Hz"),
         ));
     }
+    Ok(samples)
+}
+
+/// Read a whole WAV file of any rate, converted to 48 kHz mono.
+pub fn read_wav_resampled(path: &Path) -> Result<Vec<f32>, MediaError> {
+    let (samples, rate) = read_wav_at_any_rate(path)?;
+    super::resample::resample_clip(&samples, rate, SAMPLE_RATE)
+}
+
+/// Read a whole WAV file as mono samples at its own rate; returns the samples and the rate.
+pub fn read_wav_at_any_rate(path: &Path) -> Result<(Vec<f32>, u32), MediaError> {
+    let reader = hound::WavReader::open(path).map_err(|e| MediaError::file(path, e))?;
+    let spec = reader.spec();
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Int, 16) => reader
             .into_samples::<i16>()
@@ -32,15 +44,21 @@ pub fn read_wav(path: &Path) -> Result<Vec<f32>, MediaError> {
     }
     .map_err(|e| MediaError::file(path, e))?;
     let channels = usize::from(spec.channels.max(1));
-    Ok(interleaved
+    let mono = interleaved
         .chunks(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect())
+        .collect();
+    Ok((mono, spec.sample_rate))
 }
 
 /// Write mono samples as a 16-bit, 48 kHz WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), MediaError> {
-    let mut sink = WavSink::create(path)?;
+    write_wav_at(path, samples, SAMPLE_RATE)
+}
+
+/// Write mono samples as a 16-bit WAV file at `rate` Hz.
+pub fn write_wav_at(path: &Path, samples: &[f32], rate: u32) -> Result<(), MediaError> {
+    let mut sink = WavSink::create_at(path, rate)?;
     sink.write(samples)?;
     sink.finish()
 }
@@ -96,11 +114,16 @@ pub struct WavSink {
 }
 
 impl WavSink {
-    /// Create (or replace) the file.
+    /// Create (or replace) a 48 kHz file.
     pub fn create(path: &Path) -> Result<Self, MediaError> {
+        Self::create_at(path, SAMPLE_RATE)
+    }
+
+    /// Create (or replace) a file at `rate` Hz.
+    pub fn create_at(path: &Path, rate: u32) -> Result<Self, MediaError> {
         let spec = hound::WavSpec {
             channels: 1,
-            sample_rate: SAMPLE_RATE,
+            sample_rate: rate,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };

@@ -10,16 +10,27 @@ const FLOOR_MS: u64 = 20;
 /// Longest delay we ever aim for.
 const CEILING_MS: u64 = 1000;
 
+/// For this long after a loss, keep one packet more in the buffer so that the next packet's FEC
+/// is at hand when a packet is missing.
+const LOSS_MEMORY_MS: u64 = 10_000;
+/// The extra delay then: the next packet (20 ms later) plus half a playout tick of margin.
+const FEC_RESERVE_MS: u64 = 30;
+
 #[derive(Default)]
 pub(super) struct DelayEstimator {
     relative: VecDeque<i64>,
     last: Option<(u64, u64)>,
     jitter: f64,
+    last_loss_ms: Option<u64>,
+    now_ms: u64,
+    /// The sender protects its packets with FEC (it expects loss): keep the reserve always.
+    fec_in_stream: bool,
 }
 
 impl DelayEstimator {
     /// A packet whose media time is `media_ms` arrived at `arrival_ms`.
     pub(super) fn on_packet(&mut self, arrival_ms: u64, media_ms: u64) {
+        self.now_ms = self.now_ms.max(arrival_ms);
         if let Some((last_arrival, last_media)) = self.last {
             let d =
                 (arrival_ms as i64 - last_arrival as i64) - (media_ms as i64 - last_media as i64);
@@ -32,22 +43,44 @@ impl DelayEstimator {
         self.relative.push_back(arrival_ms as i64 - media_ms as i64);
     }
 
-    /// The delay to aim for: the 95th percentile of lateness plus one packet.
-    pub(super) fn target_ms(&self) -> u64 {
+    /// Whether the sender currently sends in-band FEC.
+    pub(super) fn set_fec_in_stream(&mut self, fec: bool) {
+        self.fec_in_stream = fec;
+    }
+
+    /// A packet was declared lost at `now_ms`.
+    pub(super) fn on_loss(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.last_loss_ms = Some(now_ms);
+    }
+
+    /// The 95th percentile of how much later than the fastest recent packet packets arrive.
+    fn p95_lateness_ms(&self) -> u64 {
         let Some(fastest) = self.relative.iter().min() else {
-            return FLOOR_MS;
+            return 0;
         };
         let mut late: Vec<u64> = self.relative.iter().map(|r| (r - fastest) as u64).collect();
         late.sort_unstable();
-        let p95 = late[(late.len() - 1) * 95 / 100];
-        (p95 + FLOOR_MS).clamp(FLOOR_MS, CEILING_MS)
+        late[(late.len() - 1) * 95 / 100]
+    }
+
+    /// The delay to aim for: the 95th percentile of lateness plus one packet, plus one more
+    /// packet while losses are recent (so FEC in the following packet can be used at once).
+    pub(super) fn target_ms(&self) -> u64 {
+        let lossy = self.fec_in_stream
+            || self
+                .last_loss_ms
+                .is_some_and(|t| self.now_ms.saturating_sub(t) < LOSS_MEMORY_MS);
+        let fec_reserve = if lossy { FEC_RESERVE_MS } else { 0 };
+        (self.p95_lateness_ms() + FLOOR_MS + fec_reserve).clamp(FLOOR_MS, CEILING_MS)
     }
 
     /// When to stop waiting for the packet with media time `media_ms` and call it lost: its
-    /// expected arrival (as fast as the fastest recent packet) plus the target delay.
+    /// expected arrival (as fast as the fastest recent packet) plus the usual lateness. Waiting
+    /// longer would stretch the audio for a packet that is most likely gone.
     pub(super) fn give_up_ms(&self, media_ms: u64) -> u64 {
         let fastest = self.relative.iter().min().copied().unwrap_or(0);
-        (media_ms as i64 + fastest).max(0) as u64 + self.target_ms()
+        (media_ms as i64 + fastest).max(0) as u64 + self.p95_lateness_ms()
     }
 
     pub(super) fn jitter_ms(&self) -> f64 {

@@ -28,7 +28,7 @@ use unwrap::Unwrapper;
 /// Samples per millisecond at 48 kHz.
 const PER_MS: u64 = 48;
 /// Frames quieter than this may be dropped or stretched unnoticed, in dBFS.
-const QUIET_DBFS: f64 = -45.0;
+const QUIET_DBFS: f64 = -55.0;
 /// Never hold more than this much audio; older packets are dropped.
 const MAX_BUFFER_MS: u64 = 2000;
 
@@ -107,6 +107,10 @@ pub struct AudioJitterBuffer {
     /// Whether the last decoded packet was near-silent (the sender may be in DTX).
     last_was_quiet: bool,
     delay: DelayEstimator,
+    /// The buffer level, smoothed over about ten pulls, in ms.
+    smoothed_level_ms: f64,
+    /// No delay changes before this time, so that the last one can take effect.
+    settle_until_ms: u64,
     scratch: Vec<f32>,
     stats: JitterStats,
 }
@@ -127,6 +131,8 @@ impl AudioJitterBuffer {
             last_duration: 960,
             last_was_quiet: false,
             delay: DelayEstimator::default(),
+            smoothed_level_ms: 0.0,
+            settle_until_ms: 0,
             scratch: vec![0.0; 5760],
             stats: JitterStats::default(),
         })
@@ -156,6 +162,7 @@ impl AudioJitterBuffer {
             return;
         }
         self.delay.on_packet(now_ms, ts / PER_MS);
+        self.delay.set_fec_in_stream(carries_fec(payload));
         self.stats.packets_received += 1;
         self.packets.insert(
             seq,
@@ -184,7 +191,9 @@ impl AudioJitterBuffer {
     /// Fill `out` (10 ms, 480 samples) for the playout clock at `now_ms`.
     pub fn pull(&mut self, now_ms: u64, out: &mut [f32]) -> Result<PullKind, MediaError> {
         if !self.started {
-            if self.next_seq.is_none() || self.level_ms() < self.delay.target_ms() {
+            // Wait for the target, and for a second packet: the first cannot say whether the
+            // sender protects its packets with FEC (which raises the target).
+            if self.stats.packets_received < 2 || self.level_ms() < self.delay.target_ms() {
                 out.fill(0.0);
                 return Ok(PullKind::Buffering);
             }
@@ -203,55 +212,82 @@ impl AudioJitterBuffer {
         })
     }
 
-    /// Append the next piece of audio to `out`: a decoded packet, DTX silence, FEC or PLC.
+    /// Append the next piece of audio to `out`: a decoded packet, a pause, FEC or concealment.
+    /// The timeline (`next_ts`) moves with the audio produced, except while waiting for a packet
+    /// that may still come, which is how the delay grows when the network needs more.
     fn produce(&mut self, now_ms: u64) -> Result<(), MediaError> {
         let next_seq = self.next_seq.unwrap_or(0);
+        let overdue = now_ms >= self.delay.give_up_ms(self.next_ts / PER_MS);
         let Some((&seq, first)) = self.packets.first_key_value() else {
-            if self.last_was_quiet {
-                // The sender went quiet (DTX sends nothing in pauses): the pause passes in time.
-                self.next_ts += FRAME_10MS as u64;
-                self.push_samples_zero(FRAME_10MS);
+            return self.underrun(overdue);
+        };
+        let (first_ts, fec_capable) = (first.ts, OpusDecoder::may_carry_fec(&first.payload));
+        if seq == next_seq {
+            if first_ts > self.next_ts {
+                // Nothing was sent for a while (DTX): the pause plays as silence, in time.
+                let gap = ((first_ts - self.next_ts) as usize).min(FRAME_10MS);
+                self.push_samples_zero(gap);
+                self.next_ts += gap as u64;
                 return Ok(());
             }
-            // Underrun: bridge it without moving the timeline, so the delay grows.
-            return self.conceal(FRAME_10MS);
-        };
-        if seq == next_seq && first.ts > self.next_ts {
-            // No packets were sent for a while (DTX): play the pause as silence.
-            let gap = ((first.ts - self.next_ts) as usize).min(FRAME_10MS);
-            self.push_samples_zero(gap);
-            self.next_ts += gap as u64;
-            return Ok(());
-        }
-        if seq == next_seq {
-            let Some(packet) = self.packets.remove(&seq) else {
-                return Ok(());
-            };
-            self.decode(&packet)?;
+            if let Some(packet) = self.packets.remove(&seq) {
+                self.decode(&packet)?;
+            }
             self.next_seq = Some(seq + 1);
             return Ok(());
         }
-        // `next_seq` is missing and a later packet is here. Until it is later than the target
-        // delay allows, it may still come: wait (conceal without moving the timeline).
-        if now_ms < self.delay.give_up_ms(self.next_ts / PER_MS) {
-            return self.conceal(FRAME_10MS);
+        // Packets next_seq..seq are missing.
+        if first_ts <= self.next_ts {
+            // Their time has already been filled (concealed during an underrun): skip them.
+            self.count_lost(seq - next_seq, now_ms);
+            self.next_seq = Some(seq);
+            return Ok(());
         }
-        self.stats.packets_lost += 1;
-        let duration = self.last_duration as usize;
-        if seq == next_seq + 1 && OpusDecoder::may_carry_fec(&first.payload) {
-            let payload = first.payload.clone();
+        let duration = (first_ts - self.next_ts).min(self.last_duration);
+        if seq == next_seq + 1 && duration == self.last_duration && fec_capable {
+            // Exactly one packet is missing and the next one carries its redundancy.
+            let payload = self
+                .packets
+                .get(&seq)
+                .map(|p| p.payload.clone())
+                .unwrap_or_default();
             let n = self
                 .decoder
-                .recover(&payload, &mut self.scratch[..duration])?;
+                .recover(&payload, &mut self.scratch[..duration as usize])?;
             self.stats.fec_recovered += 1;
-            self.push_decoded(n, None);
             self.stats.concealed_samples += n as u64;
+            self.push_decoded(n, None);
+        } else if !overdue {
+            // It may still come (reordering, jitter): wait, without moving the timeline.
+            return self.conceal(FRAME_10MS);
         } else {
-            self.conceal(duration)?;
+            self.conceal(duration as usize)?;
         }
+        self.count_lost(1, now_ms);
         self.next_seq = Some(next_seq + 1);
-        self.next_ts += self.last_duration;
+        self.next_ts += duration;
         Ok(())
+    }
+
+    /// Nothing buffered. A quiet sender is pausing (DTX sends nothing): silence, in time. A packet
+    /// that is overdue is lost: conceal its time. Otherwise it may still come: conceal while
+    /// holding the timeline, so the delay grows.
+    fn underrun(&mut self, overdue: bool) -> Result<(), MediaError> {
+        if self.last_was_quiet {
+            self.push_samples_zero(FRAME_10MS);
+        } else {
+            self.conceal(FRAME_10MS)?;
+            if !overdue {
+                return Ok(());
+            }
+        }
+        self.next_ts += FRAME_10MS as u64;
+        Ok(())
+    }
+
+    fn count_lost(&mut self, packets: u64, now_ms: u64) {
+        self.stats.packets_lost += packets;
+        self.delay.on_loss(now_ms);
     }
 
     fn decode(&mut self, packet: &Stored) -> Result<(), MediaError> {
@@ -288,23 +324,41 @@ impl AudioJitterBuffer {
         self.out_origin.push_back((n, None));
     }
 
-    /// Drop or insert 10 ms, in quiet moments, to bring the level towards the target.
+    /// Drop or insert 10 ms, in quiet moments, to bring the level towards the target. The level
+    /// swings by a packet between pulls, so decisions use its smoothed value, and after each
+    /// change the buffer gets time to settle.
     fn adapt_delay(&mut self, now_ms: u64, frame: usize) -> Result<(), MediaError> {
-        let (level, target) = (self.level_ms(), self.delay.target_ms());
+        if self.packets.is_empty() && self.last_was_quiet {
+            // A pause (DTX): the level says nothing about the network now.
+            return Ok(());
+        }
+        let level = self.level_ms() as f64;
+        self.smoothed_level_ms += (level - self.smoothed_level_ms) * 0.1;
+        if now_ms < self.settle_until_ms {
+            return Ok(());
+        }
+        let target = self.delay.target_ms() as f64;
+        let smoothed = self.smoothed_level_ms;
         let quiet = is_quiet(self.out.range(..frame));
-        if (level > target + 20 && quiet) || level > target + 120 {
+        let step = (frame as u64 / PER_MS) as f64;
+        if (smoothed > target + 30.0 && quiet) || smoothed > target + 120.0 {
             self.discard_front(frame);
             self.stats.removed_samples += frame as u64;
             while self.out.len() < frame {
                 self.produce(now_ms)?;
             }
-        } else if level + 10 < target && quiet {
+            self.smoothed_level_ms -= step;
+        } else if smoothed + 5.0 < target && quiet {
             for _ in 0..frame {
                 self.out.push_front(0.0);
             }
             self.out_origin.push_front((frame, None));
             self.stats.inserted_samples += frame as u64;
+            self.smoothed_level_ms += step;
+        } else {
+            return Ok(());
         }
+        self.settle_until_ms = now_ms + 200;
         Ok(())
     }
 
@@ -357,6 +411,19 @@ impl AudioJitterBuffer {
             self.next_ts = p.ts + self.last_duration;
         }
     }
+}
+
+/// Whether the packet carries in-band FEC (the LBRR flag of its first SILK frame), read from
+/// the packet itself (RFC 6716 §3.1, §4.2.3): TOC config < 12 is SILK-only, 12..16 hybrid; for
+/// mono the first SILK byte's second bit is the LBRR flag. Good enough for a delay decision.
+fn carries_fec(packet: &[u8]) -> bool {
+    let [toc, first, ..] = packet else {
+        return false;
+    };
+    let config = toc >> 3;
+    let code = toc & 0x3;
+    // Only code-0 packets (one frame) are read here; others count as not protected.
+    config < 16 && code == 0 && (first >> 6) & 1 == 1
 }
 
 /// Whether a stretch of audio is quiet enough to drop or stretch unnoticed.
