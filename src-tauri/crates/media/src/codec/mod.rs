@@ -1,3 +1,4 @@
-//! Codecs: Opus for audio (and, later, VP8 for video).
+//! Codecs: Opus for audio, VP8 for video.
 
 pub mod opus;
+pub mod vp8;
