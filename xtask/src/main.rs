@@ -3,6 +3,7 @@
 //! * `cargo xtask run` — install what building needs, build the UI and the app, start Runde.
 //! * `cargo xtask test` — install what the tests need, then run every check and test, with a summary.
 //! * `cargo xtask setup [run|test]` — only the installation part.
+//! * `cargo xtask bench` — benchmarks that print numbers (docs/BENCHMARKS.md).
 //! * `cargo xtask bindings` — regenerate the TypeScript bindings in `ui/src/lib/bindings.ts`.
 //! * `cargo xtask dev` — the app against the Vite dev server, for UI work with hot reload.
 #![allow(clippy::print_stdout)]
@@ -22,6 +23,7 @@ usage: cargo xtask <command>
   run [--release]     build and start Runde (installs what building needs)
   test                run every check and test (installs what the tests need)
   setup [run|test]    only install what `run` or `test` needs (default: test)
+  bench               run the benchmarks and print their numbers (docs/BENCHMARKS.md)
   bindings            regenerate ui/src/lib/bindings.ts from the Rust types
   dev                 start the app against the Vite dev server (hot reload)";
 
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         ["setup"] | ["setup", "test"] => setup::ensure(setup::Purpose::Test).map(|_| ()),
         ["setup", "run"] => setup::ensure(setup::Purpose::Run).map(|_| ()),
         ["bindings"] => tasks::bindings(),
+        ["bench"] => tasks::bench(),
         ["dev"] => tasks::dev(),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");

@@ -209,3 +209,23 @@ pub fn dev() -> Result<()> {
     let _ = vite.wait();
     outcome
 }
+
+/// Benchmarks that print numbers: the media stages' speed, and speech quality under loss.
+pub fn bench() -> Result<()> {
+    setup::ensure(setup::Purpose::Test)?;
+    println!("==> media stages (release build, one thread)");
+    exec::run(exec::cargo().args(["bench", "--locked", "-p", "runde-media", "--bench", "media"]))?;
+    println!("==> speech under packet loss (WB-PESQ)");
+    exec::run(
+        exec::cargo()
+            .args([
+                "test",
+                "--locked",
+                "-p",
+                "runde-media",
+                "--test",
+                "loss_pesq",
+            ])
+            .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
+    )
+}
