@@ -5,6 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use runde_media::audio::processing::{AudioProcessor, ProcessingConfig};
 use runde_media::audio::resample::StreamResampler;
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone};
 use runde_media::codec::opus::{OpusConfig, OpusDecoder, OpusEncoder};
@@ -111,6 +112,35 @@ fn receive_rows() {
         us(t),
         String::new(),
     );
+
+    for (label, config) in [
+        (
+            "Echo cancellation (AEC3)",
+            ProcessingConfig {
+                echo_cancellation: true,
+                noise_suppression: None,
+                gain_control: false,
+            },
+        ),
+        (
+            "AEC3 + noise suppression + gain control",
+            ProcessingConfig::default(),
+        ),
+    ] {
+        let mut apm = AudioProcessor::new(config);
+        let far: Vec<f32> = signal[..FRAME_10MS].to_vec();
+        let mut near = signal[FRAME_10MS..2 * FRAME_10MS].to_vec();
+        let t = time(3000, || {
+            apm.far_end(&far).unwrap();
+            apm.near_end(&mut near).unwrap();
+        });
+        row(
+            label,
+            "10 ms",
+            us(t),
+            format!("{:.1} % of real time", t.as_secs_f64() / 0.01 * 100.0),
+        );
+    }
 
     let mut meter = LevelMeter::default();
     let chunk = &signal[..FRAME_10MS];

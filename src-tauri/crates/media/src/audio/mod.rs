@@ -2,6 +2,7 @@
 
 pub mod device;
 mod level;
+pub mod processing;
 pub mod resample;
 mod synthetic;
 mod wav;
