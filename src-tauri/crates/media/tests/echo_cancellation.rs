@@ -7,6 +7,8 @@
 //!
 //! Needs `espeak-ng` (`cargo xtask test` installs it); without it the test fails, it never skips.
 
+#![allow(clippy::expect_used)] // a test file: a broken helper should fail the test loudly
+
 use std::path::PathBuf;
 use std::process::Command;
 
