@@ -75,12 +75,18 @@ impl Loss {
     }
 }
 
-/// Speech through encoder, lossy link (packets every 20 ms, no jitter) and receive path.
-fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
+/// An encoder as a sender would configure it after the receiver reported `percent` loss.
+fn encoder_for(percent: u32) -> Result<OpusEncoder, String> {
     let mut encoder = OpusEncoder::new(OpusConfig::default()).map_err(|e| e.to_string())?;
     encoder
         .set_measured_loss(percent as f32 / 100.0)
         .map_err(|e| e.to_string())?;
+    Ok(encoder)
+}
+
+/// Speech through encoder, lossy link (packets every 20 ms, no jitter) and receive path.
+fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
+    let mut encoder = encoder_for(percent)?;
     let mut loss = Loss {
         state: seed,
         percent,
@@ -129,10 +135,7 @@ fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, Str
 /// FEC whenever that one arrived, else concealed; no timing at all. This is the best any receive
 /// path can do with this codec, so the gap to it is what our jitter buffer costs.
 fn offline_ideal(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
-    let mut encoder = OpusEncoder::new(OpusConfig::default()).map_err(|e| e.to_string())?;
-    encoder
-        .set_measured_loss(percent as f32 / 100.0)
-        .map_err(|e| e.to_string())?;
+    let mut encoder = encoder_for(percent)?;
     let mut loss = Loss {
         state: seed,
         percent,

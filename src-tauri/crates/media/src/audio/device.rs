@@ -202,6 +202,63 @@ fn error_callback(events: mpsc::Sender<DeviceEvent>) -> impl FnMut(cpal::Error) 
     }
 }
 
+/// What a stream builder gets: the device and its negotiated format, plus what the callback
+/// shares with the engine (a counter of dropped or starved samples, the event channel).
+struct StreamParts<'a> {
+    device: &'a cpal::Device,
+    config: StreamConfig,
+    format: SampleFormat,
+    counter: Arc<AtomicU64>,
+    events: mpsc::Sender<DeviceEvent>,
+}
+
+impl StreamParts<'_> {
+    fn ring_len(&self) -> usize {
+        self.config.sample_rate as usize * RING_SECONDS
+    }
+}
+
+/// An open, playing stream and the engine's side of it.
+struct OpenStream<R> {
+    stream: cpal::Stream,
+    ring: R,
+    counter: Arc<AtomicU64>,
+    events: mpsc::Receiver<DeviceEvent>,
+    name: String,
+    rate: u32,
+}
+
+/// Find, negotiate, build (with `build`, which picks the sample type) and start a stream.
+fn open_device<R>(
+    kind: DeviceKind,
+    id: Option<&str>,
+    build: impl FnOnce(StreamParts<'_>) -> Result<(cpal::Stream, R), cpal::Error>,
+) -> Result<OpenStream<R>, MediaError> {
+    let device = find_device(kind, id)?;
+    let name = device.to_string();
+    let (config, format) = negotiate(kind, &device)?;
+    let counter = Arc::new(AtomicU64::new(0));
+    let (tx, events) = mpsc::channel();
+    let parts = StreamParts {
+        device: &device,
+        config,
+        format,
+        counter: counter.clone(),
+        events: tx,
+    };
+    let (stream, ring) = build(parts).map_err(|e| map_err(kind, &name, &e))?;
+    stream.play().map_err(|e| map_err(kind, &name, &e))?;
+    tracing::info!(device = %name, rate = config.sample_rate, channels = config.channels, ?format, "{} open", kind.noun());
+    Ok(OpenStream {
+        stream,
+        ring,
+        counter,
+        events,
+        name,
+        rate: config.sample_rate,
+    })
+}
+
 /// A microphone delivering 48 kHz mono frames.
 pub struct Microphone {
     _stream: cpal::Stream,
@@ -216,30 +273,27 @@ pub struct Microphone {
 impl Microphone {
     /// Open a microphone (the default one for `None`) and start capturing.
     pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
-        let kind = DeviceKind::Microphone;
-        let device = find_device(kind, id)?;
-        let name = device.to_string();
-        let (config, format) = negotiate(kind, &device)?;
-        let rate = config.sample_rate;
-        let (producer, ring) = rtrb::RingBuffer::new(rate as usize * RING_SECONDS);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (tx, events) = mpsc::channel();
-        let stream = match format {
-            SampleFormat::F32 => capture::<f32>(&device, &config, producer, dropped.clone(), tx),
-            SampleFormat::I16 => capture::<i16>(&device, &config, producer, dropped.clone(), tx),
-            _ => capture::<i32>(&device, &config, producer, dropped.clone(), tx),
-        }
-        .map_err(|e| map_err(kind, &name, &e))?;
-        stream.play().map_err(|e| map_err(kind, &name, &e))?;
-        tracing::info!(device = %name, rate, channels = config.channels, ?format, "microphone open");
+        let opened = open_device(DeviceKind::Microphone, id, |b| {
+            let (producer, consumer) = rtrb::RingBuffer::new(b.ring_len());
+            let stream = match b.format {
+                SampleFormat::F32 => {
+                    capture::<f32>(b.device, &b.config, producer, b.counter, b.events)
+                }
+                SampleFormat::I16 => {
+                    capture::<i16>(b.device, &b.config, producer, b.counter, b.events)
+                }
+                _ => capture::<i32>(b.device, &b.config, producer, b.counter, b.events),
+            }?;
+            Ok((stream, consumer))
+        })?;
         Ok(Self {
-            _stream: stream,
-            ring,
-            resampler: StreamResampler::new(rate, SAMPLE_RATE)?,
-            scratch: Vec::with_capacity(rate as usize / 10),
-            events,
-            dropped,
-            name,
+            resampler: StreamResampler::new(opened.rate, SAMPLE_RATE)?,
+            scratch: Vec::with_capacity(opened.rate as usize / 10),
+            _stream: opened.stream,
+            ring: opened.ring,
+            events: opened.events,
+            dropped: opened.counter,
+            name: opened.name,
         })
     }
 
@@ -337,30 +391,27 @@ pub struct Speaker {
 impl Speaker {
     /// Open a speaker (the default one for `None`) and start playing (silence until fed).
     pub fn open(id: Option<&str>) -> Result<Self, MediaError> {
-        let kind = DeviceKind::Speaker;
-        let device = find_device(kind, id)?;
-        let name = device.to_string();
-        let (config, format) = negotiate(kind, &device)?;
-        let rate = config.sample_rate;
-        let (ring, consumer) = rtrb::RingBuffer::new(rate as usize * RING_SECONDS);
-        let starved = Arc::new(AtomicU64::new(0));
-        let (tx, events) = mpsc::channel();
-        let stream = match format {
-            SampleFormat::F32 => playout::<f32>(&device, &config, consumer, starved.clone(), tx),
-            SampleFormat::I16 => playout::<i16>(&device, &config, consumer, starved.clone(), tx),
-            _ => playout::<i32>(&device, &config, consumer, starved.clone(), tx),
-        }
-        .map_err(|e| map_err(kind, &name, &e))?;
-        stream.play().map_err(|e| map_err(kind, &name, &e))?;
-        tracing::info!(device = %name, rate, channels = config.channels, ?format, "speaker open");
+        let opened = open_device(DeviceKind::Speaker, id, |b| {
+            let (producer, consumer) = rtrb::RingBuffer::new(b.ring_len());
+            let stream = match b.format {
+                SampleFormat::F32 => {
+                    playout::<f32>(b.device, &b.config, consumer, b.counter, b.events)
+                }
+                SampleFormat::I16 => {
+                    playout::<i16>(b.device, &b.config, consumer, b.counter, b.events)
+                }
+                _ => playout::<i32>(b.device, &b.config, consumer, b.counter, b.events),
+            }?;
+            Ok((stream, producer))
+        })?;
         Ok(Self {
-            _stream: stream,
-            ring,
-            resampler: StreamResampler::new(SAMPLE_RATE, rate)?,
+            resampler: StreamResampler::new(SAMPLE_RATE, opened.rate)?,
             block: Vec::new(),
-            events,
-            starved,
-            name,
+            _stream: opened.stream,
+            ring: opened.ring,
+            events: opened.events,
+            starved: opened.counter,
+            name: opened.name,
         })
     }
 

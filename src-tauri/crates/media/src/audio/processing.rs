@@ -56,6 +56,13 @@ pub struct ProcessingStats {
     pub delay_ms: Option<i32>,
 }
 
+fn apm_error(e: impl std::fmt::Debug) -> MediaError {
+    MediaError::Codec {
+        codec: "audio processing",
+        reason: format!("{e:?}"),
+    }
+}
+
 /// Processes microphone frames against the speaker's signal. 48 kHz mono, 10 ms frames.
 pub struct AudioProcessor {
     apm: AudioProcessing,
@@ -107,10 +114,7 @@ impl AudioProcessor {
         Self::check(frame)?;
         self.apm
             .process_render_f32(&[frame], &mut [&mut self.render_out])
-            .map_err(|e| MediaError::Codec {
-                codec: "audio processing",
-                reason: format!("{e:?}"),
-            })
+            .map_err(apm_error)
     }
 
     /// Process one microphone frame (10 ms) in place.
@@ -118,10 +122,7 @@ impl AudioProcessor {
         Self::check(frame)?;
         self.apm
             .process_capture_f32(&[frame], &mut [&mut self.capture_out])
-            .map_err(|e| MediaError::Codec {
-                codec: "audio processing",
-                reason: format!("{e:?}"),
-            })?;
+            .map_err(apm_error)?;
         frame.copy_from_slice(&self.capture_out);
         Ok(())
     }
