@@ -2,6 +2,7 @@
 
 pub mod device;
 mod level;
+pub mod mixer;
 pub mod processing;
 pub mod resample;
 mod synthetic;
