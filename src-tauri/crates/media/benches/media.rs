@@ -11,6 +11,7 @@ use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone};
 use runde_media::codec::opus::{OpusConfig, OpusDecoder, OpusEncoder};
 use runde_media::codec::vp8::{Vp8Config, Vp8Decoder, Vp8Encoder};
 use runde_media::jitter::AudioJitterBuffer;
+use runde_media::video::convert::{i420_to_rgba, scale_i420};
 use runde_media::video::{I420Frame, TestPattern, VideoSource, read_stamp};
 
 /// Run `f` `n` times after a warm-up; return the mean time per run.
@@ -203,6 +204,22 @@ fn vp8_rows() {
             }
         }
     }
+    let frame720 = TestPattern::new(1280, 720, 30).unwrap().next_frame().unwrap().unwrap();
+    let t = time(100, || {
+        black_box(scale_i420(&frame720, 640, 360).unwrap());
+    });
+    row("Scale I420 1280×720 → 640×360 (bilinear)", "frame", us(t), String::new());
+    let frame360 = scale_i420(&frame720, 640, 360).unwrap();
+    let mut rgba = Vec::new();
+    let t = time(200, || {
+        i420_to_rgba(&frame360, &mut rgba).unwrap();
+    });
+    row("I420 → RGBA 640×360 (for display)", "frame", us(t), String::new());
+    let t = time(100, || {
+        i420_to_rgba(&frame720, &mut rgba).unwrap();
+    });
+    row("I420 → RGBA 1280×720 (for display)", "frame", us(t), String::new());
+
     let mut pattern = TestPattern::new(640, 360, 30).unwrap();
     let t = time(200, || {
         black_box(pattern.next_frame().unwrap());

@@ -63,9 +63,14 @@ pub struct Mixer {
 impl Mixer {
     /// Mix one 10 ms frame from each stream into `out` and return every stream's level. A
     /// stream absent from `inputs` is forgotten (it left or stopped).
-    pub fn mix(&mut self, inputs: &[(StreamId, &[f32])], out: &mut [f32]) -> Vec<(StreamId, StreamLevel)> {
+    pub fn mix(
+        &mut self,
+        inputs: &[(StreamId, &[f32])],
+        out: &mut [f32],
+    ) -> Vec<(StreamId, StreamLevel)> {
         out.fill(0.0);
-        self.voices.retain(|id, _| inputs.iter().any(|(i, _)| i == id));
+        self.voices
+            .retain(|id, _| inputs.iter().any(|(i, _)| i == id));
         let mut levels = Vec::with_capacity(inputs.len());
         for (id, frame) in inputs {
             for (o, s) in out.iter_mut().zip(frame.iter()) {
@@ -78,7 +83,6 @@ impl Mixer {
         }
         levels
     }
-
 }
 
 /// Linear up to 0.9 of full scale, then a smooth knee towards ±1: several loud voices at once
@@ -125,7 +129,8 @@ mod tests {
         let mut mixer = Mixer::default();
         let (voice, silence) = (tone(200.0, 0.3), vec![0.0; FRAME_10MS]);
         let mut out = vec![0.0; FRAME_10MS];
-        let speaking = |m: &mut Mixer, f: &[f32], out: &mut [f32]| m.mix(&[(7, f)], out)[0].1.speaking;
+        let speaking =
+            |m: &mut Mixer, f: &[f32], out: &mut [f32]| m.mix(&[(7, f)], out)[0].1.speaking;
         assert!(!speaking(&mut mixer, &voice, &mut out));
         assert!(!speaking(&mut mixer, &voice, &mut out));
         assert!(speaking(&mut mixer, &voice, &mut out));

@@ -55,9 +55,15 @@ fn encode_bits(stamp: Stamp) -> [bool; BITS] {
     std::array::from_fn(|i| bytes[i / 8] & (0x80 >> (i % 8)) != 0)
 }
 
-/// Cell size in pixels for a frame width.
+/// Cell height in pixels for a frame width (cells are square).
 fn cell(width: u32) -> u32 {
     (width / COLUMNS).max(2)
+}
+
+/// Left and right edge of a cell column: proportional to the width, so that a scaled frame's
+/// stamp lines up with the reader's grid at any size.
+fn column_span(col: u32, width: u32) -> (u32, u32) {
+    (col * width / COLUMNS, (col + 1) * width / COLUMNS)
 }
 
 /// Draw the stamp into a frame's luma plane.
@@ -68,10 +74,9 @@ fn draw_stamp(frame: &mut I420Frame, stamp: Stamp) {
     for (i, bit) in encode_bits(stamp).iter().enumerate() {
         let (col, row) = (i as u32 % COLUMNS, i as u32 / COLUMNS);
         let value = if *bit { WHITE } else { BLACK };
+        let (x0, x1) = column_span(col, w);
         for y in row * c..((row + 1) * c).min(h) {
-            let start = (y * w + col * c) as usize;
-            let end = (y * w + ((col + 1) * c).min(w)) as usize;
-            y_plane[start..end].fill(value);
+            y_plane[(y * w + x0) as usize..(y * w + x1) as usize].fill(value);
         }
     }
 }
@@ -87,11 +92,13 @@ pub fn read_stamp(frame: &I420Frame) -> Option<Stamp> {
     let mut bytes = [0u8; 12];
     for i in 0..BITS {
         let (col, row) = (i as u32 % COLUMNS, i as u32 / COLUMNS);
-        // The middle half of the cell, away from edges that coding blurs.
-        let (x0, y0) = (col * c + c / 4, row * c + c / 4);
+        // The middle half of the cell, away from edges that coding and scaling blur.
+        let (left, right) = column_span(col, w);
+        let cw = right - left;
+        let (x0, y0) = (left + cw / 4, row * c + c / 4);
         let (mut sum, mut n) = (0u32, 0u32);
         for y in y0..y0 + (c / 2).max(1) {
-            for x in x0..x0 + (c / 2).max(1) {
+            for x in x0..x0 + (cw / 2).max(1) {
                 sum += u32::from(y_plane[(y * w + x) as usize]);
                 n += 1;
             }
@@ -170,10 +177,11 @@ impl TestPattern {
             let row = (y * w) as usize;
             y_plane[row + bx as usize..row + (bx + side) as usize].fill(WHITE);
         }
+        // Gentle colour across the picture, inside the RGB gamut (so RGB round trips are clean).
         for (i, (u, v)) in u_plane.iter_mut().zip(v_plane.iter_mut()).enumerate() {
-            let cx = (i as u32 % (w / 2)) * 255 / (w / 2);
-            *u = cx as u8;
-            *v = (255 - cx) as u8;
+            let cx = (i as u32 % (w / 2)) * 64 / (w / 2);
+            *u = (96 + cx) as u8;
+            *v = (160 - cx) as u8;
         }
     }
 }
