@@ -204,21 +204,40 @@ fn vp8_rows() {
             }
         }
     }
-    let frame720 = TestPattern::new(1280, 720, 30).unwrap().next_frame().unwrap().unwrap();
+    let frame720 = TestPattern::new(1280, 720, 30)
+        .unwrap()
+        .next_frame()
+        .unwrap()
+        .unwrap();
     let t = time(100, || {
         black_box(scale_i420(&frame720, 640, 360).unwrap());
     });
-    row("Scale I420 1280×720 → 640×360 (bilinear)", "frame", us(t), String::new());
+    row(
+        "Scale I420 1280×720 → 640×360 (bilinear)",
+        "frame",
+        us(t),
+        String::new(),
+    );
     let frame360 = scale_i420(&frame720, 640, 360).unwrap();
     let mut rgba = Vec::new();
     let t = time(200, || {
         i420_to_rgba(&frame360, &mut rgba).unwrap();
     });
-    row("I420 → RGBA 640×360 (for display)", "frame", us(t), String::new());
+    row(
+        "I420 → RGBA 640×360 (for display)",
+        "frame",
+        us(t),
+        String::new(),
+    );
     let t = time(100, || {
         i420_to_rgba(&frame720, &mut rgba).unwrap();
     });
-    row("I420 → RGBA 1280×720 (for display)", "frame", us(t), String::new());
+    row(
+        "I420 → RGBA 1280×720 (for display)",
+        "frame",
+        us(t),
+        String::new(),
+    );
 
     let mut pattern = TestPattern::new(640, 360, 30).unwrap();
     let t = time(200, || {

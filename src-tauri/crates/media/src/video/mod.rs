@@ -1,5 +1,6 @@
 //! Video: I420 frames, the synthetic test pattern with a machine-readable stamp, Y4M files.
 
+pub mod camera;
 pub mod convert;
 mod frame;
 mod pattern;
