@@ -45,9 +45,14 @@ impl CameraQuality {
     }
 }
 
-/// Formats we convert ourselves, in order of preference. MJPEG (what many webcams offer at 720p)
-/// needs a JPEG decoder and is not accepted yet.
-const ACCEPTED: &[FrameFormat] = &[FrameFormat::YUYV, FrameFormat::NV12, FrameFormat::RAWRGB];
+/// Formats we convert ourselves, in order of preference: uncompressed first (cheaper), MJPEG
+/// (what many webcams offer at 720p30) last.
+const ACCEPTED: &[FrameFormat] = &[
+    FrameFormat::YUYV,
+    FrameFormat::NV12,
+    FrameFormat::RAWRGB,
+    FrameFormat::MJPEG,
+];
 
 fn unavailable(name: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::DeviceUnavailable {
@@ -193,6 +198,7 @@ impl Device {
             FrameFormat::YUYV => PixelFormat::Yuyv,
             FrameFormat::NV12 => PixelFormat::Nv12,
             FrameFormat::RAWRGB => PixelFormat::Rgb24,
+            FrameFormat::MJPEG => PixelFormat::Mjpeg,
             other => {
                 return Err(MediaError::UnsupportedFormat {
                     kind: "camera",

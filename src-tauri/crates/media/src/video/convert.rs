@@ -26,6 +26,8 @@ pub enum PixelFormat {
     Rgba,
     /// Already I420.
     I420,
+    /// Motion JPEG: one JPEG image per frame (what many webcams send at 720p).
+    Mjpeg,
 }
 
 impl PixelFormat {
@@ -37,6 +39,8 @@ impl PixelFormat {
             Self::Nv12 | Self::I420 => w * h * 3 / 2,
             Self::Rgb24 => w * h * 3,
             Self::Rgba => w * h * 4,
+            // Compressed: any length; the decoder checks the data.
+            Self::Mjpeg => 0,
         }
     }
 }
@@ -62,6 +66,9 @@ pub fn to_i420(
             "{format:?} {width}x{height} needs {needed} bytes, got {}",
             data.len()
         )));
+    }
+    if format == PixelFormat::Mjpeg {
+        return mjpeg_to_i420(data, width, height);
     }
     let data = &data[..needed];
     if format == PixelFormat::I420 {
@@ -103,6 +110,29 @@ pub fn to_i420(
     .map_err(conversion_error)?;
     drop(planar);
     Ok(frame)
+}
+
+/// Decode one JPEG image (pure Rust, `zune-jpeg`) and convert it; a size other than announced
+/// is an error, as is any damage the decoder finds.
+fn mjpeg_to_i420(data: &[u8], width: u32, height: u32) -> Result<I420Frame, MediaError> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(data), options);
+    let rgb = decoder
+        .decode()
+        .map_err(|e| conversion_error(format!("MJPEG: {e:?}")))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| conversion_error("MJPEG: no image header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (width, height) {
+        return Err(conversion_error(format!(
+            "MJPEG frame is {}x{}, expected {width}x{height}",
+            info.width, info.height
+        )));
+    }
+    to_i420(PixelFormat::Rgb24, &rgb, width, height)
 }
 
 fn nv12_to_i420(data: &[u8], frame: &mut I420Frame) {
@@ -268,5 +298,35 @@ mod tests {
             to_i420(PixelFormat::Rgba, &[0; 16], 3, 1).is_err(),
             "odd size"
         );
+    }
+
+    #[test]
+    fn mjpeg_frames_decode_to_the_picture() -> Result<(), MediaError> {
+        let frame = pattern_frame(640, 360);
+        let mut rgba = Vec::new();
+        i420_to_rgba(&frame, &mut rgba)?;
+        let rgb: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&rgb, 640, 360, jpeg_encoder::ColorType::Rgb)
+            .expect("jpeg encoding");
+        let decoded = to_i420(PixelFormat::Mjpeg, &jpeg, 640, 360)?;
+        assert_eq!(read_stamp(&decoded).map(|s| s.counter), Some(0));
+        let p = psnr(frame.planes().0, decoded.planes().0);
+        assert!(p > 30.0, "luma PSNR {p:.1}");
+        assert!(
+            to_i420(PixelFormat::Mjpeg, &jpeg, 320, 180).is_err(),
+            "size mismatch"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_mjpeg_is_an_error() {
+        assert!(to_i420(PixelFormat::Mjpeg, &[0xff, 0xd8, 0xff, 0xe0, 0, 0], 64, 48).is_err());
+        assert!(to_i420(PixelFormat::Mjpeg, b"not a jpeg", 64, 48).is_err());
     }
 }
