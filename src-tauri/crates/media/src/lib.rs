@@ -16,6 +16,7 @@ pub mod codec;
 mod error;
 pub mod jitter;
 pub mod measure;
+pub mod rtp;
 pub mod video;
 
 pub use error::MediaError;

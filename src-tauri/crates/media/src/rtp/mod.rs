@@ -1,0 +1,3 @@
+//! RTP payload formats: the codec-specific part of sending and receiving media over RTP.
+
+pub mod vp8;
