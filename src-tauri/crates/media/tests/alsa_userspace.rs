@@ -34,7 +34,9 @@ mod alsa {
 
     use runde_media::MediaError;
     use runde_media::audio::device::{DeviceKind, Microphone, Speaker, list_devices};
+    use runde_media::audio::input::MicrophoneInput;
     use runde_media::audio::{FRAME_10MS, read_wav};
+    use runde_media::measure::dominant_frequency;
     use runde_media::measure::{align, snr_db};
 
     type Check<'a> = dyn Fn() -> Result<(), String> + 'a;
@@ -48,10 +50,13 @@ mod alsa {
     pcm.t_play_file {{ type file; slave.pcm "null"; file "{out}"; format "wav" }}
     pcm.t_cap {{ type plug; slave {{ pcm "t_cap_file"; format S16_LE; rate 48000; channels 1 }} }}
     pcm.t_cap_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp}"; format "raw" }}
+pcm.t_cap_b {{ type plug; slave {{ pcm "t_cap_b_file"; format S16_LE; rate 48000; channels 1 }} hint {{ show on description "Second test microphone" }} }}
+pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_b}"; format "raw" }}
     # {dir}
     "#,
             out = outfile.display(),
             inp = infile.display(),
+            inp_b = infile.with_extension("b.raw").display(),
             dir = dir.display()
         )
     }
@@ -204,6 +209,50 @@ mod alsa {
         Ok(())
     }
 
+    /// Switch from one microphone to another while reading; a switch to a missing device fails
+    /// and leaves the working one in place.
+    fn switching_microphones_mid_call() -> Result<(), String> {
+        let mut input = MicrophoneInput::open(Some("alsa:t_cap")).map_err(|e| e.to_string())?;
+        let mut frame = [0.0f32; FRAME_10MS];
+        let mut read = |input: &mut MicrophoneInput, frames: usize| -> Result<Vec<f32>, String> {
+            let mut got = Vec::new();
+            while got.len() < frames * FRAME_10MS {
+                if input.read_frame(&mut frame).map_err(|e| e.to_string())? {
+                    got.extend_from_slice(&frame);
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            Ok(got)
+        };
+        read(&mut input, 20)?;
+        input
+            .switch(Some("alsa:t_cap_b"))
+            .map_err(|e| e.to_string())?;
+        let after = read(&mut input, 20)?;
+        let freq = dominant_frequency(&after[FRAME_10MS * 5..], 48_000);
+        let refused = input.switch(Some("alsa:no_such_device"));
+        let still = read(&mut input, 5)?;
+        let events = input.take_events();
+        println!(
+            "    switched: {:?}; after the switch {freq:.0} Hz; bad switch refused: {}",
+            events,
+            refused.is_err()
+        );
+        if (freq - 3000.0).abs() > 20.0 {
+            return Err(format!(
+                "after switching the audio is {freq:.0} Hz, not the second microphone's 3000 Hz"
+            ));
+        }
+        if refused.is_ok() || input.device_name() != Some("Second test microphone") {
+            return Err("a failed switch must keep the working microphone".into());
+        }
+        if (dominant_frequency(&still, 48_000) - 3000.0).abs() > 20.0 || events.len() != 2 {
+            return Err(format!("after the failed switch: {events:?}"));
+        }
+        Ok(())
+    }
+
     /// In a process whose ALSA knows no devices: opening gives a typed error, not a panic.
     fn no_device_child() -> ExitCode {
         let mic = Microphone::open(None).err();
@@ -273,7 +322,15 @@ mod alsa {
             .flat_map(|s| runde_media::audio::to_i16(*s).to_le_bytes())
             .collect();
         raw.extend(std::iter::repeat_n(0u8, 48_000 * 2 * 8));
-        let prepared = std::fs::write(&infile, &raw)
+        // The second microphone hears a steady 3 kHz tone.
+        let tone_b: Vec<u8> = (0..48_000 * 10)
+            .flat_map(|i| {
+                let s = 0.5 * (std::f32::consts::TAU * 3000.0 * i as f32 / 48_000.0).sin();
+                runde_media::audio::to_i16(s).to_le_bytes()
+            })
+            .collect();
+        let prepared = std::fs::write(infile.with_extension("b.raw"), &tone_b)
+            .and_then(|()| std::fs::write(&infile, &raw))
             .and_then(|()| std::fs::write(&conf, asoundrc(&dir, &infile, &outfile)));
         if let Err(e) = prepared {
             println!("cannot prepare {}: {e}", dir.display());
@@ -281,7 +338,7 @@ mod alsa {
         }
         set_alsa_config(&conf);
 
-        let tests: [(&str, Box<Check<'_>>); 4] = [
+        let tests: [(&str, Box<Check<'_>>); 5] = [
             ("devices_are_listed", Box::new(devices_are_listed)),
             (
                 "microphone_captures_the_input_file",
@@ -290,6 +347,10 @@ mod alsa {
             (
                 "speaker_plays_into_the_output_file",
                 Box::new(|| speaker_plays_into_the_output_file(&sent[..48_000], &outfile)),
+            ),
+            (
+                "switching_microphones_mid_call",
+                Box::new(switching_microphones_mid_call),
             ),
             (
                 "machine_without_devices_gets_typed_errors",

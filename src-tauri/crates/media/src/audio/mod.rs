@@ -1,6 +1,7 @@
 //! Audio: sources, sinks, files, levels. Everything here is 48 kHz mono `f32`.
 
 pub mod device;
+pub mod input;
 mod level;
 pub mod mixer;
 pub mod processing;
