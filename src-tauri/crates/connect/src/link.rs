@@ -417,4 +417,44 @@ mod tests {
         assert!(shown.contains("wss://meet.example.org/janus"));
         assert!(!shown.contains("lang"));
     }
+
+    /// Deterministic random inputs (the libFuzzer target in `fuzz/` explores further): valid
+    /// links mutated byte by byte, and random text. Nothing panics, every refusal is typed, and
+    /// whatever is accepted is a ws(s) endpoint that carries no query.
+    #[test]
+    fn mutated_and_random_input_never_panics() {
+        let seeds = [
+            "https://meet.example.org/janus?room=1234",
+            "runde://a.example:8989/x/y?room=r-1&pin=9",
+            "wss://[::1]:8188/?room=5#k=v",
+            "http://user:pw@127.0.0.1/",
+        ];
+        let alphabet = b"abc:/?#&=@[]%.-_ 09\t\x7fxn--\xc3\xa4";
+        let mut state = 0x1234_5678_u32;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        for round in 0..20_000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..(next() % 6) {
+                let at = next() as usize % (bytes.len() + 1);
+                let b = alphabet[next() as usize % alphabet.len()];
+                match next() % 3 {
+                    0 if at < bytes.len() => bytes[at] = b,
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, b),
+                }
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            if let Ok(link) = parse_link(&text) {
+                assert!(matches!(link.endpoint().scheme(), "ws" | "wss"), "{text:?}");
+                assert!(link.endpoint().query().is_none(), "{text:?}");
+            }
+        }
+    }
 }

@@ -166,3 +166,24 @@ fn joining_mid_stream_waits_for_a_keyframe_and_duplicates_do_nothing() {
     rx.receive(&key, 434);
     assert_eq!(rx.counters, vec![8]);
 }
+
+/// Deterministic random packets (the libFuzzer target in `fuzz/` explores further): any bytes,
+/// sequence numbers and markers in any order give frames or typed errors, never a panic.
+#[test]
+fn random_packets_never_panic() {
+    let mut state = 0xdead_beef_u32;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let mut assembler = FrameAssembler::default();
+    for i in 0..20_000u64 {
+        let len = (next() % 24) as usize;
+        let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let seq = u64::from(next() % 64) + i / 8;
+        let _ = parse_payload(&payload);
+        let _ = assembler.insert(seq, next() % 4, next() % 3 == 0, &payload, i);
+    }
+}
