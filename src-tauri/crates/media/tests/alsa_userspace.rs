@@ -34,7 +34,7 @@ mod alsa {
 
     use runde_media::MediaError;
     use runde_media::audio::device::{DeviceKind, Microphone, Speaker, list_devices};
-    use runde_media::audio::input::MicrophoneInput;
+    use runde_media::audio::input::{MicrophoneInput, SpeakerOutput};
     use runde_media::audio::{FRAME_10MS, read_wav};
     use runde_media::measure::dominant_frequency;
     use runde_media::measure::{align, snr_db};
@@ -50,6 +50,8 @@ mod alsa {
     pcm.t_play_file {{ type file; slave.pcm "null"; file "{out}"; format "wav" }}
     pcm.t_cap {{ type plug; slave {{ pcm "t_cap_file"; format S16_LE; rate 48000; channels 1 }} }}
     pcm.t_cap_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp}"; format "raw" }}
+pcm.t_play_b {{ type plug; slave {{ pcm "t_play_b_file"; format S16_LE; rate 48000; channels 1 }} hint {{ show on description "Second test speaker" }} }}
+pcm.t_play_b_file {{ type file; slave.pcm "null"; file "{out_b}"; format "wav" }}
 pcm.t_cap_b {{ type plug; slave {{ pcm "t_cap_b_file"; format S16_LE; rate 48000; channels 1 }} hint {{ show on description "Second test microphone" }} }}
 pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_b}"; format "raw" }}
     # {dir}
@@ -57,6 +59,7 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
             out = outfile.display(),
             inp = infile.display(),
             inp_b = infile.with_extension("b.raw").display(),
+            out_b = outfile.with_extension("b.wav").display(),
             dir = dir.display()
         )
     }
@@ -253,6 +256,64 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
         Ok(())
     }
 
+    /// Play on one speaker, switch to another mid-call: the rest of the call is in the second
+    /// one's file; a switch to a missing device fails and keeps the working one.
+    fn switching_speakers_mid_call(second_file: &Path) -> Result<(), String> {
+        let tone = |freq: f32| -> Vec<f32> {
+            (0..12_000)
+                .map(|i| 0.4 * (std::f32::consts::TAU * freq * i as f32 / 48_000.0).sin())
+                .collect()
+        };
+        {
+            let mut out = SpeakerOutput::open(Some("alsa:t_play")).map_err(|e| e.to_string())?;
+            let mut play = |out: &mut SpeakerOutput, samples: &[f32]| -> Result<(), String> {
+                for block in samples.chunks(FRAME_10MS) {
+                    while out.queued() > 24_000 {
+                        std::thread::yield_now();
+                    }
+                    out.write(block).map_err(|e| e.to_string())?;
+                }
+                while out.queued() > 0 {
+                    std::thread::yield_now();
+                }
+                Ok(())
+            };
+            play(&mut out, &tone(1000.0))?;
+            out.switch(Some("alsa:t_play_b"))
+                .map_err(|e| e.to_string())?;
+            if out.switch(Some("alsa:no_such_device")).is_ok()
+                || out.device_name() != Some("Second test speaker")
+            {
+                return Err("a failed switch must keep the working speaker".into());
+            }
+            play(&mut out, &tone(3000.0))?;
+            let events = out.take_events();
+            if events.len() != 2 {
+                return Err(format!("events: {events:?}"));
+            }
+        }
+        let second = read_wav(second_file).map_err(|e| e.to_string())?;
+        // Drop the starvation gaps (runs of exact zeros) the free-running device inserts.
+        let audible: Vec<f32> = second
+            .chunk_by(|a, b| (*a == 0.0) == (*b == 0.0))
+            .filter(|run| run[0] != 0.0 || run.len() < 64)
+            .flatten()
+            .copied()
+            .collect();
+        let freq = dominant_frequency(&audible, 48_000);
+        println!(
+            "    second speaker's file: {} samples, {freq:.0} Hz",
+            second.len()
+        );
+        if (freq - 3000.0).abs() > 20.0 || audible.len() < 11_900 {
+            return Err(format!(
+                "the second speaker played {freq:.0} Hz, {} samples",
+                audible.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// In a process whose ALSA knows no devices: opening gives a typed error, not a panic.
     fn no_device_child() -> ExitCode {
         let mic = Microphone::open(None).err();
@@ -338,7 +399,7 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
         }
         set_alsa_config(&conf);
 
-        let tests: [(&str, Box<Check<'_>>); 5] = [
+        let tests: [(&str, Box<Check<'_>>); 6] = [
             ("devices_are_listed", Box::new(devices_are_listed)),
             (
                 "microphone_captures_the_input_file",
@@ -351,6 +412,10 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
             (
                 "switching_microphones_mid_call",
                 Box::new(switching_microphones_mid_call),
+            ),
+            (
+                "switching_speakers_mid_call",
+                Box::new(|| switching_speakers_mid_call(&outfile.with_extension("b.wav"))),
             ),
             (
                 "machine_without_devices_gets_typed_errors",
