@@ -266,7 +266,7 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
         };
         {
             let mut out = SpeakerOutput::open(Some("alsa:t_play")).map_err(|e| e.to_string())?;
-            let mut play = |out: &mut SpeakerOutput, samples: &[f32]| -> Result<(), String> {
+            let play = |out: &mut SpeakerOutput, samples: &[f32]| -> Result<(), String> {
                 for block in samples.chunks(FRAME_10MS) {
                     while out.queued() > 24_000 {
                         std::thread::yield_now();
