@@ -95,20 +95,35 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
+/// A tiny deterministic random generator (xorshift32) for reproducible test signals, loss
+/// patterns and random inputs. Not for anything that must be unpredictable.
+#[derive(Debug, Clone)]
+pub struct TestRng(u32);
+
+impl TestRng {
+    /// A generator with this seed (zero is replaced, since xorshift never leaves it).
+    pub fn new(seed: u32) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn correlation_and_alignment_find_a_delayed_copy() {
-        let mut state = 0x2545_f491_u32;
+        let mut rng = TestRng::new(0x2545_f491);
         let sent: Vec<f32> = (0..4800)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state >> 8) as f32 / (1 << 23) as f32 - 1.0
-            })
+            .map(|_| (rng.next_u32() >> 8) as f32 / (1 << 23) as f32 - 1.0)
             .collect();
         let mut received = vec![0.0; 37];
         received.extend(sent.iter().map(|s| s * 0.5));

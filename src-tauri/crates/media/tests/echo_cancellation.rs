@@ -36,14 +36,9 @@ fn speak(voice: &str, text: &str) -> Vec<f32> {
 /// Deterministic white noise at `dbfs`.
 fn noise(len: usize, dbfs: f64) -> Vec<f32> {
     let amplitude = 10f64.powf(dbfs / 20.0) * 3f64.sqrt();
-    let mut state = 0x9e37_79b9u32;
+    let mut rng = runde_media::measure::TestRng::new(0x9e37_79b9);
     (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            ((f64::from(state) / f64::from(u32::MAX) * 2.0 - 1.0) * amplitude) as f32
-        })
+        .map(|_| ((f64::from(rng.next_u32()) / f64::from(u32::MAX) * 2.0 - 1.0) * amplitude) as f32)
         .collect()
 }
 

@@ -19,6 +19,7 @@ use runde_media::audio::resample::resample_clip;
 use runde_media::audio::{FRAME_10MS, FRAME_20MS, read_wav_resampled, write_wav_at};
 use runde_media::codec::opus::{OpusConfig, OpusDecoder, OpusEncoder};
 use runde_media::jitter::AudioJitterBuffer;
+use runde_media::measure::TestRng;
 
 const LOSS_PERCENT: [u32; 5] = [0, 5, 10, 20, 30];
 const REFERENCE: [f64; 5] = [3.95, 3.18, 2.82, 2.16, 1.69];
@@ -60,18 +61,15 @@ fn speech(dir: &Path) -> Result<Vec<f32>, String> {
     read_wav_resampled(&wav).map_err(|e| e.to_string())
 }
 
-/// i.i.d. loss with a fixed seed (xorshift32).
+/// i.i.d. loss with a fixed seed.
 struct Loss {
-    state: u32,
+    rng: TestRng,
     percent: u32,
 }
 
 impl Loss {
     fn drop_next(&mut self) -> bool {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 17;
-        self.state ^= self.state << 5;
-        self.state % 100 < self.percent
+        self.rng.next_u32() % 100 < self.percent
     }
 }
 
@@ -88,7 +86,7 @@ fn encoder_for(percent: u32) -> Result<OpusEncoder, String> {
 fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
     let mut encoder = encoder_for(percent)?;
     let mut loss = Loss {
-        state: seed,
+        rng: TestRng::new(seed),
         percent,
     };
     let mut jb = AudioJitterBuffer::new().map_err(|e| e.to_string())?;
@@ -137,7 +135,7 @@ fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, Str
 fn offline_ideal(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
     let mut encoder = encoder_for(percent)?;
     let mut loss = Loss {
-        state: seed,
+        rng: TestRng::new(seed),
         percent,
     };
     // (payload if sent, whether it arrived)

@@ -223,13 +223,8 @@ fn corrupt_packets_are_concealed() {
 /// pulls at any time give audio or typed errors, never a panic, and never unbounded memory.
 #[test]
 fn random_packets_never_panic() {
-    let mut state = 0x0bad_cafe_u32;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
+    let mut rng = crate::measure::TestRng::new(0x0bad_cafe);
+    let mut next = || rng.next_u32();
     let mut jb = AudioJitterBuffer::new().expect("jitter buffer");
     let mut frame = vec![0.0; FRAME_10MS];
     for i in 0..20_000u64 {

@@ -171,13 +171,8 @@ fn joining_mid_stream_waits_for_a_keyframe_and_duplicates_do_nothing() {
 /// sequence numbers and markers in any order give frames or typed errors, never a panic.
 #[test]
 fn random_packets_never_panic() {
-    let mut state = 0xdead_beef_u32;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
+    let mut rng = crate::measure::TestRng::new(0xdead_beef);
+    let mut next = || rng.next_u32();
     let mut assembler = FrameAssembler::default();
     for i in 0..20_000u64 {
         let len = (next() % 24) as usize;
