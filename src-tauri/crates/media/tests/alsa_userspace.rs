@@ -236,7 +236,7 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
         let freq = dominant_frequency(&after[FRAME_10MS * 5..], 48_000);
         let refused = input.switch(Some("alsa:no_such_device"));
         let still = read(&mut input, 5)?;
-        let events = input.take_events();
+        let events = input.take_changes();
         println!(
             "    switched: {:?}; after the switch {freq:.0} Hz; bad switch refused: {}",
             events,
@@ -287,7 +287,7 @@ pcm.t_cap_b_file {{ type file; slave.pcm "null"; file "/dev/null"; infile "{inp_
                 return Err("a failed switch must keep the working speaker".into());
             }
             play(&mut out, &tone(3000.0))?;
-            let events = out.take_events();
+            let events = out.take_changes();
             if events.len() != 2 {
                 return Err(format!("events: {events:?}"));
             }
