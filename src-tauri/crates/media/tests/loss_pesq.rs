@@ -73,44 +73,57 @@ impl Loss {
     }
 }
 
-/// An encoder as a sender would configure it after the receiver reported `percent` loss.
-fn encoder_for(percent: u32) -> Result<OpusEncoder, String> {
+/// One 20 ms packet as the sender made it and the link treated it.
+struct Packet {
+    payload: Vec<u8>,
+    /// DTX packets of 1-2 bytes are not sent, as in WebRTC.
+    sent: bool,
+    /// Sent and not lost.
+    arrived: bool,
+}
+
+/// Encode the speech as a sender would after the receiver reported `percent` loss (FEC on),
+/// and let the link lose packets i.i.d. with that rate and seed.
+fn send(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<Packet>, String> {
     let mut encoder = OpusEncoder::new(OpusConfig::default()).map_err(|e| e.to_string())?;
     encoder
         .set_measured_loss(percent as f32 / 100.0)
         .map_err(|e| e.to_string())?;
-    Ok(encoder)
-}
-
-/// Speech through encoder, lossy link (packets every 20 ms, no jitter) and receive path.
-fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
-    let mut encoder = encoder_for(percent)?;
     let mut loss = Loss {
         rng: TestRng::new(seed),
         percent,
     };
+    speech
+        .chunks_exact(FRAME_20MS)
+        .map(|frame| {
+            let payload = encoder.encode(frame).map_err(|e| e.to_string())?.to_vec();
+            let sent = payload.len() > 2;
+            let arrived = sent && !loss.drop_next();
+            Ok(Packet {
+                payload,
+                sent,
+                arrived,
+            })
+        })
+        .collect()
+}
+
+/// The packets through the real-time receive path: one every 20 ms (no jitter), pulled every
+/// 10 ms. Sent packets take the next sequence number whether the link loses them or not.
+fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
+    let packets = send(speech, percent, seed)?;
     let mut jb = AudioJitterBuffer::new().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(speech.len() + 9600);
     let mut frame = vec![0.0; FRAME_10MS];
-    let packets = speech.len() / FRAME_20MS;
     let mut seq = 0u16;
     // Run on past the last packet so the tail plays out too.
-    for tick in 0..packets * 2 + 20 {
+    for tick in 0..packets.len() * 2 + 20 {
         let now = tick as u64 * 10;
-        if tick % 2 == 0 && tick / 2 < packets {
-            let i = tick / 2;
-            let payload = encoder
-                .encode(&speech[i * FRAME_20MS..(i + 1) * FRAME_20MS])
-                .map_err(|e| e.to_string())?
-                .to_vec();
-            // DTX packets of 1-2 bytes are not sent, as in WebRTC; sent ones take the next
-            // sequence number whether the link then loses them or not.
-            if payload.len() > 2 {
-                if !loss.drop_next() {
-                    jb.insert(seq, (i * FRAME_20MS) as u32, &payload, now);
-                }
-                seq = seq.wrapping_add(1);
+        if let Some(p) = packets.get(tick / 2).filter(|p| tick % 2 == 0 && p.sent) {
+            if p.arrived {
+                jb.insert(seq, (tick / 2 * FRAME_20MS) as u32, &p.payload, now);
             }
+            seq = seq.wrapping_add(1);
         }
         jb.pull(now, &mut frame).map_err(|e| e.to_string())?;
         out.extend_from_slice(&frame);
@@ -133,34 +146,22 @@ fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, Str
 /// FEC whenever that one arrived, else concealed; no timing at all. This is the best any receive
 /// path can do with this codec, so the gap to it is what our jitter buffer costs.
 fn offline_ideal(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, String> {
-    let mut encoder = encoder_for(percent)?;
-    let mut loss = Loss {
-        rng: TestRng::new(seed),
-        percent,
-    };
-    // (payload if sent, whether it arrived)
-    let mut packets = Vec::new();
-    for frame in speech.chunks_exact(FRAME_20MS) {
-        let payload = encoder.encode(frame).map_err(|e| e.to_string())?.to_vec();
-        let sent = payload.len() > 2;
-        let arrived = sent && !loss.drop_next();
-        packets.push((payload, sent, arrived));
-    }
+    let packets = send(speech, percent, seed)?;
     let mut decoder = OpusDecoder::new().map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(speech.len());
     let mut buf = vec![0.0; 5760];
-    for i in 0..packets.len() {
-        let (payload, sent, arrived) = &packets[i];
-        let n = if *arrived {
+    for (i, p) in packets.iter().enumerate() {
+        let next = packets.get(i + 1).filter(|next| next.arrived);
+        let n = if p.arrived {
             decoder
-                .decode(payload, &mut buf)
+                .decode(&p.payload, &mut buf)
                 .map_err(|e| e.to_string())?
-        } else if !*sent {
+        } else if !p.sent {
             buf[..FRAME_20MS].fill(0.0);
             FRAME_20MS
-        } else if let Some((next, _, true)) = packets.get(i + 1) {
+        } else if let Some(next) = next {
             decoder
-                .recover(next, &mut buf[..FRAME_20MS])
+                .recover(&next.payload, &mut buf[..FRAME_20MS])
                 .map_err(|e| e.to_string())?
         } else {
             decoder
