@@ -17,6 +17,8 @@ mod error;
 pub mod jitter;
 pub mod measure;
 pub mod rtp;
+pub mod sync;
+mod timing;
 pub mod video;
 
 pub use error::MediaError;

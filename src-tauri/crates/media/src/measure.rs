@@ -113,6 +113,11 @@ impl TestRng {
         self.0 ^= self.0 << 5;
         self.0
     }
+
+    /// A uniform number in `[0, 1)`.
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u32() >> 8) as f32 / (1u32 << 24) as f32
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! How much delay the network needs: per-packet delay relative to the fastest recent packet,
 //! its 95th percentile over a window, and the RFC 3550 jitter estimate for reporting.
 
-use std::collections::VecDeque;
+use crate::timing::ArrivalWindow;
 
 /// Packets remembered for the percentile (about 5 s of 20 ms packets).
 const WINDOW: usize = 250;
@@ -16,15 +16,27 @@ const LOSS_MEMORY_MS: u64 = 10_000;
 /// The extra delay then: the next packet (20 ms later) plus half a playout tick of margin.
 const FEC_RESERVE_MS: u64 = 30;
 
-#[derive(Default)]
 pub(super) struct DelayEstimator {
-    relative: VecDeque<i64>,
+    window: ArrivalWindow,
     last: Option<(u64, u64)>,
     jitter: f64,
     last_loss_ms: Option<u64>,
     now_ms: u64,
     /// The sender protects its packets with FEC (it expects loss): keep the reserve always.
     fec_in_stream: bool,
+}
+
+impl Default for DelayEstimator {
+    fn default() -> Self {
+        Self {
+            window: ArrivalWindow::new(WINDOW),
+            last: None,
+            jitter: 0.0,
+            last_loss_ms: None,
+            now_ms: 0,
+            fec_in_stream: false,
+        }
+    }
 }
 
 impl DelayEstimator {
@@ -37,10 +49,7 @@ impl DelayEstimator {
             self.jitter += (d.unsigned_abs() as f64 - self.jitter) / 16.0;
         }
         self.last = Some((arrival_ms, media_ms));
-        if self.relative.len() == WINDOW {
-            self.relative.pop_front();
-        }
-        self.relative.push_back(arrival_ms as i64 - media_ms as i64);
+        self.window.push(arrival_ms, media_ms);
     }
 
     /// Whether the sender currently sends in-band FEC.
@@ -54,16 +63,6 @@ impl DelayEstimator {
         self.last_loss_ms = Some(now_ms);
     }
 
-    /// The 95th percentile of how much later than the fastest recent packet packets arrive.
-    fn p95_lateness_ms(&self) -> u64 {
-        let Some(fastest) = self.relative.iter().min() else {
-            return 0;
-        };
-        let mut late: Vec<u64> = self.relative.iter().map(|r| (r - fastest) as u64).collect();
-        late.sort_unstable();
-        late[(late.len() - 1) * 95 / 100]
-    }
-
     /// The delay to aim for: the 95th percentile of lateness plus one packet, plus one more
     /// packet while losses are recent (so FEC in the following packet can be used at once).
     pub(super) fn target_ms(&self) -> u64 {
@@ -72,15 +71,14 @@ impl DelayEstimator {
                 .last_loss_ms
                 .is_some_and(|t| self.now_ms.saturating_sub(t) < LOSS_MEMORY_MS);
         let fec_reserve = if lossy { FEC_RESERVE_MS } else { 0 };
-        (self.p95_lateness_ms() + FLOOR_MS + fec_reserve).clamp(FLOOR_MS, CEILING_MS)
+        (self.window.p95_lateness_ms() + FLOOR_MS + fec_reserve).clamp(FLOOR_MS, CEILING_MS)
     }
 
     /// When to stop waiting for the packet with media time `media_ms` and call it lost: its
     /// expected arrival (as fast as the fastest recent packet) plus the usual lateness. Waiting
     /// longer would stretch the audio for a packet that is most likely gone.
     pub(super) fn give_up_ms(&self, media_ms: u64) -> u64 {
-        let fastest = self.relative.iter().min().copied().unwrap_or(0);
-        (media_ms as i64 + fastest).max(0) as u64 + self.p95_lateness_ms()
+        self.window.expected_arrival_ms(media_ms) + self.window.p95_lateness_ms()
     }
 
     pub(super) fn jitter_ms(&self) -> f64 {

@@ -15,15 +15,14 @@
 //! - Counters in the spirit of WebRTC's `getStats()` ([`JitterStats`]).
 
 mod delay;
-mod unwrap;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::MediaError;
 use crate::audio::FRAME_10MS;
 use crate::codec::opus::OpusDecoder;
+use crate::timing::Unwrapper;
 use delay::DelayEstimator;
-use unwrap::Unwrapper;
 
 /// Samples per millisecond at 48 kHz.
 const PER_MS: u64 = 48;
@@ -31,6 +30,8 @@ const PER_MS: u64 = 48;
 const QUIET_DBFS: f64 = -55.0;
 /// Never hold more than this much audio; older packets are dropped.
 const MAX_BUFFER_MS: u64 = 2000;
+/// The most delay lip sync may add to audio.
+pub const MAX_MIN_DELAY_MS: u64 = 1000;
 
 /// What one call to [`AudioJitterBuffer::pull`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +108,8 @@ pub struct AudioJitterBuffer {
     /// Whether the last decoded packet was near-silent (the sender may be in DTX).
     last_was_quiet: bool,
     delay: DelayEstimator,
+    /// A floor for the target delay set from outside (lip sync asks for more when video lags).
+    min_delay_ms: u64,
     /// The buffer level, smoothed over about ten pulls, in ms.
     smoothed_level_ms: f64,
     /// No delay changes before this time, so that the last one can take effect.
@@ -131,6 +134,7 @@ impl AudioJitterBuffer {
             last_duration: 960,
             last_was_quiet: false,
             delay: DelayEstimator::default(),
+            min_delay_ms: 0,
             smoothed_level_ms: 0.0,
             settle_until_ms: 0,
             scratch: vec![0.0; 5760],
@@ -141,9 +145,31 @@ impl AudioJitterBuffer {
     /// The counters so far.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats;
-        s.target_delay_ms = self.delay.target_ms();
+        s.target_delay_ms = self.target_ms();
         s.jitter_ms = self.delay.jitter_ms();
         s
+    }
+
+    /// Ask for at least this much delay (capped at [`MAX_MIN_DELAY_MS`]): lip sync raises it when
+    /// video needs longer than audio, so that the audio waits for the picture.
+    pub fn set_min_delay_ms(&mut self, ms: u64) {
+        self.min_delay_ms = ms.min(MAX_MIN_DELAY_MS);
+    }
+
+    /// The delay the buffer aims for: what the network needs, or the floor set from outside.
+    fn target_ms(&self) -> u64 {
+        self.delay.target_ms().max(self.min_delay_ms)
+    }
+
+    /// The RTP timestamp of the next sample to be played, once playout has started: the audio
+    /// clock that lip sync aligns video to. Pair it with the time that sample reaches the
+    /// speaker.
+    pub fn playout_timestamp(&self) -> Option<u32> {
+        if !self.started {
+            return None;
+        }
+        let position = self.next_ts.saturating_sub(self.out.len() as u64);
+        Some((position & 0xffff_ffff) as u32)
     }
 
     /// Take one RTP packet: its sequence number, RTP timestamp (48 kHz) and Opus payload.
@@ -193,7 +219,7 @@ impl AudioJitterBuffer {
         if !self.started {
             // Wait for the target, and for a second packet: the first cannot say whether the
             // sender protects its packets with FEC (which raises the target).
-            if self.stats.packets_received < 2 || self.level_ms() < self.delay.target_ms() {
+            if self.stats.packets_received < 2 || self.level_ms() < self.target_ms() {
                 out.fill(0.0);
                 return Ok(PullKind::Buffering);
             }
@@ -337,7 +363,7 @@ impl AudioJitterBuffer {
         if now_ms < self.settle_until_ms {
             return Ok(());
         }
-        let target = self.delay.target_ms() as f64;
+        let target = self.target_ms() as f64;
         let smoothed = self.smoothed_level_ms;
         let quiet = is_quiet(self.out.range(..frame));
         let step = (frame as u64 / PER_MS) as f64;

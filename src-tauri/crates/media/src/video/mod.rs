@@ -4,10 +4,12 @@ pub mod camera;
 pub mod convert;
 mod frame;
 mod pattern;
+mod playout;
 mod y4m;
 
 pub use frame::I420Frame;
 pub use pattern::{Stamp, TestPattern, read_stamp};
+pub use playout::{VideoPlayout, VideoPlayoutStats};
 pub use y4m::{Y4mSink, Y4mSource};
 
 use crate::MediaError;

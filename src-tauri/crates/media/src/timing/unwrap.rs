@@ -2,17 +2,17 @@
 
 /// Turns a wrapping n-bit counter into a monotonic 64-bit one, tolerating reordering of up to
 /// half the counter's range.
-pub(super) struct Unwrapper {
+pub(crate) struct Unwrapper {
     bits: u32,
     last: Option<u64>,
 }
 
 impl Unwrapper {
-    pub(super) fn new(bits: u32) -> Self {
+    pub(crate) fn new(bits: u32) -> Self {
         Self { bits, last: None }
     }
 
-    pub(super) fn unwrap(&mut self, value: u64) -> u64 {
+    pub(crate) fn unwrap(&mut self, value: u64) -> u64 {
         let range = 1u64 << self.bits;
         let value = value & (range - 1);
         let Some(last) = self.last else {
