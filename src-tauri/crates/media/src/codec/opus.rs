@@ -1,11 +1,42 @@
 //! Opus: 48 kHz mono voice, 20 ms packets (10 ms optional), in-band FEC driven by measured loss,
-//! DTX, packet-loss concealment, bitrate changes at runtime. libopus is built from source and
-//! linked statically (the `opus` crate bundles it), so installers need no system library.
+//! DTX, packet-loss concealment, bitrate changes at runtime.
+//!
+//! libopus 1.6 is built from source and linked statically (`opusic-sys`), so installers need no
+//! system library, with its neural concealment ("deep PLC") compiled in: at decoder complexity 5
+//! and above a lost packet is rebuilt by a small network that continues pitch and spectrum instead
+//! of fading a repetition. The calls into libopus are this module's `unsafe`: every block states
+//! the invariant it relies on; the types own their codec state and free it exactly once.
+#![allow(unsafe_code)]
 
-use opus::{Application, Bitrate, Channels};
+use std::ffi::{CStr, c_int};
+use std::ptr::NonNull;
+
+use opusic_sys as ffi;
 
 use crate::MediaError;
 use crate::audio::{FRAME_10MS, FRAME_20MS, SAMPLE_RATE};
+
+/// Decoder complexity: 5 switches on deep PLC (0..=4 is the classic concealment).
+const DECODER_COMPLEXITY: c_int = 5;
+
+/// The text libopus gives for an error code.
+fn error_text(code: c_int) -> String {
+    // SAFETY: opus_strerror returns a pointer to a static, NUL-terminated string for any code.
+    let text = unsafe { CStr::from_ptr(ffi::opus_strerror(code)) };
+    text.to_string_lossy().into_owned()
+}
+
+/// A libopus return value: negative is an error.
+fn check(code: c_int) -> Result<usize, MediaError> {
+    usize::try_from(code).map_err(|_| MediaError::opus(error_text(code)))
+}
+
+/// The libopus version linked in, e.g. "libopus 1.6.1".
+pub fn libopus_version() -> String {
+    // SAFETY: returns a pointer to a static, NUL-terminated string.
+    let text = unsafe { CStr::from_ptr(ffi::opus_get_version_string()) };
+    text.to_string_lossy().into_owned()
+}
 
 /// Largest Opus packet we produce; libopus's recommended buffer for one frame.
 const MAX_PACKET: usize = 1500;
@@ -60,13 +91,57 @@ pub fn fec_for_loss(loss: f32) -> Option<u8> {
     (percent >= 1).then_some(percent.min(30))
 }
 
-fn opus_err(e: opus::Error) -> MediaError {
-    MediaError::opus(e)
+/// An owned libopus encoder state.
+struct RawEncoder(NonNull<ffi::OpusEncoder>);
+
+// SAFETY: the encoder state is plain memory owned by this value; libopus keeps no thread-local or
+// global references to it, so it may move to another thread (it is not shared: no `Sync`).
+unsafe impl Send for RawEncoder {}
+
+impl RawEncoder {
+    fn new() -> Result<Self, MediaError> {
+        let mut error: c_int = 0;
+        // SAFETY: valid sample rate, channel count and application; `error` outlives the call.
+        let state = unsafe {
+            ffi::opus_encoder_create(
+                SAMPLE_RATE as i32,
+                1,
+                ffi::OPUS_APPLICATION_VOIP,
+                &mut error,
+            )
+        };
+        check(error)?;
+        NonNull::new(state)
+            .map(Self)
+            .ok_or_else(|| MediaError::opus("libopus returned no encoder"))
+    }
+
+    /// A setter CTL taking one `opus_int32`.
+    fn set(&mut self, request: c_int, value: i32) -> Result<(), MediaError> {
+        // SAFETY: the state is live; every request used here takes exactly one opus_int32.
+        check(unsafe { ffi::opus_encoder_ctl(self.0.as_ptr(), request, value) }).map(|_| ())
+    }
+
+    /// A getter CTL writing one `opus_int32`.
+    fn get(&mut self, request: c_int) -> Result<i32, MediaError> {
+        let mut value: i32 = 0;
+        // SAFETY: the state is live; the request writes one opus_int32 through the pointer,
+        // which is valid for the duration of the call.
+        check(unsafe { ffi::opus_encoder_ctl(self.0.as_ptr(), request, &mut value as *mut i32) })?;
+        Ok(value)
+    }
+}
+
+impl Drop for RawEncoder {
+    fn drop(&mut self) {
+        // SAFETY: created by opus_encoder_create and destroyed only here.
+        unsafe { ffi::opus_encoder_destroy(self.0.as_ptr()) }
+    }
 }
 
 /// An Opus encoder for one outgoing audio stream.
 pub struct OpusEncoder {
-    encoder: opus::Encoder,
+    encoder: RawEncoder,
     frame: FrameDuration,
     packet: Vec<u8>,
 }
@@ -74,13 +149,14 @@ pub struct OpusEncoder {
 impl OpusEncoder {
     /// A VoIP encoder with this configuration, FEC off until loss is reported.
     pub fn new(config: OpusConfig) -> Result<Self, MediaError> {
-        let mut encoder =
-            opus::Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(opus_err)?;
-        encoder
-            .set_complexity(i32::from(config.complexity.min(10)))
-            .map_err(opus_err)?;
-        encoder.set_dtx(config.dtx).map_err(opus_err)?;
-        encoder.set_inband_fec(false).map_err(opus_err)?;
+        let mut encoder = RawEncoder::new()?;
+        encoder.set(
+            ffi::OPUS_SET_COMPLEXITY_REQUEST,
+            i32::from(config.complexity.min(10)),
+        )?;
+        encoder.set(ffi::OPUS_SET_SIGNAL_REQUEST, ffi::OPUS_SIGNAL_VOICE)?;
+        encoder.set(ffi::OPUS_SET_DTX_REQUEST, i32::from(config.dtx))?;
+        encoder.set(ffi::OPUS_SET_INBAND_FEC_REQUEST, 0)?;
         let mut this = Self {
             encoder,
             frame: config.frame,
@@ -98,20 +174,18 @@ impl OpusEncoder {
     /// Change the target bitrate (6 to 510 kbit/s) while encoding.
     pub fn set_bitrate(&mut self, bps: u32) -> Result<(), MediaError> {
         let bps = bps.clamp(6_000, 510_000);
-        self.encoder
-            .set_bitrate(Bitrate::Bits(bps as i32))
-            .map_err(opus_err)
+        self.encoder.set(ffi::OPUS_SET_BITRATE_REQUEST, bps as i32)
     }
 
     /// Tell the encoder the loss the receiver measured (0..=1); turns in-band FEC on or off.
     pub fn set_measured_loss(&mut self, loss: f32) -> Result<(), MediaError> {
         let fec = fec_for_loss(loss);
         self.encoder
-            .set_inband_fec(fec.is_some())
-            .map_err(opus_err)?;
-        self.encoder
-            .set_packet_loss_perc(i32::from(fec.unwrap_or(0)))
-            .map_err(opus_err)
+            .set(ffi::OPUS_SET_INBAND_FEC_REQUEST, i32::from(fec.is_some()))?;
+        self.encoder.set(
+            ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST,
+            i32::from(fec.unwrap_or(0)),
+        )
     }
 
     /// Encode one frame of exactly [`frame_samples`](Self::frame_samples) samples.
@@ -123,38 +197,104 @@ impl OpusEncoder {
                 pcm.len()
             )));
         }
-        let n = self
-            .encoder
-            .encode_float(pcm, &mut self.packet)
-            .map_err(opus_err)?;
+        // SAFETY: the state is live; `pcm` holds exactly one frame of mono samples (checked
+        // above) and `packet` is writable for its full length, which is passed as the limit.
+        let n = check(unsafe {
+            ffi::opus_encode_float(
+                self.encoder.0.as_ptr(),
+                pcm.as_ptr(),
+                pcm.len() as c_int,
+                self.packet.as_mut_ptr(),
+                self.packet.len() as i32,
+            )
+        })?;
         Ok(&self.packet[..n])
     }
 
     /// Whether the last packet was a DTX (comfort-noise) packet.
     pub fn in_dtx(&mut self) -> bool {
-        self.encoder.get_in_dtx().unwrap_or(false)
+        self.encoder
+            .get(ffi::OPUS_GET_IN_DTX_REQUEST)
+            .is_ok_and(|v| v != 0)
     }
 
     /// The encoder's algorithmic delay in samples.
     pub fn lookahead(&mut self) -> usize {
         self.encoder
-            .get_lookahead()
+            .get(ffi::OPUS_GET_LOOKAHEAD_REQUEST)
             .ok()
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(0)
     }
 }
 
+/// An owned libopus decoder state.
+struct RawDecoder(NonNull<ffi::OpusDecoder>);
+
+// SAFETY: as for `RawEncoder`: plain memory owned by this value, moved, never shared.
+unsafe impl Send for RawDecoder {}
+
+impl RawDecoder {
+    fn new() -> Result<Self, MediaError> {
+        let mut error: c_int = 0;
+        // SAFETY: valid sample rate and channel count; `error` outlives the call.
+        let state = unsafe { ffi::opus_decoder_create(SAMPLE_RATE as i32, 1, &mut error) };
+        check(error)?;
+        let decoder = NonNull::new(state)
+            .map(Self)
+            .ok_or_else(|| MediaError::opus("libopus returned no decoder"))?;
+        // SAFETY: the state is live; OPUS_SET_COMPLEXITY takes one opus_int32.
+        check(unsafe {
+            ffi::opus_decoder_ctl(
+                decoder.0.as_ptr(),
+                ffi::OPUS_SET_COMPLEXITY_REQUEST,
+                DECODER_COMPLEXITY,
+            )
+        })?;
+        Ok(decoder)
+    }
+
+    /// Decode `packet` (empty: conceal) into `out`, whose length is the most samples wanted.
+    fn decode(&mut self, packet: &[u8], out: &mut [f32], fec: bool) -> Result<usize, MediaError> {
+        let len = i32::try_from(packet.len()).map_err(|_| MediaError::opus("packet too large"))?;
+        let samples = c_int::try_from(out.len()).unwrap_or(c_int::MAX);
+        let data = if packet.is_empty() {
+            std::ptr::null()
+        } else {
+            packet.as_ptr()
+        };
+        // SAFETY: the state is live; `data` is null (concealment) or valid for `packet.len()`
+        // bytes; `out` is writable for `out.len()` mono samples, which is passed as the limit.
+        check(unsafe {
+            ffi::opus_decode_float(
+                self.0.as_ptr(),
+                data,
+                len,
+                out.as_mut_ptr(),
+                samples,
+                c_int::from(fec),
+            )
+        })
+    }
+}
+
+impl Drop for RawDecoder {
+    fn drop(&mut self) {
+        // SAFETY: created by opus_decoder_create and destroyed only here.
+        unsafe { ffi::opus_decoder_destroy(self.0.as_ptr()) }
+    }
+}
+
 /// An Opus decoder for one incoming audio stream.
 pub struct OpusDecoder {
-    decoder: opus::Decoder,
+    decoder: RawDecoder,
 }
 
 impl OpusDecoder {
-    /// A mono 48 kHz decoder.
+    /// A mono 48 kHz decoder with deep PLC.
     pub fn new() -> Result<Self, MediaError> {
         Ok(Self {
-            decoder: opus::Decoder::new(SAMPLE_RATE, Channels::Mono).map_err(opus_err)?,
+            decoder: RawDecoder::new()?,
         })
     }
 
@@ -164,20 +304,18 @@ impl OpusDecoder {
         if packet.is_empty() {
             return Err(MediaError::opus("empty packet"));
         }
-        self.decoder
-            .decode_float(packet, out, false)
-            .map_err(opus_err)
+        self.decoder.decode(packet, out, false)
     }
 
     /// Conceal a lost packet: synthesise `out.len()` samples (a multiple of 2.5 ms) from the past.
     pub fn conceal(&mut self, out: &mut [f32]) -> Result<usize, MediaError> {
-        self.decoder.decode_float(&[], out, false).map_err(opus_err)
+        self.decoder.decode(&[], out, false)
     }
 
     /// Recover a lost packet from the redundancy in the packet that followed it. `out.len()` must
     /// be the lost packet's duration. Falls back to concealment when `next` carries no FEC.
     pub fn recover(&mut self, next: &[u8], out: &mut [f32]) -> Result<usize, MediaError> {
-        self.decoder.decode_float(next, out, true).map_err(opus_err)
+        self.decoder.decode(next, out, true)
     }
 
     /// Whether a packet can carry in-band FEC for the packet before it. FEC lives in the SILK
