@@ -3,11 +3,13 @@
 pub mod camera;
 pub mod convert;
 mod frame;
+mod input;
 mod pattern;
 mod playout;
 mod y4m;
 
 pub use frame::I420Frame;
+pub use input::VideoInput;
 pub use pattern::{Stamp, TestPattern, read_stamp};
 pub use playout::{VideoPlayout, VideoPlayoutStats};
 pub use y4m::{Y4mSink, Y4mSource};
