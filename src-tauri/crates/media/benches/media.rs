@@ -69,6 +69,30 @@ fn opus_rows() {
             format!("{share:.2} % of real time"),
         );
     }
+    // Concealment is the expensive decoder path with deep PLC: time a lost packet after speech.
+    let mut enc = OpusEncoder::new(OpusConfig::default()).unwrap();
+    let mut dec = OpusDecoder::new().unwrap();
+    let mut out = vec![0.0; FRAME_20MS];
+    let mut chunks = signal.chunks_exact(FRAME_20MS).cycle();
+    let mut conceal_time = std::time::Duration::ZERO;
+    let rounds = 500u32;
+    for _ in 0..rounds {
+        for _ in 0..3 {
+            let packet = enc.encode(chunks.next().unwrap()).unwrap().to_vec();
+            dec.decode(&packet, &mut out).unwrap();
+        }
+        let _ = enc.encode(chunks.next().unwrap()).unwrap();
+        let start = Instant::now();
+        black_box(dec.conceal(&mut out).unwrap());
+        conceal_time += start.elapsed();
+    }
+    let t = conceal_time / rounds;
+    row(
+        "Opus concealment of a lost packet (deep PLC)",
+        "20 ms",
+        us(t),
+        format!("{:.1} % of real time", t.as_secs_f64() / 0.02 * 100.0),
+    );
 }
 
 fn receive_rows() {
