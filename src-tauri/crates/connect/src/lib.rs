@@ -8,6 +8,9 @@
 //! trait. This crate knows nothing about media devices, codecs, the user's trust decisions or the UI.
 #![deny(missing_docs)]
 
+pub mod janus;
 pub mod link;
+mod secret;
 
 pub use link::{Link, LinkError, parse_link};
+pub use secret::Secret;

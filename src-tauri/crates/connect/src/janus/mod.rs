@@ -1,0 +1,17 @@
+//! Janus (VideoRoom plugin over the WebSocket transport): the protocol as a sans-IO state machine
+//! ([`VideoRoom`]) and the wire format it reads ([`WireError`] for what it refuses).
+
+mod room;
+mod wire;
+
+pub use room::{
+    JoinConfig, JoinError, KEEPALIVE_INTERVAL, MediaKind, Participant, REPLY_TIMEOUT, RemoteStream,
+    Role, RoomEvent, RoomId, VideoRoom,
+};
+pub use wire::{Jsep, WireError};
+
+/// The WebSocket subprotocol Janus requires; without it the handshake is dropped.
+pub const SUBPROTOCOL: &str = "janus-protocol";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,476 @@
+//! The VideoRoom state machine against what a real Janus 1.1.2 said (transcripts in
+//! `tests/transcripts/`). Each step: our machine sends a request; the test checks it and delivers
+//! the server's recorded reply to the matching recorded request — ack and event in the order the
+//! server sent them — with the transaction (and, where two recorded sessions are merged into our
+//! one, the session id) rewritten to ours.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::secret::Secret;
+
+fn transcript(name: &str) -> Vec<Value> {
+    let text = match name {
+        "basics" => include_str!("../../tests/transcripts/01-protocol-basics.json"),
+        "media" => include_str!("../../tests/transcripts/02-media-and-recording.json"),
+        "timeout" => include_str!("../../tests/transcripts/07-session-timeout.json"),
+        other => panic!("no transcript {other}"),
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(entries)) => entries,
+        other => panic!("transcript {name}: {other:?}"),
+    }
+}
+
+struct Script {
+    entries: Vec<Value>,
+}
+
+impl Script {
+    fn new(name: &str) -> Self {
+        Self {
+            entries: transcript(name),
+        }
+    }
+
+    fn messages<'a>(&'a self, actor: &'a str, dir: &'a str) -> impl Iterator<Item = &'a Value> {
+        self.entries
+            .iter()
+            .filter(move |e| e["actor"] == actor && e["dir"] == dir)
+            .map(|e| &e["msg"])
+    }
+
+    /// The transaction of the `nth` request `actor` sent that `matches`.
+    fn request(&self, actor: &str, nth: usize, matches: impl Fn(&Value) -> bool) -> String {
+        let Some(msg) = self.messages(actor, "send").filter(|m| matches(m)).nth(nth) else {
+            panic!("{actor} sent no such request #{nth}");
+        };
+        msg["transaction"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// What `actor` received for transaction `tx`, in recorded order.
+    fn replies(&self, actor: &str, tx: &str) -> Vec<Value> {
+        self.messages(actor, "recv")
+            .filter(|m| m["transaction"] == tx)
+            .cloned()
+            .collect()
+    }
+
+    /// What `actor` received without a transaction and that `matches`.
+    fn unsolicited(&self, actor: &str, matches: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.messages(actor, "recv")
+            .filter(|m| m.get("transaction").is_none() && matches(m))
+            .cloned()
+            .collect()
+    }
+}
+
+fn janus(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |m| m["janus"] == kind
+}
+
+fn request(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |m| m["janus"] == "message" && m["body"]["request"] == kind
+}
+
+fn videoroom(kind: &'static str) -> impl Fn(&Value) -> bool {
+    move |m| m["plugindata"]["data"]["videoroom"] == kind
+}
+
+struct Harness {
+    room: VideoRoom,
+    now: Instant,
+    session: Option<u64>,
+}
+
+impl Harness {
+    fn new(room: &str, pin: Option<&str>) -> Self {
+        let now = Instant::now();
+        let config = JoinConfig {
+            room: RoomId::parse(room),
+            display: "Tester".into(),
+            pin: pin.map(Secret::new),
+        };
+        Self {
+            room: VideoRoom::new(config, "t", now),
+            now,
+            session: None,
+        }
+    }
+
+    /// Our one outgoing message since the last check, parsed; it must match.
+    fn sent(&mut self, what: impl Fn(&Value) -> bool) -> Value {
+        let Some(text) = self.room.poll_transmit() else {
+            panic!("nothing was sent");
+        };
+        let extra = self.room.poll_transmit();
+        assert!(extra.is_none(), "more than one message: {extra:?}");
+        let msg: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert!(what(&msg), "unexpected message {msg}");
+        msg
+    }
+
+    fn nothing_sent(&mut self) {
+        assert_eq!(self.room.poll_transmit(), None);
+    }
+
+    fn deliver(&mut self, recorded: &Value, tx: Option<&str>) {
+        let mut msg = recorded.clone();
+        if let Some(map) = msg.as_object_mut() {
+            if let Some(tx) = tx {
+                map.insert("transaction".into(), json!(tx));
+            }
+            if let (Some(session), true) = (self.session, map.contains_key("session_id")) {
+                map.insert("session_id".into(), json!(session));
+            }
+        }
+        if self.session.is_none() && msg["janus"] == "success" {
+            self.session = msg["data"]["id"].as_u64();
+        }
+        let result = self.room.handle_message(&msg.to_string(), self.now);
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    /// Deliver what the server answered to `actor`'s `nth` matching request, as the answer to
+    /// our last message.
+    fn answer(
+        &mut self,
+        script: &Script,
+        actor: &str,
+        nth: usize,
+        ours: &Value,
+        matches: impl Fn(&Value) -> bool,
+    ) {
+        let tx = script.request(actor, nth, matches);
+        let replies = script.replies(actor, &tx);
+        assert!(!replies.is_empty(), "no recorded reply to {tx}");
+        let our_tx = ours["transaction"].as_str().map(str::to_owned);
+        for reply in &replies {
+            self.deliver(reply, our_tx.as_deref());
+        }
+    }
+
+    fn events(&mut self) -> Vec<RoomEvent> {
+        std::iter::from_fn(|| self.room.poll_event()).collect()
+    }
+
+    /// Create the session and attach the publisher handle as `actor` did.
+    fn connect(&mut self, script: &Script, actor: &str) {
+        let create = self.sent(janus("create"));
+        self.answer(script, actor, 0, &create, janus("create"));
+        let attach =
+            self.sent(|m| m["janus"] == "attach" && m["plugin"] == "janus.plugin.videoroom");
+        self.answer(script, actor, 0, &attach, janus("attach"));
+    }
+}
+
+#[test]
+fn a_missing_then_wrong_password_can_be_retried_on_the_same_connection() {
+    let script = Script::new("basics");
+    let mut h = Harness::new("4242", None);
+    h.connect(&script, "alice");
+
+    let join = h.sent(|m| m["body"]["request"] == "join" && m["body"]["ptype"] == "publisher");
+    assert_eq!(join["body"]["room"], 4242);
+    assert!(join["body"].get("pin").is_none());
+    h.answer(&script, "alice", 0, &join, request("join"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::JoinFailed(JoinError::PasswordRequired)]
+    );
+
+    h.room.retry_join(Some(Secret::new("nope")), h.now);
+    let join = h.sent(request("join"));
+    assert_eq!(join["body"]["pin"], "nope");
+    h.answer(&script, "alice", 1, &join, request("join"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::JoinFailed(JoinError::WrongPassword)]
+    );
+
+    h.room.retry_join(Some(Secret::new("letmein")), h.now);
+    let join = h.sent(request("join"));
+    // The recorded reply: the "joined" event arrives before the ack.
+    h.answer(&script, "alice", 3, &join, request("join"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::Joined {
+            me: 2_548_594_793_317_464,
+            participants: vec![]
+        }]
+    );
+    assert!(
+        !format!("{:?}", h.room).contains("letmein"),
+        "the password must not show in debug output"
+    );
+
+    // Bob joins (notify_joining): one event, no subscription (he does not publish).
+    for msg in script.unsolicited("alice", |m| {
+        m["plugindata"]["data"].get("joining").is_some()
+    }) {
+        h.deliver(&msg, None);
+    }
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::ParticipantJoined(Participant {
+            id: 777,
+            display: Some("Bob".into()),
+            publishing: false
+        })]
+    );
+    h.nothing_sent();
+}
+
+#[test]
+fn an_unknown_room_is_reported_as_such() {
+    let script = Script::new("basics");
+    let mut h = Harness::new("999999", Some("x"));
+    h.connect(&script, "alice");
+    let join = h.sent(request("join"));
+    h.answer(&script, "alice", 2, &join, request("join"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::JoinFailed(JoinError::RoomNotFound)]
+    );
+}
+
+#[test]
+fn leaving_others_are_seen_and_our_own_leave_closes_the_session() {
+    let script = Script::new("basics");
+    let mut h = Harness::new("4242", Some("letmein"));
+    h.connect(&script, "bob");
+    let join = h.sent(request("join"));
+    h.answer(&script, "bob", 0, &join, request("join"));
+    let events = h.events();
+    assert_eq!(
+        events,
+        vec![RoomEvent::Joined {
+            me: 777,
+            participants: vec![Participant {
+                id: 2_548_594_793_317_464,
+                display: Some("Alice".into()),
+                publishing: false
+            }]
+        }]
+    );
+    for msg in script.unsolicited("bob", |m| m["plugindata"]["data"].get("leaving").is_some()) {
+        h.deliver(&msg, None);
+    }
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::ParticipantLeft {
+            id: 2_548_594_793_317_464
+        }]
+    );
+
+    h.room.leave(h.now);
+    let leave = h.sent(request("leave"));
+    // Alice's recorded leave: event, then ack.
+    h.answer(&script, "alice", 0, &leave, request("leave"));
+    let destroy = h.sent(janus("destroy"));
+    h.answer(&script, "bob", 0, &destroy, janus("destroy"));
+    assert_eq!(h.events(), vec![RoomEvent::Left]);
+    assert!(h.room.is_closed());
+    assert_eq!(h.room.poll_timeout(), None);
+}
+
+#[test]
+fn publishing_gets_the_servers_answer_and_media_state() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "pub");
+    let join = h.sent(request("join"));
+    h.answer(&script, "pub", 0, &join, request("join"));
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [RoomEvent::Joined { me: 808_784_817_234_103, participants }]
+        if participants.len() == 1)
+    );
+
+    h.room.publish("v=0\r\n(our offer)", h.now);
+    let publish = h.sent(request("publish"));
+    assert_eq!(publish["jsep"]["type"], "offer");
+    h.answer(&script, "pub", 0, &publish, request("publish"));
+    let events = h.events();
+    let [RoomEvent::PublishAnswer(answer)] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(answer.kind, "answer");
+    assert!(answer.sdp.contains("m=video"));
+
+    for msg in script.unsolicited("pub", |m| m["janus"] == "webrtcup" || m["janus"] == "media") {
+        h.deliver(&msg, None);
+    }
+    assert_eq!(
+        h.events(),
+        vec![
+            RoomEvent::WebRtcUp(Role::Publisher),
+            RoomEvent::MediaFlowing {
+                role: Role::Publisher,
+                kind: "audio".into(),
+                flowing: true
+            },
+            RoomEvent::MediaFlowing {
+                role: Role::Publisher,
+                kind: "video".into(),
+                flowing: true
+            },
+        ]
+    );
+}
+
+/// The watcher's session, with the recorded subscriber ("sub", another session in the
+/// recording) merged in as our second handle.
+#[test]
+fn the_subscription_follows_who_publishes() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    assert!(
+        matches!(&h.events()[..], [RoomEvent::Joined { participants, .. }] if participants.is_empty())
+    );
+
+    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
+    // joining, the display event, publishers, unpublished (twice), leaving, destroyed.
+    for msg in &news[..3] {
+        h.deliver(msg, None);
+    }
+    let pub_id = 808_784_817_234_103;
+    let publisher = Participant {
+        id: pub_id,
+        display: Some("Pub".into()),
+        publishing: true,
+    };
+    assert_eq!(
+        h.events(),
+        vec![
+            RoomEvent::ParticipantJoined(Participant {
+                publishing: false,
+                ..publisher.clone()
+            }),
+            RoomEvent::ParticipantPublishing(publisher),
+        ]
+    );
+
+    // Someone publishes: our subscriber handle is attached and joined with their feed.
+    let attach = h.sent(janus("attach"));
+    h.answer(&script, "sub", 0, &attach, janus("attach"));
+    let join = h.sent(|m| m["body"]["ptype"] == "subscriber");
+    assert_eq!(join["body"]["streams"], json!([{"feed": pub_id}]));
+    assert_eq!(join["body"]["pin"], "letmein");
+    assert!(join["body"]["private_id"].is_u64());
+    h.answer(&script, "sub", 1, &join, |m| {
+        m["body"]["ptype"] == "subscriber"
+    });
+    let events = h.events();
+    let [RoomEvent::SubscriptionOffer { jsep, streams }] = &events[..] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(jsep.kind, "offer");
+    assert_eq!(streams.len(), 2);
+    assert_eq!(
+        (streams[0].kind, streams[1].kind),
+        (MediaKind::Audio, MediaKind::Video)
+    );
+    assert!(streams.iter().all(|s| s.feed == Some(pub_id) && s.active));
+
+    h.room.answer_subscription("v=0\r\n(our answer)", h.now);
+    let start = h.sent(request("start"));
+    assert_eq!(start["jsep"]["type"], "answer");
+    h.answer(&script, "sub", 0, &start, request("start"));
+    for msg in script.unsolicited("sub", janus("webrtcup")) {
+        h.deliver(&msg, None);
+    }
+    assert_eq!(h.events(), vec![RoomEvent::WebRtcUp(Role::Subscriber)]);
+    h.nothing_sent();
+
+    // They stop publishing: Janus renegotiates our subscription by itself.
+    for msg in script.unsolicited("sub", videoroom("updated")) {
+        h.deliver(&msg, None);
+    }
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [RoomEvent::SubscriptionOffer { streams, .. }]
+            if streams.iter().all(|s| !s.active)),
+        "{events:?}"
+    );
+    for msg in &news[3..] {
+        h.deliver(msg, None);
+    }
+    assert_eq!(
+        h.events(),
+        vec![
+            RoomEvent::ParticipantUnpublished { id: pub_id },
+            RoomEvent::ParticipantLeft { id: pub_id },
+            RoomEvent::RoomDestroyed,
+        ]
+    );
+    assert!(h.room.is_closed());
+}
+
+#[test]
+fn keepalives_keep_the_session_and_its_loss_is_reported() {
+    let script = Script::new("timeout");
+    let mut h = Harness::new("1", None);
+    h.connect(&script, "no-keepalive");
+    let _join = h.sent(request("join"));
+    let due = h.room.poll_timeout();
+    assert_eq!(
+        due,
+        Some(h.now + REPLY_TIMEOUT),
+        "the join awaits its answer"
+    );
+
+    // The server answers nothing: after the reply timeout the session counts as lost.
+    h.room.handle_timeout(h.now + REPLY_TIMEOUT);
+    assert!(
+        matches!(&h.events()[..], [RoomEvent::SessionLost { reason }] if reason.contains("join"))
+    );
+    assert!(h.room.is_closed());
+
+    // A quiet but healthy session sends keepalives every 25 s; the server's timeout ends it.
+    let mut h = Harness::new("1", None);
+    h.connect(&script, "with-keepalive");
+    let join = h.sent(request("join"));
+    h.deliver(
+        &json!({"janus": "event", "session_id": 1, "sender": 4_022_330_752_321_123u64,
+            "plugindata": {"plugin": "janus.plugin.videoroom",
+                "data": {"videoroom": "joined", "room": 1, "id": 5, "private_id": 6,
+                    "publishers": []}}}),
+        join["transaction"].as_str(),
+    );
+    assert!(matches!(&h.events()[..], [RoomEvent::Joined { me: 5, .. }]));
+    assert_eq!(h.room.poll_timeout(), Some(h.now + KEEPALIVE_INTERVAL));
+    h.room.handle_timeout(h.now + KEEPALIVE_INTERVAL);
+    let keepalive = h.sent(janus("keepalive"));
+    h.answer(&script, "with-keepalive", 0, &keepalive, janus("keepalive"));
+    h.now += KEEPALIVE_INTERVAL;
+    assert_eq!(h.room.poll_timeout(), Some(h.now + KEEPALIVE_INTERVAL));
+    for msg in script.unsolicited("no-keepalive", |_| true) {
+        h.deliver(&msg, None);
+    }
+    assert!(
+        matches!(&h.events()[..], [RoomEvent::SessionLost { reason }] if reason.contains("timeout"))
+    );
+}
+
+#[test]
+fn garbage_from_the_server_is_an_error_and_changes_nothing() {
+    let script = Script::new("basics");
+    let mut h = Harness::new("4242", Some("letmein"));
+    let create = h.sent(janus("create"));
+    for text in ["", "not json", "[]", "{\"janus\": 1}", "{\"no\": \"type\"}"] {
+        assert!(h.room.handle_message(text, h.now).is_err(), "{text:?}");
+    }
+    // Wrong types inside a well-formed message are ignored, not trusted.
+    let odd = json!({"janus": "success", "transaction": "nobody", "data": {"id": "x"}});
+    assert!(h.room.handle_message(&odd.to_string(), h.now).is_ok());
+    assert!(h.events().is_empty());
+    h.answer(&script, "alice", 0, &create, janus("create"));
+    let _attach = h.sent(janus("attach"));
+    h.now += Duration::from_millis(1);
+}
