@@ -14,18 +14,27 @@ use crate::{Result, artifacts, err};
 
 /// The app binary under test: `$RUNDE_APP_BINARY`, or the workspace's debug build.
 pub fn app_binary() -> Result<PathBuf> {
-    let path = match std::env::var_os("RUNDE_APP_BINARY") {
+    built_binary("RUNDE_APP_BINARY", "runde")
+}
+
+/// The headless client under test: `$RUNDE_CLI_BINARY`, or the workspace's debug build.
+pub fn cli_binary() -> Result<PathBuf> {
+    built_binary("RUNDE_CLI_BINARY", "runde-cli")
+}
+
+fn built_binary(variable: &str, name: &str) -> Result<PathBuf> {
+    let path = match std::env::var_os(variable) {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/debug")
-            .join(format!("runde{}", std::env::consts::EXE_SUFFIX)),
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX)),
     };
     if path.is_file() {
         Ok(path)
     } else {
         Err(err(
             &path.display().to_string(),
-            "the app is not built; `cargo xtask test` builds it before the tests",
+            "not built; `cargo xtask test` builds it before the tests",
         ))
     }
 }

@@ -7,7 +7,10 @@
 #![deny(missing_docs)]
 
 pub mod artifacts;
+pub mod cli;
 pub mod desktop;
+pub mod janus;
+pub mod netns;
 pub mod process;
 pub mod webdriver;
 

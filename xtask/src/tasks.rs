@@ -18,6 +18,15 @@ fn app_path(release: bool) -> std::path::PathBuf {
     exec::root().join("target").join(profile).join(exe)
 }
 
+fn cli_path() -> std::path::PathBuf {
+    let exe = if cfg!(windows) {
+        "runde-cli.exe"
+    } else {
+        "runde-cli"
+    };
+    exec::root().join("target").join("debug").join(exe)
+}
+
 /// Build the UI and the app, then start the app and wait until it is closed.
 pub fn run(release: bool) -> Result<()> {
     let node = setup::ensure(setup::Purpose::Run)?;
@@ -99,8 +108,8 @@ fn rust_steps(report: &mut Report) {
         ]))
         .map(|()| Outcome::Passed)
     });
-    let built = report.step("build the app (debug)", |_| {
-        exec::run(exec::cargo().args(["build", "--locked", "-p", "runde"]))
+    let built = report.step("build the app and runde-cli (debug)", |_| {
+        exec::run(exec::cargo().args(["build", "--locked", "-p", "runde", "-p", "runde-cli"]))
             .map(|()| Outcome::Passed)
     });
     if cfg!(target_os = "macos") {
@@ -113,6 +122,7 @@ fn rust_steps(report: &mut Report) {
             let mut cmd = exec::cargo();
             cmd.args(["test", "--workspace", "--locked", "--no-fail-fast"])
                 .env("RUNDE_APP_BINARY", app_path(false))
+                .env("RUNDE_CLI_BINARY", cli_path())
                 .env("RUNDE_PESQ_PYTHON", setup::pesq_python());
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });

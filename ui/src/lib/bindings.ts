@@ -44,7 +44,35 @@ scheme: string, } | { "code": "LinkMissingServer" } | { "code": "InsecureTranspo
 /**
  * The link with the secret removed.
  */
-withoutSecret: string, } | { "code": "InvalidRoom" };
+withoutSecret: string, } | { "code": "InvalidRoom" } | { "code": "LinkWithoutRoom" } | { "code": "ServerUnreachable", 
+/**
+ * What went wrong, for the details view.
+ */
+detail: string, } | { "code": "TlsFailed", 
+/**
+ * What went wrong.
+ */
+detail: string, } | { "code": "NotAConferenceServer", 
+/**
+ * What it did instead.
+ */
+detail: string, } | { "code": "PasswordRequired" } | { "code": "WrongPassword" } | { "code": "RoomNotFound" } | { "code": "RoomFull" } | { "code": "JoinRefused", 
+/**
+ * The server's words and code.
+ */
+detail: string, } | { "code": "ServerLost", 
+/**
+ * What happened.
+ */
+detail: string, } | { "code": "ProtocolError", 
+/**
+ * What was unexpected.
+ */
+detail: string, } | { "code": "MediaFailed", 
+/**
+ * What went wrong.
+ */
+detail: string, };
 
 /** Check a pasted link without contacting any server. */
 export function checkLink(link: string): Promise<CommandResult<LinkReport>> {

@@ -12,6 +12,18 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "InsecureTransport" },
   { code: "PasswordInLink", withoutSecret: "https://meet.example.org/?room=1" },
   { code: "InvalidRoom" },
+  { code: "LinkWithoutRoom" },
+  { code: "ServerUnreachable", detail: "connection refused" },
+  { code: "TlsFailed", detail: "unknown issuer" },
+  { code: "NotAConferenceServer", detail: "it answered HTTP 404" },
+  { code: "PasswordRequired" },
+  { code: "WrongPassword" },
+  { code: "RoomNotFound" },
+  { code: "RoomFull" },
+  { code: "JoinRefused", detail: "banned (499)" },
+  { code: "ServerLost", detail: "keepalive timeout" },
+  { code: "ProtocolError", detail: "no answer" },
+  { code: "MediaFailed", detail: "no microphone" },
   { code: "BridgeFailure", detail: "ipc closed" },
 ];
 

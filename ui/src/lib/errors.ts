@@ -10,7 +10,14 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "UnsupportedScheme":
       return { key: "error.UnsupportedScheme", params: { scheme: error.scheme } };
     case "BridgeFailure":
-      return { key: "error.BridgeFailure", params: { detail: error.detail } };
+    case "ServerUnreachable":
+    case "TlsFailed":
+    case "NotAConferenceServer":
+    case "JoinRefused":
+    case "ServerLost":
+    case "ProtocolError":
+    case "MediaFailed":
+      return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "LinkEmpty":
     case "LinkTooLong":
     case "NotALink":
@@ -18,6 +25,11 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "InsecureTransport":
     case "PasswordInLink":
     case "InvalidRoom":
+    case "LinkWithoutRoom":
+    case "PasswordRequired":
+    case "WrongPassword":
+    case "RoomNotFound":
+    case "RoomFull":
       return { key: `error.${error.code}`, params: {} };
   }
 }

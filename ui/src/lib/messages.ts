@@ -40,6 +40,21 @@ export const en = {
     "This link contained a password or access code. Runde never takes passwords from links, so that a forwarded link does not give the meeting away. The password was removed and not stored; enter it in its own field when you join.",
   "error.PasswordInLink.use": "Use the link without the password",
   "error.InvalidRoom": "The room name in the link is not valid. Please ask for the link again.",
+  "error.LinkWithoutRoom": "The link names a server but no room. Please ask for the full link to the meeting.",
+  "error.ServerUnreachable":
+    "The server cannot be reached. Check your internet connection, or ask the organiser whether the server is running. ({detail})",
+  "error.TlsFailed":
+    "A secure connection to the server could not be made, so Runde did not connect. ({detail})",
+  "error.NotAConferenceServer":
+    "Something answers at this link, but it is not a conferencing server Runde can talk to. ({detail})",
+  "error.PasswordRequired": "This room needs a password. Please enter it in the password field.",
+  "error.WrongPassword": "The password was not accepted. Please check it and try again.",
+  "error.RoomNotFound": "This room does not exist on the server. Please check the link with the organiser.",
+  "error.RoomFull": "The room is full. Please try again later or ask the organiser.",
+  "error.JoinRefused": "The server refused to let you in ({detail}).",
+  "error.ServerLost": "The connection to the server was lost ({detail}).",
+  "error.ProtocolError": "The server sent something Runde does not understand ({detail}).",
+  "error.MediaFailed": "A microphone, speaker, camera or media file could not be used ({detail}).",
   "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
 } as const;
 
@@ -86,6 +101,21 @@ export const de: Messages = {
     "Dieser Link enthielt ein Passwort oder einen Zugangscode. Runde übernimmt nie Passwörter aus Links, damit ein weitergeleiteter Link das Treffen nicht preisgibt. Das Passwort wurde entfernt und nicht gespeichert; geben Sie es beim Beitreten im eigenen Feld ein.",
   "error.PasswordInLink.use": "Link ohne Passwort verwenden",
   "error.InvalidRoom": "Der Raumname im Link ist ungültig. Bitte fragen Sie noch einmal nach dem Link.",
+  "error.LinkWithoutRoom": "Der Link nennt einen Server, aber keinen Raum. Bitte fragen Sie nach dem vollständigen Link zum Treffen.",
+  "error.ServerUnreachable":
+    "Der Server ist nicht erreichbar. Prüfen Sie Ihre Internetverbindung oder fragen Sie die Organisatorin oder den Organisator, ob der Server läuft. ({detail})",
+  "error.TlsFailed":
+    "Eine sichere Verbindung zum Server kam nicht zustande, deshalb hat Runde sich nicht verbunden. ({detail})",
+  "error.NotAConferenceServer":
+    "Unter diesem Link antwortet etwas, aber kein Konferenzserver, mit dem Runde sprechen kann. ({detail})",
+  "error.PasswordRequired": "Dieser Raum braucht ein Passwort. Bitte geben Sie es im Passwortfeld ein.",
+  "error.WrongPassword": "Das Passwort wurde nicht angenommen. Bitte prüfen Sie es und versuchen Sie es erneut.",
+  "error.RoomNotFound": "Diesen Raum gibt es auf dem Server nicht. Bitte prüfen Sie den Link mit der Organisation.",
+  "error.RoomFull": "Der Raum ist voll. Bitte versuchen Sie es später noch einmal oder fragen Sie die Organisation.",
+  "error.JoinRefused": "Der Server hat den Beitritt abgelehnt ({detail}).",
+  "error.ServerLost": "Die Verbindung zum Server ist abgebrochen ({detail}).",
+  "error.ProtocolError": "Der Server hat etwas geschickt, das Runde nicht versteht ({detail}).",
+  "error.MediaFailed": "Ein Mikrofon, Lautsprecher, eine Kamera oder Mediendatei ließ sich nicht verwenden ({detail}).",
   "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
 };
 

@@ -38,6 +38,63 @@ pub enum UserError {
     /// The room named by the link is not a valid room identifier.
     #[error("the room name in the link is not valid")]
     InvalidRoom,
+    /// The link names a server but no room, and the server needs one.
+    #[error("the link names no room")]
+    LinkWithoutRoom,
+    /// The server cannot be reached.
+    #[error("the server cannot be reached: {detail}")]
+    ServerUnreachable {
+        /// What went wrong, for the details view.
+        detail: String,
+    },
+    /// A secure connection could not be made (certificate not trusted, wrong name, ...).
+    #[error("a secure connection to the server failed: {detail}")]
+    TlsFailed {
+        /// What went wrong.
+        detail: String,
+    },
+    /// Something answers at the link, but not a conferencing server Runde speaks.
+    #[error("this is not a conferencing server Runde can talk to: {detail}")]
+    NotAConferenceServer {
+        /// What it did instead.
+        detail: String,
+    },
+    /// The room needs a password and none was given.
+    #[error("this room needs a password")]
+    PasswordRequired,
+    /// The password was not accepted.
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// The server has no such room.
+    #[error("there is no such room on this server")]
+    RoomNotFound,
+    /// The room is full.
+    #[error("the room is full")]
+    RoomFull,
+    /// The server refused for another reason, in its own words.
+    #[error("the server refused: {detail}")]
+    JoinRefused {
+        /// The server's words and code.
+        detail: String,
+    },
+    /// The connection to the server was lost during the call.
+    #[error("the connection to the server was lost: {detail}")]
+    ServerLost {
+        /// What happened.
+        detail: String,
+    },
+    /// The server said something Runde does not understand.
+    #[error("the server sent something unexpected: {detail}")]
+    ProtocolError {
+        /// What was unexpected.
+        detail: String,
+    },
+    /// A microphone, speaker, camera or media file could not be used.
+    #[error("a media device could not be used: {detail}")]
+    MediaFailed {
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl UserError {
@@ -52,6 +109,49 @@ impl UserError {
             Self::InsecureTransport => "InsecureTransport",
             Self::PasswordInLink { .. } => "PasswordInLink",
             Self::InvalidRoom => "InvalidRoom",
+            Self::LinkWithoutRoom => "LinkWithoutRoom",
+            Self::ServerUnreachable { .. } => "ServerUnreachable",
+            Self::TlsFailed { .. } => "TlsFailed",
+            Self::NotAConferenceServer { .. } => "NotAConferenceServer",
+            Self::PasswordRequired => "PasswordRequired",
+            Self::WrongPassword => "WrongPassword",
+            Self::RoomNotFound => "RoomNotFound",
+            Self::RoomFull => "RoomFull",
+            Self::JoinRefused { .. } => "JoinRefused",
+            Self::ServerLost { .. } => "ServerLost",
+            Self::ProtocolError { .. } => "ProtocolError",
+            Self::MediaFailed { .. } => "MediaFailed",
+        }
+    }
+
+    /// Whether typing another password can fix it (the join can be retried in place).
+    pub fn is_password_problem(&self) -> bool {
+        matches!(self, Self::PasswordRequired | Self::WrongPassword)
+    }
+}
+
+impl From<runde_connect::ConnectError> for UserError {
+    fn from(e: runde_connect::ConnectError) -> Self {
+        use runde_connect::ConnectError as C;
+        match e {
+            C::Unreachable { reason } => Self::ServerUnreachable { detail: reason },
+            C::Tls { reason } => Self::TlsFailed { detail: reason },
+            C::NotAConferenceServer { reason } => Self::NotAConferenceServer { detail: reason },
+        }
+    }
+}
+
+impl From<runde_connect::janus::JoinError> for UserError {
+    fn from(e: runde_connect::janus::JoinError) -> Self {
+        use runde_connect::janus::JoinError as J;
+        match e {
+            J::PasswordRequired => Self::PasswordRequired,
+            J::WrongPassword => Self::WrongPassword,
+            J::RoomNotFound => Self::RoomNotFound,
+            J::RoomFull => Self::RoomFull,
+            J::Refused { code, reason } => Self::JoinRefused {
+                detail: format!("{reason} ({code})"),
+            },
         }
     }
 }

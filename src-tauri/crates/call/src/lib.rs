@@ -10,6 +10,12 @@
 
 pub mod error;
 pub mod link;
+pub mod session;
 
 pub use error::UserError;
 pub use link::{LinkReport, inspect_link};
+pub use runde_connect::{Secret, TlsSettings};
+pub use session::{
+    Call, CallEvent, EndReason, JoinFailure, JoinOptions, ParticipantInfo, RetryJoin, ServerReport,
+    TrackKind, join, probe_server,
+};

@@ -5,15 +5,34 @@
 //! their server. It talks to no host but the one named on its command line.
 #![allow(clippy::print_stdout)]
 
+mod join;
+
 use std::process::ExitCode;
+
+use runde_call::UserError;
 
 const USAGE: &str = "\
 usage: runde-cli <command>
 
 commands:
   check-link <link>   show what a conference link names, without contacting the server
+  probe <link>        ask the server at the link what it is
+  join <link> [options]
+                      join the room and report what happens
+      --name <name>           the name others see (default: Runde CLI)
+      --password-file <path>  read the room password from this file
+      --password-stdin        read the room password from the first line of standard input
+                              (without either, a terminal prompts when the room needs one;
+                              a password is never taken from the command line)
+      --duration <seconds>    leave after this long (default: until the call ends or Ctrl-C)
+      --json                  print events as JSON lines
   --version           print the version
-  --help              print this help";
+  --help              print this help
+
+exit codes:
+  0 ok · 2 usage · 3 unusable link · 4 password missing or wrong · 5 no such room or room full
+  6 server unreachable, not a conference server, or TLS failed · 7 connection lost
+  8 the server was not understood · 9 a media device or file failed";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,11 +47,41 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["check-link", link] => check_link(link),
+        ["probe", link] => join::run_async(join::probe(link)),
+        ["join", link, options @ ..] => match join::Options::parse(link, options) {
+            Ok(options) => join::run_async(join::join(options)),
+            Err(message) => {
+                eprintln!("error: {message}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+/// The exit code for an error, by class.
+pub(crate) fn exit_code(error: &UserError) -> ExitCode {
+    use UserError as E;
+    ExitCode::from(match error {
+        E::LinkEmpty
+        | E::LinkTooLong
+        | E::NotALink
+        | E::UnsupportedScheme { .. }
+        | E::LinkMissingServer
+        | E::InsecureTransport
+        | E::PasswordInLink { .. }
+        | E::InvalidRoom
+        | E::LinkWithoutRoom => 3,
+        E::PasswordRequired | E::WrongPassword => 4,
+        E::RoomNotFound | E::RoomFull | E::JoinRefused { .. } => 5,
+        E::ServerUnreachable { .. } | E::TlsFailed { .. } | E::NotAConferenceServer { .. } => 6,
+        E::ServerLost { .. } => 7,
+        E::ProtocolError { .. } => 8,
+        E::MediaFailed { .. } => 9,
+    })
 }
 
 fn check_link(link: &str) -> ExitCode {
@@ -49,10 +98,10 @@ fn check_link(link: &str) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            if let runde_call::UserError::PasswordInLink { without_secret } = &e {
+            if let UserError::PasswordInLink { without_secret } = &e {
                 eprintln!("the link without the secret: {without_secret}");
             }
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
 }

@@ -11,6 +11,8 @@
 pub mod janus;
 pub mod link;
 mod secret;
+pub mod ws;
 
 pub use link::{Link, LinkError, parse_link};
 pub use secret::Secret;
+pub use ws::{ConnectError, TlsSettings};

@@ -1,9 +1,11 @@
 //! Janus (VideoRoom plugin over the WebSocket transport): the protocol as a sans-IO state machine
 //! ([`VideoRoom`]) and the wire format it reads ([`WireError`] for what it refuses).
 
+mod driver;
 mod room;
 mod wire;
 
+pub use driver::{JanusConnection, ServerInfo, probe};
 pub use room::{
     JoinConfig, JoinError, KEEPALIVE_INTERVAL, MediaKind, Participant, REPLY_TIMEOUT, RemoteStream,
     Role, RoomEvent, RoomId, VideoRoom,

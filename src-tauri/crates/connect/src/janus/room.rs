@@ -482,6 +482,13 @@ impl VideoRoom {
         }
     }
 
+    /// The WebSocket is gone: the session is lost (or, if we were leaving, left).
+    pub fn handle_disconnect(&mut self, reason: String) {
+        if self.phase != Phase::Closed {
+            self.lose(reason);
+        }
+    }
+
     /// One text message from the WebSocket. Malformed input is reported as an error and changes
     /// nothing.
     pub fn handle_message(&mut self, text: &str, now: Instant) -> Result<(), super::WireError> {

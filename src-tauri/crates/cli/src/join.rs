@@ -1,0 +1,263 @@
+//! `runde-cli probe` and `runde-cli join`.
+
+use std::future::Future;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use runde_call::{CallEvent, JoinOptions, Secret, TlsSettings, UserError};
+
+use crate::exit_code;
+
+/// Wrong passwords a terminal user may type before giving up.
+const PROMPT_ATTEMPTS: usize = 3;
+
+/// Where the password comes from.
+#[derive(Debug)]
+enum PasswordSource {
+    None,
+    File(PathBuf),
+    Stdin,
+}
+
+/// `join`'s options.
+#[derive(Debug)]
+pub struct Options {
+    link: String,
+    name: String,
+    password: PasswordSource,
+    duration: Option<Duration>,
+    json: bool,
+}
+
+impl Options {
+    /// Parse the words after `join <link>`.
+    pub fn parse(link: &str, args: &[&str]) -> Result<Self, String> {
+        let mut options = Self {
+            link: link.to_owned(),
+            name: "Runde CLI".into(),
+            password: PasswordSource::None,
+            duration: None,
+            json: false,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .map(|v| (*v).to_owned())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match *arg {
+                "--name" => options.name = value("--name")?,
+                "--password-file" => {
+                    options.password = PasswordSource::File(value("--password-file")?.into());
+                }
+                "--password-stdin" => options.password = PasswordSource::Stdin,
+                "--duration" => {
+                    let seconds: f64 = value("--duration")?
+                        .parse()
+                        .map_err(|_| "--duration takes seconds".to_owned())?;
+                    if !(seconds.is_finite() && seconds > 0.0) {
+                        return Err("--duration takes a positive number of seconds".into());
+                    }
+                    options.duration = Some(Duration::from_secs_f64(seconds));
+                }
+                "--json" => options.json = true,
+                "--password" | "--pin" => {
+                    return Err(
+                        "passwords are not taken from the command line (other users can read it); \
+                         use --password-file, --password-stdin or the prompt"
+                            .into(),
+                    );
+                }
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Run a future on a runtime made for it.
+pub fn run_async(future: impl Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(future),
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `probe <link>`.
+pub async fn probe(link: &str) -> ExitCode {
+    match runde_call::probe_server(link, &TlsSettings::default()).await {
+        Ok(report) => {
+            println!("family:  {}", report.family);
+            println!("server:  {}", report.name);
+            println!("version: {}", report.version);
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &UserError) -> ExitCode {
+    eprintln!("error: {error}");
+    exit_code(error)
+}
+
+fn read_password(source: &PasswordSource) -> Result<Option<Secret>, UserError> {
+    let trim = |s: &str| s.trim_end_matches(['\r', '\n']).to_owned();
+    match source {
+        PasswordSource::None => Ok(None),
+        PasswordSource::File(path) => std::fs::read_to_string(path)
+            .map(|text| Some(Secret::new(trim(text.lines().next().unwrap_or_default()))))
+            .map_err(|e| UserError::MediaFailed {
+                detail: format!("cannot read the password file {}: {e}", path.display()),
+            }),
+        PasswordSource::Stdin => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| UserError::MediaFailed {
+                    detail: format!("cannot read the password from standard input: {e}"),
+                })?;
+            Ok(Some(Secret::new(trim(&line))))
+        }
+    }
+}
+
+fn prompt(error: &UserError) -> Option<Secret> {
+    eprintln!("{error}");
+    rpassword::prompt_password("Room password: ")
+        .ok()
+        .map(Secret::new)
+}
+
+/// `join <link> …`.
+pub async fn join(options: Options) -> ExitCode {
+    let password = match read_password(&options.password) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let can_prompt =
+        matches!(options.password, PasswordSource::None) && std::io::stdin().is_terminal();
+    let mut attempt = runde_call::join(JoinOptions {
+        link: options.link.clone(),
+        password,
+        display_name: options.name.clone(),
+        tls: TlsSettings::default(),
+    })
+    .await;
+    let mut prompts = 0;
+    let mut call = loop {
+        match attempt {
+            Ok(call) => break call,
+            Err(failure) => {
+                let error = failure.error.clone();
+                let retry = failure.into_retry();
+                match retry {
+                    Some(retry) if can_prompt && prompts < PROMPT_ATTEMPTS => {
+                        prompts += 1;
+                        let password = prompt(&error);
+                        attempt = retry.with_password(password).await;
+                    }
+                    Some(retry) => {
+                        retry.cancel().await;
+                        return report_failure(&options, &error);
+                    }
+                    None => return report_failure(&options, &error),
+                }
+            }
+        }
+    };
+
+    let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut code = ExitCode::SUCCESS;
+    loop {
+        let event = tokio::select! {
+            event = call.next_event() => event,
+            () = until(deadline) => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let Some(event) = event else {
+            return code;
+        };
+        print_event(&options, &event);
+        if let CallEvent::Ended { reason } = &event {
+            if let runde_call::EndReason::Lost { error } = reason {
+                code = exit_code(error);
+            }
+            return code;
+        }
+    }
+    call.leave().await;
+    print_event(
+        &options,
+        &CallEvent::Ended {
+            reason: runde_call::EndReason::Left,
+        },
+    );
+    code
+}
+
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn report_failure(options: &Options, error: &UserError) -> ExitCode {
+    if options.json {
+        let line = serde_json::json!({"event": "joinFailed", "error": error});
+        println!("{line}");
+    }
+    fail(error)
+}
+
+fn print_event(options: &Options, event: &CallEvent) {
+    if options.json {
+        match serde_json::to_string(event) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("error: cannot print an event: {e}"),
+        }
+        return;
+    }
+    let name = |id: &str| id.to_owned();
+    match event {
+        CallEvent::Joined { me, participants } => {
+            println!("joined as {me}; {} others here", participants.len());
+            for p in participants {
+                println!("  {} ({})", p.name.as_deref().unwrap_or("(no name)"), p.id);
+            }
+        }
+        CallEvent::ParticipantJoined { participant } => println!(
+            "{} joined ({})",
+            participant.name.as_deref().unwrap_or("(no name)"),
+            participant.id
+        ),
+        CallEvent::ParticipantLeft { id } => println!("{} left", name(id)),
+        CallEvent::TrackAdded { participant, kind } => {
+            println!("{kind:?} from {participant} available");
+        }
+        CallEvent::TrackRemoved { participant, kind } => {
+            println!("{kind:?} from {participant} gone");
+        }
+        CallEvent::Speaking {
+            participant,
+            speaking,
+        } => println!(
+            "{participant} {}",
+            if *speaking { "speaks" } else { "is quiet" }
+        ),
+        CallEvent::Warning { error } => println!("warning: {error}"),
+        CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
+    }
+}

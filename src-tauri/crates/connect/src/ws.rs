@@ -1,0 +1,159 @@
+//! Opening a signalling WebSocket: TCP, TLS (rustls) for `wss://`, the handshake with a
+//! required subprotocol — each failure mapped to what the user can understand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Error as WsError};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use url::Url;
+
+/// An open signalling connection.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long connecting (TCP, TLS and handshake together) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// Why a server could not be reached or is not one we speak to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// No connection: the name does not resolve, nothing listens, or it took too long.
+    #[error("the server cannot be reached: {reason}")]
+    Unreachable {
+        /// What went wrong, for a log or a details view.
+        reason: String,
+    },
+    /// TLS failed: an untrusted or wrong certificate, or no common protocol.
+    #[error("a secure connection to the server failed: {reason}")]
+    Tls {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Something answers, but not a conferencing server we speak.
+    #[error("this is not a conferencing server Runde can talk to: {reason}")]
+    NotAConferenceServer {
+        /// What it did instead.
+        reason: String,
+    },
+}
+
+/// TLS settings for `wss://`: the system's trust store plus, for a server the user reviewed,
+/// extra trusted certificates (self-signed servers are only reachable that way).
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// Certificates trusted in addition to the system's.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+impl TlsSettings {
+    fn client_config(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for cert in native.certs {
+            // A certificate the system lists but rustls cannot use is skipped, as browsers do.
+            let _ = roots.add(cert);
+        }
+        for cert in &self.extra_roots {
+            roots.add(cert.clone()).map_err(|e| ConnectError::Tls {
+                reason: format!("a trusted certificate is not usable: {e}"),
+            })?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConnectError::Tls {
+                reason: e.to_string(),
+            })?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+}
+
+/// Open `endpoint` (ws:// or wss://) asking for `subprotocol`; a server that does not agree to it
+/// is not one we speak to.
+pub async fn open(
+    endpoint: &Url,
+    subprotocol: &str,
+    tls: &TlsSettings,
+) -> Result<Ws, ConnectError> {
+    let mut request =
+        endpoint
+            .as_str()
+            .into_client_request()
+            .map_err(|e| ConnectError::Unreachable {
+                reason: e.to_string(),
+            })?;
+    let protocol =
+        HeaderValue::from_str(subprotocol).map_err(|e| ConnectError::NotAConferenceServer {
+            reason: e.to_string(),
+        })?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol);
+    let connector = match endpoint.scheme() {
+        "wss" => Some(Connector::Rustls(tls.client_config()?)),
+        _ => Some(Connector::Plain),
+    };
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+    let (ws, response) = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => {
+            return Err(ConnectError::Unreachable {
+                reason: format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
+            });
+        }
+        Ok(result) => result.map_err(classify)?,
+    };
+    let agreed = response
+        .headers()
+        .get("Sec-WebSocket-Protocol")
+        .and_then(|v| v.to_str().ok());
+    if agreed != Some(subprotocol) {
+        return Err(ConnectError::NotAConferenceServer {
+            reason: format!("the WebSocket does not speak {subprotocol}"),
+        });
+    }
+    Ok(ws)
+}
+
+fn classify(error: WsError) -> ConnectError {
+    match error {
+        WsError::Io(e) => ConnectError::Unreachable {
+            reason: e.to_string(),
+        },
+        WsError::Tls(e) => ConnectError::Tls {
+            reason: e.to_string(),
+        },
+        WsError::Http(response) => ConnectError::NotAConferenceServer {
+            reason: format!("it answered HTTP {}", response.status()),
+        },
+        WsError::Url(e) => ConnectError::Unreachable {
+            reason: e.to_string(),
+        },
+        // A server that drops the handshake (Janus does without the subprotocol) or speaks
+        // something else entirely.
+        WsError::Protocol(e) => ConnectError::NotAConferenceServer {
+            reason: e.to_string(),
+        },
+        other @ (WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Capacity(_)
+        | WsError::WriteBufferFull(_)
+        | WsError::Utf8(_)
+        | WsError::AttackAttempt
+        | WsError::HttpFormat(_)) => ConnectError::NotAConferenceServer {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// A text frame.
+pub(crate) fn text(message: String) -> tungstenite::Message {
+    tungstenite::Message::text(message)
+}

@@ -1,0 +1,152 @@
+//! `runde-cli` as a participant: started with arguments, its JSON-lines output collected while it
+//! runs, stopped by PID.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::desktop::cli_binary;
+use crate::process::{ChildGuard, wait_until};
+use crate::{Result, err};
+
+/// A running `runde-cli`.
+pub struct CliClient {
+    name: String,
+    guard: ChildGuard,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
+            if let Ok(mut lines) = into.lock() {
+                lines.push(line);
+            }
+        }
+    })
+}
+
+impl CliClient {
+    /// Start `runde-cli <args>`; `name` labels it in failures. Its output is also written to
+    /// `<dir>/<name>.out` / `.err` when it is dropped.
+    pub fn spawn(name: &str, args: &[&str]) -> Result<Self> {
+        let mut command = Command::new(cli_binary()?);
+        command
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut guard = ChildGuard::spawn(name, &mut command)?;
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let child = guard.child_mut();
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(collect(out, stdout.clone()));
+        }
+        if let Some(errout) = child.stderr.take() {
+            readers.push(collect(errout, stderr.clone()));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            guard,
+            stdout,
+            stderr,
+            readers,
+        })
+    }
+
+    /// Everything printed so far on standard output.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Everything printed so far on standard error.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The JSON events printed so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.stdout()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Wait until an event matching `what` was printed, and return it.
+    pub fn wait_event(
+        &mut self,
+        label: &str,
+        timeout: Duration,
+        what: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let name = self.name.clone();
+        wait_until(&format!("{name}: {label}"), timeout, || {
+            if let Some(event) = self.events().into_iter().find(|e| what(e)) {
+                return Ok(Some(event));
+            }
+            if self.exited()?.is_some() {
+                return Err(err(
+                    &name,
+                    format!(
+                        "exited before {label}; stdout: {:?}; stderr: {:?}",
+                        self.stdout(),
+                        self.stderr()
+                    ),
+                ));
+            }
+            Ok(None)
+        })
+    }
+
+    fn exited(&mut self) -> Result<Option<ExitStatus>> {
+        self.guard
+            .child_mut()
+            .try_wait()
+            .map_err(|e| err(&self.name, e))
+    }
+
+    /// Wait for the process to end by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let name = self.name.clone();
+        let status = wait_until(&format!("{name} to exit"), timeout, || self.exited())?;
+        // The pipes are closed now: the readers take the last lines and end.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Ok(status)
+    }
+
+    /// Keep the output next to the test's other artifacts.
+    pub fn save_output(&self, dir: &Path) {
+        let _ = std::fs::write(
+            dir.join(format!("{}.out", self.name)),
+            self.stdout().join("\n"),
+        );
+        let _ = std::fs::write(
+            dir.join(format!("{}.err", self.name)),
+            self.stderr().join("\n"),
+        );
+    }
+}
+
+/// Run `runde-cli <args>` to the end (at most `timeout`): exit status, stdout, stderr.
+pub fn run(args: &[&str], timeout: Duration) -> Result<(ExitStatus, Vec<String>, Vec<String>)> {
+    let mut client = CliClient::spawn("runde-cli", args)?;
+    let status = client.wait_exit(timeout)?;
+    Ok((status, client.stdout(), client.stderr()))
+}

@@ -1,0 +1,189 @@
+//! A throw-away Janus VideoRoom server for one test: Debian's `janus`, started from a private
+//! configuration folder (only the VideoRoom plugin and the WebSocket transport), its WebSocket on
+//! the namespace's loopback, ICE only on the test network's server interface. Stopped by PID when
+//! dropped; its log stays in the test's artifact folder.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::netns::SERVER_IF;
+use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::{Result, err};
+
+/// A room configured on the server.
+#[derive(Debug, Clone)]
+pub struct RoomSpec {
+    /// Numeric room id.
+    pub id: u64,
+    /// The room's pin (password), if any.
+    pub pin: Option<String>,
+    /// Most publishers at once.
+    pub publishers: u32,
+}
+
+impl RoomSpec {
+    /// A room with a pin and room for six publishers.
+    pub fn with_pin(id: u64, pin: &str) -> Self {
+        Self {
+            id,
+            pin: Some(pin.to_owned()),
+            publishers: 6,
+        }
+    }
+}
+
+/// A running Janus.
+pub struct JanusServer {
+    guard: Option<ChildGuard>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl JanusServer {
+    /// Write a configuration into `dir` and start Janus with it; returns once its WebSocket
+    /// accepts connections.
+    pub fn start(dir: &Path, rooms: &[RoomSpec]) -> Result<Self> {
+        let janus = find_program("janus")?;
+        let libdir = plugin_root()?;
+        let conf = dir.join("janus-conf");
+        let rec = dir.join("janus-recordings");
+        for d in [&conf, &rec] {
+            fs::create_dir_all(d).map_err(|e| err("janus config folder", e))?;
+        }
+        let port = free_port()?;
+        let write = |name: &str, text: String| {
+            fs::write(conf.join(name), text).map_err(|e| err("janus config", e))
+        };
+        write(
+            "janus.jcfg",
+            format!(
+                r#"general: {{
+    configs_folder = "{conf}"
+    plugins_folder = "{lib}/plugins"
+    transports_folder = "{lib}/transports"
+    events_folder = "{lib}/events"
+    loggers_folder = "{lib}/loggers"
+    debug_level = 4
+    admin_secret = "runde-test-admin"
+    session_timeout = 60
+    protected_folders = []
+}}
+media: {{
+    rtp_port_range = "20000-40000"
+}}
+nat: {{
+    nice_debug = false
+    ice_enforce_list = "{iface}"
+    ignore_mdns = true
+}}
+plugins: {{
+    disable = "libjanus_audiobridge.so,libjanus_duktape.so,libjanus_echotest.so,libjanus_lua.so,libjanus_nosip.so,libjanus_recordplay.so,libjanus_sip.so,libjanus_streaming.so,libjanus_textroom.so,libjanus_videocall.so,libjanus_voicemail.so"
+}}
+transports: {{
+    disable = "libjanus_http.so,libjanus_mqtt.so,libjanus_nanomsg.so,libjanus_pfunix.so,libjanus_rabbitmq.so"
+}}
+loggers: {{
+    disable = "libjanus_jsonlog.so"
+}}
+events: {{
+    broadcast = false
+}}
+"#,
+                conf = conf.display(),
+                lib = libdir.display(),
+                iface = SERVER_IF,
+            ),
+        )?;
+        write(
+            "janus.transport.websockets.jcfg",
+            format!(
+                "general: {{\n    json = \"compact\"\n    ws = true\n    ws_port = {port}\n    ws_ip = \"127.0.0.1\"\n    wss = false\n}}\nadmin: {{\n    admin_ws = false\n    admin_wss = false\n}}\n"
+            ),
+        )?;
+        let mut videoroom = String::from("general: {\n    admin_key = \"runde-test-admin\"\n}\n");
+        for room in rooms {
+            let pin = room
+                .pin
+                .as_ref()
+                .map(|p| format!("    pin = \"{p}\"\n"))
+                .unwrap_or_default();
+            let _ = write!(
+                videoroom,
+                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = false\n    rec_dir = \"{rec}\"\n}}\n",
+                id = room.id,
+                pubs = room.publishers,
+                rec = rec.display(),
+            );
+        }
+        write("janus.plugin.videoroom.jcfg", videoroom)?;
+
+        let log = dir.join("janus.log");
+        let log_file = fs::File::create(&log).map_err(|e| err("janus log", e))?;
+        let mut command = Command::new(janus);
+        command
+            .arg("-F")
+            .arg(&conf)
+            .args(["-o", "-D"])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| err("janus log", e))?)
+            .stderr(log_file);
+        let mut guard = ChildGuard::spawn("janus", &mut command)?;
+        let addr = format!("127.0.0.1:{port}");
+        wait_until(
+            "Janus's WebSocket to accept",
+            Duration::from_secs(10),
+            || {
+                guard.ensure_running()?;
+                Ok(TcpStream::connect(&addr).ok().map(|_| ()))
+            },
+        )
+        .map_err(|e| err(&format!("janus (log: {})", log.display()), e))?;
+        Ok(Self {
+            guard: Some(guard),
+            port,
+            log,
+        })
+    }
+
+    /// The WebSocket URL (inside the test's namespace).
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/janus", self.port)
+    }
+
+    /// A link to `room` as an operator would hand it out (loopback, so plain http is allowed).
+    pub fn link(&self, room: u64) -> String {
+        format!("http://127.0.0.1:{}/janus?room={room}", self.port)
+    }
+
+    /// The server's log file.
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// Kill the server at once (SIGKILL), as a crash or a pulled cable would end it.
+    pub fn kill(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            let _ = guard.child_mut().kill();
+            let _ = guard.child_mut().wait();
+        }
+    }
+}
+
+/// Where Debian installs Janus's plugins and transports.
+fn plugin_root() -> Result<PathBuf> {
+    let candidates = fs::read_dir("/usr/lib")
+        .map_err(|e| err("/usr/lib", e))?
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path().join("janus"))
+        .filter(|p| p.join("plugins/libjanus_videoroom.so").is_file());
+    candidates.into_iter().next().ok_or_else(|| {
+        err(
+            "janus",
+            "VideoRoom plugin not found under /usr/lib/*/janus (package janus)",
+        )
+    })
+}
