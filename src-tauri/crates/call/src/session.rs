@@ -421,3 +421,47 @@ impl Call {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn events_serialise_with_string_ids_and_camel_case() -> Result<(), serde_json::Error> {
+        let joined = CallEvent::Joined {
+            me: u64::MAX.to_string(),
+            participants: vec![ParticipantInfo {
+                id: "2548594793317464".into(),
+                name: Some("Alice".into()),
+                publishing: true,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_value(&joined)?,
+            json!({"event": "joined", "me": "18446744073709551615",
+                "participants": [{"id": "2548594793317464", "name": "Alice", "publishing": true}]})
+        );
+        let ended = CallEvent::Ended {
+            reason: EndReason::Lost {
+                error: UserError::ServerLost {
+                    detail: "keepalive timeout".into(),
+                },
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&ended)?,
+            json!({"event": "ended", "reason": {"kind": "lost",
+                "error": {"code": "ServerLost", "detail": "keepalive timeout"}}})
+        );
+        let track = CallEvent::TrackAdded {
+            participant: "7".into(),
+            kind: TrackKind::Video,
+        };
+        assert_eq!(
+            serde_json::to_value(&track)?,
+            json!({"event": "trackAdded", "participant": "7", "kind": "video"})
+        );
+        Ok(())
+    }
+}
