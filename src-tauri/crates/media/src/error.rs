@@ -46,6 +46,12 @@ pub enum MediaError {
         /// What the codec said.
         reason: String,
     },
+    /// The network transport (ICE, DTLS, RTP) failed.
+    #[error("transport: {reason}")]
+    Transport {
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl MediaError {

@@ -19,6 +19,7 @@ pub mod measure;
 pub mod rtp;
 pub mod sync;
 mod timing;
+pub mod transport;
 pub mod video;
 
 pub use error::MediaError;

@@ -5,4 +5,4 @@ mod arrival;
 mod unwrap;
 
 pub(crate) use arrival::ArrivalWindow;
-pub(crate) use unwrap::Unwrapper;
+pub use unwrap::Unwrapper;

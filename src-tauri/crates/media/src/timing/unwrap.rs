@@ -2,17 +2,19 @@
 
 /// Turns a wrapping n-bit counter into a monotonic 64-bit one, tolerating reordering of up to
 /// half the counter's range.
-pub(crate) struct Unwrapper {
+pub struct Unwrapper {
     bits: u32,
     last: Option<u64>,
 }
 
 impl Unwrapper {
-    pub(crate) fn new(bits: u32) -> Self {
+    /// For an n-bit counter (16 for sequence numbers, 32 for timestamps).
+    pub fn new(bits: u32) -> Self {
         Self { bits, last: None }
     }
 
-    pub(crate) fn unwrap(&mut self, value: u64) -> u64 {
+    /// The 64-bit value of the next counter reading.
+    pub fn unwrap(&mut self, value: u64) -> u64 {
         let range = 1u64 << self.bits;
         let value = value & (range - 1);
         let Some(last) = self.last else {

@@ -1,0 +1,501 @@
+//! The WebRTC transport: ICE, DTLS-SRTP and RTP/RTCP, through webrtc-rs — which only this
+//! module names, so that an upgrade of that fast-moving dependency touches one place.
+//!
+//! A [`PeerLink`] is one peer connection: a *publisher* offers our audio and video tracks, a
+//! *subscriber* answers an offer of remote tracks. Media goes in and out as RTP payloads: audio
+//! is Opus packets, video is our own VP8 RTP payloads ([`crate::rtp::vp8`]), so packetization,
+//! jitter buffering and frame assembly stay in our tested code. Incoming RTCP sender reports are
+//! handed out for lip sync, keyframe requests go back as PLI.
+//!
+//! Privacy: no STUN or TURN servers unless the caller names them, multicast DNS off, host
+//! candidates only on the machine's real interfaces.
+
+mod feedback;
+mod sdp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport as RtcpSenderReport;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
+    Registry, SettingEngineBuilder, register_default_interceptors,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+pub use sdp::ssrcs_by_mid;
+
+use crate::MediaError;
+use crate::sync::SenderReport;
+
+/// Opus's RTP payload type in our offers (what browsers use).
+const OPUS_PT: u8 = 111;
+/// VP8's RTP payload type in our offers.
+const VP8_PT: u8 = 96;
+/// How long gathering local candidates may take (host candidates only: milliseconds).
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn transport_err(what: &str, e: impl std::fmt::Display) -> MediaError {
+    MediaError::Transport {
+        reason: format!("{what}: {e}"),
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackKind {
+    /// Opus audio.
+    Audio,
+    /// VP8 video.
+    Video,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// Local UDP addresses to bind. `0.0.0.0:0` (the default) means every non-loopback
+    /// interface, an ephemeral port each.
+    pub udp_bind: Vec<SocketAddr>,
+    /// Offer loopback candidates too (only for peers on the same machine).
+    pub include_loopback: bool,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        Self {
+            udp_bind: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
+            include_loopback: false,
+        }
+    }
+}
+
+/// The connection's state, as far as media can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// ICE and DTLS in progress.
+    Connecting,
+    /// Media can flow.
+    Connected,
+    /// Connectivity was lost for a moment; it may come back.
+    Disconnected,
+    /// Connectivity failed for good.
+    Failed,
+    /// Closed by us or the peer.
+    Closed,
+}
+
+/// What a [`PeerLink`] reports.
+pub enum LinkEvent {
+    /// The connection state changed.
+    State(LinkState),
+    /// Media from the peer started arriving on a new track.
+    Track(RemoteTrack),
+}
+
+impl std::fmt::Debug for LinkEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::State(s) => write!(f, "State({s:?})"),
+            Self::Track(t) => write!(f, "Track({:?}, ssrc {})", t.kind, t.ssrc),
+        }
+    }
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<LinkEvent>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::Connected => LinkState::Connected,
+            RTCPeerConnectionState::Disconnected => LinkState::Disconnected,
+            RTCPeerConnectionState::Failed => LinkState::Failed,
+            RTCPeerConnectionState::Closed => LinkState::Closed,
+            _ => LinkState::Connecting,
+        };
+        let _ = self.events.send(LinkEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = match track.kind().await {
+            RtpCodecKind::Audio => TrackKind::Audio,
+            _ => TrackKind::Video,
+        };
+        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+        let track_id = track.track_id().await.to_string();
+        let _ = self.events.send(LinkEvent::Track(RemoteTrack {
+            inner: track,
+            kind,
+            ssrc,
+            track_id,
+        }));
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/VP8".to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// One WebRTC peer connection.
+pub struct PeerLink {
+    pc: Arc<dyn PeerConnection>,
+    events: mpsc::UnboundedReceiver<LinkEvent>,
+    gathered: watch::Receiver<bool>,
+}
+
+impl PeerLink {
+    /// A peer connection with Opus and VP8, NACK, RTCP reports; no ICE servers.
+    pub async fn new(options: &LinkOptions) -> Result<Self, MediaError> {
+        let mut media = MediaEngine::default();
+        let codecs = [
+            (opus_codec(), OPUS_PT, RtpCodecKind::Audio),
+            (vp8_codec(), VP8_PT, RtpCodecKind::Video),
+        ];
+        for (codec, payload_type, kind) in codecs {
+            media
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: codec,
+                        payload_type,
+                    },
+                    kind,
+                )
+                .map_err(|e| transport_err("codec", e))?;
+        }
+        let registry = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(|e| transport_err("interceptors", e))?
+            .with(feedback::SLOT, feedback::DeliverFeedback::default());
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .with_include_loopback_candidate(options.include_loopback)
+            .build();
+        let (event_tx, events) = mpsc::unbounded_channel();
+        let (gathered_tx, gathered) = watch::channel(false);
+        let handler = Arc::new(Handler {
+            events: event_tx,
+            gathered: gathered_tx,
+        });
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(options.udp_bind.clone())
+            .build()
+            .await
+            .map_err(|e| transport_err("peer connection", e))?;
+        Ok(Self {
+            pc: Arc::new(pc),
+            events,
+            gathered,
+        })
+    }
+
+    /// Add a track we send.
+    pub async fn add_track(&self, kind: TrackKind) -> Result<LocalTrack, MediaError> {
+        let ssrc = random_u32();
+        let (codec, rtc_kind, name) = match kind {
+            TrackKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
+            TrackKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
+        };
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "runde".to_owned(),
+            format!("runde-{name}"),
+            format!("runde-{name}"),
+            rtc_kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        )));
+        let sender = self
+            .pc
+            .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| transport_err("add track", e))?;
+        Ok(LocalTrack {
+            track,
+            sender,
+            kind,
+            ssrc,
+            payload_type: AtomicU32::new(u32::MAX),
+            sequence: AtomicU16::new(random_u32() as u16),
+        })
+    }
+
+    /// Our offer, with all candidates (the servers we speak to prefer complete SDP).
+    pub async fn create_offer(&mut self) -> Result<String, MediaError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| transport_err("offer", e))?;
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(|e| transport_err("local offer", e))?;
+        self.local_sdp().await
+    }
+
+    /// Take the peer's answer to our offer.
+    pub async fn accept_answer(&self, sdp: String) -> Result<(), MediaError> {
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| transport_err("answer", e))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| transport_err("remote answer", e))
+    }
+
+    /// Answer the peer's offer (also a renegotiation), with all candidates.
+    pub async fn answer_offer(&mut self, sdp: String) -> Result<String, MediaError> {
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| transport_err("offer", e))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| transport_err("remote offer", e))?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(|e| transport_err("answer", e))?;
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(|e| transport_err("local answer", e))?;
+        self.local_sdp().await
+    }
+
+    async fn local_sdp(&mut self) -> Result<String, MediaError> {
+        let wait = self.gathered.wait_for(|done| *done);
+        if tokio::time::timeout(GATHER_TIMEOUT, wait).await.is_err() {
+            tracing::warn!("candidate gathering did not finish; sending what we have");
+        }
+        self.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| transport_err("local description", "missing"))
+    }
+
+    /// The next event; `None` once the connection is gone.
+    pub async fn next_event(&mut self) -> Option<LinkEvent> {
+        self.events.recv().await
+    }
+
+    /// Close the connection.
+    pub async fn close(&self) {
+        let _ = self.pc.close().await;
+    }
+}
+
+/// A track we send: RTP payloads in, packets out with our SSRC and sequence numbers.
+pub struct LocalTrack {
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    kind: TrackKind,
+    ssrc: u32,
+    /// Negotiated payload type (`u32::MAX` until known).
+    payload_type: AtomicU32,
+    sequence: AtomicU16,
+}
+
+impl LocalTrack {
+    /// Audio or video.
+    pub fn kind(&self) -> TrackKind {
+        self.kind
+    }
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    async fn payload_type(&self) -> Result<u8, MediaError> {
+        let known = self.payload_type.load(Ordering::Relaxed);
+        if known != u32::MAX {
+            return Ok(known as u8);
+        }
+        let parameters = self
+            .sender
+            .get_parameters()
+            .await
+            .map_err(|e| transport_err("sender parameters", e))?;
+        let pt = parameters
+            .rtp_parameters
+            .codecs
+            .first()
+            .map(|c| c.payload_type)
+            .ok_or_else(|| transport_err("sender", "no negotiated codec"))?;
+        self.payload_type.store(u32::from(pt), Ordering::Relaxed);
+        Ok(pt)
+    }
+
+    /// Send one RTP packet with this payload.
+    pub async fn send(
+        &self,
+        payload: Bytes,
+        timestamp: u32,
+        marker: bool,
+    ) -> Result<(), MediaError> {
+        let payload_type = self.payload_type().await?;
+        let sequence_number = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::Header {
+                version: 2,
+                marker,
+                payload_type,
+                sequence_number,
+                timestamp,
+                ssrc: self.ssrc,
+                ..Default::default()
+            },
+            payload,
+        };
+        self.track
+            .write_rtp(packet)
+            .await
+            .map_err(|e| transport_err("send", e))
+    }
+
+    /// The next feedback from the receiver: `true` for a keyframe request (PLI or FIR).
+    pub async fn next_feedback(&self) -> Option<bool> {
+        loop {
+            if let TrackLocalEvent::OnRtcpPacket(packets) = self.track.poll().await? {
+                return Some(packets.iter().any(|p| {
+                    let any = p.as_any();
+                    any.is::<PictureLossIndication>()
+                        || any.is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
+                }));
+            }
+        }
+    }
+}
+
+/// One RTP packet received.
+#[derive(Debug, Clone)]
+pub struct RtpPacket {
+    /// Sequence number.
+    pub sequence: u16,
+    /// RTP timestamp.
+    pub timestamp: u32,
+    /// The marker bit (last packet of a video frame).
+    pub marker: bool,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// What arrives on a remote track.
+#[derive(Debug, Clone)]
+pub enum RemoteEvent {
+    /// Media.
+    Rtp(RtpPacket),
+    /// The sender's clock pair, for lip sync.
+    SenderReport(SenderReport),
+}
+
+/// A track the peer sends us.
+pub struct RemoteTrack {
+    inner: Arc<dyn TrackRemote>,
+    /// Audio or video.
+    pub kind: TrackKind,
+    /// The SSRC of its first packet.
+    pub ssrc: u32,
+    /// The track id from the SDP's msid (Janus: `janus<mid>`).
+    pub track_id: String,
+}
+
+impl RemoteTrack {
+    /// The next packet or report; `None` when the track has ended.
+    pub async fn next(&self) -> Option<RemoteEvent> {
+        loop {
+            match self.inner.poll().await? {
+                TrackRemoteEvent::OnRtpPacket(packet) => {
+                    return Some(RemoteEvent::Rtp(RtpPacket {
+                        sequence: packet.header.sequence_number,
+                        timestamp: packet.header.timestamp,
+                        marker: packet.header.marker,
+                        payload: packet.payload,
+                    }));
+                }
+                TrackRemoteEvent::OnRtcpPacket(packets) => {
+                    let report = packets.iter().find_map(|p| {
+                        p.as_any()
+                            .downcast_ref::<RtcpSenderReport>()
+                            .map(|sr| SenderReport {
+                                ntp_time: sr.ntp_time,
+                                rtp_time: sr.rtp_time,
+                            })
+                    });
+                    if let Some(report) = report {
+                        return Some(RemoteEvent::SenderReport(report));
+                    }
+                }
+                TrackRemoteEvent::OnEnded => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Ask the sender for a keyframe (PLI).
+    pub async fn request_keyframe(&self) {
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: self.ssrc,
+        };
+        if let Err(e) = self.inner.write_rtcp(vec![Box::new(pli)]).await {
+            tracing::debug!(error = %e, "could not send a keyframe request");
+        }
+    }
+}
+
+/// Randomness for SSRCs and sequence numbers: not secret, only unlikely to collide.
+fn random_u32() -> u32 {
+    use std::hash::BuildHasher;
+    let seed = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (seed ^ (seed >> 32)) as u32
+}
