@@ -137,10 +137,13 @@ async fn receive(track: RemoteTrack, until: Instant) -> Received {
                     )
                     .expect("assemble");
                 for frame in output.frames {
-                    if let Some(picture) = decoder.decode(&frame.data).expect("decode") {
-                        if let Some(stamp) = read_stamp(&picture) {
-                            got.frames.push(stamp.counter);
-                        }
+                    if let Some(stamp) = decoder
+                        .decode(&frame.data)
+                        .expect("decode")
+                        .as_ref()
+                        .and_then(read_stamp)
+                    {
+                        got.frames.push(stamp.counter);
                     }
                 }
                 // Once pictures flow, ask for one keyframe, as a receiver does after a loss.
