@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use runde_e2e::cli::{self, CliClient};
 use runde_e2e::janus::{JanusServer, RoomSpec};
-use runde_e2e::{Result, artifacts, err, netns};
+use runde_e2e::{Result, analysis, artifacts, err, netns};
 use serde_json::Value;
 
 const ROOM: u64 = 1234;
@@ -262,5 +262,138 @@ fn a_server_that_dies_ends_the_call_with_server_lost() -> Result<()> {
     assert_eq!(ended["reason"]["kind"], "lost", "{ended}");
     assert_eq!(ended["reason"]["error"]["code"], "ServerLost", "{ended}");
     println!("server lost noticed after {took:?}");
+    Ok(())
+}
+
+#[test]
+fn two_clients_exchange_audio_and_video() -> Result<()> {
+    if !netns::enter("two_clients_exchange_audio_and_video")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-media")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let speech = dir.join("speech.wav");
+    analysis::speech(
+        &speech,
+        "Runde connects people on servers they trust. The quick brown fox jumps over the lazy dog.",
+    )?;
+    let speech_arg = speech.display().to_string();
+    let out = |name: &str| dir.join(name).display().to_string();
+    let (alice_wav, alice_y4m, bob_wav, bob_y4m) = (
+        out("alice.wav"),
+        out("alice.y4m"),
+        out("bob.wav"),
+        out("bob.y4m"),
+    );
+    let seconds = "20";
+    let mut alice = CliClient::spawn(
+        "alice",
+        &[
+            "join",
+            &link,
+            "--json",
+            "--name",
+            "Alice",
+            "--password-file",
+            &pin,
+            "--audio-in",
+            &speech_arg,
+            "--video-in",
+            "pattern:320x180@30",
+            "--audio-out",
+            &alice_wav,
+            "--video-out",
+            &alice_y4m,
+            "--duration",
+            seconds,
+        ],
+    )?;
+    alice.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    let mut bob = CliClient::spawn(
+        "bob",
+        &[
+            "join",
+            &link,
+            "--json",
+            "--name",
+            "Bob",
+            "--password-file",
+            &pin,
+            "--audio-in",
+            "tone:660",
+            "--video-in",
+            "pattern:320x180@30",
+            "--audio-out",
+            &bob_wav,
+            "--video-out",
+            &bob_y4m,
+            "--duration",
+            seconds,
+        ],
+    )?;
+    let started = bob.wait_event("Alice's audio plays", Duration::from_secs(15), |e| {
+        e["event"] == "mediaStarted" && e["kind"] == "audio"
+    })?;
+    println!(
+        "Bob hears Alice {} ms after joining started",
+        started["afterMs"]
+    );
+    let limit = Duration::from_secs(45);
+    let (a, b) = (alice.wait_exit(limit)?, bob.wait_exit(limit)?);
+    alice.save_output(&dir);
+    bob.save_output(&dir);
+    assert!(a.success() && b.success(), "alice {a}, bob {b}");
+
+    // Bob heard Alice's speech.
+    let sent = analysis::wav(&speech)?;
+    let heard = analysis::wav(std::path::Path::new(&bob_wav))?;
+    assert!(heard.len() > 48_000 * 15, "{} samples", heard.len());
+    let mut matches = Vec::new();
+    for second in [6, 9, 12, 15] {
+        matches.push(analysis::match_speech(
+            &sent,
+            &heard,
+            second * 48_000,
+            96_000,
+        ));
+    }
+    println!("speech at Bob: {matches:?}");
+    for m in &matches {
+        assert!(m.envelope > 0.9, "loudness contour: {m:?}");
+        assert!(m.waveform > 0.6, "waveform: {m:?}");
+    }
+    // Alice heard Bob's tone.
+    let at_alice = analysis::wav(std::path::Path::new(&alice_wav))?;
+    let hz = analysis::tone_hz(&at_alice[48_000 * 8..48_000 * 14]);
+    assert!((hz - 660.0).abs() < 5.0, "Alice hears {hz} Hz");
+
+    // Both saw the other's pattern, with under 1 % of frames missing.
+    for (name, file) in [("Alice", &alice_y4m), ("Bob", &bob_y4m)] {
+        let (counters, frames) = analysis::frame_counters(std::path::Path::new(file))?;
+        assert!(
+            counters.len() > 300,
+            "{name}: {} stamped frames of {frames}",
+            counters.len()
+        );
+        assert!(
+            counters.windows(2).all(|w| w[1] > w[0]),
+            "{name}: frames go forwards"
+        );
+        let (first, last) = (counters[0], counters[counters.len() - 1]);
+        let expected = (last - first + 1) as usize;
+        let missing = expected - counters.len();
+        println!("{name} saw frames {first}..={last}: {missing} of {expected} missing");
+        assert!(
+            missing * 100 < expected,
+            "{name}: {missing} of {expected} frames missing"
+        );
+    }
+    let stats = bob
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "stats")
+        .ok_or_else(|| err("bob", "no stats"))?;
+    println!("Bob's receive statistics: {stats}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! pipe, a port that accepts, an element that appears), each with a deadline.
 #![deny(missing_docs)]
 
+pub mod analysis;
 pub mod artifacts;
 pub mod cli;
 pub mod desktop;

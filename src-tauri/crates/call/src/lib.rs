@@ -10,10 +10,14 @@
 
 pub mod error;
 pub mod link;
+pub mod media;
 pub mod session;
 
 pub use error::UserError;
 pub use link::{LinkReport, inspect_link};
+pub use media::{
+    AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, VideoIn, VideoOut,
+};
 pub use runde_connect::{Secret, TlsSettings};
 pub use session::{
     Call, CallEvent, EndReason, JoinFailure, JoinOptions, ParticipantInfo, RetryJoin, ServerReport,

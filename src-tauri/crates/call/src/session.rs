@@ -4,15 +4,20 @@
 //! A wrong or missing password does not end the attempt: [`JoinFailure::into_retry`] keeps the
 //! connection so that the user only types the password again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
 
 use runde_connect::janus::{
     self, JanusConnection, JoinConfig, MediaKind, Participant, RemoteStream, RoomEvent, RoomId,
 };
 use runde_connect::{Secret, TlsSettings, parse_link};
+use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
 use serde::Serialize;
 
 use crate::UserError;
+use crate::media::{
+    AudioIn, Engine, EngineReport, FeedTrack, MediaChoice, MediaSummary, Sender, VideoIn,
+};
 
 /// What to join, and as whom.
 #[derive(Debug, Clone)]
@@ -25,6 +30,8 @@ pub struct JoinOptions {
     pub display_name: String,
     /// TLS trust for `wss://` (the system's trust store plus reviewed certificates).
     pub tls: TlsSettings,
+    /// What we send and where received media goes.
+    pub media: MediaChoice,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -119,6 +126,16 @@ pub enum CallEvent {
         /// Which kind.
         kind: TrackKind,
     },
+    /// The first audio or video from someone was decoded and played: how long after joining
+    /// started (link entered, password given) that was.
+    MediaStarted {
+        /// Whose.
+        participant: String,
+        /// Which kind.
+        kind: TrackKind,
+        /// Milliseconds since the join started.
+        after_ms: u64,
+    },
     /// Someone started or stopped talking.
     Speaking {
         /// Who.
@@ -186,6 +203,13 @@ impl From<UserError> for JoinFailure {
 /// A connection waiting for the right password.
 pub struct RetryJoin {
     conn: JanusConnection,
+    context: JoinContext,
+}
+
+/// What a join carries from its start to the call.
+struct JoinContext {
+    media: MediaChoice,
+    started: Instant,
 }
 
 impl std::fmt::Debug for RetryJoin {
@@ -198,7 +222,11 @@ impl RetryJoin {
     /// Try again with this password.
     pub async fn with_password(self, password: Option<Secret>) -> Result<Call, JoinFailure> {
         self.conn.retry_join(password);
-        await_joined(self.conn).await
+        let context = JoinContext {
+            started: Instant::now(),
+            ..self.context
+        };
+        await_joined(self.conn, context).await
     }
 
     /// Give up: close the connection.
@@ -209,6 +237,10 @@ impl RetryJoin {
 
 /// Join the room a link names.
 pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
+    let context = JoinContext {
+        media: options.media,
+        started: Instant::now(),
+    };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
     let config = JoinConfig {
@@ -219,21 +251,29 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let conn = JanusConnection::join(link.endpoint(), config, &options.tls, tx_prefix())
         .await
         .map_err(UserError::from)?;
-    await_joined(conn).await
+    await_joined(conn, context).await
 }
 
-async fn await_joined(mut conn: JanusConnection) -> Result<Call, JoinFailure> {
+async fn await_joined(
+    mut conn: JanusConnection,
+    context: JoinContext,
+) -> Result<Call, JoinFailure> {
     loop {
         match conn.next_event().await {
             Some(RoomEvent::Joined { me, participants }) => {
-                return Ok(Call::new(conn, me, participants));
+                let mut call = Call::new(conn, me, participants, context);
+                if let Err(error) = call.start_media().await {
+                    let _ = call.leave().await;
+                    return Err(error.into());
+                }
+                return Ok(call);
             }
             Some(RoomEvent::JoinFailed(e)) => {
                 let error = UserError::from(e);
                 if error.is_password_problem() {
                     return Err(JoinFailure {
                         error,
-                        retry: Some(RetryJoin { conn }),
+                        retry: Some(RetryJoin { conn, context }),
                     });
                 }
                 conn.close().await;
@@ -261,6 +301,13 @@ fn tx_prefix() -> String {
     format!("{seed:016x}")[..10].to_owned()
 }
 
+/// Our published media: the peer connection and its tracks.
+struct Publisher {
+    link: PeerLink,
+    audio: Option<std::sync::Arc<LocalTrack>>,
+    video: Option<std::sync::Arc<LocalTrack>>,
+}
+
 /// A call in progress.
 pub struct Call {
     conn: JanusConnection,
@@ -270,10 +317,45 @@ pub struct Call {
     tracks: BTreeSet<(u64, TrackKind)>,
     queued: std::collections::VecDeque<CallEvent>,
     ended: bool,
+    context: JoinContext,
+    publisher: Option<Publisher>,
+    sender: Option<Sender>,
+    subscriber: Option<PeerLink>,
+    /// Whose stream each subscription mid and SSRC is.
+    feed_by_mid: HashMap<String, u64>,
+    feed_by_ssrc: HashMap<u32, u64>,
+    engine: Option<Engine>,
+    speaking: HashMap<u64, bool>,
+}
+
+/// The next event of an optional peer connection; never, without one.
+async fn next_link(link: Option<&mut PeerLink>) -> Option<LinkEvent> {
+    match link {
+        Some(link) => link.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_report(engine: &mut Option<Engine>) -> Option<EngineReport> {
+    match engine {
+        Some(engine) => engine.next_report().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn media_failed(e: impl std::fmt::Display) -> UserError {
+    UserError::MediaFailed {
+        detail: e.to_string(),
+    }
 }
 
 impl Call {
-    fn new(conn: JanusConnection, me: u64, participants: Vec<Participant>) -> Self {
+    fn new(
+        conn: JanusConnection,
+        me: u64,
+        participants: Vec<Participant>,
+        context: JoinContext,
+    ) -> Self {
         let participants: BTreeMap<u64, ParticipantInfo> = participants
             .iter()
             .map(|p| (p.id, ParticipantInfo::from(p)))
@@ -289,6 +371,64 @@ impl Call {
             tracks: BTreeSet::new(),
             queued: [joined].into(),
             ended: false,
+            context,
+            publisher: None,
+            sender: None,
+            subscriber: None,
+            feed_by_mid: HashMap::new(),
+            feed_by_ssrc: HashMap::new(),
+            engine: None,
+            speaking: HashMap::new(),
+        }
+    }
+
+    /// Start playout and, if we send anything, offer our media to the server.
+    async fn start_media(&mut self) -> Result<(), UserError> {
+        let media = &self.context.media;
+        self.engine = Some(Engine::start(&media.audio_out, &media.video_out)?);
+        let audio = media.audio_in != AudioIn::Off;
+        let video = media.video_in != VideoIn::Off;
+        if !audio && !video {
+            return Ok(());
+        }
+        let mut link = PeerLink::new(&LinkOptions::default())
+            .await
+            .map_err(media_failed)?;
+        let audio = if audio {
+            Some(std::sync::Arc::new(
+                link.add_track(transport::TrackKind::Audio)
+                    .await
+                    .map_err(media_failed)?,
+            ))
+        } else {
+            None
+        };
+        let video = if video {
+            Some(std::sync::Arc::new(
+                link.add_track(transport::TrackKind::Video)
+                    .await
+                    .map_err(media_failed)?,
+            ))
+        } else {
+            None
+        };
+        let offer = link.create_offer().await.map_err(media_failed)?;
+        self.conn.publish(offer);
+        self.publisher = Some(Publisher { link, audio, video });
+        Ok(())
+    }
+
+    /// Stop or resume sending our sound (nothing is sent while muted).
+    pub fn set_audio_muted(&self, muted: bool) {
+        if let Some(sender) = &self.sender {
+            sender.set_audio_muted(muted);
+        }
+    }
+
+    /// Turn our picture off or on (nothing is sent while off).
+    pub fn set_video_off(&self, off: bool) {
+        if let Some(sender) = &self.sender {
+            sender.set_video_off(off);
         }
     }
 
@@ -314,28 +454,164 @@ impl Call {
             if self.ended {
                 return None;
             }
-            let Some(event) = self.conn.next_event().await else {
-                self.end(EndReason::Lost {
-                    error: UserError::ServerLost {
-                        detail: "the connection ended".into(),
-                    },
-                });
-                continue;
-            };
-            self.on_room_event(event);
+            tokio::select! {
+                event = self.conn.next_event() => match event {
+                    Some(event) => self.on_room_event(event).await,
+                    None => self.end(EndReason::Lost {
+                        error: UserError::ServerLost {
+                            detail: "the connection ended".into(),
+                        },
+                    }),
+                },
+                Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
+                    self.on_publisher_link(event);
+                }
+                Some(event) = next_link(self.subscriber.as_mut()) => {
+                    self.on_subscriber_link(event);
+                }
+                Some(report) = next_report(&mut self.engine) => self.on_report(report),
+            }
         }
     }
 
-    /// Leave the call and close the connection.
-    pub async fn leave(self) {
+    /// Leave the call, close every connection, finish the output files; how the received media
+    /// fared.
+    pub async fn leave(mut self) -> MediaSummary {
+        if let Some(mut sender) = self.sender.take() {
+            sender.stop();
+        }
+        if let Some(publisher) = self.publisher.take() {
+            publisher.link.close().await;
+        }
+        if let Some(subscriber) = self.subscriber.take() {
+            subscriber.close().await;
+        }
+        let summary = match self.engine.take() {
+            Some(engine) => engine.finish().await,
+            None => MediaSummary::default(),
+        };
         self.conn.close().await;
+        summary
+    }
+
+    fn on_publisher_link(&mut self, event: LinkEvent) {
+        if let LinkEvent::State(LinkState::Failed) = event {
+            self.queued.push_back(CallEvent::Warning {
+                error: UserError::MediaFailed {
+                    detail: "the media connection for sending failed".into(),
+                },
+            });
+        }
+    }
+
+    fn on_subscriber_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Track(track) => {
+                let by_mid = track
+                    .track_id
+                    .strip_prefix("janus")
+                    .and_then(|mid| self.feed_by_mid.get(mid));
+                let feed = self.feed_by_ssrc.get(&track.ssrc).or(by_mid).copied();
+                match (feed, &self.engine) {
+                    (Some(feed), Some(engine)) => engine.add_track(FeedTrack { feed, track }),
+                    _ => tracing::debug!(ssrc = track.ssrc, "a track nobody owns; ignored"),
+                }
+            }
+            LinkEvent::State(LinkState::Failed) => {
+                self.queued.push_back(CallEvent::Warning {
+                    error: UserError::MediaFailed {
+                        detail: "the media connection for receiving failed".into(),
+                    },
+                });
+            }
+            LinkEvent::State(_) => {}
+        }
+    }
+
+    fn on_report(&mut self, report: EngineReport) {
+        match report {
+            EngineReport::FirstMedia { feed, kind } => {
+                self.queued.push_back(CallEvent::MediaStarted {
+                    participant: feed.to_string(),
+                    kind: match kind {
+                        transport::TrackKind::Audio => TrackKind::Audio,
+                        transport::TrackKind::Video => TrackKind::Video,
+                    },
+                    after_ms: self.context.started.elapsed().as_millis() as u64,
+                });
+            }
+            EngineReport::Speaking { feed, speaking } => self.set_speaking(feed, speaking),
+        }
+    }
+
+    fn set_speaking(&mut self, feed: u64, speaking: bool) {
+        if self.speaking.insert(feed, speaking) != Some(speaking) {
+            self.queued.push_back(CallEvent::Speaking {
+                participant: feed.to_string(),
+                speaking,
+            });
+        }
+    }
+
+    async fn on_publish_answer(&mut self, sdp: String) {
+        let Some(publisher) = &self.publisher else {
+            return;
+        };
+        if let Err(e) = publisher.link.accept_answer(sdp).await {
+            self.queued.push_back(CallEvent::Warning {
+                error: media_failed(e),
+            });
+            return;
+        }
+        let media = &self.context.media;
+        let audio = publisher.audio.clone().map(|t| (t, &media.audio_in));
+        let video = publisher.video.clone().map(|t| (t, &media.video_in));
+        match Sender::start(audio, video) {
+            Ok(sender) => self.sender = Some(sender),
+            Err(error) => self.queued.push_back(CallEvent::Warning { error }),
+        }
+    }
+
+    async fn on_subscription_offer(&mut self, sdp: String, streams: &[RemoteStream]) {
+        for stream in streams {
+            if let (Some(feed), true) = (stream.feed, stream.active) {
+                self.feed_by_mid.insert(stream.mid.clone(), feed);
+            }
+        }
+        for (mid, ssrcs) in transport::ssrcs_by_mid(&sdp) {
+            if let Some(feed) = self.feed_by_mid.get(&mid).copied() {
+                for ssrc in ssrcs {
+                    self.feed_by_ssrc.insert(ssrc, feed);
+                }
+            }
+        }
+        if self.subscriber.is_none() {
+            match PeerLink::new(&LinkOptions::default()).await {
+                Ok(link) => self.subscriber = Some(link),
+                Err(e) => {
+                    self.queued.push_back(CallEvent::Warning {
+                        error: media_failed(e),
+                    });
+                    return;
+                }
+            }
+        }
+        let Some(link) = &mut self.subscriber else {
+            return;
+        };
+        match link.answer_offer(sdp).await {
+            Ok(answer) => self.conn.answer_subscription(answer),
+            Err(e) => self.queued.push_back(CallEvent::Warning {
+                error: media_failed(e),
+            }),
+        }
     }
 
     fn end(&mut self, reason: EndReason) {
         self.queued.push_back(CallEvent::Ended { reason });
     }
 
-    fn on_room_event(&mut self, event: RoomEvent) {
+    async fn on_room_event(&mut self, event: RoomEvent) {
         match event {
             RoomEvent::ParticipantJoined(p) | RoomEvent::ParticipantPublishing(p) => {
                 let info = ParticipantInfo::from(&p);
@@ -349,19 +625,26 @@ impl Call {
                 if let Some(p) = self.participants.get_mut(&id) {
                     p.publishing = false;
                 }
+                if let Some(engine) = &self.engine {
+                    engine.remove_feed(id);
+                }
             }
             RoomEvent::ParticipantLeft { id } => {
+                if let Some(engine) = &self.engine {
+                    engine.remove_feed(id);
+                }
                 self.drop_tracks(|(feed, _)| *feed == id);
                 if self.participants.remove(&id).is_some() {
                     self.queued
                         .push_back(CallEvent::ParticipantLeft { id: id.to_string() });
                 }
             }
-            RoomEvent::SubscriptionOffer { streams, .. } => self.on_streams(&streams),
-            RoomEvent::Talking { id, talking } => self.queued.push_back(CallEvent::Speaking {
-                participant: id.to_string(),
-                speaking: talking,
-            }),
+            RoomEvent::SubscriptionOffer { jsep, streams } => {
+                self.on_streams(&streams);
+                self.on_subscription_offer(jsep.sdp, &streams).await;
+            }
+            RoomEvent::PublishAnswer(jsep) => self.on_publish_answer(jsep.sdp).await,
+            RoomEvent::Talking { id, talking } => self.set_speaking(id, talking),
             RoomEvent::PublishFailed { code, reason }
             | RoomEvent::RequestFailed { code, reason, .. } => {
                 self.queued.push_back(CallEvent::Warning {
@@ -378,7 +661,6 @@ impl Call {
             }),
             RoomEvent::Joined { .. }
             | RoomEvent::JoinFailed(_)
-            | RoomEvent::PublishAnswer(_)
             | RoomEvent::WebRtcUp(_)
             | RoomEvent::MediaFlowing { .. }
             | RoomEvent::Hangup { .. } => {}

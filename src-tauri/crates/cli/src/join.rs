@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use runde_call::{CallEvent, JoinOptions, Secret, TlsSettings, UserError};
+use runde_call::{
+    AudioIn, AudioOut, CallEvent, JoinOptions, MediaChoice, MediaSummary, Secret, TlsSettings,
+    UserError, VideoIn, VideoOut,
+};
 
 use crate::exit_code;
 
@@ -29,6 +32,49 @@ pub struct Options {
     password: PasswordSource,
     duration: Option<Duration>,
     json: bool,
+    media: MediaChoice,
+}
+
+fn audio_in(value: &str) -> Result<AudioIn, String> {
+    if value == "tone" {
+        return Ok(AudioIn::Tone { hz: 440.0 });
+    }
+    if let Some(hz) = value.strip_prefix("tone:") {
+        let hz: f64 = hz
+            .parse()
+            .map_err(|_| format!("--audio-in {value}: not a frequency"))?;
+        if !(20.0..=20_000.0).contains(&hz) {
+            return Err(format!("--audio-in {value}: 20 to 20000 Hz"));
+        }
+        return Ok(AudioIn::Tone { hz });
+    }
+    Ok(AudioIn::Wav(value.into()))
+}
+
+fn video_in(value: &str) -> Result<VideoIn, String> {
+    let pattern = |spec: &str| -> Option<VideoIn> {
+        let (size, fps) = spec.split_once('@').unwrap_or((spec, "30"));
+        let (w, h) = size.split_once('x')?;
+        let (width, height, fps) = (w.parse().ok()?, h.parse().ok()?, fps.parse().ok()?);
+        let valid = (16..=3840).contains(&width)
+            && (16..=2160).contains(&height)
+            && width % 2 == 0
+            && height % 2 == 0
+            && (1..=60).contains(&fps);
+        valid.then_some(VideoIn::Pattern { width, height, fps })
+    };
+    match value {
+        "pattern" => Ok(VideoIn::Pattern {
+            width: 640,
+            height: 360,
+            fps: 30,
+        }),
+        _ => match value.strip_prefix("pattern:") {
+            Some(spec) => pattern(spec)
+                .ok_or_else(|| format!("--video-in {value}: use pattern:WIDTHxHEIGHT@FPS")),
+            None => Ok(VideoIn::Y4m(value.into())),
+        },
+    }
 }
 
 impl Options {
@@ -40,6 +86,7 @@ impl Options {
             password: PasswordSource::None,
             duration: None,
             json: false,
+            media: MediaChoice::default(),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -64,6 +111,14 @@ impl Options {
                     options.duration = Some(Duration::from_secs_f64(seconds));
                 }
                 "--json" => options.json = true,
+                "--audio-in" => options.media.audio_in = audio_in(&value("--audio-in")?)?,
+                "--video-in" => options.media.video_in = video_in(&value("--video-in")?)?,
+                "--audio-out" => {
+                    options.media.audio_out = AudioOut::Wav(value("--audio-out")?.into());
+                }
+                "--video-out" => {
+                    options.media.video_out = VideoOut::Y4m(value("--video-out")?.into());
+                }
                 "--password" | "--pin" => {
                     return Err(
                         "passwords are not taken from the command line (other users can read it); \
@@ -153,6 +208,7 @@ pub async fn join(options: Options) -> ExitCode {
         password,
         display_name: options.name.clone(),
         tls: TlsSettings::default(),
+        media: options.media.clone(),
     })
     .await;
     let mut prompts = 0;
@@ -194,17 +250,40 @@ pub async fn join(options: Options) -> ExitCode {
             if let runde_call::EndReason::Lost { error } = reason {
                 code = exit_code(error);
             }
+            let summary = call.leave().await;
+            print_summary(&options, &summary);
             return code;
         }
     }
-    call.leave().await;
+    let summary = call.leave().await;
     print_event(
         &options,
         &CallEvent::Ended {
             reason: runde_call::EndReason::Left,
         },
     );
+    print_summary(&options, &summary);
     code
+}
+
+fn print_summary(options: &Options, summary: &MediaSummary) {
+    if options.json {
+        let line = serde_json::json!({"event": "stats", "participants": summary.participants});
+        println!("{line}");
+        return;
+    }
+    for p in &summary.participants {
+        println!(
+            "from {}: audio {} packets ({} lost, {} ms concealed), video {} frames shown of {} decoded, {} freezes",
+            p.participant,
+            p.audio_packets_received,
+            p.audio_packets_lost,
+            p.audio_concealed_ms,
+            p.video_frames_shown,
+            p.video_frames_decoded,
+            p.video_freezes
+        );
+    }
 }
 
 async fn until(deadline: Option<tokio::time::Instant>) {
@@ -250,6 +329,11 @@ fn print_event(options: &Options, event: &CallEvent) {
         CallEvent::TrackRemoved { participant, kind } => {
             println!("{kind:?} from {participant} gone");
         }
+        CallEvent::MediaStarted {
+            participant,
+            kind,
+            after_ms,
+        } => println!("{kind:?} from {participant} playing, {after_ms} ms after joining started"),
         CallEvent::Speaking {
             participant,
             speaking,

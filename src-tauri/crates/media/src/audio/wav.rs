@@ -72,9 +72,9 @@ pub struct WavSource {
 }
 
 impl WavSource {
-    /// Open a 48 kHz WAV file.
+    /// Open a WAV file of any rate (converted to 48 kHz mono).
     pub fn open(path: &Path, looping: bool) -> Result<Self, MediaError> {
-        Ok(Self::from_samples(read_wav(path)?, looping))
+        Ok(Self::from_samples(read_wav_resampled(path)?, looping))
     }
 
     /// Play these samples as if they came from a file.

@@ -1,0 +1,78 @@
+//! The call's media: what we send (sources → encoders → transport) and what we receive
+//! (transport → jitter buffers, frame assembly and lip sync → mix and playout → sinks).
+
+mod receive;
+mod send;
+
+use std::path::PathBuf;
+
+pub(crate) use receive::{Engine, EngineReport, FeedTrack};
+pub use receive::{MediaSummary, ParticipantMediaStats};
+pub(crate) use send::Sender;
+
+/// Where our sound comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum AudioIn {
+    /// We send no audio.
+    #[default]
+    Off,
+    /// A sine tone (tests, checks).
+    Tone {
+        /// Frequency in Hz.
+        hz: f64,
+    },
+    /// A WAV file, looped.
+    Wav(PathBuf),
+}
+
+/// Where our picture comes from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum VideoIn {
+    /// We send no video.
+    #[default]
+    Off,
+    /// The test pattern with a machine-readable frame stamp.
+    Pattern {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Frames per second.
+        fps: u32,
+    },
+    /// A Y4M file, looped.
+    Y4m(PathBuf),
+}
+
+/// Where the others' sound goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum AudioOut {
+    /// Nowhere (still decoded, for levels and speaking detection).
+    #[default]
+    Off,
+    /// The mix, into a 48 kHz WAV file.
+    Wav(PathBuf),
+}
+
+/// Where the others' pictures go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum VideoOut {
+    /// Nowhere (still decoded and timed).
+    #[default]
+    Off,
+    /// The first participant's video, as shown, into a Y4M file.
+    Y4m(PathBuf),
+}
+
+/// What the call sends and where received media goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaChoice {
+    /// Our sound.
+    pub audio_in: AudioIn,
+    /// Our picture.
+    pub video_in: VideoIn,
+    /// The others' sound.
+    pub audio_out: AudioOut,
+    /// The others' pictures.
+    pub video_out: VideoOut,
+}

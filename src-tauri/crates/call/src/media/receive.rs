@@ -1,0 +1,441 @@
+//! Receiving: one reader task per remote track forwards packets to a single playout engine task,
+//! which owns all receive state (jitter buffers, frame assembly, decoders, lip sync, the mixer)
+//! without locks. Every 10 ms it plays out one frame of the mix and shows the video frames that
+//! are due.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use runde_media::audio::mixer::Mixer;
+use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
+use runde_media::codec::vp8::Vp8Decoder;
+use runde_media::jitter::{AudioJitterBuffer, PullKind};
+use runde_media::rtp::Unwrapper;
+use runde_media::rtp::vp8::FrameAssembler;
+use runde_media::sync::AvSync;
+use runde_media::transport::{RemoteEvent, RemoteTrack, TrackKind};
+use runde_media::video::{I420Frame, VideoPlayout, VideoSink, Y4mSink};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{AudioOut, VideoOut};
+use crate::UserError;
+
+/// A remote track and whose it is.
+pub(crate) struct FeedTrack {
+    pub(crate) feed: u64,
+    pub(crate) track: RemoteTrack,
+}
+
+/// What the engine tells the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EngineReport {
+    /// The first audio or video of a participant was decoded and played or shown.
+    FirstMedia { feed: u64, kind: TrackKind },
+    /// Our own voice-activity detection on a participant's audio changed.
+    Speaking { feed: u64, speaking: bool },
+}
+
+/// How the received media fared, per participant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantMediaStats {
+    /// Whose media.
+    pub participant: String,
+    /// Audio packets that arrived.
+    pub audio_packets_received: u64,
+    /// Audio packets that never arrived.
+    pub audio_packets_lost: u64,
+    /// Audio made up by concealment (including FEC recovery), in ms.
+    pub audio_concealed_ms: u64,
+    /// The jitter buffer's target delay at the end, in ms.
+    pub audio_target_delay_ms: u64,
+    /// Video frames decoded.
+    pub video_frames_decoded: u64,
+    /// Video frames shown.
+    pub video_frames_shown: u64,
+    /// Video frames never shown (late, or skipped after a stall).
+    pub video_frames_dropped: u64,
+    /// Pauses in the picture that count as freezes.
+    pub video_freezes: u64,
+    /// Keyframes we asked for.
+    pub video_keyframe_requests: u64,
+    /// Lip sync: sound minus picture capture time at the last shown frame, in ms.
+    pub lip_sync_skew_ms: f64,
+}
+
+/// How the received media fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct MediaSummary {
+    /// One entry per participant we received media from.
+    pub participants: Vec<ParticipantMediaStats>,
+}
+
+enum Input {
+    Track {
+        feed: u64,
+        kind: TrackKind,
+        keyframes: mpsc::UnboundedSender<()>,
+    },
+    Media {
+        feed: u64,
+        kind: TrackKind,
+        event: RemoteEvent,
+        at: Instant,
+    },
+    RemoveFeed(u64),
+}
+
+struct VideoRx {
+    seq: Unwrapper,
+    assembler: FrameAssembler,
+    decoder: Vp8Decoder,
+    playout: VideoPlayout<I420Frame>,
+    decoded: u64,
+    keyframes: mpsc::UnboundedSender<()>,
+}
+
+#[derive(Default)]
+struct Feed {
+    audio: Option<AudioJitterBuffer>,
+    video: Option<VideoRx>,
+    sync: AvSync,
+    first_audio: bool,
+    first_video: bool,
+    speaking: bool,
+}
+
+/// The playout engine.
+pub(crate) struct Engine {
+    inputs: mpsc::UnboundedSender<Input>,
+    reports: mpsc::UnboundedReceiver<EngineReport>,
+    task: JoinHandle<MediaSummary>,
+}
+
+fn media_failed(e: impl std::fmt::Display) -> UserError {
+    UserError::MediaFailed {
+        detail: e.to_string(),
+    }
+}
+
+impl Engine {
+    /// Start playout into these sinks (files are created now, so a bad path fails the join).
+    pub(crate) fn start(audio_out: &AudioOut, video_out: &VideoOut) -> Result<Self, UserError> {
+        let audio_sink = match audio_out {
+            AudioOut::Off => None,
+            AudioOut::Wav(path) => Some(WavSink::create(path).map_err(media_failed)?),
+        };
+        let video_path = match video_out {
+            VideoOut::Off => None,
+            VideoOut::Y4m(path) => {
+                // Fail early on an unwritable path; the file is written once the size is known.
+                std::fs::File::create(path).map_err(media_failed)?;
+                Some(path.clone())
+            }
+        };
+        let (inputs, input_rx) = mpsc::unbounded_channel();
+        let (report_tx, reports) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(input_rx, report_tx, audio_sink, video_path));
+        Ok(Self {
+            inputs,
+            reports,
+            task,
+        })
+    }
+
+    /// Receive this track.
+    pub(crate) fn add_track(&self, feed_track: FeedTrack) {
+        let FeedTrack { feed, track } = feed_track;
+        let kind = track.kind;
+        let (keyframes, keyframe_rx) = mpsc::unbounded_channel();
+        let _ = self.inputs.send(Input::Track {
+            feed,
+            kind,
+            keyframes,
+        });
+        tokio::spawn(read_track(feed, track, self.inputs.clone(), keyframe_rx));
+    }
+
+    /// Forget a participant's media (they left or stopped publishing).
+    pub(crate) fn remove_feed(&self, feed: u64) {
+        let _ = self.inputs.send(Input::RemoveFeed(feed));
+    }
+
+    /// The next report.
+    pub(crate) async fn next_report(&mut self) -> Option<EngineReport> {
+        self.reports.recv().await
+    }
+
+    /// Stop, finish the output files and say how it went.
+    pub(crate) async fn finish(self) -> MediaSummary {
+        drop(self.inputs);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+async fn read_track(
+    feed: u64,
+    track: RemoteTrack,
+    inputs: mpsc::UnboundedSender<Input>,
+    mut keyframes: mpsc::UnboundedReceiver<()>,
+) {
+    let kind = track.kind;
+    loop {
+        tokio::select! {
+            event = track.next() => {
+                let Some(event) = event else { return };
+                let media = Input::Media { feed, kind, event, at: Instant::now() };
+                if inputs.send(media).is_err() {
+                    return;
+                }
+            }
+            Some(()) = keyframes.recv() => track.request_keyframe().await,
+        }
+    }
+}
+
+struct Outputs {
+    audio: Option<WavSink>,
+    video_path: Option<std::path::PathBuf>,
+    video: Option<(u64, Y4mSink, (u32, u32))>,
+}
+
+async fn run(
+    mut inputs: mpsc::UnboundedReceiver<Input>,
+    reports: mpsc::UnboundedSender<EngineReport>,
+    audio: Option<WavSink>,
+    video_path: Option<std::path::PathBuf>,
+) -> MediaSummary {
+    let start = Instant::now();
+    let ms = |at: Instant| at.saturating_duration_since(start).as_millis() as u64;
+    let mut feeds: BTreeMap<u64, Feed> = BTreeMap::new();
+    let mut gone: BTreeMap<u64, ParticipantMediaStats> = BTreeMap::new();
+    let mut mixer = Mixer::default();
+    let mut outputs = Outputs {
+        audio,
+        video_path,
+        video: None,
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    loop {
+        tokio::select! {
+            input = inputs.recv() => match input {
+                None => break,
+                Some(Input::Track { feed, kind, keyframes }) => {
+                    let state = feeds.entry(feed).or_default();
+                    match kind {
+                        TrackKind::Audio => {
+                            if state.audio.is_none() {
+                                state.audio = AudioJitterBuffer::new().ok();
+                            }
+                        }
+                        TrackKind::Video => match Vp8Decoder::new() {
+                            Ok(decoder) => state.video = Some(VideoRx {
+                                seq: Unwrapper::new(16),
+                                assembler: FrameAssembler::default(),
+                                decoder,
+                                playout: VideoPlayout::new(),
+                                decoded: 0,
+                                keyframes,
+                            }),
+                            Err(e) => tracing::warn!(error = %e, "no VP8 decoder"),
+                        },
+                    }
+                }
+                Some(Input::Media { feed, kind, event, at }) => {
+                    if let Some(state) = feeds.get_mut(&feed) {
+                        on_media(state, kind, event, ms(at));
+                    }
+                }
+                Some(Input::RemoveFeed(feed)) => {
+                    if let Some(state) = feeds.remove(&feed) {
+                        gone.insert(feed, stats_of(feed, &state));
+                    }
+                }
+            },
+            _ = ticker.tick() => {
+                play(&mut feeds, &mut mixer, &mut outputs, &reports, ms(Instant::now()));
+            }
+        }
+    }
+    if let Some(sink) = outputs.audio.take()
+        && let Err(e) = sink.finish()
+    {
+        tracing::warn!(error = %e, "could not finish the audio file");
+    }
+    if let Some((_, sink, _)) = outputs.video.take()
+        && let Err(e) = sink.finish()
+    {
+        tracing::warn!(error = %e, "could not finish the video file");
+    }
+    for (feed, state) in &feeds {
+        gone.insert(*feed, stats_of(*feed, state));
+    }
+    MediaSummary {
+        participants: gone.into_values().collect(),
+    }
+}
+
+fn on_media(state: &mut Feed, kind: TrackKind, event: RemoteEvent, now_ms: u64) {
+    match (kind, event) {
+        (TrackKind::Audio, RemoteEvent::SenderReport(report)) => {
+            state.sync.on_audio_sender_report(report);
+        }
+        (TrackKind::Video, RemoteEvent::SenderReport(report)) => {
+            state.sync.on_video_sender_report(report);
+        }
+        (TrackKind::Audio, RemoteEvent::Rtp(packet)) => {
+            if let Some(jitter) = &mut state.audio {
+                jitter.insert(packet.sequence, packet.timestamp, &packet.payload, now_ms);
+            }
+        }
+        (TrackKind::Video, RemoteEvent::Rtp(packet)) => {
+            let Some(video) = &mut state.video else {
+                return;
+            };
+            let seq = video.seq.unwrap(u64::from(packet.sequence));
+            let Ok(output) = video.assembler.insert(
+                seq,
+                packet.timestamp,
+                packet.marker,
+                &packet.payload,
+                now_ms,
+            ) else {
+                return;
+            };
+            if output.request_keyframe {
+                let _ = video.keyframes.send(());
+            }
+            for frame in output.frames {
+                match video.decoder.decode(&frame.data) {
+                    Ok(Some(picture)) => {
+                        video.decoded += 1;
+                        video.playout.insert(frame.rtp_timestamp, now_ms, picture);
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        let _ = video.keyframes.send(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn play(
+    feeds: &mut BTreeMap<u64, Feed>,
+    mixer: &mut Mixer,
+    outputs: &mut Outputs,
+    reports: &mpsc::UnboundedSender<EngineReport>,
+    now_ms: u64,
+) {
+    let mut frames: Vec<(u64, Vec<f32>)> = Vec::with_capacity(feeds.len());
+    for (feed, state) in feeds.iter_mut() {
+        let Some(jitter) = &mut state.audio else {
+            continue;
+        };
+        jitter.set_min_delay_ms(state.sync.audio_min_delay_ms());
+        let mut frame = vec![0.0; FRAME_10MS];
+        let Ok(kind) = jitter.pull(now_ms, &mut frame) else {
+            continue;
+        };
+        if let Some(next) = jitter.playout_timestamp() {
+            let playing = next.wrapping_sub(FRAME_10MS as u32);
+            state
+                .sync
+                .on_audio_played(playing, now_ms, jitter.level_ms());
+        }
+        if kind == PullKind::Decoded && !state.first_audio {
+            state.first_audio = true;
+            let _ = reports.send(EngineReport::FirstMedia {
+                feed: *feed,
+                kind: TrackKind::Audio,
+            });
+        }
+        frames.push((*feed, frame));
+    }
+    let inputs: Vec<(u64, &[f32])> = frames.iter().map(|(f, s)| (*f, s.as_slice())).collect();
+    let mut mix = vec![0.0; FRAME_10MS];
+    for (feed, level) in mixer.mix(&inputs, &mut mix) {
+        if let Some(state) = feeds.get_mut(&feed)
+            && state.speaking != level.speaking
+        {
+            state.speaking = level.speaking;
+            let _ = reports.send(EngineReport::Speaking {
+                feed,
+                speaking: level.speaking,
+            });
+        }
+    }
+    if let Some(sink) = &mut outputs.audio
+        && let Err(e) = sink.write(&mix)
+    {
+        tracing::warn!(error = %e, "audio file write failed; no more audio is written");
+        outputs.audio = None;
+    }
+    for (feed, state) in feeds.iter_mut() {
+        let Some(video) = &mut state.video else {
+            continue;
+        };
+        let Some(picture) = video.playout.poll(now_ms, Some(&mut state.sync)) else {
+            continue;
+        };
+        if !state.first_video {
+            state.first_video = true;
+            let _ = reports.send(EngineReport::FirstMedia {
+                feed: *feed,
+                kind: TrackKind::Video,
+            });
+        }
+        write_video(outputs, *feed, &picture);
+    }
+}
+
+/// The first participant with video goes into the Y4M file, at the size it started with.
+fn write_video(outputs: &mut Outputs, feed: u64, picture: &I420Frame) {
+    let size = (picture.width(), picture.height());
+    if outputs.video.is_none()
+        && let Some(path) = outputs.video_path.take()
+    {
+        match Y4mSink::create(&path, (30, 1)) {
+            Ok(sink) => outputs.video = Some((feed, sink, size)),
+            Err(e) => tracing::warn!(error = %e, "cannot write the video file"),
+        }
+    }
+    if let Some((owner, sink, first_size)) = &mut outputs.video
+        && *owner == feed
+        && *first_size == size
+        && let Err(e) = sink.write(picture)
+    {
+        tracing::warn!(error = %e, "video file write failed");
+    }
+}
+
+fn stats_of(feed: u64, state: &Feed) -> ParticipantMediaStats {
+    let mut stats = ParticipantMediaStats {
+        participant: feed.to_string(),
+        lip_sync_skew_ms: state.sync.stats().last_skew_ms,
+        ..Default::default()
+    };
+    if let Some(jitter) = &state.audio {
+        let j = jitter.stats();
+        stats.audio_packets_received = j.packets_received;
+        stats.audio_packets_lost = j.packets_lost;
+        stats.audio_concealed_ms = j.concealed_samples / 48;
+        stats.audio_target_delay_ms = j.target_delay_ms;
+    }
+    if let Some(video) = &state.video {
+        let p = video.playout.stats();
+        stats.video_frames_decoded = video.decoded;
+        stats.video_frames_shown = p.frames_shown;
+        stats.video_frames_dropped = p.frames_dropped;
+        stats.video_freezes = p.freezes;
+        stats.video_keyframe_requests = video.assembler.stats().keyframe_requests;
+    }
+    stats
+}

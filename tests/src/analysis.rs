@@ -1,0 +1,96 @@
+//! Judging what came out of a call: speech alignment and similarity, tone frequency, frame
+//! counters read back from received test-pattern video.
+
+use std::path::Path;
+use std::process::Command;
+
+use runde_media::audio::read_wav_resampled;
+use runde_media::measure::{correlation, dominant_frequency};
+use runde_media::video::{VideoSource, Y4mSource, read_stamp};
+
+use crate::process::find_program;
+use crate::{Result, err};
+
+/// Speech from espeak-ng (22 kHz WAV) at `path`.
+pub fn speech(path: &Path, text: &str) -> Result<()> {
+    let status = Command::new(find_program("espeak-ng")?)
+        .args(["-v", "en", "-s", "150", "-w"])
+        .arg(path)
+        .arg(text)
+        .status()
+        .map_err(|e| err("espeak-ng", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(err("espeak-ng", status))
+    }
+}
+
+/// 48 kHz mono samples of a WAV file of any rate.
+pub fn wav(path: &Path) -> Result<Vec<f32>> {
+    read_wav_resampled(path).map_err(|e| err(&path.display().to_string(), e))
+}
+
+/// RMS per 10 ms.
+fn envelope(samples: &[f32]) -> Vec<f32> {
+    samples
+        .chunks(480)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len().max(1) as f32).sqrt())
+        .collect()
+}
+
+/// How well a stretch of `received` matches the looped `sent`: the loudness contours'
+/// correlation and the waveform correlation at the best alignment.
+#[derive(Debug, Clone, Copy)]
+pub struct SpeechMatch {
+    /// Correlation of the 10 ms loudness contours (robust to codec phase changes).
+    pub envelope: f64,
+    /// Correlation of the waveforms, finely aligned.
+    pub waveform: f64,
+}
+
+/// Compare `window` samples of `received` starting at `from` with the looped `sent` signal.
+pub fn match_speech(sent: &[f32], received: &[f32], from: usize, window: usize) -> SpeechMatch {
+    let end = (from + window).min(received.len());
+    let piece = &received[from.min(end)..end];
+    // Coarse: the loop position whose loudness contour matches best (10 ms steps).
+    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
+    let env_sent = envelope(&looped);
+    let env_piece = envelope(piece);
+    let positions = envelope(sent).len();
+    let (best_pos, env_corr) = (0..positions)
+        .map(|p| {
+            let stop = (p + env_piece.len()).min(env_sent.len());
+            (p, correlation(&env_sent[p..stop], &env_piece))
+        })
+        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    // Fine: ±15 ms around it, sample by sample.
+    let centre = best_pos * 480;
+    let waveform = (centre.saturating_sub(720)..=centre + 720)
+        .filter(|start| start + piece.len() <= looped.len())
+        .map(|start| correlation(&looped[start..start + piece.len()], piece))
+        .fold(f64::MIN, f64::max);
+    SpeechMatch {
+        envelope: env_corr,
+        waveform,
+    }
+}
+
+/// The dominant frequency of a stretch of audio.
+pub fn tone_hz(samples: &[f32]) -> f64 {
+    dominant_frequency(samples, 48_000)
+}
+
+/// The frame counters of every readable test-pattern frame in a Y4M file, and the frame count.
+pub fn frame_counters(path: &Path) -> Result<(Vec<u32>, usize)> {
+    let mut file = Y4mSource::open(path, false).map_err(|e| err("y4m", e))?;
+    let mut counters = Vec::new();
+    let mut frames = 0;
+    while let Some(frame) = file.next_frame().map_err(|e| err("y4m", e))? {
+        frames += 1;
+        if let Some(stamp) = read_stamp(&frame) {
+            counters.push(stamp.counter);
+        }
+    }
+    Ok((counters, frames))
+}
