@@ -397,3 +397,112 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
     println!("Bob's receive statistics: {stats}");
     Ok(())
 }
+
+/// Write `frames` of the test pattern into a Y4M file (a camera for Chromium).
+fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
+    use runde_media::video::{TestPattern, VideoSink, VideoSource, Y4mSink};
+    let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;
+    let mut sink = Y4mSink::create(path, (30, 1)).map_err(|e| err("y4m", e))?;
+    for _ in 0..frames {
+        if let Some(frame) = pattern.next_frame().map_err(|e| err("pattern", e))? {
+            sink.write(&frame).map_err(|e| err("y4m", e))?;
+        }
+    }
+    sink.finish().map_err(|e| err("y4m", e))
+}
+
+#[test]
+fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
+    if !netns::enter("runde_and_chromium_see_and_hear_each_other")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-chromium")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let speech = dir.join("speech.wav");
+    analysis::speech(
+        &speech,
+        "This voice comes from a browser. Runde decodes it and compares it with what was sent.",
+    )?;
+    let camera = dir.join("camera.y4m");
+    pattern_file(&camera, 150)?;
+    let out = |name: &str| dir.join(name).display().to_string();
+    let (heard, seen) = (out("runde.wav"), out("runde.y4m"));
+    let mut runde = CliClient::spawn(
+        "runde",
+        &[
+            "join",
+            &janus.link(ROOM),
+            "--json",
+            "--name",
+            "Runde",
+            "--password-file",
+            &pin,
+            "--audio-in",
+            "tone:660",
+            "--video-in",
+            "pattern:320x180@30",
+            "--audio-out",
+            &heard,
+            "--video-out",
+            &seen,
+            "--duration",
+            "25",
+        ],
+    )?;
+    let joined = runde.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    let runde_id = joined["me"].as_str().unwrap_or_default().to_owned();
+    let page = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("janus/page");
+    let browser = runde_e2e::browser::Browser::join(
+        &dir,
+        &page,
+        &janus.ws_url(),
+        ROOM,
+        PIN,
+        &speech,
+        &camera,
+    )?;
+    // Chromium decodes Runde's video and hears Runde's audio.
+    let results = runde_e2e::process::wait_until(
+        "Chromium to decode Runde's media",
+        Duration::from_secs(20),
+        || {
+            let r = browser.results()?;
+            let feed = &r["feeds"][runde_id.as_str()];
+            let decoding = feed["framesDecoded"].as_u64().unwrap_or(0) >= 60
+                && feed["audioEnergy"].as_f64().unwrap_or(0.0) > 0.0;
+            Ok(decoding.then_some(r))
+        },
+    )
+    .map_err(|e| {
+        let state = browser.results().map(|r| r.to_string()).unwrap_or_default();
+        err(&format!("{e}; page state"), state)
+    })?;
+    println!("Chromium's view: {results}");
+    assert_eq!(results["errors"], serde_json::json!([]), "{results}");
+    // Runde decodes Chromium's audio and video.
+    runde.wait_event("Chromium's video", Duration::from_secs(15), |e| {
+        e["event"] == "mediaStarted" && e["kind"] == "video"
+    })?;
+    let status = runde.wait_exit(Duration::from_secs(40))?;
+    runde.save_output(&dir);
+    assert!(status.success(), "{status}");
+    drop(browser);
+
+    let (counters, frames) = analysis::frame_counters(std::path::Path::new(&seen))?;
+    println!(
+        "Runde saw {frames} frames of Chromium's camera, {} with readable stamps",
+        counters.len()
+    );
+    assert!(
+        counters.len() > 150,
+        "{} stamped of {frames}",
+        counters.len()
+    );
+    let sent = analysis::wav(&speech)?;
+    let got = analysis::wav(std::path::Path::new(&heard))?;
+    let late = got.len().saturating_sub(48_000 * 6);
+    let m = analysis::match_speech(&sent, &got, late, 96_000);
+    println!("Chromium's speech at Runde: {m:?}");
+    assert!(m.envelope > 0.8, "{m:?}");
+    Ok(())
+}

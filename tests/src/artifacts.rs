@@ -16,5 +16,6 @@ pub fn dir(test: &str) -> Result<PathBuf> {
         std::fs::remove_dir_all(&dir).map_err(|e| err("cannot clear artifacts", e))?;
     }
     std::fs::create_dir_all(&dir).map_err(|e| err("cannot create artifacts", e))?;
-    Ok(dir)
+    // Without `..` in it: some programs (Chromium's file camera) refuse such paths.
+    std::fs::canonicalize(&dir).map_err(|e| err("cannot resolve artifacts", e))
 }

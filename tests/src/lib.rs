@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod artifacts;
+pub mod browser;
 pub mod cli;
 pub mod desktop;
 pub mod janus;

@@ -47,6 +47,12 @@ impl Session {
         send(&self.agent, method, &format!("{}{path}", self.base), body)
     }
 
+    /// Open a URL in the session's window.
+    pub fn navigate(&self, url: &str) -> Result<()> {
+        self.cmd("POST", "/url", Some(json!({ "url": url })))?;
+        Ok(())
+    }
+
     /// How long element look-ups wait for an element to appear.
     pub fn set_implicit_wait(&self, wait: Duration) -> Result<()> {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);

@@ -41,6 +41,7 @@ const APT_TEST: &[&str] = &[
     "janus",
     "janus-tools",
     "libjs-janus-gateway",
+    "libjs-webrtc-adapter",
     "chromium",
     "chromium-driver",
     "nftables",

@@ -1,0 +1,153 @@
+//! A browser participant: Debian's Chromium, headless, driven through chromedriver, running
+//! Debian's janus.js on a page served by the test itself, with files as its camera and
+//! microphone.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::webdriver::Session;
+use crate::{Result, err};
+
+/// Files the page needs: our page, and the system's janus.js and adapter.js.
+fn page_file(page_dir: &Path, name: &str) -> Option<PathBuf> {
+    match name {
+        "index.html" => Some(page_dir.join("index.html")),
+        "janus.js" => Some(PathBuf::from(
+            "/usr/share/javascript/janus-gateway/janus.js",
+        )),
+        "adapter.js" => Some(PathBuf::from(
+            "/usr/share/javascript/webrtc-adapter/adapter.js",
+        )),
+        _ => None,
+    }
+}
+
+/// Serve the page on loopback from a thread; returns the port.
+fn serve(page_dir: PathBuf) -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| err("page server", e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| err("page server", e))?
+        .port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(std::io::Result::ok) {
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Read the headers to their end so the client sees a complete exchange.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let name = path.trim_start_matches('/').split('?').next().unwrap_or("");
+            let body = page_file(&page_dir, name).and_then(|p| std::fs::read(p).ok());
+            let mut stream = &stream;
+            let _ = match body {
+                Some(body) => {
+                    let kind = if name.ends_with(".js") {
+                        "text/javascript"
+                    } else {
+                        "text/html"
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    stream
+                        .write_all(head.as_bytes())
+                        .and_then(|()| stream.write_all(&body))
+                }
+                None => stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"),
+            };
+        }
+    });
+    Ok(port)
+}
+
+/// A running headless Chromium with its driver.
+pub struct Browser {
+    session: Session,
+    _driver: ChildGuard,
+}
+
+impl Browser {
+    /// Start Chromium with `audio` (WAV) and `video` (Y4M) as its microphone and camera, and open
+    /// the interop page for `room` on the Janus WebSocket `ws`.
+    pub fn join(
+        dir: &Path,
+        page_dir: &Path,
+        ws: &str,
+        room: u64,
+        pin: &str,
+        audio: &Path,
+        video: &Path,
+    ) -> Result<Self> {
+        let chromium = find_program("chromium")?;
+        let chromedriver = find_program("chromedriver")?;
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.join("chromedriver.log"))
+            .map_err(|e| err("chromedriver log", e))?;
+        let mut command = Command::new(chromedriver);
+        command
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--log-path={}",
+                dir.join("chromedriver-verbose.log").display()
+            ))
+            .arg("--verbose")
+            .stdout(log.try_clone().map_err(|e| err("chromedriver log", e))?)
+            .stderr(log)
+            .stdin(Stdio::null());
+        let mut driver = ChildGuard::spawn("chromedriver", &mut command)?;
+        wait_until("chromedriver to listen", Duration::from_secs(10), || {
+            driver.ensure_running()?;
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| ()))
+        })?;
+        let profile = dir.join("chromium-profile");
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--remote-debugging-pipe".into(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--use-fake-ui-for-media-stream".into(),
+            "--use-fake-device-for-media-stream".into(),
+            format!("--use-file-for-fake-audio-capture={}", audio.display()),
+            format!("--use-file-for-fake-video-capture={}", video.display()),
+            "--autoplay-policy=no-user-gesture-required".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args}
+        }}});
+        let session = Session::create(&format!("http://127.0.0.1:{port}"), capabilities)?;
+        let page_port = serve(page_dir.to_path_buf())?;
+        let query = format!("ws={ws}&room={room}&pin={}", pin.replace(' ', "%20"));
+        session.navigate(&format!("http://127.0.0.1:{page_port}/index.html?{query}"))?;
+        Ok(Self {
+            session,
+            _driver: driver,
+        })
+    }
+
+    /// The page's `window.results`.
+    pub fn results(&self) -> Result<Value> {
+        self.session.execute("return window.results;", json!([]))
+    }
+}
