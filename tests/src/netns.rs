@@ -25,8 +25,19 @@ const INSIDE: &str = "RUNDE_NETNS_INSIDE";
 /// with only `test_name` under `unshare -rn`, waits, and returns `Ok(false)` if that run passed
 /// (the caller then returns). Inside, it sets the network up and returns `Ok(true)`: the caller
 /// runs the test body.
-#[allow(clippy::print_stdout)] // relaying the inner run's output is the point
 pub fn enter(test_name: &str) -> Result<bool> {
+    run_inside(
+        test_name,
+        &[test_name, "--exact", "--nocapture", "--test-threads=1"],
+    )
+}
+
+/// Like [`enter`], for any program: outside, re-run the current executable with `args` in a new
+/// namespace (marked `name`) and return `Ok(false)` once it succeeded; inside, set the network
+/// up and return `Ok(true)`.
+#[allow(clippy::print_stdout)] // relaying the inner run's output is the point
+pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
+    let test_name = name;
     if std::env::var(INSIDE).as_deref() == Ok(test_name) {
         setup()?;
         return Ok(true);
@@ -36,7 +47,7 @@ pub fn enter(test_name: &str) -> Result<bool> {
     let output = Command::new(unshare)
         .args(["--user", "--map-root-user", "--net", "--"])
         .arg(exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .args(args)
         .env(INSIDE, test_name)
         .output()
         .map_err(|e| err("unshare", e))?;

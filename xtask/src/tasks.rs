@@ -237,5 +237,24 @@ pub fn bench() -> Result<()> {
                 "loss_pesq",
             ])
             .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
+    )?;
+    println!("==> join time against real Janus (release runde-cli, private network namespace)");
+    exec::run(exec::cargo().args(["build", "--locked", "--release", "-p", "runde-cli"]))?;
+    let cli = exec::root().join("target/release").join(if cfg!(windows) {
+        "runde-cli.exe"
+    } else {
+        "runde-cli"
+    });
+    exec::run(
+        exec::cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "runde-e2e",
+                "--bench",
+                "join_time",
+            ])
+            .env("RUNDE_CLI_BINARY", cli),
     )
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::sender_report::SenderReport as RtcpSenderReport;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -49,6 +50,9 @@ const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
 /// How long gathering local candidates may take (host candidates only: milliseconds).
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
+/// the join time; libwebrtc paces checks at about 50 ms.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 fn transport_err(what: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::Transport {
@@ -208,6 +212,11 @@ impl PeerLink {
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
+            .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+            // When we answer (a server's subscription offer), the server starts DTLS once its
+            // own checks succeed. As the DTLS client we could send our hello before the server
+            // accepts media on the path, lose it and wait for the 1 s retransmission.
+            .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let (event_tx, events) = mpsc::unbounded_channel();
         let (gathered_tx, gathered) = watch::channel(false);
