@@ -506,3 +506,52 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
     assert!(m.envelope > 0.8, "{m:?}");
     Ok(())
 }
+
+#[test]
+fn missing_devices_fail_the_join_with_a_clear_error() -> Result<()> {
+    if !netns::enter("missing_devices_fail_the_join_with_a_clear_error")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-no-devices")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    // An ALSA configuration without a single device: what a machine without sound hardware sees.
+    let alsa = dir.join("no-devices.conf");
+    std::fs::write(&alsa, "# no devices\n").map_err(|e| err("alsa config", e))?;
+    let alsa = alsa.display().to_string();
+    let link = janus.link(ROOM);
+    for (what, args) in [
+        ("microphone", ["--audio-in", "mic"]),
+        ("speaker", ["--audio-out", "speaker"]),
+        ("camera", ["--video-in", "camera:/dev/video99"]),
+    ] {
+        let mut client = CliClient::spawn_with_env(
+            what,
+            &[
+                "join",
+                &link,
+                "--json",
+                "--password-file",
+                &pin,
+                args[0],
+                args[1],
+            ],
+            &[("ALSA_CONFIG_PATH", &alsa)],
+        )?;
+        let status = client.wait_exit(Duration::from_secs(20))?;
+        let out = client.stdout();
+        assert_eq!(
+            status.code(),
+            Some(9),
+            "{what}: {out:?} {:?}",
+            client.stderr()
+        );
+        let failed = client
+            .events()
+            .into_iter()
+            .find(|e| e["event"] == "joinFailed")
+            .ok_or_else(|| err(what, format!("no joinFailed event: {out:?}")))?;
+        assert_eq!(failed["error"]["code"], "MediaFailed", "{failed}");
+        println!("{what}: {}", failed["error"]["detail"]);
+    }
+    Ok(())
+}

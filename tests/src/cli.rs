@@ -42,9 +42,15 @@ impl CliClient {
     /// Start `runde-cli <args>`; `name` labels it in failures. Its output is also written to
     /// `<dir>/<name>.out` / `.err` when it is dropped.
     pub fn spawn(name: &str, args: &[&str]) -> Result<Self> {
+        Self::spawn_with_env(name, args, &[])
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra environment variables.
+    pub fn spawn_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let mut command = Command::new(cli_binary()?);
         command
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

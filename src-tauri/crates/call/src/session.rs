@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use crate::UserError;
 use crate::media::{
-    AudioIn, Engine, EngineReport, FeedTrack, MediaChoice, MediaSummary, Sender, VideoIn,
+    AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
+    MediaChoice, MediaSummary, Sender, Sources,
 };
 
 /// What to join, and as whom.
@@ -142,6 +143,17 @@ pub enum CallEvent {
         participant: String,
         /// Talking now.
         speaking: bool,
+    },
+    /// A microphone, speaker or camera was switched to, or stopped working (the call goes on).
+    DeviceChanged {
+        /// "microphone", "speaker" or "camera".
+        device: String,
+        /// Now in use (`true`) or lost (`false`).
+        in_use: bool,
+        /// The device's name.
+        name: String,
+        /// Why it was lost, in the system's words.
+        reason: Option<String>,
     },
     /// Something failed that does not end the call.
     Warning {
@@ -326,6 +338,11 @@ pub struct Call {
     feed_by_ssrc: HashMap<u32, u64>,
     engine: Option<Engine>,
     speaking: HashMap<u64, bool>,
+    devices: Option<AudioDevices>,
+    /// Our opened sources, until the sender takes them.
+    sources: Option<Sources>,
+    device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
+    device_rx: tokio::sync::mpsc::UnboundedReceiver<DeviceReport>,
 }
 
 /// The next event of an optional peer connection; never, without one.
@@ -356,6 +373,7 @@ impl Call {
         participants: Vec<Participant>,
         context: JoinContext,
     ) -> Self {
+        let (device_tx, device_rx) = tokio::sync::mpsc::unbounded_channel();
         let participants: BTreeMap<u64, ParticipantInfo> = participants
             .iter()
             .map(|p| (p.id, ParticipantInfo::from(p)))
@@ -379,15 +397,40 @@ impl Call {
             feed_by_ssrc: HashMap::new(),
             engine: None,
             speaking: HashMap::new(),
+            devices: None,
+            sources: None,
+            device_tx,
+            device_rx,
         }
     }
 
     /// Start playout and, if we send anything, offer our media to the server.
     async fn start_media(&mut self) -> Result<(), UserError> {
         let media = &self.context.media;
-        self.engine = Some(Engine::start(&media.audio_out, &media.video_out)?);
-        let audio = media.audio_in != AudioIn::Off;
-        let video = media.video_in != VideoIn::Off;
+        let microphone = match &media.audio_in {
+            AudioIn::Microphone(id) => Some(id.clone()),
+            _ => None,
+        };
+        let speaker = match &media.audio_out {
+            AudioOut::Speaker(id) => Some(id.clone()),
+            _ => None,
+        };
+        let mut captured = None;
+        if microphone.is_some() || speaker.is_some() {
+            let (devices, frames) =
+                AudioDevices::start(microphone, speaker, self.device_tx.clone())?;
+            captured = Some(frames);
+            self.devices = Some(devices);
+        }
+        let sources = Sources::open(&media.audio_in, &media.video_in, captured)?;
+        let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
+        self.engine = Some(Engine::start(
+            &media.audio_out,
+            &media.video_out,
+            speaker_sink,
+        )?);
+        let (audio, video) = (sources.has_audio(), sources.has_video());
+        self.sources = Some(sources);
         if !audio && !video {
             return Ok(());
         }
@@ -432,6 +475,35 @@ impl Call {
         }
     }
 
+    fn audio_devices(&self) -> Result<&AudioDevices, UserError> {
+        self.devices.as_ref().ok_or_else(|| UserError::MediaFailed {
+            detail: "this call uses no audio devices".into(),
+        })
+    }
+
+    /// Use another microphone (`None`: the default) without a gap; on failure the current one
+    /// stays in use.
+    pub async fn switch_microphone(&self, id: Option<String>) -> Result<(), UserError> {
+        self.audio_devices()?
+            .switch(DeviceRole::Microphone, id)
+            .await
+    }
+
+    /// Use another speaker (`None`: the default); on failure the current one stays in use.
+    pub async fn switch_speaker(&self, id: Option<String>) -> Result<(), UserError> {
+        self.audio_devices()?.switch(DeviceRole::Speaker, id).await
+    }
+
+    /// Use another camera (`None`: the first); on failure the current one stays in use.
+    pub async fn switch_camera(&self, id: Option<String>) -> Result<(), UserError> {
+        match &self.sender {
+            Some(sender) => sender.switch_camera(id).await,
+            None => Err(UserError::MediaFailed {
+                detail: "this call sends no video".into(),
+            }),
+        }
+    }
+
     /// Our id in the room.
     pub fn me(&self) -> String {
         self.me.to_string()
@@ -470,6 +542,7 @@ impl Call {
                     self.on_subscriber_link(event);
                 }
                 Some(report) = next_report(&mut self.engine) => self.on_report(report),
+                Some(report) = self.device_rx.recv() => self.on_device(report),
             }
         }
     }
@@ -490,8 +563,38 @@ impl Call {
             Some(engine) => engine.finish().await,
             None => MediaSummary::default(),
         };
+        // Closes the microphone and speaker (joins their thread).
+        drop(self.devices.take());
         self.conn.close().await;
         summary
+    }
+
+    fn on_device(&mut self, report: DeviceReport) {
+        let device = match report.role {
+            DeviceRole::Microphone => "microphone",
+            DeviceRole::Speaker => "speaker",
+            DeviceRole::Camera => "camera",
+        }
+        .to_owned();
+        let event = match report.change {
+            runde_media::audio::input::DeviceChange::Switched { name } => {
+                CallEvent::DeviceChanged {
+                    device,
+                    in_use: true,
+                    name,
+                    reason: None,
+                }
+            }
+            runde_media::audio::input::DeviceChange::Lost { name, reason } => {
+                CallEvent::DeviceChanged {
+                    device,
+                    in_use: false,
+                    name,
+                    reason: Some(reason),
+                }
+            }
+        };
+        self.queued.push_back(event);
     }
 
     fn on_publisher_link(&mut self, event: LinkEvent) {
@@ -563,10 +666,11 @@ impl Call {
             });
             return;
         }
-        let media = &self.context.media;
-        let audio = publisher.audio.clone().map(|t| (t, &media.audio_in));
-        let video = publisher.video.clone().map(|t| (t, &media.video_in));
-        match Sender::start(audio, video) {
+        let Some(sources) = self.sources.take() else {
+            return;
+        };
+        let (audio, video) = (publisher.audio.clone(), publisher.video.clone());
+        match Sender::start(sources, audio, video, self.device_tx.clone()) {
             Ok(sender) => self.sender = Some(sender),
             Err(error) => self.queued.push_back(CallEvent::Warning { error }),
         }

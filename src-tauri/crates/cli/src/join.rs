@@ -35,7 +35,21 @@ pub struct Options {
     media: MediaChoice,
 }
 
+/// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
+fn device(value: &str, word: &str) -> Option<Option<String>> {
+    if value == word {
+        return Some(None);
+    }
+    value
+        .strip_prefix(word)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .map(|name| Some(name.to_owned()))
+}
+
 fn audio_in(value: &str) -> Result<AudioIn, String> {
+    if let Some(id) = device(value, "mic") {
+        return Ok(AudioIn::Microphone(id));
+    }
     if value == "tone" {
         return Ok(AudioIn::Tone { hz: 440.0 });
     }
@@ -63,6 +77,9 @@ fn video_in(value: &str) -> Result<VideoIn, String> {
             && (1..=60).contains(&fps);
         valid.then_some(VideoIn::Pattern { width, height, fps })
     };
+    if let Some(id) = device(value, "camera") {
+        return Ok(VideoIn::Camera(id));
+    }
     match value {
         "pattern" => Ok(VideoIn::Pattern {
             width: 640,
@@ -114,7 +131,11 @@ impl Options {
                 "--audio-in" => options.media.audio_in = audio_in(&value("--audio-in")?)?,
                 "--video-in" => options.media.video_in = video_in(&value("--video-in")?)?,
                 "--audio-out" => {
-                    options.media.audio_out = AudioOut::Wav(value("--audio-out")?.into());
+                    let out = value("--audio-out")?;
+                    options.media.audio_out = match device(&out, "speaker") {
+                        Some(id) => AudioOut::Speaker(id),
+                        None => AudioOut::Wav(out.into()),
+                    };
                 }
                 "--video-out" => {
                     options.media.video_out = VideoOut::Y4m(value("--video-out")?.into());
@@ -341,6 +362,18 @@ fn print_event(options: &Options, event: &CallEvent) {
             "{participant} {}",
             if *speaking { "speaks" } else { "is quiet" }
         ),
+        CallEvent::DeviceChanged {
+            device,
+            in_use,
+            name,
+            reason,
+        } => match (in_use, reason) {
+            (true, _) => println!("{device}: now {name}"),
+            (false, reason) => println!(
+                "{device} {name} stopped working ({}); the call goes on",
+                reason.as_deref().unwrap_or("no reason given")
+            ),
+        },
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

@@ -25,10 +25,12 @@ commands:
                               (without either, a terminal prompts when the room needs one;
                               a password is never taken from the command line)
       --duration <seconds>    leave after this long (default: until the call ends or Ctrl-C)
-      --audio-in <source>     send sound: tone, tone:<hz>, or a WAV file (looped)
-      --video-in <source>     send video: pattern (640x360@30), pattern:<w>x<h>@<fps>,
-                              or a Y4M file (looped)
-      --audio-out <file.wav>  write what the others say (the mix) into a WAV file
+      --audio-in <source>     send sound: mic, mic:<device>, tone, tone:<hz>, or a WAV file
+                              (looped)
+      --video-in <source>     send video: camera, camera:<device>, pattern (640x360@30),
+                              pattern:<w>x<h>@<fps>, or a Y4M file (looped)
+      --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
+                              write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
       --json                  print events as JSON lines (and media statistics at the end)
   --version           print the version

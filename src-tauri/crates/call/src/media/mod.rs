@@ -1,14 +1,16 @@
 //! The call's media: what we send (sources → encoders → transport) and what we receive
 //! (transport → jitter buffers, frame assembly and lip sync → mix and playout → sinks).
 
+mod devices;
 mod receive;
 mod send;
 
 use std::path::PathBuf;
 
+pub(crate) use devices::{AudioDevices, DeviceReport, DeviceRole};
 pub(crate) use receive::{Engine, EngineReport, FeedTrack};
 pub use receive::{MediaSummary, ParticipantMediaStats};
-pub(crate) use send::Sender;
+pub(crate) use send::{Sender, Sources};
 
 /// Where our sound comes from.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +25,9 @@ pub enum AudioIn {
     },
     /// A WAV file, looped.
     Wav(PathBuf),
+    /// A microphone (`None`: the system default), with echo cancellation, noise suppression and
+    /// gain control.
+    Microphone(Option<String>),
 }
 
 /// Where our picture comes from.
@@ -42,6 +47,8 @@ pub enum VideoIn {
     },
     /// A Y4M file, looped.
     Y4m(PathBuf),
+    /// A camera (`None`: the first), at 360p and 30 frames per second.
+    Camera(Option<String>),
 }
 
 /// Where the others' sound goes.
@@ -52,6 +59,8 @@ pub enum AudioOut {
     Off,
     /// The mix, into a 48 kHz WAV file.
     Wav(PathBuf),
+    /// A speaker (`None`: the system default).
+    Speaker(Option<String>),
 }
 
 /// Where the others' pictures go.

@@ -124,10 +124,18 @@ fn media_failed(e: impl std::fmt::Display) -> UserError {
 
 impl Engine {
     /// Start playout into these sinks (files are created now, so a bad path fails the join).
-    pub(crate) fn start(audio_out: &AudioOut, video_out: &VideoOut) -> Result<Self, UserError> {
-        let audio_sink = match audio_out {
+    /// With a speaker, the mix goes to `speaker` instead of a file.
+    pub(crate) fn start(
+        audio_out: &AudioOut,
+        video_out: &VideoOut,
+        speaker: Option<Box<dyn AudioSink>>,
+    ) -> Result<Self, UserError> {
+        let audio_sink: Option<Box<dyn AudioSink>> = match audio_out {
             AudioOut::Off => None,
-            AudioOut::Wav(path) => Some(WavSink::create(path).map_err(media_failed)?),
+            AudioOut::Wav(path) => Some(Box::new(WavFile(Some(
+                WavSink::create(path).map_err(media_failed)?,
+            )))),
+            AudioOut::Speaker(_) => speaker,
         };
         let video_path = match video_out {
             VideoOut::Off => None,
@@ -198,8 +206,30 @@ async fn read_track(
     }
 }
 
+/// A WAV file as an audio sink that is finished (header written) when dropped.
+struct WavFile(Option<WavSink>);
+
+impl AudioSink for WavFile {
+    fn write(&mut self, samples: &[f32]) -> Result<(), runde_media::MediaError> {
+        match &mut self.0 {
+            Some(sink) => sink.write(samples),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WavFile {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take()
+            && let Err(e) = sink.finish()
+        {
+            tracing::warn!(error = %e, "could not finish the audio file");
+        }
+    }
+}
+
 struct Outputs {
-    audio: Option<WavSink>,
+    audio: Option<Box<dyn AudioSink>>,
     video_path: Option<std::path::PathBuf>,
     video: Option<(u64, Y4mSink, (u32, u32))>,
 }
@@ -207,7 +237,7 @@ struct Outputs {
 async fn run(
     mut inputs: mpsc::UnboundedReceiver<Input>,
     reports: mpsc::UnboundedSender<EngineReport>,
-    audio: Option<WavSink>,
+    audio: Option<Box<dyn AudioSink>>,
     video_path: Option<std::path::PathBuf>,
 ) -> MediaSummary {
     let start = Instant::now();
@@ -263,11 +293,7 @@ async fn run(
             }
         }
     }
-    if let Some(sink) = outputs.audio.take()
-        && let Err(e) = sink.finish()
-    {
-        tracing::warn!(error = %e, "could not finish the audio file");
-    }
+    drop(outputs.audio.take());
     if let Some((_, sink, _)) = outputs.video.take()
         && let Err(e) = sink.finish()
     {

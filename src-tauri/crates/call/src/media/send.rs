@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,15 +13,19 @@ use runde_media::codec::opus::{OpusConfig, OpusEncoder};
 use runde_media::codec::vp8::{Vp8Config, Vp8Encoder};
 use runde_media::rtp::vp8::Vp8Packetizer;
 use runde_media::transport::LocalTrack;
-use runde_media::video::{TestPattern, VideoSource, Y4mSource};
+use runde_media::video::camera::CameraQuality;
+use runde_media::video::{TestPattern, VideoInput, Y4mSource};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{AudioIn, VideoIn};
+use super::{AudioIn, DeviceReport, DeviceRole, VideoIn};
 use crate::UserError;
 
 /// RTP payload size for video: leaves room for SRTP, RTP header and extensions under a 1200-byte
 /// packet, which passes every path we know of.
 const VIDEO_PAYLOAD: usize = 1100;
+/// Cameras are asked for this many frames per second.
+const CAMERA_FPS: u32 = 30;
 
 fn media_failed(e: impl std::fmt::Display) -> UserError {
     UserError::MediaFailed {
@@ -28,76 +33,149 @@ fn media_failed(e: impl std::fmt::Display) -> UserError {
     }
 }
 
+/// Commands for the video thread.
+enum VideoCommand {
+    SwitchCamera {
+        id: Option<String>,
+        done: oneshot::Sender<Result<(), UserError>>,
+    },
+}
+
+/// Where our sound comes from, opened.
+enum AudioSourceKind {
+    /// Generated or read from a file, paced by the sender.
+    Samples(Box<dyn AudioSource>),
+    /// Clean microphone frames from the device thread, paced by the device.
+    Captured(mpsc::UnboundedReceiver<Vec<f32>>),
+}
+
+/// Our sources, opened before we offer anything, so that a missing file, microphone or camera
+/// fails the join with a clear error instead of a silent call.
+pub(crate) struct Sources {
+    audio: Option<AudioSourceKind>,
+    video: Option<(VideoInput, u32)>,
+}
+
+impl Sources {
+    /// Open what `audio_in` and `video_in` name; a microphone's frames come through `captured`.
+    pub(crate) fn open(
+        audio_in: &AudioIn,
+        video_in: &VideoIn,
+        captured: Option<mpsc::UnboundedReceiver<Vec<f32>>>,
+    ) -> Result<Self, UserError> {
+        let audio = match (audio_in, captured) {
+            (AudioIn::Off, _) => None,
+            (AudioIn::Microphone(_), Some(frames)) => Some(AudioSourceKind::Captured(frames)),
+            (AudioIn::Microphone(_), None) => return Err(media_failed("no microphone is open")),
+            (AudioIn::Tone { hz }, _) => {
+                Some(AudioSourceKind::Samples(Box::new(Tone::new(*hz, 0.3))))
+            }
+            (AudioIn::Wav(path), _) => Some(AudioSourceKind::Samples(Box::new(
+                WavSource::open(path, true).map_err(media_failed)?,
+            ))),
+        };
+        let mut source = VideoInput::off();
+        let fps = match video_in {
+            VideoIn::Off => None,
+            VideoIn::Pattern { width, height, fps } => {
+                let pattern = TestPattern::new(*width, *height, *fps).map_err(media_failed)?;
+                source.switch_to("test pattern", Box::new(pattern));
+                Some(*fps)
+            }
+            VideoIn::Y4m(path) => {
+                let file = Y4mSource::open(path, true).map_err(media_failed)?;
+                let (num, den) = file.fps();
+                source.switch_to(path.display().to_string(), Box::new(file));
+                Some((num / den.max(1)).clamp(1, 60))
+            }
+            VideoIn::Camera(id) => {
+                source
+                    .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                    .map_err(media_failed)?;
+                Some(CAMERA_FPS)
+            }
+        };
+        Ok(Self {
+            audio,
+            video: fps.map(|fps| (source, fps)),
+        })
+    }
+
+    /// Whether there is sound to send.
+    pub(crate) fn has_audio(&self) -> bool {
+        self.audio.is_some()
+    }
+
+    /// Whether there is a picture to send.
+    pub(crate) fn has_video(&self) -> bool {
+        self.video.is_some()
+    }
+}
+
 /// Our outgoing media.
 pub(crate) struct Sender {
     audio_muted: Arc<AtomicBool>,
     video_off: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
+    video_commands: Option<std_mpsc::Sender<VideoCommand>>,
+    video_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sender {
-    /// Open the sources now (a missing file fails the join, not the call later), start sending
-    /// on these tracks.
+    /// Start sending these sources on these tracks (a source without a track is dropped).
     pub(crate) fn start(
-        audio: Option<(Arc<LocalTrack>, &AudioIn)>,
-        video: Option<(Arc<LocalTrack>, &VideoIn)>,
+        sources: Sources,
+        audio: Option<Arc<LocalTrack>>,
+        video: Option<Arc<LocalTrack>>,
+        reports: mpsc::UnboundedSender<DeviceReport>,
     ) -> Result<Self, UserError> {
-        let audio_muted = Arc::new(AtomicBool::new(false));
-        let video_off = Arc::new(AtomicBool::new(false));
-        let mut tasks = Vec::new();
-        if let Some((track, input)) = audio {
-            let source: Box<dyn AudioSource> = match input {
-                AudioIn::Off => Box::new(runde_media::audio::Silence),
-                AudioIn::Tone { hz } => Box::new(Tone::new(*hz, 0.3)),
-                AudioIn::Wav(path) => Box::new(WavSource::open(path, true).map_err(media_failed)?),
-            };
+        let mut sender = Self {
+            audio_muted: Arc::new(AtomicBool::new(false)),
+            video_off: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicBool::new(false)),
+            tasks: Vec::new(),
+            video_commands: None,
+            video_thread: None,
+        };
+        if let (Some(track), Some(source)) = (audio, sources.audio) {
             let encoder = OpusEncoder::new(OpusConfig::default()).map_err(media_failed)?;
-            tasks.push(tokio::spawn(send_audio(
-                track,
-                source,
-                encoder,
-                audio_muted.clone(),
-            )));
-        }
-        if let Some((track, input)) = video {
-            let (source, fps): (Box<dyn VideoSource>, u32) = match input {
-                VideoIn::Off => return Ok(Self::new(audio_muted, video_off, tasks)),
-                VideoIn::Pattern { width, height, fps } => (
-                    Box::new(TestPattern::new(*width, *height, *fps).map_err(media_failed)?),
-                    *fps,
-                ),
-                VideoIn::Y4m(path) => {
-                    let file = Y4mSource::open(path, true).map_err(media_failed)?;
-                    let (num, den) = file.fps();
-                    (Box::new(file), (num / den.max(1)).clamp(1, 60))
+            let muted = sender.audio_muted.clone();
+            sender.tasks.push(match source {
+                AudioSourceKind::Captured(frames) => {
+                    tokio::spawn(send_captured(track, frames, encoder, muted))
                 }
-            };
+                AudioSourceKind::Samples(source) => {
+                    tokio::spawn(send_audio(track, source, encoder, muted))
+                }
+            });
+        }
+        if let (Some(track), Some((source, fps))) = (video, sources.video) {
             let keyframe = Arc::new(AtomicBool::new(true));
-            tasks.push(tokio::spawn(listen_feedback(
+            sender.tasks.push(tokio::spawn(listen_feedback(
                 track.clone(),
                 keyframe.clone(),
             )));
-            tasks.push(tokio::spawn(send_video(
+            let (commands, command_rx) = std_mpsc::channel();
+            let loop_state = VideoLoop {
+                runtime: tokio::runtime::Handle::current(),
                 track,
                 source,
                 fps,
                 keyframe,
-                video_off.clone(),
-            )));
+                off: sender.video_off.clone(),
+                stop: sender.stop.clone(),
+                commands: command_rx,
+                reports,
+            };
+            let thread = std::thread::Builder::new()
+                .name("runde-video-send".into())
+                .spawn(move || loop_state.run())
+                .map_err(media_failed)?;
+            sender.video_commands = Some(commands);
+            sender.video_thread = Some(thread);
         }
-        Ok(Self::new(audio_muted, video_off, tasks))
-    }
-
-    fn new(
-        audio_muted: Arc<AtomicBool>,
-        video_off: Arc<AtomicBool>,
-        tasks: Vec<JoinHandle<()>>,
-    ) -> Self {
-        Self {
-            audio_muted,
-            video_off,
-            tasks,
-        }
+        Ok(sender)
     }
 
     /// Stop or resume sending our sound.
@@ -110,10 +188,31 @@ impl Sender {
         self.video_off.store(off, Ordering::Relaxed);
     }
 
-    /// Stop every sending task.
+    /// Use another camera from the next frame; on failure the current one stays.
+    pub(crate) async fn switch_camera(&self, id: Option<String>) -> Result<(), UserError> {
+        let commands = self
+            .video_commands
+            .as_ref()
+            .ok_or_else(|| media_failed("this call sends no video"))?;
+        let (done, result) = oneshot::channel();
+        commands
+            .send(VideoCommand::SwitchCamera { id, done })
+            .map_err(|_| media_failed("video has stopped"))?;
+        result
+            .await
+            .unwrap_or_else(|_| Err(media_failed("video has stopped")))
+    }
+
+    /// Stop sending.
     pub(crate) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         for task in self.tasks.drain(..) {
             task.abort();
+        }
+        self.video_commands = None;
+        if let Some(thread) = self.video_thread.take() {
+            // The loop notices `stop` within one frame (a camera: within its frame timeout).
+            let _ = thread.join();
         }
     }
 }
@@ -172,6 +271,41 @@ async fn send_audio(
     }
 }
 
+async fn send_captured(
+    track: Arc<LocalTrack>,
+    mut frames: mpsc::UnboundedReceiver<Vec<f32>>,
+    mut encoder: OpusEncoder,
+    muted: Arc<AtomicBool>,
+) {
+    let mut pcm = Vec::with_capacity(FRAME_20MS);
+    let mut timestamp = random_u32();
+    let mut after_gap = true;
+    while let Some(frame) = frames.recv().await {
+        pcm.extend_from_slice(&frame);
+        if pcm.len() < FRAME_20MS {
+            continue;
+        }
+        let packet_ts = timestamp;
+        timestamp = timestamp.wrapping_add(FRAME_20MS as u32);
+        let encoded = if muted.load(Ordering::Relaxed) {
+            None
+        } else {
+            encoder
+                .encode(&pcm[..FRAME_20MS])
+                .ok()
+                .filter(|p| p.len() > 2)
+                .map(Bytes::copy_from_slice)
+        };
+        pcm.clear();
+        match encoded {
+            Some(payload) => {
+                after_gap = track.send(payload, packet_ts, after_gap).await.is_err();
+            }
+            None => after_gap = true,
+        }
+    }
+}
+
 async fn listen_feedback(track: Arc<LocalTrack>, keyframe: Arc<AtomicBool>) {
     while let Some(wants_keyframe) = track.next_feedback().await {
         if wants_keyframe {
@@ -180,65 +314,93 @@ async fn listen_feedback(track: Arc<LocalTrack>, keyframe: Arc<AtomicBool>) {
     }
 }
 
-async fn send_video(
+/// The video thread: capture (a camera blocks until its next frame), encode, packetize, send.
+struct VideoLoop {
+    runtime: tokio::runtime::Handle,
     track: Arc<LocalTrack>,
-    mut source: Box<dyn VideoSource>,
+    source: VideoInput,
     fps: u32,
     keyframe: Arc<AtomicBool>,
     off: Arc<AtomicBool>,
-) {
-    let mut encoder: Option<Vp8Encoder> = None;
-    let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_u32() as u16);
-    let start = Instant::now();
-    let ts_base = random_u32();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1) / fps.max(1));
-    loop {
-        ticker.tick().await;
-        let frame = match source.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "video source failed; video stops");
-                return;
+    stop: Arc<AtomicBool>,
+    commands: std_mpsc::Receiver<VideoCommand>,
+    reports: mpsc::UnboundedSender<DeviceReport>,
+}
+
+impl VideoLoop {
+    fn run(mut self) {
+        let mut encoder: Option<Vp8Encoder> = None;
+        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_u32() as u16);
+        let start = Instant::now();
+        let ts_base = random_u32();
+        let interval = Duration::from_secs(1) / self.fps.max(1);
+        let mut next = Instant::now();
+        while !self.stop.load(Ordering::Relaxed) {
+            while let Ok(VideoCommand::SwitchCamera { id, done }) = self.commands.try_recv() {
+                let result = self
+                    .source
+                    .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                    .map_err(media_failed);
+                if result.is_ok() {
+                    self.keyframe.store(true, Ordering::Relaxed);
+                }
+                let _ = done.send(result);
             }
-        };
-        if off.load(Ordering::Relaxed) {
-            // The next picture after the camera comes back must be decodable on its own.
-            keyframe.store(true, Ordering::Relaxed);
-            continue;
-        }
-        let size = (frame.width(), frame.height());
-        let encoder = match &mut encoder {
-            Some(e) if (e.config().width, e.config().height) == size => e,
-            slot => {
-                let mut config = Vp8Config::camera(size.0, size.1);
-                config.fps = fps;
-                match Vp8Encoder::new(config) {
-                    Ok(e) => slot.insert(e),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no VP8 encoder; video stops");
-                        return;
+            // Pace files and patterns at their frame rate (a camera paces itself as well).
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next = if now > next + interval { now } else { next } + interval;
+            let frame = self.source.next_frame();
+            for change in self.source.take_changes() {
+                let _ = self.reports.send(DeviceReport {
+                    role: DeviceRole::Camera,
+                    change,
+                });
+            }
+            let Some(frame) = frame else {
+                continue;
+            };
+            if self.off.load(Ordering::Relaxed) {
+                // The next picture after the camera comes back must be decodable on its own.
+                self.keyframe.store(true, Ordering::Relaxed);
+                continue;
+            }
+            let size = (frame.width(), frame.height());
+            let encoder = match &mut encoder {
+                Some(e) if (e.config().width, e.config().height) == size => e,
+                slot => {
+                    let mut config = Vp8Config::camera(size.0, size.1);
+                    config.fps = self.fps;
+                    match Vp8Encoder::new(config) {
+                        Ok(e) => slot.insert(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "no VP8 encoder; video stops");
+                            return;
+                        }
                     }
                 }
+            };
+            if self.keyframe.swap(false, Ordering::Relaxed) {
+                encoder.request_keyframe();
             }
-        };
-        if keyframe.swap(false, Ordering::Relaxed) {
-            encoder.request_keyframe();
-        }
-        let Ok(encoded) = encoder.encode(&frame) else {
-            continue;
-        };
-        let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-        for frame in encoded {
-            let payloads = packetizer.packetize(&frame);
-            let last = payloads.len().saturating_sub(1);
-            for (i, payload) in payloads.into_iter().enumerate() {
-                if track
-                    .send(Bytes::from(payload), timestamp, i == last)
-                    .await
-                    .is_err()
-                {
-                    break;
+            let Ok(encoded) = encoder.encode(&frame) else {
+                continue;
+            };
+            let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
+            for frame in encoded {
+                let payloads = packetizer.packetize(&frame);
+                let last = payloads.len().saturating_sub(1);
+                for (i, payload) in payloads.into_iter().enumerate() {
+                    let sent = self.runtime.block_on(self.track.send(
+                        Bytes::from(payload),
+                        timestamp,
+                        i == last,
+                    ));
+                    if sent.is_err() {
+                        break;
+                    }
                 }
             }
         }

@@ -1,0 +1,252 @@
+//! The call's microphone and speaker, on a thread of their own.
+//!
+//! Audio devices are not `Send` on every system and their clocks are not the system's, so one
+//! plain thread owns them, with the echo canceller between them: every 10 ms mix frame that goes
+//! to the speaker is also the canceller's far-end reference, and every microphone frame is
+//! cleaned (echo, noise, level) before it goes to the encoder. The thread polls every 2 ms: the
+//! devices themselves buffer through lock-free rings, so this adds at most 2 ms of delay.
+
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use runde_media::audio::input::{DeviceChange, MicrophoneInput, SpeakerOutput};
+use runde_media::audio::processing::{AudioProcessor, ProcessingConfig};
+use runde_media::audio::{AudioSink, FRAME_10MS};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::UserError;
+
+/// How often the thread looks at its devices.
+const POLL: Duration = Duration::from_millis(2);
+/// More than this much queued on the speaker (ms) means the call produces faster than the device
+/// plays (clock drift): a frame is dropped to keep the delay down.
+const MAX_SPEAKER_QUEUE_MS: usize = 120;
+
+/// Which device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeviceRole {
+    Microphone,
+    Speaker,
+    Camera,
+}
+
+/// What happened to a device, for the call's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceReport {
+    pub(crate) role: DeviceRole,
+    pub(crate) change: DeviceChange,
+}
+
+enum Command {
+    Switch {
+        role: DeviceRole,
+        id: Option<String>,
+        done: oneshot::Sender<Result<(), UserError>>,
+    },
+    Stop,
+}
+
+fn device_failed(e: impl std::fmt::Display) -> UserError {
+    UserError::MediaFailed {
+        detail: e.to_string(),
+    }
+}
+
+/// Handle to the device thread.
+pub(crate) struct AudioDevices {
+    commands: std_mpsc::Sender<Command>,
+    playout: std_mpsc::Sender<Vec<f32>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AudioDevices {
+    /// Open the devices asked for (`Some(None)`: the system default) on their own thread; clean
+    /// 10 ms microphone frames come out of the returned receiver, device changes go to
+    /// `report_tx`. Fails, with nothing left running, when a device cannot be opened.
+    pub(crate) fn start(
+        microphone: Option<Option<String>>,
+        speaker: Option<Option<String>>,
+        report_tx: mpsc::UnboundedSender<DeviceReport>,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Vec<f32>>), UserError> {
+        let (commands, command_rx) = std_mpsc::channel();
+        let (playout, playout_rx) = std_mpsc::channel::<Vec<f32>>();
+        let (captured_tx, captured) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std_mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("runde-audio-io".into())
+            .spawn(move || {
+                let opened = (|| -> Result<_, UserError> {
+                    let mic = match &microphone {
+                        Some(id) => {
+                            Some(MicrophoneInput::open(id.as_deref()).map_err(device_failed)?)
+                        }
+                        None => None,
+                    };
+                    let speaker = match &speaker {
+                        Some(id) => {
+                            Some(SpeakerOutput::open(id.as_deref()).map_err(device_failed)?)
+                        }
+                        None => None,
+                    };
+                    Ok((mic, speaker))
+                })();
+                match opened {
+                    Ok((mic, speaker)) => {
+                        let _ = ready_tx.send(Ok(()));
+                        run(
+                            mic,
+                            speaker,
+                            &command_rx,
+                            &playout_rx,
+                            &captured_tx,
+                            &report_tx,
+                        );
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(device_failed)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((
+                Self {
+                    commands,
+                    playout,
+                    thread: Some(thread),
+                },
+                captured,
+            )),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(device_failed(
+                "the audio thread ended while opening devices",
+            )),
+        }
+    }
+
+    /// Where the playout engine sends the mix (10 ms frames) for the speaker.
+    pub(crate) fn speaker_sink(&self) -> Box<dyn AudioSink> {
+        let playout = self.playout.clone();
+        Box::new(move |samples: &[f32]| {
+            let _ = playout.send(samples.to_vec());
+        })
+    }
+
+    /// Switch a device mid-call: the new one opens before the old one closes; on failure the old
+    /// one stays in use.
+    pub(crate) async fn switch(
+        &self,
+        role: DeviceRole,
+        id: Option<String>,
+    ) -> Result<(), UserError> {
+        let (done, result) = oneshot::channel();
+        self.commands
+            .send(Command::Switch { role, id, done })
+            .map_err(|_| device_failed("the audio thread has stopped"))?;
+        result
+            .await
+            .unwrap_or_else(|_| Err(device_failed("the audio thread has stopped")))
+    }
+}
+
+impl Drop for AudioDevices {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(
+    mut mic: Option<MicrophoneInput>,
+    mut speaker: Option<SpeakerOutput>,
+    commands: &std_mpsc::Receiver<Command>,
+    playout: &std_mpsc::Receiver<Vec<f32>>,
+    captured: &mpsc::UnboundedSender<Vec<f32>>,
+    reports: &mpsc::UnboundedSender<DeviceReport>,
+) {
+    let mut processor = AudioProcessor::new(ProcessingConfig::default());
+    let mut frame = [0.0f32; FRAME_10MS];
+    loop {
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Switch { role, id, done }) => {
+                    let result = match role {
+                        DeviceRole::Microphone => {
+                            switch(&mut mic, id, MicrophoneInput::open, |m, id| m.switch(id))
+                        }
+                        DeviceRole::Speaker => {
+                            switch(&mut speaker, id, SpeakerOutput::open, |s, id| s.switch(id))
+                        }
+                        DeviceRole::Camera => Err(device_failed("cameras are not audio devices")),
+                    };
+                    let _ = done.send(result);
+                }
+                Ok(Command::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => return,
+                Err(std_mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        while let Ok(mix) = playout.try_recv() {
+            if let Some(out) = &mut speaker {
+                let queued_ms = out.queued() / 48;
+                if queued_ms <= MAX_SPEAKER_QUEUE_MS && out.write(&mix).is_err() {
+                    tracing::debug!("speaker write failed");
+                }
+            }
+            if mix.len() == FRAME_10MS && processor.far_end(&mix).is_err() {
+                tracing::debug!("echo canceller refused a far-end frame");
+            }
+        }
+        if let Some(input) = &mut mic
+            && input.device_name().is_some()
+        {
+            while let Ok(true) = input.read_frame(&mut frame) {
+                if processor.near_end(&mut frame).is_err() {
+                    tracing::debug!("audio processing refused a frame");
+                }
+                if captured.send(frame.to_vec()).is_err() {
+                    return;
+                }
+                if input.device_name().is_none() {
+                    break;
+                }
+            }
+        }
+        for (role, changes) in [
+            (
+                DeviceRole::Microphone,
+                mic.as_mut().map(MicrophoneInput::take_changes),
+            ),
+            (
+                DeviceRole::Speaker,
+                speaker.as_mut().map(SpeakerOutput::take_changes),
+            ),
+        ] {
+            for change in changes.into_iter().flatten() {
+                let _ = reports.send(DeviceReport { role, change });
+            }
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Switch an open device, or open one where there was none.
+fn switch<D>(
+    slot: &mut Option<D>,
+    id: Option<String>,
+    open: impl FnOnce(Option<&str>) -> Result<D, runde_media::MediaError>,
+    switch: impl FnOnce(&mut D, Option<&str>) -> Result<(), runde_media::MediaError>,
+) -> Result<(), UserError> {
+    match slot {
+        Some(device) => switch(device, id.as_deref()).map_err(device_failed),
+        None => {
+            *slot = Some(open(id.as_deref()).map_err(device_failed)?);
+            Ok(())
+        }
+    }
+}
