@@ -20,6 +20,6 @@ pub use media::{
 };
 pub use runde_connect::{Secret, TlsSettings};
 pub use session::{
-    Call, CallEvent, EndReason, JoinFailure, JoinOptions, ParticipantInfo, RetryJoin, ServerReport,
-    TrackKind, join, probe_server,
+    Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
+    RetryJoin, ServerReport, TrackKind, join, probe_server,
 };

@@ -69,6 +69,21 @@ pub enum TrackKind {
     Video,
 }
 
+/// How the media connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum ConnectionState {
+    /// Setting up.
+    Connecting,
+    /// Media flows both ways (as far as we send and receive).
+    Connected,
+    /// Connectivity was lost for a moment; it may come back.
+    Interrupted,
+    /// Media cannot flow.
+    Failed,
+}
+
 /// Why a call ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
@@ -143,6 +158,11 @@ pub enum CallEvent {
         participant: String,
         /// Talking now.
         speaking: bool,
+    },
+    /// The media connection's state changed (both directions together).
+    Connection {
+        /// The state now.
+        state: ConnectionState,
     },
     /// A microphone, speaker or camera was switched to, or stopped working (the call goes on).
     DeviceChanged {
@@ -294,6 +314,10 @@ async fn await_joined(
             Some(RoomEvent::SessionLost { reason }) => {
                 return Err(UserError::ServerLost { detail: reason }.into());
             }
+            Some(RoomEvent::ProtocolError { reason }) => {
+                conn.close().await;
+                return Err(UserError::ProtocolError { detail: reason }.into());
+            }
             None => {
                 return Err(UserError::ServerLost {
                     detail: "the connection ended while joining".into(),
@@ -339,6 +363,9 @@ pub struct Call {
     engine: Option<Engine>,
     speaking: HashMap<u64, bool>,
     devices: Option<AudioDevices>,
+    /// The last state of each media connection (publisher, subscriber) and what we reported.
+    link_states: [Option<LinkState>; 2],
+    reported_state: Option<ConnectionState>,
     /// Our opened sources, until the sender takes them.
     sources: Option<Sources>,
     device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
@@ -398,6 +425,8 @@ impl Call {
             engine: None,
             speaking: HashMap::new(),
             devices: None,
+            link_states: [None, None],
+            reported_state: None,
             sources: None,
             device_tx,
             device_rx,
@@ -597,13 +626,36 @@ impl Call {
         self.queued.push_back(event);
     }
 
+    /// Combine both connections' states into one and report changes.
+    fn on_link_state(&mut self, index: usize, state: LinkState) {
+        self.link_states[index] = Some(state);
+        let states = self.link_states.iter().flatten();
+        let combined = if states.clone().any(|s| *s == LinkState::Failed) {
+            ConnectionState::Failed
+        } else if states.clone().any(|s| *s == LinkState::Disconnected) {
+            ConnectionState::Interrupted
+        } else if states.clone().all(|s| *s == LinkState::Connected) {
+            ConnectionState::Connected
+        } else {
+            ConnectionState::Connecting
+        };
+        if self.reported_state != Some(combined) {
+            self.reported_state = Some(combined);
+            self.queued
+                .push_back(CallEvent::Connection { state: combined });
+        }
+    }
+
     fn on_publisher_link(&mut self, event: LinkEvent) {
-        if let LinkEvent::State(LinkState::Failed) = event {
-            self.queued.push_back(CallEvent::Warning {
-                error: UserError::MediaFailed {
-                    detail: "the media connection for sending failed".into(),
-                },
-            });
+        if let LinkEvent::State(state) = event {
+            self.on_link_state(0, state);
+            if state == LinkState::Failed {
+                self.queued.push_back(CallEvent::Warning {
+                    error: UserError::MediaFailed {
+                        detail: "the media connection for sending failed".into(),
+                    },
+                });
+            }
         }
     }
 
@@ -620,14 +672,16 @@ impl Call {
                     _ => tracing::debug!(ssrc = track.ssrc, "a track nobody owns; ignored"),
                 }
             }
-            LinkEvent::State(LinkState::Failed) => {
-                self.queued.push_back(CallEvent::Warning {
-                    error: UserError::MediaFailed {
-                        detail: "the media connection for receiving failed".into(),
-                    },
-                });
+            LinkEvent::State(state) => {
+                self.on_link_state(1, state);
+                if state == LinkState::Failed {
+                    self.queued.push_back(CallEvent::Warning {
+                        error: UserError::MediaFailed {
+                            detail: "the media connection for receiving failed".into(),
+                        },
+                    });
+                }
             }
-            LinkEvent::State(_) => {}
         }
     }
 
@@ -762,6 +816,9 @@ impl Call {
             RoomEvent::Left => self.end(EndReason::Left),
             RoomEvent::SessionLost { reason } => self.end(EndReason::Lost {
                 error: UserError::ServerLost { detail: reason },
+            }),
+            RoomEvent::ProtocolError { reason } => self.end(EndReason::Lost {
+                error: UserError::ProtocolError { detail: reason },
             }),
             RoomEvent::Joined { .. }
             | RoomEvent::JoinFailed(_)

@@ -374,6 +374,7 @@ fn print_event(options: &Options, event: &CallEvent) {
                 reason.as_deref().unwrap_or("no reason given")
             ),
         },
+        CallEvent::Connection { state } => println!("media connection: {state:?}"),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

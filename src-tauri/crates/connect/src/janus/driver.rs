@@ -247,5 +247,6 @@ fn event_name(event: &RoomEvent) -> &'static str {
         RoomEvent::Left => "left",
         RoomEvent::SessionLost { .. } => "session-lost",
         RoomEvent::RequestFailed { .. } => "request-failed",
+        RoomEvent::ProtocolError { .. } => "protocol-error",
     }
 }

@@ -238,6 +238,11 @@ pub enum RoomEvent {
         /// What happened, in words for a log.
         reason: String,
     },
+    /// The server broke the protocol in a way we cannot continue from; the session is closed.
+    ProtocolError {
+        /// What it did, in words for a log.
+        reason: String,
+    },
     /// A request failed in a way that does not end the call.
     RequestFailed {
         /// Which request.
@@ -699,11 +704,23 @@ impl VideoRoom {
         match request {
             Request::Create => {
                 self.session = msg.created_id;
+                if self.session.is_none() {
+                    self.close(RoomEvent::ProtocolError {
+                        reason: "the server created a session without an id".into(),
+                    });
+                    return;
+                }
                 self.next_keepalive = Some(now + KEEPALIVE_INTERVAL);
                 self.attach(Request::AttachPublisher, now);
             }
             Request::AttachPublisher => {
                 self.publisher = msg.created_id;
+                if self.publisher.is_none() {
+                    self.close(RoomEvent::ProtocolError {
+                        reason: "the server attached the plugin without a handle id".into(),
+                    });
+                    return;
+                }
                 self.join(now);
             }
             Request::Join => self.on_joined(msg, now),
@@ -789,10 +806,12 @@ impl VideoRoom {
 
     fn on_joined(&mut self, msg: &Incoming, now: Instant) {
         if msg.videoroom() != Some("joined") {
-            self.events.push_back(RoomEvent::RequestFailed {
-                request: "join",
-                code: 0,
-                reason: "unexpected reply to join".into(),
+            // A server that answers a join with something else is not one we can follow.
+            self.close(RoomEvent::ProtocolError {
+                reason: format!(
+                    "the server answered the join with {:?}",
+                    msg.videoroom().unwrap_or(msg.janus.as_str())
+                ),
             });
             return;
         }

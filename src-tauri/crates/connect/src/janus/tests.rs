@@ -474,3 +474,79 @@ fn garbage_from_the_server_is_an_error_and_changes_nothing() {
     let _attach = h.sent(janus("attach"));
     h.now += Duration::from_millis(1);
 }
+
+#[test]
+fn a_server_that_breaks_the_protocol_is_reported_not_followed() {
+    let script = Script::new("basics");
+    let mut h = Harness::new("4242", Some("letmein"));
+    h.connect(&script, "alice");
+    let join = h.sent(request("join"));
+    // A "success" that is not a join: e.g. a server that answers every message the same way.
+    h.deliver(
+        &json!({"janus": "event", "session_id": 1, "sender": 5_323_041_354_655_369u64,
+            "plugindata": {"plugin": "janus.plugin.videoroom",
+                "data": {"videoroom": "success", "list": []}}}),
+        join["transaction"].as_str(),
+    );
+    assert!(
+        matches!(&h.events()[..], [RoomEvent::ProtocolError { reason }] if reason.contains("success")),
+        "a join answered with something else ends the session"
+    );
+    assert!(h.room.is_closed());
+
+    // A create without a session id.
+    let mut h = Harness::new("4242", None);
+    let create = h.sent(janus("create"));
+    h.deliver(
+        &json!({"janus": "success", "data": {}}),
+        create["transaction"].as_str(),
+    );
+    assert!(matches!(&h.events()[..], [RoomEvent::ProtocolError { .. }]));
+}
+
+/// Random bytes, random JSON shapes and mutated real messages at every step: never a panic, and
+/// what is not a message is an error without effect. (The libFuzzer target `janus` runs the same
+/// input space unbounded.)
+#[test]
+fn random_server_input_never_panics() {
+    let recorded: Vec<String> = transcript("media")
+        .into_iter()
+        .chain(transcript("basics"))
+        .filter(|e| e["dir"] == "recv")
+        .map(|e| e["msg"].to_string())
+        .collect();
+    let mut seed = 0x9e37_79b9u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    for _ in 0..300 {
+        let mut room = VideoRoom::new(
+            JoinConfig {
+                room: RoomId::Number(1),
+                display: "x".into(),
+                pin: None,
+            },
+            "t",
+            Instant::now(),
+        );
+        for _ in 0..40 {
+            let base = &recorded[next() as usize % recorded.len()];
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..(next() % 4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = next() as usize % bytes.len();
+                bytes[at] = (next() % 128) as u8;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = room.handle_message(&text, Instant::now());
+            while room.poll_transmit().is_some() {}
+            while room.poll_event().is_some() {}
+        }
+        room.handle_timeout(Instant::now() + Duration::from_secs(60));
+    }
+}
