@@ -555,3 +555,72 @@ fn missing_devices_fail_the_join_with_a_clear_error() -> Result<()> {
     }
     Ok(())
 }
+
+/// The recording indicator says what the server proves and nothing more: a room set to record
+/// shows so within one poll; an ordinary room is "not announced" (Janus cannot show that nobody
+/// records), never "off"; a private room is "not announced" because the server says nothing.
+#[test]
+fn the_recording_indicator_shows_what_the_server_proves() -> Result<()> {
+    if !netns::enter("the_recording_indicator_shows_what_the_server_proves")? {
+        return Ok(());
+    }
+    let dir = artifacts::dir("janus-recording-indicator")?;
+    let rooms = [
+        RoomSpec::with_pin(1234, PIN),
+        RoomSpec::with_pin(1235, PIN).recording(),
+        RoomSpec::with_pin(1236, PIN).private(),
+    ];
+    let janus = JanusServer::start(&dir, &rooms)?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    for (room, state, reason) in [
+        (1234, "notAnnounced", "serverCannotTell"),
+        (1235, "roomSetToRecord", "roomRecordFlagOn"),
+        (1236, "notAnnounced", "privateRoom"),
+    ] {
+        let mut client = CliClient::spawn(
+            &format!("room-{room}"),
+            &[
+                "join",
+                &janus.link(room),
+                "--json",
+                "--password-file",
+                &pin,
+                "--duration",
+                "30",
+            ],
+        )?;
+        let first = client.wait_event(
+            "first indicators",
+            Duration::from_secs(15),
+            event_is("indicators"),
+        )?;
+        assert_eq!(
+            first["indicators"]["recording"]["reason"], "notYetKnown",
+            "{first}"
+        );
+        assert_eq!(
+            first["indicators"]["encryption"]["state"], "transportOnly",
+            "{first}"
+        );
+        let known = client.wait_event("recording known", Duration::from_secs(10), |e| {
+            e["event"] == "indicators" && e["indicators"]["recording"]["reason"] != "notYetKnown"
+        })?;
+        assert_eq!(
+            known["indicators"]["recording"]["state"], state,
+            "room {room}: {known}"
+        );
+        assert_eq!(
+            known["indicators"]["recording"]["reason"], reason,
+            "room {room}: {known}"
+        );
+        assert!(
+            client
+                .events()
+                .iter()
+                .all(|e| e["indicators"]["recording"]["state"] != "off"),
+            "Janus never proves that nothing is recorded"
+        );
+        client.save_output(&dir);
+    }
+    Ok(())
+}

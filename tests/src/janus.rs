@@ -23,6 +23,10 @@ pub struct RoomSpec {
     pub pin: Option<String>,
     /// Most publishers at once.
     pub publishers: u32,
+    /// Record everyone who publishes (`record = true`).
+    pub record: bool,
+    /// Keep the room out of the public list (`is_private = true`).
+    pub private: bool,
 }
 
 impl RoomSpec {
@@ -32,7 +36,21 @@ impl RoomSpec {
             id,
             pin: Some(pin.to_owned()),
             publishers: 6,
+            record: false,
+            private: false,
         }
+    }
+
+    /// The same, set to record.
+    pub fn recording(mut self) -> Self {
+        self.record = true;
+        self
+    }
+
+    /// The same, not in the public room list.
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
     }
 }
 
@@ -113,9 +131,11 @@ events: {{
                 .unwrap_or_default();
             let _ = write!(
                 videoroom,
-                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = false\n    rec_dir = \"{rec}\"\n}}\n",
+                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = {record}\n    is_private = {private}\n    rec_dir = \"{rec}\"\n}}\n",
                 id = room.id,
                 pubs = room.publishers,
+                record = room.record,
+                private = room.private,
                 rec = rec.display(),
             );
         }

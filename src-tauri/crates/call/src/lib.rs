@@ -9,11 +9,13 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod indicators;
 pub mod link;
 pub mod media;
 pub mod session;
 
 pub use error::UserError;
+pub use indicators::Indicators;
 pub use link::{LinkReport, inspect_link};
 pub use media::{
     AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, VideoIn, VideoOut,

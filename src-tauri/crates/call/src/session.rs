@@ -15,6 +15,7 @@ use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack
 use serde::Serialize;
 
 use crate::UserError;
+use crate::indicators::{EncryptionIndicator, Indicators, OperatorIndicator, RecordingIndicator};
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
     MediaChoice, MediaSummary, Sender, Sources,
@@ -158,6 +159,11 @@ pub enum CallEvent {
         participant: String,
         /// Talking now.
         speaking: bool,
+    },
+    /// The recording, encryption or operator indicator changed (also sent once after joining).
+    Indicators {
+        /// All three, as they are now.
+        indicators: Indicators,
     },
     /// The media connection's state changed (both directions together).
     Connection {
@@ -366,6 +372,7 @@ pub struct Call {
     /// The last state of each media connection (publisher, subscriber) and what we reported.
     link_states: [Option<LinkState>; 2],
     reported_state: Option<ConnectionState>,
+    indicators: Indicators,
     /// Our opened sources, until the sender takes them.
     sources: Option<Sources>,
     device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
@@ -409,12 +416,20 @@ impl Call {
             me: me.to_string(),
             participants: participants.values().cloned().collect(),
         };
+        let indicators = Indicators {
+            recording: RecordingIndicator::from_janus(None),
+            encryption: EncryptionIndicator::transport_only(),
+            operator: OperatorIndicator::unknown(),
+        };
+        let first_indicators = CallEvent::Indicators {
+            indicators: indicators.clone(),
+        };
         Self {
             conn,
             me,
             participants,
             tracks: BTreeSet::new(),
-            queued: [joined].into(),
+            queued: [joined, first_indicators].into(),
             ended: false,
             context,
             publisher: None,
@@ -427,6 +442,7 @@ impl Call {
             devices: None,
             link_states: [None, None],
             reported_state: None,
+            indicators,
             sources: None,
             device_tx,
             device_rx,
@@ -531,6 +547,11 @@ impl Call {
                 detail: "this call sends no video".into(),
             }),
         }
+    }
+
+    /// The indicators as they are now.
+    pub fn indicators(&self) -> &Indicators {
+        &self.indicators
     }
 
     /// Our id in the room.
@@ -810,6 +831,15 @@ impl Call {
                         detail: format!("{reason} ({code})"),
                     },
                 });
+            }
+            RoomEvent::RoomFacts(facts) => {
+                let recording = RecordingIndicator::from_janus(Some(facts));
+                if recording != self.indicators.recording {
+                    self.indicators.recording = recording;
+                    self.queued.push_back(CallEvent::Indicators {
+                        indicators: self.indicators.clone(),
+                    });
+                }
             }
             RoomEvent::RoomDestroyed => self.end(EndReason::RoomClosed),
             RoomEvent::Kicked => self.end(EndReason::Kicked),

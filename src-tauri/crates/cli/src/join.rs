@@ -375,6 +375,13 @@ fn print_event(options: &Options, event: &CallEvent) {
             ),
         },
         CallEvent::Connection { state } => println!("media connection: {state:?}"),
+        CallEvent::Indicators { indicators } => println!(
+            "recording: {:?} ({:?}) · encryption: {:?} · operator: {}",
+            indicators.recording.state,
+            indicators.recording.reason,
+            indicators.encryption.state,
+            indicators.operator.name.as_deref().unwrap_or("unknown")
+        ),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

@@ -242,6 +242,7 @@ fn event_name(event: &RoomEvent) -> &'static str {
         RoomEvent::WebRtcUp(_) => "webrtc-up",
         RoomEvent::MediaFlowing { .. } => "media",
         RoomEvent::Hangup { .. } => "hangup",
+        RoomEvent::RoomFacts(_) => "room-facts",
         RoomEvent::RoomDestroyed => "room-destroyed",
         RoomEvent::Kicked => "kicked",
         RoomEvent::Left => "left",

@@ -7,8 +7,8 @@ mod wire;
 
 pub use driver::{JanusConnection, ServerInfo, probe};
 pub use room::{
-    JoinConfig, JoinError, KEEPALIVE_INTERVAL, MediaKind, Participant, REPLY_TIMEOUT, RemoteStream,
-    Role, RoomEvent, RoomId, VideoRoom,
+    JoinConfig, JoinError, KEEPALIVE_INTERVAL, MediaKind, Participant, REPLY_TIMEOUT,
+    ROOM_FACTS_INTERVAL, RemoteStream, Role, RoomEvent, RoomFacts, RoomId, VideoRoom,
 };
 pub use wire::{Jsep, WireError};
 

@@ -28,6 +28,23 @@ const PLUGIN: &str = "janus.plugin.videoroom";
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(25);
 /// How long a request may go unanswered before the server counts as lost.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the room's public facts (recording, end-to-end requirement) are asked for: Janus
+/// sends no event when they change.
+pub const ROOM_FACTS_INTERVAL: Duration = Duration::from_secs(4);
+
+/// What the server says about the room, from its public `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomFacts {
+    /// The room is listed: its flags as the server states them.
+    Listed {
+        /// The room is set to record everyone who publishes (`record`).
+        record: bool,
+        /// The room admits only publishers that declare end-to-end encryption.
+        require_e2ee: bool,
+    },
+    /// The room is not in the public list (a private room): the server says nothing about it.
+    Unlisted,
+}
 
 /// A VideoRoom room: numeric by default, text when the server uses string ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -227,6 +244,8 @@ pub enum RoomEvent {
         /// The server's words.
         reason: String,
     },
+    /// What the server says about the room; sent after joining and whenever it changes.
+    RoomFacts(RoomFacts),
     /// The room was destroyed by its owner.
     RoomDestroyed,
     /// We were removed from the room by a moderator.
@@ -268,6 +287,7 @@ enum Request {
     Start,
     Keepalive,
     Destroy,
+    List,
 }
 
 impl Request {
@@ -283,6 +303,7 @@ impl Request {
             Self::Start => "start",
             Self::Keepalive => "keepalive",
             Self::Destroy => "destroy",
+            Self::List => "list",
         }
     }
 }
@@ -328,6 +349,9 @@ pub struct VideoRoom {
     out: VecDeque<String>,
     events: VecDeque<RoomEvent>,
     next_keepalive: Option<Instant>,
+    /// When to ask for the room's facts next (while in the room).
+    next_facts: Option<Instant>,
+    facts: Option<RoomFacts>,
 }
 
 impl VideoRoom {
@@ -349,6 +373,8 @@ impl VideoRoom {
             out: VecDeque::new(),
             events: VecDeque::new(),
             next_keepalive: None,
+            next_facts: None,
+            facts: None,
         };
         room.send(Request::Create, json!({"janus": "create"}), now);
         room
@@ -389,10 +415,10 @@ impl VideoRoom {
             .values()
             .map(|(_, sent)| *sent + REPLY_TIMEOUT)
             .min();
-        match (reply, self.next_keepalive) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [reply, self.next_keepalive, self.next_facts]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Time passed: send keepalives, give up on unanswered requests.
@@ -412,6 +438,19 @@ impl VideoRoom {
             );
             self.lose(reason);
             return;
+        }
+        if self.phase == Phase::InRoom
+            && self.next_facts.is_some_and(|due| now >= due)
+            && !self.pending.values().any(|(r, _)| *r == Request::List)
+        {
+            self.next_facts = Some(now + ROOM_FACTS_INTERVAL);
+            self.message(
+                Request::List,
+                self.publisher,
+                json!({"request": "list"}),
+                None,
+                now,
+            );
         }
         if let (Some(session), Some(due)) = (self.session, self.next_keepalive)
             && now >= due
@@ -474,6 +513,7 @@ impl VideoRoom {
         match self.phase {
             Phase::InRoom => {
                 self.phase = Phase::Leaving;
+                self.next_facts = None;
                 self.message(
                     Request::Leave,
                     self.publisher,
@@ -652,6 +692,7 @@ impl VideoRoom {
         self.phase = Phase::Closed;
         self.pending.clear();
         self.next_keepalive = None;
+        self.next_facts = None;
         self.events.push_back(event);
     }
 
@@ -753,6 +794,7 @@ impl VideoRoom {
             }
             Request::Leave => self.destroy(now),
             Request::Destroy => self.close(RoomEvent::Left),
+            Request::List => self.on_list(msg),
             Request::Configure | Request::Keepalive => {}
         }
         // A reply can carry room news too (a join's event lists publishers already).
@@ -804,6 +846,29 @@ impl VideoRoom {
         }
     }
 
+    /// The public room list: find our room and report its facts when they changed.
+    fn on_list(&mut self, msg: &Incoming) {
+        let Some(rooms) = msg.field("list").and_then(Value::as_array) else {
+            return;
+        };
+        let ours = self.config.room.to_json();
+        let facts =
+            rooms
+                .iter()
+                .find(|r| r.get("room") == Some(&ours))
+                .map_or(RoomFacts::Unlisted, |r| RoomFacts::Listed {
+                    record: r.get("record").and_then(Value::as_bool).unwrap_or(false),
+                    require_e2ee: r
+                        .get("require_e2ee")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                });
+        if self.facts != Some(facts) {
+            self.facts = Some(facts);
+            self.events.push_back(RoomEvent::RoomFacts(facts));
+        }
+    }
+
     fn on_joined(&mut self, msg: &Incoming, now: Instant) {
         if msg.videoroom() != Some("joined") {
             // A server that answers a join with something else is not one we can follow.
@@ -816,6 +881,7 @@ impl VideoRoom {
             return;
         }
         self.phase = Phase::InRoom;
+        self.next_facts = Some(now);
         self.me = msg.field("id").and_then(Value::as_u64);
         self.private_id = msg.field("private_id").and_then(Value::as_u64);
         for p in list(msg.field("publishers"), true) {

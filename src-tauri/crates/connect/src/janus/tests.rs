@@ -432,18 +432,17 @@ fn keepalives_keep_the_session_and_its_loss_is_reported() {
     );
     assert!(h.room.is_closed());
 
-    // A quiet but healthy session sends keepalives every 25 s; the server's timeout ends it.
-    let mut h = Harness::new("1", None);
-    h.connect(&script, "with-keepalive");
+    // A session that waits (here: for the user to type the password) sends keepalives every
+    // 25 s; the server's timeout ends it.
+    let basics = Script::new("basics");
+    let mut h = Harness::new("4242", None);
+    h.connect(&basics, "alice");
     let join = h.sent(request("join"));
-    h.deliver(
-        &json!({"janus": "event", "session_id": 1, "sender": 4_022_330_752_321_123u64,
-            "plugindata": {"plugin": "janus.plugin.videoroom",
-                "data": {"videoroom": "joined", "room": 1, "id": 5, "private_id": 6,
-                    "publishers": []}}}),
-        join["transaction"].as_str(),
+    h.answer(&basics, "alice", 0, &join, request("join"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::JoinFailed(JoinError::PasswordRequired)]
     );
-    assert!(matches!(&h.events()[..], [RoomEvent::Joined { me: 5, .. }]));
     assert_eq!(h.room.poll_timeout(), Some(h.now + KEEPALIVE_INTERVAL));
     h.room.handle_timeout(h.now + KEEPALIVE_INTERVAL);
     let keepalive = h.sent(janus("keepalive"));
@@ -456,6 +455,69 @@ fn keepalives_keep_the_session_and_its_loss_is_reported() {
     assert!(
         matches!(&h.events()[..], [RoomEvent::SessionLost { reason }] if reason.contains("timeout"))
     );
+}
+
+/// Janus announces no change of a room's recording flag: the room list is asked for right after
+/// joining and every few seconds, and a change becomes an event.
+#[test]
+fn room_facts_are_polled_and_changes_reported() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    assert!(matches!(&h.events()[..], [RoomEvent::Joined { .. }]));
+    assert_eq!(
+        h.room.poll_timeout(),
+        Some(h.now),
+        "the facts are due at once"
+    );
+    h.room.handle_timeout(h.now);
+    let list = h.sent(request("list"));
+    h.answer(&script, "watcher", 0, &list, request("list"));
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::RoomFacts(RoomFacts::Listed {
+            record: false,
+            require_e2ee: false
+        })]
+    );
+    // Unchanged: no event. Then the owner turns recording on.
+    for (record, expect_event) in [(false, false), (true, true), (true, false)] {
+        h.now += ROOM_FACTS_INTERVAL;
+        assert_eq!(h.room.poll_timeout(), Some(h.now));
+        h.room.handle_timeout(h.now);
+        let list = h.sent(request("list"));
+        let tx = script.request("watcher", 0, request("list"));
+        let mut reply = script.replies("watcher", &tx).remove(0);
+        if let Some(rooms) = reply["plugindata"]["data"]["list"].as_array_mut() {
+            for room in rooms {
+                room["record"] = json!(record);
+            }
+        }
+        h.deliver(&reply, list["transaction"].as_str());
+        let events = h.events();
+        assert_eq!(!events.is_empty(), expect_event, "{events:?}");
+        if expect_event {
+            assert_eq!(
+                events,
+                vec![RoomEvent::RoomFacts(RoomFacts::Listed {
+                    record: true,
+                    require_e2ee: false
+                })]
+            );
+        }
+    }
+    // A room the list does not show is private: the server says nothing about it.
+    let mut h = Harness::new("777", Some("letmein"));
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    h.events();
+    h.room.handle_timeout(h.now);
+    let list = h.sent(request("list"));
+    h.answer(&script, "watcher", 0, &list, request("list"));
+    assert_eq!(h.events(), vec![RoomEvent::RoomFacts(RoomFacts::Unlisted)]);
 }
 
 #[test]

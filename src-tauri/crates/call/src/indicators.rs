@@ -1,0 +1,233 @@
+//! The three in-call indicators — recording, encryption, operator — computed from what the server
+//! and the media path prove, never more. "Not announced" and "unknown" are real states.
+//!
+//! Each indicator carries a reason code the UI translates into a short sentence; the UI shows
+//! what it gets and computes nothing.
+
+use runde_connect::janus::RoomFacts;
+use serde::Serialize;
+
+/// Whether anyone may be recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum RecordingState {
+    /// The server says a recording is running now.
+    Active,
+    /// The room is set to record whoever publishes.
+    RoomSetToRecord,
+    /// The server does not tell; a recording may or may not be running.
+    NotAnnounced,
+    /// The server positively declares that nothing is recorded.
+    Off,
+}
+
+/// Why the recording indicator shows what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum RecordingReason {
+    /// We have not heard from the server about it yet.
+    NotYetKnown,
+    /// The room's settings say every publisher is recorded.
+    RoomRecordFlagOn,
+    /// The room is not set to record, but this kind of server cannot tell whether a participant
+    /// records their own stream or the operator records otherwise.
+    ServerCannotTell,
+    /// The room is private: the server does not publish its settings.
+    PrivateRoom,
+}
+
+/// The recording indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingIndicator {
+    /// The state.
+    pub state: RecordingState,
+    /// Why.
+    pub reason: RecordingReason,
+}
+
+impl RecordingIndicator {
+    /// What a Janus VideoRoom proves: its public list can show that a room is set to record, but
+    /// nothing can show that nobody records (a publisher recording itself is invisible to all), so
+    /// Janus never yields [`RecordingState::Off`].
+    pub fn from_janus(facts: Option<RoomFacts>) -> Self {
+        let (state, reason) = match facts {
+            None => (RecordingState::NotAnnounced, RecordingReason::NotYetKnown),
+            Some(RoomFacts::Listed { record: true, .. }) => (
+                RecordingState::RoomSetToRecord,
+                RecordingReason::RoomRecordFlagOn,
+            ),
+            Some(RoomFacts::Listed { record: false, .. }) => (
+                RecordingState::NotAnnounced,
+                RecordingReason::ServerCannotTell,
+            ),
+            Some(RoomFacts::Unlisted) => {
+                (RecordingState::NotAnnounced, RecordingReason::PrivateRoom)
+            }
+        };
+        Self { state, reason }
+    }
+}
+
+/// Who can see and hear the media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum EncryptionState {
+    /// Encrypted on the way to the server only: the server (and its operator) can see and hear.
+    TransportOnly,
+    /// Some streams are end-to-end encrypted, others are not.
+    Mixed,
+    /// Every stream sent and received is end-to-end encrypted with the call key.
+    EndToEnd,
+}
+
+/// Why the encryption indicator shows what it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum EncryptionReason {
+    /// Media is protected between each participant and the server, which decrypts it to forward
+    /// it.
+    ServerDecryptsMedia,
+}
+
+/// The encryption indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionIndicator {
+    /// The state.
+    pub state: EncryptionState,
+    /// Why.
+    pub reason: EncryptionReason,
+}
+
+impl EncryptionIndicator {
+    /// Without end-to-end encryption: transport only, whatever the room claims.
+    pub fn transport_only() -> Self {
+        Self {
+            state: EncryptionState::TransportOnly,
+            reason: EncryptionReason::ServerDecryptsMedia,
+        }
+    }
+}
+
+/// Where what we know about the server's operator comes from, from strongest to weakest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum OperatorSource {
+    /// Nothing: Runde does not know who runs this server.
+    Unknown,
+}
+
+/// The operator indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorIndicator {
+    /// How we know.
+    pub source: OperatorSource,
+    /// The operator's name, when known.
+    pub name: Option<String>,
+}
+
+impl OperatorIndicator {
+    /// Nothing known.
+    pub fn unknown() -> Self {
+        Self {
+            source: OperatorSource::Unknown,
+            name: None,
+        }
+    }
+}
+
+/// All three, as the UI shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct Indicators {
+    /// Whether anyone may be recording.
+    pub recording: RecordingIndicator,
+    /// Who can see and hear the media.
+    pub encryption: EncryptionIndicator,
+    /// Who runs the server.
+    pub operator: OperatorIndicator,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn janus_never_claims_that_nothing_is_recorded() {
+        let all = [
+            None,
+            Some(RoomFacts::Unlisted),
+            Some(RoomFacts::Listed {
+                record: false,
+                require_e2ee: false,
+            }),
+            Some(RoomFacts::Listed {
+                record: false,
+                require_e2ee: true,
+            }),
+            Some(RoomFacts::Listed {
+                record: true,
+                require_e2ee: false,
+            }),
+        ];
+        for facts in all {
+            assert_ne!(
+                RecordingIndicator::from_janus(facts).state,
+                RecordingState::Off,
+                "{facts:?}"
+            );
+        }
+        assert_eq!(
+            RecordingIndicator::from_janus(Some(RoomFacts::Listed {
+                record: true,
+                require_e2ee: false
+            })),
+            RecordingIndicator {
+                state: RecordingState::RoomSetToRecord,
+                reason: RecordingReason::RoomRecordFlagOn
+            }
+        );
+        assert_eq!(
+            RecordingIndicator::from_janus(Some(RoomFacts::Unlisted)).reason,
+            RecordingReason::PrivateRoom
+        );
+    }
+
+    #[test]
+    fn a_room_that_requires_e2ee_does_not_make_the_call_end_to_end() {
+        // Janus only checks that publishers *declare* e2ee; the indicator follows the media path.
+        assert_eq!(
+            EncryptionIndicator::transport_only().state,
+            EncryptionState::TransportOnly
+        );
+    }
+
+    #[test]
+    fn indicators_serialise_as_codes() -> Result<(), serde_json::Error> {
+        let indicators = Indicators {
+            recording: RecordingIndicator::from_janus(None),
+            encryption: EncryptionIndicator::transport_only(),
+            operator: OperatorIndicator::unknown(),
+        };
+        assert_eq!(
+            serde_json::to_value(&indicators)?,
+            serde_json::json!({
+                "recording": {"state": "notAnnounced", "reason": "notYetKnown"},
+                "encryption": {"state": "transportOnly", "reason": "serverDecryptsMedia"},
+                "operator": {"source": "unknown", "name": null}
+            })
+        );
+        Ok(())
+    }
+}
