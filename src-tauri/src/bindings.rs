@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use runde_call::{LinkReport, UserError};
+use runde_call::{LinkReport, ServerReview, UserError};
 use ts_rs::{Config, TS};
 
 /// One command as the UI sees it.
@@ -31,7 +31,11 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
 }
 
 fn declarations(cfg: &Config) -> Vec<String> {
-    vec![LinkReport::decl(cfg), UserError::decl(cfg)]
+    vec![
+        LinkReport::decl(cfg),
+        ServerReview::decl(cfg),
+        UserError::decl(cfg),
+    ]
 }
 
 const HEADER: &str = "\

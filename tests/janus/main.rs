@@ -624,3 +624,150 @@ fn the_recording_indicator_shows_what_the_server_proves() -> Result<()> {
     }
     Ok(())
 }
+
+/// Trusted servers and key pinning against Janus behind a real TLS proxy (nginx) with a CA of the
+/// test's own: first contact stops for review; accepting pins the key and the operator indicator
+/// names the certificate's organisation; a changed key blocks the call; a certificate no trusted
+/// authority vouches for joins only after an explicit review.
+#[test]
+fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> {
+    use runde_e2e::tls_proxy::{TestCa, TlsProxy};
+    if !netns::enter("trusted_servers_are_pinned_and_a_changed_key_blocks_the_call")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-tls")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let ca = TestCa::new(&dir.join("ca"))?;
+    let ca_bundle = ca.certificate().display().to_string();
+    let store = dir.join("trust-store");
+    let store_arg = store.display().to_string();
+    let trusted_env = [("SSL_CERT_FILE", ca_bundle.as_str())];
+    let join = |name: &str, link: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "join",
+            link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--trust-store",
+            &store_arg,
+            "--duration",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let mut client = CliClient::spawn_with_env(name, &args, env)?;
+        let status = client.wait_exit(Duration::from_secs(20))?;
+        client.save_output(&dir);
+        Ok::<_, runde_e2e::Error>((status, client.events(), client.stderr()))
+    };
+    let first = ca.server("first", "Beratung Test e.V.")?;
+    let proxy = TlsProxy::start(&dir.join("nginx-1"), &first, janus.port())?;
+    let link = proxy.link(ROOM);
+
+    // 1. First contact: the join stops and shows the certificate.
+    let (status, events, errout) = join("first-contact", &link, &[], &trusted_env)?;
+    assert_eq!(status.code(), Some(10), "{events:?} {errout:?}");
+    let failed = events.iter().find(|e| e["event"] == "joinFailed").cloned();
+    let failed = failed.ok_or_else(|| err("first contact", "no joinFailed"))?;
+    assert_eq!(failed["error"]["code"], "NewServer", "{failed}");
+    assert_eq!(failed["error"]["review"]["trustedBySystem"], true);
+    assert_eq!(
+        failed["error"]["review"]["organisation"],
+        "Beratung Test e.V."
+    );
+    let key = failed["error"]["review"]["keySha256"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        errout.iter().any(|l| l.contains(&key)),
+        "the key is shown: {errout:?}"
+    );
+    assert!(
+        !store.join("trusted-servers.json").exists(),
+        "nothing pinned without consent"
+    );
+
+    // 2. Accepted: joined, the key is pinned, the operator comes from the certificate.
+    let (status, events, errout) = join("accept", &link, &["--accept-new-server"], &trusted_env)?;
+    assert!(status.success(), "{events:?} {errout:?}");
+    let saved = std::fs::read_to_string(store.join("trusted-servers.json"))
+        .map_err(|e| err("trust store", e))?;
+    assert!(saved.contains(&key), "{saved}");
+    let indicators = events
+        .iter()
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("accept", "no indicators"))?;
+    assert_eq!(
+        indicators["indicators"]["operator"]["source"],
+        "certificateOrganisation"
+    );
+    assert_eq!(
+        indicators["indicators"]["operator"]["name"],
+        "Beratung Test e.V."
+    );
+
+    // 3. Known and pinned: joins without questions.
+    let (status, _, errout) = join("known", &link, &[], &trusted_env)?;
+    assert!(status.success(), "{errout:?}");
+
+    // 4. The server now presents another key (same CA, same name): blocked.
+    let port = proxy.port();
+    drop(proxy);
+    let second = ca.server("second", "Beratung Test e.V.")?;
+    let proxy = TlsProxy::start_on(&dir.join("nginx-2"), &second, janus.port(), port)?;
+    let (status, events, errout) = join("key-changed", &proxy.link(ROOM), &[], &trusted_env)?;
+    assert_eq!(status.code(), Some(10), "{events:?} {errout:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["error"]["code"] == "ServerKeyChanged"),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["event"] == "joined"),
+        "a changed key must block the call"
+    );
+
+    // 5. A certificate no trusted authority vouches for (the CA is not trusted now), at a store
+    //    that does not know the server: only an explicit review admits it, by pinning its key.
+    let fresh = dir.join("trust-store-2").display().to_string();
+    let second_link = proxy.link(ROOM);
+    let untrusted = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "join",
+            &second_link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--trust-store",
+            &fresh,
+            "--duration",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let mut client = CliClient::spawn(name, &args)?;
+        let status = client.wait_exit(Duration::from_secs(20))?;
+        client.save_output(&dir);
+        Ok::<_, runde_e2e::Error>((status, client.events()))
+    };
+    let (status, events) = untrusted("untrusted", &[])?;
+    assert_eq!(status.code(), Some(10), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["error"]["code"] == "ServerNotTrusted"),
+        "{events:?}"
+    );
+    let (status, events) = untrusted("untrusted-accepted", &["--accept-new-server"])?;
+    assert!(status.success(), "{events:?}");
+    let indicators = events
+        .iter()
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("untrusted-accepted", "no indicators"))?;
+    assert_eq!(
+        indicators["indicators"]["operator"]["source"], "unknown",
+        "an organisation nobody vouches for is not shown as the operator"
+    );
+    Ok(())
+}

@@ -179,6 +179,11 @@ events: {{
         format!("http://127.0.0.1:{}/janus?room={room}", self.port)
     }
 
+    /// The WebSocket port (on the namespace's loopback).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The server's log file.
     pub fn log(&self) -> &Path {
         &self.log

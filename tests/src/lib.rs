@@ -14,6 +14,7 @@ pub mod desktop;
 pub mod janus;
 pub mod netns;
 pub mod process;
+pub mod tls_proxy;
 pub mod webdriver;
 
 /// Errors from the test harness, with enough context to act on.

@@ -42,6 +42,8 @@ const APT_TEST: &[&str] = &[
     "janus-tools",
     "libjs-janus-gateway",
     "libjs-webrtc-adapter",
+    "nginx-light",
+    "openssl",
     "chromium",
     "chromium-driver",
     "nftables",

@@ -36,6 +36,41 @@ room: string | null,
  */
 tls: boolean, };
 
+export type ServerReview = { 
+/**
+ * Scheme, host and port.
+ */
+origin: string, 
+/**
+ * Who the certificate is for.
+ */
+subject: string, 
+/**
+ * Who signed it.
+ */
+issuer: string, 
+/**
+ * The organisation in the certificate, if any (vouched for by the issuer only when
+ * `trusted_by_system`).
+ */
+organisation: string | null, 
+/**
+ * Valid from (seconds since 1970, UTC).
+ */
+notBefore: number, 
+/**
+ * Valid until (seconds since 1970, UTC).
+ */
+notAfter: number, 
+/**
+ * SHA-256 of the server's public key (base64): what gets pinned.
+ */
+keySha256: string, 
+/**
+ * Whether an authority the system trusts vouches for the certificate.
+ */
+trustedBySystem: boolean, };
+
 export type UserError = { "code": "LinkEmpty" } | { "code": "LinkTooLong" } | { "code": "NotALink" } | { "code": "UnsupportedScheme", 
 /**
  * The scheme that was given.
@@ -67,6 +102,26 @@ detail: string, } | { "code": "ServerLost",
 detail: string, } | { "code": "ProtocolError", 
 /**
  * What was unexpected.
+ */
+detail: string, } | { "code": "ServerBlocked", 
+/**
+ * Scheme, host and port.
+ */
+origin: string, } | { "code": "NewServer", 
+/**
+ * What to show.
+ */
+review: ServerReview, } | { "code": "ServerKeyChanged", 
+/**
+ * The certificate it presented now.
+ */
+review: ServerReview, } | { "code": "ServerNotTrusted", 
+/**
+ * What it presented, for a review.
+ */
+review: ServerReview, } | { "code": "TrustStoreFailed", 
+/**
+ * What went wrong.
  */
 detail: string, } | { "code": "MediaFailed", 
 /**

@@ -1,7 +1,18 @@
 import { describe, expect, it } from "vitest";
-import type { BridgeFailure, UserError } from "./bindings";
+import type { BridgeFailure, ServerReview, UserError } from "./bindings";
 import { errorMessage } from "./errors";
 import { i18n } from "./i18n.svelte";
+
+const review: ServerReview = {
+  origin: "wss://meet.example.org:443",
+  subject: "CN=meet.example.org",
+  issuer: "CN=Test CA",
+  organisation: null,
+  notBefore: 0,
+  notAfter: 1,
+  keySha256: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+  trustedBySystem: false,
+};
 
 const everyError: (UserError | BridgeFailure)[] = [
   { code: "LinkEmpty" },
@@ -24,6 +35,11 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "ServerLost", detail: "keepalive timeout" },
   { code: "ProtocolError", detail: "no answer" },
   { code: "MediaFailed", detail: "no microphone" },
+  { code: "ServerBlocked", origin: "wss://meet.example.org:443" },
+  { code: "NewServer", review },
+  { code: "ServerKeyChanged", review },
+  { code: "ServerNotTrusted", review },
+  { code: "TrustStoreFailed", detail: "read-only folder" },
   { code: "BridgeFailure", detail: "ipc closed" },
 ];
 

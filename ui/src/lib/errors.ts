@@ -17,7 +17,14 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "ServerLost":
     case "ProtocolError":
     case "MediaFailed":
+    case "TrustStoreFailed":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
+    case "ServerBlocked":
+      return { key: "error.ServerBlocked", params: { origin: error.origin } };
+    case "NewServer":
+    case "ServerKeyChanged":
+    case "ServerNotTrusted":
+      return { key: `error.${error.code}`, params: {} };
     case "LinkEmpty":
     case "LinkTooLong":
     case "NotALink":

@@ -55,6 +55,14 @@ export const en = {
   "error.ServerLost": "The connection to the server was lost ({detail}).",
   "error.ProtocolError": "The server sent something Runde does not understand ({detail}).",
   "error.MediaFailed": "A microphone, speaker, camera or media file could not be used ({detail}).",
+  "error.ServerBlocked": "You blocked this server ({origin}). Runde will not connect to it.",
+  "error.NewServer":
+    "Runde has not met this server before. Check who runs it and its key, then trust it or cancel.",
+  "error.ServerKeyChanged":
+    "This server presented a different key than the one you trusted, so Runde blocked the call. Someone may be listening in. Ask the operator before trusting the new key.",
+  "error.ServerNotTrusted":
+    "No authority your computer trusts vouches for this server. Trust it only if you checked its key with the operator.",
+  "error.TrustStoreFailed": "Runde cannot read or save the list of trusted servers ({detail}).",
   "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
 } as const;
 
@@ -116,6 +124,14 @@ export const de: Messages = {
   "error.ServerLost": "Die Verbindung zum Server ist abgebrochen ({detail}).",
   "error.ProtocolError": "Der Server hat etwas geschickt, das Runde nicht versteht ({detail}).",
   "error.MediaFailed": "Ein Mikrofon, Lautsprecher, eine Kamera oder Mediendatei ließ sich nicht verwenden ({detail}).",
+  "error.ServerBlocked": "Sie haben diesen Server gesperrt ({origin}). Runde verbindet sich nicht mit ihm.",
+  "error.NewServer":
+    "Runde kennt diesen Server noch nicht. Prüfen Sie, wer ihn betreibt, und seinen Schlüssel; vertrauen Sie ihm dann oder brechen Sie ab.",
+  "error.ServerKeyChanged":
+    "Dieser Server zeigte einen anderen Schlüssel als den, dem Sie vertraut haben; Runde hat den Anruf deshalb blockiert. Möglicherweise hört jemand mit. Fragen Sie den Betreiber, bevor Sie dem neuen Schlüssel vertrauen.",
+  "error.ServerNotTrusted":
+    "Keine Stelle, der Ihr Computer vertraut, bürgt für diesen Server. Vertrauen Sie ihm nur, wenn Sie seinen Schlüssel mit dem Betreiber abgeglichen haben.",
+  "error.TrustStoreFailed": "Runde kann die Liste vertrauenswürdiger Server nicht lesen oder speichern ({detail}).",
   "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
 };
 

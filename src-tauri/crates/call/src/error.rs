@@ -89,6 +89,36 @@ pub enum UserError {
         /// What was unexpected.
         detail: String,
     },
+    /// The server is on the blocked list.
+    #[error("you blocked the server {origin}")]
+    ServerBlocked {
+        /// Scheme, host and port.
+        origin: String,
+    },
+    /// Runde has not met this server before: review it, then trust it or cancel.
+    #[error("this server is new to Runde; review it before joining")]
+    NewServer {
+        /// What to show.
+        review: Box<crate::trust::ServerReview>,
+    },
+    /// The server presented a different key than the one trusted: the call was blocked.
+    #[error("the server's key changed; the call was blocked")]
+    ServerKeyChanged {
+        /// The certificate it presented now.
+        review: Box<crate::trust::ServerReview>,
+    },
+    /// No authority the system trusts vouches for the server's certificate.
+    #[error("no trusted authority vouches for this server")]
+    ServerNotTrusted {
+        /// What it presented, for a review.
+        review: Box<crate::trust::ServerReview>,
+    },
+    /// The list of trusted servers cannot be read or saved.
+    #[error("the list of trusted servers cannot be used: {detail}")]
+    TrustStoreFailed {
+        /// What went wrong.
+        detail: String,
+    },
     /// A microphone, speaker, camera or media file could not be used.
     #[error("a media device could not be used: {detail}")]
     MediaFailed {
@@ -121,6 +151,11 @@ impl UserError {
             Self::ServerLost { .. } => "ServerLost",
             Self::ProtocolError { .. } => "ProtocolError",
             Self::MediaFailed { .. } => "MediaFailed",
+            Self::ServerBlocked { .. } => "ServerBlocked",
+            Self::NewServer { .. } => "NewServer",
+            Self::ServerKeyChanged { .. } => "ServerKeyChanged",
+            Self::ServerNotTrusted { .. } => "ServerNotTrusted",
+            Self::TrustStoreFailed { .. } => "TrustStoreFailed",
         }
     }
 
@@ -130,13 +165,20 @@ impl UserError {
     }
 }
 
-impl From<runde_connect::ConnectError> for UserError {
-    fn from(e: runde_connect::ConnectError) -> Self {
+impl UserError {
+    /// A connection error for the server at `origin`.
+    pub fn from_connect(e: runde_connect::ConnectError, origin: &str) -> Self {
         use runde_connect::ConnectError as C;
         match e {
             C::Unreachable { reason } => Self::ServerUnreachable { detail: reason },
             C::Tls { reason } => Self::TlsFailed { detail: reason },
             C::NotAConferenceServer { reason } => Self::NotAConferenceServer { detail: reason },
+            C::KeyChanged { presented } => Self::ServerKeyChanged {
+                review: Box::new(crate::trust::ServerReview::new(origin, &presented)),
+            },
+            C::UntrustedCertificate { presented } => Self::ServerNotTrusted {
+                review: Box::new(crate::trust::ServerReview::new(origin, &presented)),
+            },
         }
     }
 }

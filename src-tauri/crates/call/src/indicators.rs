@@ -121,6 +121,12 @@ impl EncryptionIndicator {
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum OperatorSource {
+    /// Declared by the administrator's policy, with the server's key pinned.
+    DeclaredByAdmin,
+    /// Declared by the user when trusting the server, with its key pinned.
+    DeclaredByUser,
+    /// The organisation named in a certificate that an authority the system trusts vouches for.
+    CertificateOrganisation,
     /// Nothing: Runde does not know who runs this server.
     Unknown,
 }

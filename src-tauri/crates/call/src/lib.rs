@@ -13,6 +13,7 @@ pub mod indicators;
 pub mod link;
 pub mod media;
 pub mod session;
+pub mod trust;
 
 pub use error::UserError;
 pub use indicators::Indicators;
@@ -25,3 +26,9 @@ pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
     RetryJoin, ServerReport, TrackKind, join, probe_server,
 };
+pub use trust::{ServerReview, TrustOptions};
+
+/// Where the trusted-server list lives by default (the system's settings folder for Runde).
+pub fn trust_dir() -> Option<std::path::PathBuf> {
+    runde_trust::config_dir()
+}

@@ -30,8 +30,8 @@ pub struct JoinOptions {
     pub password: Option<Secret>,
     /// The name others see.
     pub display_name: String,
-    /// TLS trust for `wss://` (the system's trust store plus reviewed certificates).
-    pub tls: TlsSettings,
+    /// Where trust decisions live, and whether a new server is accepted.
+    pub trust: crate::trust::TrustOptions,
     /// What we send and where received media goes.
     pub media: MediaChoice,
 }
@@ -209,7 +209,10 @@ pub struct ServerReport {
 /// Find out what answers at a link, without joining.
 pub async fn probe_server(link: &str, tls: &TlsSettings) -> Result<ServerReport, UserError> {
     let link = parse_link(link)?;
-    let info = janus::probe(link.endpoint(), tls).await?;
+    let origin = origin_of(link.endpoint());
+    let info = janus::probe(link.endpoint(), tls)
+        .await
+        .map_err(|e| UserError::from_connect(e, &origin))?;
     Ok(ServerReport {
         family: "janus".into(),
         name: info.name,
@@ -248,6 +251,17 @@ pub struct RetryJoin {
 struct JoinContext {
     media: MediaChoice,
     started: Instant,
+    operator: OperatorIndicator,
+}
+
+/// `wss://host:port` of an endpoint, with the default port spelled out.
+fn origin_of(endpoint: &url::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        endpoint.scheme(),
+        endpoint.host_str().unwrap_or_default(),
+        endpoint.port_or_known_default().unwrap_or(0)
+    )
 }
 
 impl std::fmt::Debug for RetryJoin {
@@ -278,6 +292,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let context = JoinContext {
         media: options.media,
         started: Instant::now(),
+        operator: OperatorIndicator::unknown(),
     };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
@@ -286,9 +301,57 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         display: options.display_name,
         pin: options.password,
     };
-    let conn = JanusConnection::join(link.endpoint(), config, &options.tls, tx_prefix())
-        .await
-        .map_err(UserError::from)?;
+    let origin = origin_of(link.endpoint());
+    let tls_link = link.is_tls();
+    let decision = if tls_link {
+        crate::trust::decide(&origin, &options.trust)?
+    } else {
+        crate::trust::Decision {
+            tls: TlsSettings::default(),
+            entry: None,
+        }
+    };
+    let mut trusted = decision.entry;
+    let conn =
+        match JanusConnection::join(link.endpoint(), config.clone(), &decision.tls, tx_prefix())
+            .await
+        {
+            Ok(conn) => conn,
+            // A server no authority vouches for, which the user reviewed and accepts: pin its key,
+            // then connect trusting exactly that key.
+            Err(runde_connect::ConnectError::UntrustedCertificate { presented })
+                if options.trust.accept_new_server && trusted.is_none() =>
+            {
+                trusted =
+                    crate::trust::first_contact(&origin, "janus", &presented, &options.trust)?;
+                let tls = TlsSettings {
+                    pins: vec![presented.key_sha256.clone()],
+                    allow_pinned_self_signed: true,
+                    ..TlsSettings::default()
+                };
+                JanusConnection::join(link.endpoint(), config, &tls, tx_prefix())
+                    .await
+                    .map_err(|e| UserError::from_connect(e, &origin))?
+            }
+            Err(e) => return Err(UserError::from_connect(e, &origin).into()),
+        };
+    if tls_link
+        && trusted.is_none()
+        && let Some(certificate) = conn.certificate()
+    {
+        match crate::trust::first_contact(&origin, "janus", certificate, &options.trust) {
+            Ok(entry) => trusted = entry,
+            Err(e) => {
+                conn.close().await;
+                return Err(e.into());
+            }
+        }
+    }
+    let operator = crate::trust::operator(trusted.as_ref(), conn.certificate());
+    let context = JoinContext {
+        operator,
+        ..context
+    };
     await_joined(conn, context).await
 }
 
@@ -419,7 +482,7 @@ impl Call {
         let indicators = Indicators {
             recording: RecordingIndicator::from_janus(None),
             encryption: EncryptionIndicator::transport_only(),
-            operator: OperatorIndicator::unknown(),
+            operator: context.operator.clone(),
         };
         let first_indicators = CallEvent::Indicators {
             indicators: indicators.clone(),

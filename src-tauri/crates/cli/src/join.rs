@@ -7,9 +7,29 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use runde_call::{
-    AudioIn, AudioOut, CallEvent, JoinOptions, MediaChoice, MediaSummary, Secret, TlsSettings,
-    UserError, VideoIn, VideoOut,
+    AudioIn, AudioOut, CallEvent, JoinOptions, MediaChoice, MediaSummary, Secret, ServerReview,
+    TlsSettings, TrustOptions, UserError, VideoIn, VideoOut,
 };
+
+/// The trusted-server store in the system's configuration folder.
+fn runde_trust_dir() -> Option<PathBuf> {
+    runde_call::trust_dir()
+}
+
+fn print_review(review: &ServerReview) {
+    eprintln!("  server:      {}", review.origin);
+    eprintln!("  certificate: {}", review.subject);
+    eprintln!("  issued by:   {}", review.issuer);
+    if let Some(o) = &review.organisation {
+        let vouched = if review.trusted_by_system {
+            "vouched for by the issuer"
+        } else {
+            "not vouched for by anyone"
+        };
+        eprintln!("  organisation: {o} ({vouched})");
+    }
+    eprintln!("  key (SHA-256): {}", review.key_sha256);
+}
 
 use crate::exit_code;
 
@@ -33,6 +53,7 @@ pub struct Options {
     duration: Option<Duration>,
     json: bool,
     media: MediaChoice,
+    trust: TrustOptions,
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -104,6 +125,10 @@ impl Options {
             duration: None,
             json: false,
             media: MediaChoice::default(),
+            trust: TrustOptions {
+                store: runde_trust_dir(),
+                accept_new_server: false,
+            },
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -128,6 +153,8 @@ impl Options {
                     options.duration = Some(Duration::from_secs_f64(seconds));
                 }
                 "--json" => options.json = true,
+                "--trust-store" => options.trust.store = Some(value("--trust-store")?.into()),
+                "--accept-new-server" => options.trust.accept_new_server = true,
                 "--audio-in" => options.media.audio_in = audio_in(&value("--audio-in")?)?,
                 "--video-in" => options.media.video_in = video_in(&value("--video-in")?)?,
                 "--audio-out" => {
@@ -228,7 +255,7 @@ pub async fn join(options: Options) -> ExitCode {
         link: options.link.clone(),
         password,
         display_name: options.name.clone(),
-        tls: TlsSettings::default(),
+        trust: options.trust.clone(),
         media: options.media.clone(),
     })
     .await;
@@ -315,6 +342,26 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 }
 
 fn report_failure(options: &Options, error: &UserError) -> ExitCode {
+    match error {
+        UserError::NewServer { review } => {
+            eprintln!("Runde has not met this server before:");
+            print_review(review);
+            eprintln!("If this is the server you expect, join again with --accept-new-server.");
+        }
+        UserError::ServerNotTrusted { review } => {
+            eprintln!("No authority your system trusts vouches for this server:");
+            print_review(review);
+            eprintln!(
+                "Only if you checked the key with the operator: join again with --accept-new-server."
+            );
+        }
+        UserError::ServerKeyChanged { review } => {
+            eprintln!("The server presented a different key than the one you trusted:");
+            print_review(review);
+            eprintln!("Someone may be listening in. Ask the operator before trusting the new key.");
+        }
+        _ => {}
+    }
     if options.json {
         let line = serde_json::json!({"event": "joinFailed", "error": error});
         println!("{line}");

@@ -33,13 +33,17 @@ commands:
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
       --json                  print events as JSON lines (and media statistics at the end)
+      --trust-store <folder>  where the trusted-server list is (default: Runde's settings folder)
+      --accept-new-server     trust a server met for the first time and pin its key (after you
+                              checked what Runde showed you about it)
   --version           print the version
   --help              print this help
 
 exit codes:
   0 ok · 2 usage · 3 unusable link · 4 password missing or wrong · 5 no such room or room full
   6 server unreachable, not a conference server, or TLS failed · 7 connection lost
-  8 the server was not understood · 9 a media device or file failed";
+  8 the server was not understood · 9 a media device or file failed
+  10 the server needs your review, is blocked, or its key changed";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,6 +92,11 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         E::ServerLost { .. } => 7,
         E::ProtocolError { .. } => 8,
         E::MediaFailed { .. } => 9,
+        E::ServerBlocked { .. }
+        | E::NewServer { .. }
+        | E::ServerKeyChanged { .. }
+        | E::ServerNotTrusted { .. }
+        | E::TrustStoreFailed { .. } => 10,
     })
 }
 

@@ -11,8 +11,10 @@
 pub mod janus;
 pub mod link;
 mod secret;
+pub mod tls;
 pub mod ws;
 
 pub use link::{Link, LinkError, parse_link};
 pub use secret::Secret;
+pub use tls::ServerCertificate;
 pub use ws::{ConnectError, TlsSettings};

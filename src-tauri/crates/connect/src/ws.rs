@@ -13,6 +13,9 @@ use tokio_tungstenite::tungstenite::{self, Error as WsError};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
+use crate::tls::{Observed, PinningVerifier, ServerCertificate, Verdict};
+use rustls::client::WebPkiServerVerifier;
+
 /// An open signalling connection.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -40,18 +43,38 @@ pub enum ConnectError {
         /// What it did instead.
         reason: String,
     },
+    /// The server presented a key that matches none of its pins: someone may be in between, or
+    /// the operator changed the key. The connection was not made.
+    #[error("the server's key does not match the one you trusted")]
+    KeyChanged {
+        /// The certificate it presented.
+        presented: Box<ServerCertificate>,
+    },
+    /// No authority the system trusts vouches for the server's certificate, and no pin admits it.
+    /// The user may review it and pin it.
+    #[error("no trusted authority vouches for this server's certificate")]
+    UntrustedCertificate {
+        /// The certificate it presented, for the review.
+        presented: Box<ServerCertificate>,
+    },
 }
 
-/// TLS settings for `wss://`: the system's trust store plus, for a server the user reviewed,
-/// extra trusted certificates (self-signed servers are only reachable that way).
+/// TLS settings for `wss://`: the system's trust store (which honours `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`), extra trusted authorities, and the server's pinned keys.
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
-    /// Certificates trusted in addition to the system's.
+    /// Certificate authorities trusted in addition to the system's.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// SHA-256 hashes (base64) of the public keys this server may present; empty: any key the
+    /// trust store vouches for.
+    pub pins: Vec<String>,
+    /// Accept a certificate no authority vouches for when its key is pinned (a self-signed
+    /// server the user reviewed).
+    pub allow_pinned_self_signed: bool,
 }
 
 impl TlsSettings {
-    fn client_config(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+    fn client_config(&self, observed: &Observed) -> Result<Arc<ClientConfig>, ConnectError> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
         for cert in native.certs {
@@ -64,15 +87,34 @@ impl TlsSettings {
             })?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls_err = |e: &dyn std::fmt::Display| ConnectError::Tls {
+            reason: e.to_string(),
+        };
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| tls_err(&e))?;
+        let verifier = PinningVerifier::new(
+            webpki,
+            self.pins.clone(),
+            self.allow_pinned_self_signed,
+            observed.clone(),
+        );
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ConnectError::Tls {
-                reason: e.to_string(),
-            })?
-            .with_root_certificates(roots)
+            .map_err(|e| tls_err(&e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
         Ok(Arc::new(config))
     }
+}
+
+/// An open signalling connection and, over TLS, the certificate the server presented.
+pub struct Opened {
+    /// The WebSocket.
+    pub socket: Ws,
+    /// The server's certificate (`None` for plain `ws://` on loopback).
+    pub certificate: Option<ServerCertificate>,
 }
 
 /// Open `endpoint` (ws:// or wss://) asking for `subprotocol`; a server that does not agree to it
@@ -82,6 +124,18 @@ pub async fn open(
     subprotocol: &str,
     tls: &TlsSettings,
 ) -> Result<Ws, ConnectError> {
+    open_with_certificate(endpoint, subprotocol, tls)
+        .await
+        .map(|o| o.socket)
+}
+
+/// Like [`open`], also returning the server's certificate.
+pub async fn open_with_certificate(
+    endpoint: &Url,
+    subprotocol: &str,
+    tls: &TlsSettings,
+) -> Result<Opened, ConnectError> {
+    let observed = Observed::default();
     let mut request =
         endpoint
             .as_str()
@@ -97,7 +151,7 @@ pub async fn open(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", protocol);
     let connector = match endpoint.scheme() {
-        "wss" => Some(Connector::Rustls(tls.client_config()?)),
+        "wss" => Some(Connector::Rustls(tls.client_config(&observed)?)),
         _ => Some(Connector::Plain),
     };
     let connecting =
@@ -108,7 +162,7 @@ pub async fn open(
                 reason: format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()),
             });
         }
-        Ok(result) => result.map_err(classify)?,
+        Ok(result) => result.map_err(|e| classify(e, &observed))?,
     };
     let agreed = response
         .headers()
@@ -119,10 +173,32 @@ pub async fn open(
             reason: format!("the WebSocket does not speak {subprotocol}"),
         });
     }
-    Ok(ws)
+    let certificate = observed
+        .0
+        .lock()
+        .ok()
+        .and_then(|slot| slot.as_ref().map(|(c, _)| c.clone()));
+    Ok(Opened {
+        socket: ws,
+        certificate,
+    })
 }
 
-fn classify(error: WsError) -> ConnectError {
+fn classify(error: WsError, observed: &Observed) -> ConnectError {
+    let seen = observed.0.lock().ok().and_then(|slot| slot.clone());
+    match (seen, &error) {
+        (Some((certificate, Verdict::KeyChanged)), _) => {
+            return ConnectError::KeyChanged {
+                presented: Box::new(certificate),
+            };
+        }
+        (Some((certificate, Verdict::Untrusted)), _) => {
+            return ConnectError::UntrustedCertificate {
+                presented: Box::new(certificate),
+            };
+        }
+        _ => {}
+    }
     match error {
         WsError::Io(e) => ConnectError::Unreachable {
             reason: e.to_string(),

@@ -14,6 +14,7 @@ use url::Url;
 
 use super::{JoinConfig, RoomEvent, SUBPROTOCOL, VideoRoom};
 use crate::secret::Secret;
+use crate::tls::ServerCertificate;
 use crate::ws::{self, ConnectError, TlsSettings, Ws};
 
 /// What the server says about itself.
@@ -88,6 +89,7 @@ enum Command {
 
 /// A live VideoRoom connection. Dropping it leaves the room.
 pub struct JanusConnection {
+    certificate: Option<ServerCertificate>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<RoomEvent>,
     task: Option<JoinHandle<()>>,
@@ -102,16 +104,23 @@ impl JanusConnection {
         tls: &TlsSettings,
         tx_prefix: String,
     ) -> Result<Self, ConnectError> {
-        let socket = ws::open(endpoint, SUBPROTOCOL, tls).await?;
+        let opened = ws::open_with_certificate(endpoint, SUBPROTOCOL, tls).await?;
+        let (socket, certificate) = (opened.socket, opened.certificate);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let room = VideoRoom::new(config, tx_prefix, std::time::Instant::now());
         let task = tokio::spawn(run(socket, room, command_rx, event_tx));
         Ok(Self {
+            certificate,
             commands,
             events,
             task: Some(task),
         })
+    }
+
+    /// The certificate the server presented (`None` without TLS).
+    pub fn certificate(&self) -> Option<&ServerCertificate> {
+        self.certificate.as_ref()
     }
 
     /// The next event; `None` once the connection has ended and every event was taken.

@@ -1,0 +1,164 @@
+//! Trust decisions at join time: which keys a server must present, whether the user has to review
+//! it first, and what the operator indicator may say.
+
+use std::path::PathBuf;
+
+use runde_connect::{ServerCertificate, TlsSettings};
+use runde_trust::{AddedBy, OpenNote, Policy, TrustStore, TrustedServer};
+use serde::Serialize;
+
+use crate::UserError;
+use crate::indicators::{OperatorIndicator, OperatorSource};
+
+/// A server's certificate as the user reviews it at first contact or after a key change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ServerReview {
+    /// Scheme, host and port.
+    pub origin: String,
+    /// Who the certificate is for.
+    pub subject: String,
+    /// Who signed it.
+    pub issuer: String,
+    /// The organisation in the certificate, if any (vouched for by the issuer only when
+    /// `trusted_by_system`).
+    pub organisation: Option<String>,
+    /// Valid from (seconds since 1970, UTC).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub not_before: i64,
+    /// Valid until (seconds since 1970, UTC).
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
+    pub not_after: i64,
+    /// SHA-256 of the server's public key (base64): what gets pinned.
+    pub key_sha256: String,
+    /// Whether an authority the system trusts vouches for the certificate.
+    pub trusted_by_system: bool,
+}
+
+impl ServerReview {
+    pub(crate) fn new(origin: &str, c: &ServerCertificate) -> Self {
+        Self {
+            origin: origin.to_owned(),
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            organisation: c.organisation.clone(),
+            not_before: c.not_before,
+            not_after: c.not_after,
+            key_sha256: c.key_sha256.clone(),
+            trusted_by_system: c.trusted_by_system,
+        }
+    }
+}
+
+/// Where trust decisions live and what to do with a server seen for the first time.
+#[derive(Debug, Clone, Default)]
+pub struct TrustOptions {
+    /// The trusted-server store's folder; `None`: no store (each TLS server is only checked
+    /// against the system's authorities and is never remembered).
+    pub store: Option<PathBuf>,
+    /// The user reviewed the server and accepts it: pin its key on this join.
+    pub accept_new_server: bool,
+}
+
+/// What the store says about a server before connecting.
+pub(crate) struct Decision {
+    pub(crate) tls: TlsSettings,
+    pub(crate) entry: Option<TrustedServer>,
+}
+
+fn store_error(e: impl std::fmt::Display) -> UserError {
+    UserError::TrustStoreFailed {
+        detail: e.to_string(),
+    }
+}
+
+fn open(options: &TrustOptions) -> Result<Option<TrustStore>, UserError> {
+    let Some(folder) = &options.store else {
+        return Ok(None);
+    };
+    let (store, note) = TrustStore::open(folder).map_err(store_error)?;
+    if let OpenNote::Recovered { backup, reason } = note {
+        tracing::warn!(backup = %backup.display(), %reason, "the trusted-server list was unreadable and was set aside");
+    }
+    Ok(Some(store))
+}
+
+/// Before connecting: a blocked server is refused; a pinned one must present a pinned key.
+pub(crate) fn decide(origin: &str, options: &TrustOptions) -> Result<Decision, UserError> {
+    let entry = open(options)?.and_then(|s| s.find(origin).cloned());
+    if let Some(entry) = &entry
+        && entry.policy == Policy::Blocked
+    {
+        return Err(UserError::ServerBlocked {
+            origin: origin.to_owned(),
+        });
+    }
+    let tls = TlsSettings {
+        pins: entry.as_ref().map(|e| e.pins.clone()).unwrap_or_default(),
+        allow_pinned_self_signed: entry.is_some(),
+        ..TlsSettings::default()
+    };
+    Ok(Decision { tls, entry })
+}
+
+/// After connecting: a server without an entry is a first contact. With the user's acceptance it
+/// is pinned and remembered; without, the join stops with the review to show.
+pub(crate) fn first_contact(
+    origin: &str,
+    family: &str,
+    certificate: &ServerCertificate,
+    options: &TrustOptions,
+) -> Result<Option<TrustedServer>, UserError> {
+    let Some(mut store) = open(options)? else {
+        return Ok(None);
+    };
+    if !options.accept_new_server {
+        return Err(UserError::NewServer {
+            review: Box::new(ServerReview::new(origin, certificate)),
+        });
+    }
+    let entry = TrustedServer {
+        label: origin.to_owned(),
+        origin: origin.to_owned(),
+        family: family.to_owned(),
+        operator: None,
+        pins: vec![certificate.key_sha256.clone()],
+        policy: Policy::Trusted,
+        added_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        added_by: AddedBy::UserReview,
+    };
+    store.upsert(entry.clone()).map_err(store_error)?;
+    Ok(Some(entry))
+}
+
+/// The operator indicator from the strongest source we have.
+pub(crate) fn operator(
+    entry: Option<&TrustedServer>,
+    certificate: Option<&ServerCertificate>,
+) -> OperatorIndicator {
+    if let Some(entry) = entry
+        && let Some(operator) = &entry.operator
+    {
+        let source = match entry.added_by {
+            AddedBy::Admin => OperatorSource::DeclaredByAdmin,
+            AddedBy::User | AddedBy::UserReview => OperatorSource::DeclaredByUser,
+        };
+        return OperatorIndicator {
+            source,
+            name: Some(operator.name.clone()),
+        };
+    }
+    if let Some(c) = certificate
+        && c.trusted_by_system
+        && let Some(organisation) = &c.organisation
+    {
+        return OperatorIndicator {
+            source: OperatorSource::CertificateOrganisation,
+            name: Some(organisation.clone()),
+        };
+    }
+    OperatorIndicator::unknown()
+}

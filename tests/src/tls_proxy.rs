@@ -1,0 +1,212 @@
+//! A real TLS front for Janus, as operators run it: Debian's nginx terminating TLS and passing the
+//! WebSocket on, with certificates from a certificate authority the test makes with `openssl`.
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::{Result, err};
+
+fn openssl(args: &[&str], dir: &Path) -> Result<()> {
+    let output = Command::new(find_program("openssl")?)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| err("openssl", e))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(err(
+            &format!("openssl {}", args.join(" ")),
+            String::from_utf8_lossy(&output.stderr),
+        ))
+    }
+}
+
+/// A certificate authority of the test's own.
+pub struct TestCa {
+    dir: PathBuf,
+}
+
+/// A server certificate and its key.
+pub struct ServerCert {
+    /// PEM certificate.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// Make a CA in `dir`.
+    pub fn new(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).map_err(|e| err("ca folder", e))?;
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Runde Test CA",
+            ],
+            dir,
+        )?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The CA certificate (a bundle to trust).
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A certificate for 127.0.0.1 naming `organisation`, with a fresh key, signed by this CA.
+    pub fn server(&self, name: &str, organisation: &str) -> Result<ServerCert> {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let cert = format!("{name}.pem");
+        let ext = format!("{name}.ext");
+        fs::write(self.dir.join(&ext), "subjectAltName=IP:127.0.0.1\n")
+            .map_err(|e| err("ext", e))?;
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN=127.0.0.1/O={organisation}"),
+            ],
+            &self.dir,
+        )?;
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "1",
+                "-extfile",
+                &ext,
+            ],
+            &self.dir,
+        )?;
+        Ok(ServerCert {
+            cert: self.dir.join(cert),
+            key: self.dir.join(key),
+        })
+    }
+}
+
+/// nginx terminating TLS on loopback and forwarding the WebSocket to `upstream`.
+pub struct TlsProxy {
+    _guard: ChildGuard,
+    port: u16,
+}
+
+impl TlsProxy {
+    /// Start nginx with `cert` in front of `127.0.0.1:upstream`, on a free port.
+    pub fn start(dir: &Path, cert: &ServerCert, upstream: u16) -> Result<Self> {
+        Self::start_on(dir, cert, upstream, free_port()?)
+    }
+
+    /// The same on a given port (the same server, later, with another certificate).
+    pub fn start_on(dir: &Path, cert: &ServerCert, upstream: u16, port: u16) -> Result<Self> {
+        let nginx = find_program("nginx").or_else(|_| {
+            let sbin = PathBuf::from("/usr/sbin/nginx");
+            if sbin.is_file() {
+                Ok(sbin)
+            } else {
+                Err(err("nginx", "not found (package nginx-light)"))
+            }
+        })?;
+        fs::create_dir_all(dir).map_err(|e| err("nginx folder", e))?;
+        let d = dir.display();
+        let conf = format!(
+            r#"user root root;
+worker_processes 1;
+daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log info;
+events {{}}
+http {{
+  access_log {d}/nginx-access.log;
+  client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
+  uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    location / {{
+      proxy_pass http://127.0.0.1:{upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 120s;
+    }}
+  }}
+}}
+"#,
+            cert = cert.cert.display(),
+            key = cert.key.display(),
+        );
+        let conf_path = dir.join("nginx.conf");
+        fs::write(&conf_path, conf).map_err(|e| err("nginx config", e))?;
+        let mut command = Command::new(nginx);
+        command
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut guard = ChildGuard::spawn("nginx", &mut command)?;
+        wait_until("nginx to listen", Duration::from_secs(10), || {
+            guard.ensure_running()?;
+            Ok(TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+        })?;
+        Ok(Self {
+            _guard: guard,
+            port,
+        })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The link to `room` through the proxy.
+    pub fn link(&self, room: u64) -> String {
+        format!("https://127.0.0.1:{}/janus?room={room}", self.port)
+    }
+}
