@@ -694,6 +694,14 @@ fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> 
     let saved = std::fs::read_to_string(store.join("trusted-servers.json"))
         .map_err(|e| err("trust store", e))?;
     assert!(saved.contains(&key), "{saved}");
+    assert!(
+        !saved.contains(PIN),
+        "the room password is never stored with the server"
+    );
+    assert!(
+        errout.iter().all(|l| !l.contains(PIN)),
+        "the password never reaches the log"
+    );
     let indicators = events
         .iter()
         .find(|e| e["event"] == "indicators")

@@ -51,7 +51,8 @@ impl CliClient {
         command
             .args(args)
             .envs(env.iter().copied())
-            .env("RUST_LOG", "debug")
+            // The most verbose logging: tests check that no secret reaches it.
+            .env("RUNDE_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

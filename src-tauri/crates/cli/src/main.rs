@@ -46,6 +46,15 @@ exit codes:
   10 the server needs your review, is blocked, or its key changed";
 
 fn main() -> ExitCode {
+    // Logs go to standard error, at the level `RUNDE_LOG` asks for (warnings by default), as in
+    // the app. They never contain passwords: the types that carry secrets cannot be printed.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNDE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
