@@ -779,3 +779,49 @@ fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> 
     );
     Ok(())
 }
+
+/// The room's owner turns recording on and off during a call; Janus tells nobody, Runde shows it
+/// within one poll (asked: within 5 s).
+#[test]
+fn recording_turned_on_mid_call_shows_within_five_seconds() -> Result<()> {
+    if !netns::enter("recording_turned_on_mid_call_shows_within_five_seconds")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-recording-toggle")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let mut alice = CliClient::spawn(
+        "alice",
+        &[
+            "join",
+            &janus.link(ROOM),
+            "--json",
+            "--password-file",
+            &pin,
+            "--duration",
+            "60",
+        ],
+    )?;
+    let recording = |state: &'static str| {
+        move |e: &Value| {
+            e["event"] == "indicators" && e["indicators"]["recording"]["state"] == state
+        }
+    };
+    alice.wait_event(
+        "not announced",
+        Duration::from_secs(15),
+        recording("notAnnounced"),
+    )?;
+    alice.wait_event("known", Duration::from_secs(10), |e| {
+        e["event"] == "indicators" && e["indicators"]["recording"]["reason"] == "serverCannotTell"
+    })?;
+    let mut owner = runde_e2e::janus::RoomOwner::connect(&janus)?;
+    for (record, state) in [(true, "roomSetToRecord"), (false, "notAnnounced")] {
+        let before = alice.events().len();
+        let changed = Instant::now();
+        owner.set_recording(ROOM, record)?;
+        alice.wait_event_from(before, state, Duration::from_secs(5), recording(state))?;
+        println!("recording {record}: shown after {:?}", changed.elapsed());
+    }
+    alice.save_output(&dir);
+    Ok(())
+}

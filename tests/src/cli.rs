@@ -101,9 +101,20 @@ impl CliClient {
         timeout: Duration,
         what: impl Fn(&Value) -> bool,
     ) -> Result<Value> {
+        self.wait_event_from(0, label, timeout, what)
+    }
+
+    /// Like [`wait_event`](Self::wait_event), looking only at events after the first `skip`.
+    pub fn wait_event_from(
+        &mut self,
+        skip: usize,
+        label: &str,
+        timeout: Duration,
+        what: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
         let name = self.name.clone();
         wait_until(&format!("{name}: {label}"), timeout, || {
-            if let Some(event) = self.events().into_iter().find(|e| what(e)) {
+            if let Some(event) = self.events().into_iter().skip(skip).find(|e| what(e)) {
                 return Ok(Some(event));
             }
             if self.exited()?.is_some() {

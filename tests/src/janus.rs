@@ -14,6 +14,9 @@ use crate::netns::SERVER_IF;
 use crate::process::{ChildGuard, find_program, free_port, wait_until};
 use crate::{Result, err};
 
+/// The secret that lets the test change its rooms (`edit`, `enable_recording`) like an owner.
+pub const ROOM_SECRET: &str = "runde-test-room-secret";
+
 /// A room configured on the server.
 #[derive(Debug, Clone)]
 pub struct RoomSpec {
@@ -131,7 +134,7 @@ events: {{
                 .unwrap_or_default();
             let _ = write!(
                 videoroom,
-                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = {record}\n    is_private = {private}\n    rec_dir = \"{rec}\"\n}}\n",
+                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = {record}\n    is_private = {private}\n    secret = \"{ROOM_SECRET}\"\n    rec_dir = \"{rec}\"\n}}\n",
                 id = room.id,
                 pubs = room.publishers,
                 record = room.record,
@@ -211,4 +214,77 @@ fn plugin_root() -> Result<PathBuf> {
             "VideoRoom plugin not found under /usr/lib/*/janus (package janus)",
         )
     })
+}
+
+/// The room's owner, changing it while people are in it: Janus requests over its own WebSocket.
+pub struct RoomOwner {
+    socket: tungstenite::WebSocket<std::net::TcpStream>,
+    session: u64,
+    handle: u64,
+}
+
+impl RoomOwner {
+    /// Connect to the server as the owner.
+    pub fn connect(server: &JanusServer) -> Result<Self> {
+        use tungstenite::client::IntoClientRequest;
+        let mut request = server
+            .ws_url()
+            .into_client_request()
+            .map_err(|e| err("owner", e))?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            tungstenite::http::HeaderValue::from_static("janus-protocol"),
+        );
+        let stream = TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| err("owner", e))?;
+        let (socket, _) = tungstenite::client(request, stream).map_err(|e| err("owner", e))?;
+        let mut owner = Self {
+            socket,
+            session: 0,
+            handle: 0,
+        };
+        owner.session = owner.call(serde_json::json!({"janus": "create"}))?["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| err("owner", "no session"))?;
+        let attach = serde_json::json!({"janus": "attach", "plugin": "janus.plugin.videoroom",
+            "session_id": owner.session});
+        owner.handle = owner.call(attach)?["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| err("owner", "no handle"))?;
+        Ok(owner)
+    }
+
+    /// Send a request and return the reply with the same transaction (skipping acks and events).
+    fn call(&mut self, mut request: serde_json::Value) -> Result<serde_json::Value> {
+        request["transaction"] = serde_json::json!("owner");
+        self.socket
+            .send(tungstenite::Message::text(request.to_string()))
+            .map_err(|e| err("owner", e))?;
+        loop {
+            let message = self.socket.read().map_err(|e| err("owner", e))?;
+            let Ok(text) = message.into_text() else {
+                continue;
+            };
+            let reply: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| err("owner", e))?;
+            if reply["transaction"] == "owner" && reply["janus"] != "ack" {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// Turn the room's recording on or off (`enable_recording`); Janus tells no participant.
+    pub fn set_recording(&mut self, room: u64, record: bool) -> Result<()> {
+        let body = serde_json::json!({"request": "enable_recording", "room": room,
+            "secret": ROOM_SECRET, "record": record});
+        let reply = self.call(
+            serde_json::json!({"janus": "message", "session_id": self.session,
+            "handle_id": self.handle, "body": body}),
+        )?;
+        let data = &reply["plugindata"]["data"];
+        if data["error_code"].is_null() {
+            Ok(())
+        } else {
+            Err(err("enable_recording", data))
+        }
+    }
 }
