@@ -825,3 +825,65 @@ fn recording_turned_on_mid_call_shows_within_five_seconds() -> Result<()> {
     alice.save_output(&dir);
     Ok(())
 }
+
+/// Egress: during a whole call with audio and video, the clients and the server send nothing to
+/// any host but each other. Every packet to another address is counted; the counter is first
+/// shown to work, then must stay at zero.
+#[test]
+fn a_call_talks_to_no_host_but_the_server() -> Result<()> {
+    if !netns::enter("a_call_talks_to_no_host_but_the_server")? {
+        return Ok(());
+    }
+    let watch =
+        netns::EgressWatch::start(&["127.0.0.0/8", netns::SERVER_ADDR, netns::CLIENT_ADDR])?;
+    // The counter counts: one datagram to a host in the test range that is not the server.
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| err("probe", e))?;
+    probe
+        .send_to(b"counted", "198.18.0.99:9")
+        .map_err(|e| err("probe", e))?;
+    let baseline = watch.packets()?;
+    assert!(baseline >= 1, "the egress counter must see a stray packet");
+
+    let (dir, janus) = server("janus-egress")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let link = janus.link(ROOM);
+    let mut clients = Vec::new();
+    for (name, tone) in [("alice", "tone:440"), ("bob", "tone:660")] {
+        let client = CliClient::spawn(
+            name,
+            &[
+                "join",
+                &link,
+                "--json",
+                "--name",
+                name,
+                "--password-file",
+                &pin,
+                "--audio-in",
+                tone,
+                "--video-in",
+                "pattern:320x180@15",
+                "--duration",
+                "6",
+            ],
+        )?;
+        clients.push(client);
+    }
+    for client in &mut clients {
+        client.wait_event("remote video", Duration::from_secs(15), |e| {
+            e["event"] == "mediaStarted" && e["kind"] == "video"
+        })?;
+    }
+    for client in &mut clients {
+        assert!(client.wait_exit(Duration::from_secs(20))?.success());
+        client.save_output(&dir);
+    }
+    let stray = watch.packets()? - baseline;
+    println!("packets to other hosts during the call: {stray}");
+    println!("destinations: {}", watch.destinations()?);
+    assert_eq!(
+        stray, 0,
+        "Runde and the server talked to a host other than each other"
+    );
+    Ok(())
+}

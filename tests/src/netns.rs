@@ -115,3 +115,130 @@ fn setup() -> Result<()> {
     ip(&["link", "set", CLIENT_IF, "up"])?;
     Ok(())
 }
+
+/// Count every packet this namespace sends to an address outside `allowed` (nftables, output
+/// hook). A default route to a gateway that does not exist makes packets for outside addresses
+/// reach the hook (and then go nowhere), so an attempt to talk to anyone else is counted.
+pub struct EgressWatch;
+
+fn nft(args: &[&str]) -> Result<String> {
+    let program = find_program("nft").or_else(|_| {
+        let sbin = std::path::PathBuf::from("/usr/sbin/nft");
+        if sbin.is_file() {
+            Ok(sbin)
+        } else {
+            Err(err("nft", "not found (package nftables)"))
+        }
+    })?;
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| err("nft", e))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(err(
+            &format!("nft {}", args.join(" ")),
+            String::from_utf8_lossy(&output.stderr).trim(),
+        ))
+    }
+}
+
+impl EgressWatch {
+    /// Start counting (inside the namespace only).
+    pub fn start(allowed: &[&str]) -> Result<Self> {
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "198.18.0.254",
+            "dev",
+            CLIENT_IF,
+        ])?;
+        nft(&["add", "table", "inet", "egress"])?;
+        nft(&[
+            "add",
+            "chain",
+            "inet",
+            "egress",
+            "out",
+            "{ type filter hook output priority 0; }",
+        ])?;
+        nft(&[
+            "add",
+            "set",
+            "inet",
+            "egress",
+            "seen4",
+            "{ type ipv4_addr; flags dynamic; }",
+        ])?;
+        nft(&[
+            "add",
+            "set",
+            "inet",
+            "egress",
+            "seen6",
+            "{ type ipv6_addr; flags dynamic; }",
+        ])?;
+        let set = format!("{{ {} }}", allowed.join(", "));
+        nft(&[
+            "add",
+            "rule",
+            "inet",
+            "egress",
+            "out",
+            "ip",
+            "daddr",
+            "!=",
+            &set,
+            "counter",
+            "add",
+            "@seen4",
+            "{ ip daddr }",
+        ])?;
+        // The kernel's own IPv6 neighbour discovery and multicast listener reports (ICMPv6 to
+        // link-local multicast, sent when the test's links come up) are not an application
+        // talking to a host; everything else over IPv6 counts.
+        nft(&[
+            "add",
+            "rule",
+            "inet",
+            "egress",
+            "out",
+            "meta",
+            "nfproto",
+            "ipv6",
+            "ip6",
+            "daddr",
+            "!=",
+            "::1",
+            "meta",
+            "l4proto",
+            "!=",
+            "ipv6-icmp",
+            "counter",
+            "add",
+            "@seen6",
+            "{ ip6 daddr }",
+        ])?;
+        Ok(Self)
+    }
+
+    /// The addresses packets were sent to, as nft lists them.
+    pub fn destinations(&self) -> Result<String> {
+        let four = nft(&["list", "set", "inet", "egress", "seen4"])?;
+        let six = nft(&["list", "set", "inet", "egress", "seen6"])?;
+        Ok(format!("{four}{six}"))
+    }
+
+    /// Packets counted so far.
+    pub fn packets(&self) -> Result<u64> {
+        let listing = nft(&["list", "table", "inet", "egress"])?;
+        Ok(listing
+            .split("packets ")
+            .skip(1)
+            .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .sum())
+    }
+}
