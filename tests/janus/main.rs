@@ -777,6 +777,52 @@ fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> 
         indicators["indicators"]["operator"]["source"], "unknown",
         "an organisation nobody vouches for is not shown as the operator"
     );
+
+    // 6. An expired certificate from the trusted CA: a TLS error, not a review.
+    let port = proxy.port();
+    drop(proxy);
+    let expired = ca.expired_server("expired")?;
+    let proxy = TlsProxy::start_on(&dir.join("nginx-3"), &expired, janus.port(), port)?;
+    let fresh3 = dir.join("trust-store-3").display().to_string();
+    let expired_link = proxy.link(ROOM);
+    let mut client = CliClient::spawn_with_env(
+        "expired",
+        &[
+            "join",
+            &expired_link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--trust-store",
+            &fresh3,
+            "--accept-new-server",
+            "--duration",
+            "1",
+        ],
+        &trusted_env,
+    )?;
+    let status = client.wait_exit(Duration::from_secs(20))?;
+    client.save_output(&dir);
+    assert_eq!(status.code(), Some(6), "{:?}", client.stdout());
+    let failed = client
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "joinFailed");
+    let failed = failed.ok_or_else(|| err("expired", "no joinFailed"))?;
+    assert_eq!(failed["error"]["code"], "TlsFailed", "{failed}");
+    assert!(
+        failed["error"]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired"),
+        "{failed}"
+    );
+    assert!(
+        !std::path::Path::new(&fresh3)
+            .join("trusted-servers.json")
+            .exists(),
+        "an expired certificate is never pinned, not even with --accept-new-server"
+    );
     Ok(())
 }
 

@@ -125,6 +125,69 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A certificate for 127.0.0.1 that expired long ago (valid in January 2020), signed by this CA.
+    pub fn expired_server(&self, name: &str) -> Result<ServerCert> {
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let cert = format!("{name}.pem");
+        let conf = format!("{name}.cnf");
+        fs::write(self.dir.join(format!("{name}.index")), "").map_err(|e| err("ca", e))?;
+        fs::write(self.dir.join(format!("{name}.serial")), "01\n").map_err(|e| err("ca", e))?;
+        fs::write(
+            self.dir.join(&conf),
+            format!(
+                "[ca]\ndefault_ca = test\n[test]\ndir = .\ndatabase = {name}.index\nserial = {name}.serial\n\
+                 new_certs_dir = .\ndefault_md = sha256\npolicy = any\nx509_extensions = ext\n\
+                 [any]\ncommonName = supplied\n[ext]\nsubjectAltName = IP:127.0.0.1\n"
+            ),
+        )
+        .map_err(|e| err("ca", e))?;
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            &self.dir,
+        )?;
+        openssl(
+            &[
+                "ca",
+                "-batch",
+                "-config",
+                &conf,
+                "-cert",
+                "ca.pem",
+                "-keyfile",
+                "ca.key",
+                "-in",
+                &csr,
+                "-out",
+                &cert,
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20200201000000Z",
+            ],
+            &self.dir,
+        )?;
+        Ok(ServerCert {
+            cert: self.dir.join(cert),
+            key: self.dir.join(key),
+        })
+    }
+}
+
 /// nginx terminating TLS on loopback and forwarding the WebSocket to `upstream`.
 pub struct TlsProxy {
     _guard: ChildGuard,

@@ -200,8 +200,17 @@ fn classify(error: WsError, observed: &Observed) -> ConnectError {
         _ => {}
     }
     match error {
-        WsError::Io(e) => ConnectError::Unreachable {
-            reason: e.to_string(),
+        // rustls errors reach us wrapped in I/O errors.
+        WsError::Io(e) => match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => ConnectError::Tls {
+                reason: tls.to_string(),
+            },
+            None => ConnectError::Unreachable {
+                reason: e.to_string(),
+            },
         },
         WsError::Tls(e) => ConnectError::Tls {
             reason: e.to_string(),
