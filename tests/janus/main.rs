@@ -933,3 +933,113 @@ fn a_call_talks_to_no_host_but_the_server() -> Result<()> {
     );
     Ok(())
 }
+
+/// The administrator's policy: with "only preset servers" an unlisted server is refused before
+/// any connection; a preset server names its operator in the indicator; a policy file that cannot
+/// be read stops every join instead of being ignored; users cannot weaken it.
+#[test]
+fn the_administrators_policy_is_enforced_and_shown() -> Result<()> {
+    if !netns::enter("the_administrators_policy_is_enforced_and_shown")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-policy")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let link = janus.link(ROOM);
+    let origin = format!("ws://127.0.0.1:{}", janus.port());
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| err("policy", e))?;
+        Ok::<_, runde_e2e::Error>(path.display().to_string())
+    };
+    let strict_elsewhere = write(
+        "only-other.json",
+        r#"{"version": 1, "onlyPresetServers": true, "allowRememberingPasswords": false,
+            "servers": [{"label": "Elsewhere", "origin": "wss://198.18.0.77:443"}]}"#
+            .to_owned(),
+    )?;
+    let preset_here = write(
+        "preset-here.json",
+        format!(
+            r#"{{"version": 1, "onlyPresetServers": true, "servers": [{{"label": "Beratung",
+            "origin": "{origin}", "operator": {{"name": "Beratungsstelle Nord e.V.", "country": "DE"}}}}]}}"#
+        ),
+    )?;
+    let broken = write(
+        "broken.json",
+        "{ \"version\": 1, \"onlyPresetServer\": true }".to_owned(),
+    )?;
+    let run = |name: &str, policy: &str| {
+        let mut client = CliClient::spawn(
+            name,
+            &[
+                "join",
+                &link,
+                "--json",
+                "--password-file",
+                &pin,
+                "--policy-file",
+                policy,
+                "--duration",
+                "1",
+            ],
+        )?;
+        let status = client.wait_exit(Duration::from_secs(20))?;
+        client.save_output(&dir);
+        Ok::<_, runde_e2e::Error>((status, client.events()))
+    };
+
+    let (status, events) = run("not-allowed", &strict_elsewhere)?;
+    assert_eq!(status.code(), Some(10), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["error"]["code"] == "NotAllowedByPolicy"),
+        "{events:?}"
+    );
+    let log = std::fs::read_to_string(janus.log()).map_err(|e| err("janus log", e))?;
+    assert!(
+        !log.contains("Creating new session"),
+        "refused before connecting:\n{log}"
+    );
+
+    let (status, events) = run("preset", &preset_here)?;
+    assert!(status.success(), "{events:?}");
+    let indicators = events
+        .iter()
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("preset", "no indicators"))?;
+    assert_eq!(
+        indicators["indicators"]["operator"]["source"],
+        "declaredByAdmin"
+    );
+    assert_eq!(
+        indicators["indicators"]["operator"]["name"],
+        "Beratungsstelle Nord e.V."
+    );
+
+    let (status, events) = run("broken", &broken)?;
+    assert_eq!(status.code(), Some(10), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["error"]["code"] == "PolicyUnreadable"),
+        "{events:?}"
+    );
+
+    let (status, out, _) = cli::run(
+        &["policy", "--policy-file", &strict_elsewhere],
+        Duration::from_secs(10),
+    )?;
+    assert!(status.success());
+    let shown = out.join("\n");
+    assert!(
+        shown.contains("only preset servers:         true"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("passwords may be remembered: false"),
+        "{shown}"
+    );
+    assert!(shown.contains("Elsewhere"), "{shown}");
+    Ok(())
+}

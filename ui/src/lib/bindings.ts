@@ -119,7 +119,15 @@ review: ServerReview, } | { "code": "ServerNotTrusted",
 /**
  * What it presented, for a review.
  */
-review: ServerReview, } | { "code": "TrustStoreFailed", 
+review: ServerReview, } | { "code": "NotAllowedByPolicy", 
+/**
+ * Scheme, host and port.
+ */
+origin: string, } | { "code": "PolicyUnreadable", 
+/**
+ * Which file and what is wrong.
+ */
+detail: string, } | { "code": "TrustStoreFailed", 
 /**
  * What went wrong.
  */

@@ -18,9 +18,11 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "ProtocolError":
     case "MediaFailed":
     case "TrustStoreFailed":
+    case "PolicyUnreadable":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "ServerBlocked":
-      return { key: "error.ServerBlocked", params: { origin: error.origin } };
+    case "NotAllowedByPolicy":
+      return { key: `error.${error.code}`, params: { origin: error.origin } };
     case "NewServer":
     case "ServerKeyChanged":
     case "ServerNotTrusted":

@@ -63,6 +63,10 @@ export const en = {
   "error.ServerNotTrusted":
     "No authority your computer trusts vouches for this server. Trust it only if you checked its key with the operator.",
   "error.TrustStoreFailed": "Runde cannot read or save the list of trusted servers ({detail}).",
+  "error.NotAllowedByPolicy":
+    "Your administrator’s policy does not allow this server ({origin}). Ask your administrator if you need it.",
+  "error.PolicyUnreadable":
+    "Your administrator’s policy cannot be read, so Runde does not join any call ({detail}). Please tell your administrator.",
   "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
 } as const;
 
@@ -132,6 +136,10 @@ export const de: Messages = {
   "error.ServerNotTrusted":
     "Keine Stelle, der Ihr Computer vertraut, bürgt für diesen Server. Vertrauen Sie ihm nur, wenn Sie seinen Schlüssel mit dem Betreiber abgeglichen haben.",
   "error.TrustStoreFailed": "Runde kann die Liste vertrauenswürdiger Server nicht lesen oder speichern ({detail}).",
+  "error.NotAllowedByPolicy":
+    "Die Richtlinie Ihrer Administration erlaubt diesen Server nicht ({origin}). Fragen Sie Ihre Administration, wenn Sie ihn brauchen.",
+  "error.PolicyUnreadable":
+    "Die Richtlinie Ihrer Administration ist nicht lesbar, deshalb tritt Runde keinem Anruf bei ({detail}). Bitte informieren Sie Ihre Administration.",
   "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
 };
 

@@ -113,6 +113,18 @@ pub enum UserError {
         /// What it presented, for a review.
         review: Box<crate::trust::ServerReview>,
     },
+    /// The administrator's policy does not allow this server (or adding servers).
+    #[error("your administrator's policy does not allow the server {origin}")]
+    NotAllowedByPolicy {
+        /// Scheme, host and port.
+        origin: String,
+    },
+    /// The administrator's policy file exists but cannot be used; Runde does not join.
+    #[error("{detail}")]
+    PolicyUnreadable {
+        /// Which file and what is wrong.
+        detail: String,
+    },
     /// The list of trusted servers cannot be read or saved.
     #[error("the list of trusted servers cannot be used: {detail}")]
     TrustStoreFailed {
@@ -156,6 +168,8 @@ impl UserError {
             Self::ServerKeyChanged { .. } => "ServerKeyChanged",
             Self::ServerNotTrusted { .. } => "ServerNotTrusted",
             Self::TrustStoreFailed { .. } => "TrustStoreFailed",
+            Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",
+            Self::PolicyUnreadable { .. } => "PolicyUnreadable",
         }
     }
 

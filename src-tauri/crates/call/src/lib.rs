@@ -32,3 +32,46 @@ pub use trust::{ServerReview, TrustOptions};
 pub fn trust_dir() -> Option<std::path::PathBuf> {
     runde_trust::config_dir()
 }
+
+/// What the administrator's policy enforces, for the user to see.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyReport {
+    /// Where the system policy is looked for.
+    pub system_path: String,
+    /// The files that apply.
+    pub sources: Vec<String>,
+    /// Only preset servers may be joined.
+    pub only_preset_servers: bool,
+    /// Room passwords must not be remembered.
+    pub forbid_remembering_passwords: bool,
+    /// Settings cannot be changed.
+    pub lock_settings: bool,
+    /// Preset servers, as "label (origin)".
+    pub servers: Vec<String>,
+}
+
+/// Read the administrator's policy (the system file plus `extra` files).
+pub fn admin_policy(extra: &[std::path::PathBuf]) -> Result<PolicyReport, UserError> {
+    let policy =
+        runde_trust::AdminPolicy::load(extra).map_err(|e| UserError::PolicyUnreadable {
+            detail: e.to_string(),
+        })?;
+    Ok(PolicyReport {
+        system_path: runde_trust::system_policy_path().display().to_string(),
+        sources: policy
+            .sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        only_preset_servers: policy.only_preset_servers,
+        forbid_remembering_passwords: policy.forbid_remembering_passwords,
+        lock_settings: policy.lock_settings,
+        servers: policy
+            .servers
+            .iter()
+            .map(|s| format!("{} ({}, {:?})", s.label, s.origin, s.policy))
+            .collect(),
+    })
+}

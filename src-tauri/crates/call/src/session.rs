@@ -303,14 +303,8 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     };
     let origin = origin_of(link.endpoint());
     let tls_link = link.is_tls();
-    let decision = if tls_link {
-        crate::trust::decide(&origin, &options.trust)?
-    } else {
-        crate::trust::Decision {
-            tls: TlsSettings::default(),
-            entry: None,
-        }
-    };
+    // The administrator's policy applies to every link; keys are pinned only over TLS.
+    let decision = crate::trust::decide(&origin, &options.trust)?;
     let mut trusted = decision.entry;
     let conn =
         match JanusConnection::join(link.endpoint(), config.clone(), &decision.tls, tx_prefix())

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use runde_connect::{ServerCertificate, TlsSettings};
-use runde_trust::{AddedBy, OpenNote, Policy, TrustStore, TrustedServer};
+use runde_trust::{AddedBy, AdminPolicy, OpenNote, Policy, TrustStore, TrustedServer};
 use serde::Serialize;
 
 use crate::UserError;
@@ -59,6 +59,15 @@ pub struct TrustOptions {
     pub store: Option<PathBuf>,
     /// The user reviewed the server and accepts it: pin its key on this join.
     pub accept_new_server: bool,
+    /// Policy files in addition to the system's (they can only add restrictions).
+    pub extra_policies: Vec<PathBuf>,
+}
+
+/// The administrator's policy as it applies.
+pub(crate) fn admin_policy(options: &TrustOptions) -> Result<AdminPolicy, UserError> {
+    AdminPolicy::load(&options.extra_policies).map_err(|e| UserError::PolicyUnreadable {
+        detail: e.to_string(),
+    })
 }
 
 /// What the store says about a server before connecting.
@@ -84,9 +93,20 @@ fn open(options: &TrustOptions) -> Result<Option<TrustStore>, UserError> {
     Ok(Some(store))
 }
 
-/// Before connecting: a blocked server is refused; a pinned one must present a pinned key.
+/// Before connecting: what the administrator does not allow and what is blocked is refused; a
+/// pinned server must present a pinned key. The administrator's preset wins over the user's entry.
 pub(crate) fn decide(origin: &str, options: &TrustOptions) -> Result<Decision, UserError> {
-    let entry = open(options)?.and_then(|s| s.find(origin).cloned());
+    let policy = admin_policy(options)?;
+    let preset = policy.preset(origin);
+    if preset.is_none() && policy.only_preset_servers {
+        return Err(UserError::NotAllowedByPolicy {
+            origin: origin.to_owned(),
+        });
+    }
+    let entry = match preset {
+        Some(preset) => Some(preset),
+        None => open(options)?.and_then(|s| s.find(origin).cloned()),
+    };
     if let Some(entry) = &entry
         && entry.policy == Policy::Blocked
     {
@@ -113,6 +133,11 @@ pub(crate) fn first_contact(
     let Some(mut store) = open(options)? else {
         return Ok(None);
     };
+    if admin_policy(options)?.lock_settings {
+        return Err(UserError::NotAllowedByPolicy {
+            origin: origin.to_owned(),
+        });
+    }
     if !options.accept_new_server {
         return Err(UserError::NewServer {
             review: Box::new(ServerReview::new(origin, certificate)),

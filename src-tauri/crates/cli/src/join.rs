@@ -128,6 +128,7 @@ impl Options {
             trust: TrustOptions {
                 store: runde_trust_dir(),
                 accept_new_server: false,
+                extra_policies: Vec::new(),
             },
         };
         let mut args = args.iter();
@@ -155,6 +156,10 @@ impl Options {
                 "--json" => options.json = true,
                 "--trust-store" => options.trust.store = Some(value("--trust-store")?.into()),
                 "--accept-new-server" => options.trust.accept_new_server = true,
+                "--policy-file" => options
+                    .trust
+                    .extra_policies
+                    .push(value("--policy-file")?.into()),
                 "--audio-in" => options.media.audio_in = audio_in(&value("--audio-in")?)?,
                 "--video-in" => options.media.video_in = video_in(&value("--video-in")?)?,
                 "--audio-out" => {
@@ -431,5 +436,43 @@ fn print_event(options: &Options, event: &CallEvent) {
         ),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
+    }
+}
+
+/// `policy [--policy-file <path>]...`: what the administrator's policy enforces.
+pub fn policy(args: &[&str]) -> ExitCode {
+    let mut extra = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match (*arg, args.next()) {
+            ("--policy-file", Some(path)) => extra.push(PathBuf::from(path)),
+            _ => {
+                eprintln!("usage: runde-cli policy [--policy-file <path>]...");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match runde_call::admin_policy(&extra) {
+        Ok(report) => {
+            if report.sources.is_empty() {
+                println!("no administrator's policy applies ({})", report.system_path);
+                return ExitCode::SUCCESS;
+            }
+            println!("policy from: {}", report.sources.join(", "));
+            println!(
+                "only preset servers:         {}",
+                report.only_preset_servers
+            );
+            println!(
+                "passwords may be remembered: {}",
+                !report.forbid_remembering_passwords
+            );
+            println!("settings locked:             {}", report.lock_settings);
+            for server in &report.servers {
+                println!("preset: {server}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
     }
 }

@@ -36,6 +36,9 @@ commands:
       --trust-store <folder>  where the trusted-server list is (default: Runde's settings folder)
       --accept-new-server     trust a server met for the first time and pin its key (after you
                               checked what Runde showed you about it)
+      --policy-file <path>    apply this policy file too (it can only add restrictions)
+  policy [--policy-file <path>]...
+                      show what the administrator's policy enforces
   --version           print the version
   --help              print this help
 
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         }
         ["check-link", link] => check_link(link),
         ["probe", link] => join::run_async(join::probe(link)),
+        ["policy", options @ ..] => join::policy(options),
         ["join", link, options @ ..] => match join::Options::parse(link, options) {
             Ok(options) => join::run_async(join::join(options)),
             Err(message) => {
@@ -105,7 +109,9 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::NewServer { .. }
         | E::ServerKeyChanged { .. }
         | E::ServerNotTrusted { .. }
-        | E::TrustStoreFailed { .. } => 10,
+        | E::TrustStoreFailed { .. }
+        | E::NotAllowedByPolicy { .. }
+        | E::PolicyUnreadable { .. } => 10,
     })
 }
 

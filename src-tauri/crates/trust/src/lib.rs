@@ -7,8 +7,10 @@
 //! pure logic with small IO edges and knows nothing about media, signalling protocols or the UI.
 #![deny(missing_docs)]
 
+pub mod policy;
 pub mod store;
 
+pub use policy::{AdminPolicy, PolicyError, PresetServer, system_policy_path};
 pub use store::{
     AddedBy, OpenNote, Operator, Policy, SCHEMA_VERSION, StoreError, TrustStore, TrustedServer,
 };

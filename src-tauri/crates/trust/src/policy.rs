@@ -1,0 +1,255 @@
+//! The administrator's policy: a system-wide file that presets trusted servers (with their keys
+//! and operators), can allow only those, can forbid remembering passwords, and can lock the
+//! settings. Users see what it enforces; they cannot weaken it.
+//!
+//! Where it lives: `/etc/runde/policy.json` (Linux), `/Library/Application Support/Runde/policy.json`
+//! (macOS), `%ProgramData%\Runde\policy.json` (Windows). Further policy files (for example from a
+//! command line) are combined with it, and a combination is always at least as strict as each part.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{AddedBy, Operator, Policy, TrustedServer};
+
+/// The policy format this build reads.
+pub const POLICY_VERSION: u32 = 1;
+
+/// A server the administrator presets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresetServer {
+    /// What users see it called.
+    pub label: String,
+    /// Scheme, host and port, e.g. `wss://meet.example.org:443`.
+    pub origin: String,
+    /// Server family, e.g. `janus`.
+    #[serde(default = "janus")]
+    pub family: String,
+    /// Who operates it.
+    #[serde(default)]
+    pub operator: Option<Operator>,
+    /// Accepted key hashes (SPKI SHA-256, base64); empty: whatever the system's authorities vouch
+    /// for.
+    #[serde(default)]
+    pub pins: Vec<String>,
+    /// Trusted or blocked.
+    #[serde(default = "trusted")]
+    pub policy: Policy,
+}
+
+fn janus() -> String {
+    "janus".into()
+}
+
+fn trusted() -> Policy {
+    Policy::Trusted
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyFile {
+    version: u32,
+    #[serde(default)]
+    servers: Vec<PresetServer>,
+    #[serde(default)]
+    only_preset_servers: bool,
+    #[serde(default = "yes")]
+    allow_remembering_passwords: bool,
+    #[serde(default)]
+    lock_settings: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the administrator enforces (the combination of every policy file found).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminPolicy {
+    /// The files it came from.
+    pub sources: Vec<PathBuf>,
+    /// Preset servers.
+    pub servers: Vec<PresetServer>,
+    /// Only preset servers may be joined.
+    pub only_preset_servers: bool,
+    /// Room passwords must not be remembered.
+    pub forbid_remembering_passwords: bool,
+    /// Settings (trusted servers included) cannot be changed.
+    pub lock_settings: bool,
+}
+
+/// A policy file that exists but cannot be used. Runde then refuses to join (failing closed):
+/// an administrator's rule that cannot be read is not a rule that may be ignored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the administrator's policy {path} cannot be used: {reason}")]
+pub struct PolicyError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The system-wide policy file for this operating system.
+pub fn system_policy_path() -> PathBuf {
+    if cfg!(target_os = "windows") {
+        let base = std::env::var_os("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+        PathBuf::from(base).join("Runde").join("policy.json")
+    } else if cfg!(target_os = "macos") {
+        PathBuf::from("/Library/Application Support/Runde/policy.json")
+    } else {
+        PathBuf::from("/etc/runde/policy.json")
+    }
+}
+
+impl AdminPolicy {
+    /// Read the system policy and any `extra` files; missing files contribute nothing.
+    pub fn load(extra: &[PathBuf]) -> Result<Self, PolicyError> {
+        let mut policy = Self::default();
+        let system = system_policy_path();
+        for path in std::iter::once(&system).chain(extra) {
+            if let Some(file) = read(path)? {
+                policy.add(path, file);
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Whether any policy applies.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    fn add(&mut self, path: &Path, file: PolicyFile) {
+        self.sources.push(path.to_path_buf());
+        self.only_preset_servers |= file.only_preset_servers;
+        self.forbid_remembering_passwords |= !file.allow_remembering_passwords;
+        self.lock_settings |= file.lock_settings;
+        for server in file.servers {
+            match self.servers.iter_mut().find(|s| s.origin == server.origin) {
+                // Two files about one server: blocked wins, and only keys both accept remain.
+                Some(known) => {
+                    if server.policy == Policy::Blocked {
+                        known.policy = Policy::Blocked;
+                    }
+                    if !server.pins.is_empty() {
+                        known.pins = if known.pins.is_empty() {
+                            server.pins
+                        } else {
+                            known
+                                .pins
+                                .iter()
+                                .filter(|p| server.pins.contains(p))
+                                .cloned()
+                                .collect()
+                        };
+                    }
+                }
+                None => self.servers.push(server),
+            }
+        }
+    }
+
+    /// The preset entry for an origin, as a trusted-server entry.
+    pub fn preset(&self, origin: &str) -> Option<TrustedServer> {
+        let s = self.servers.iter().find(|s| s.origin == origin)?;
+        Some(TrustedServer {
+            label: s.label.clone(),
+            origin: s.origin.clone(),
+            family: s.family.clone(),
+            operator: s.operator.clone(),
+            pins: s.pins.clone(),
+            policy: s.policy,
+            added_at: 0,
+            added_by: AddedBy::Admin,
+        })
+    }
+}
+
+fn read(path: &Path) -> Result<Option<PolicyFile>, PolicyError> {
+    let failed = |reason: String| PolicyError {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(e.to_string())),
+    };
+    let file: PolicyFile = serde_json::from_str(&text).map_err(|e| failed(e.to_string()))?;
+    if file.version != POLICY_VERSION {
+        return Err(failed(format!(
+            "format {} is not one this version of Runde understands ({POLICY_VERSION})",
+            file.version
+        )));
+    }
+    Ok(Some(file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runde-policy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("folder");
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    #[test]
+    fn policies_combine_to_the_strictest() -> Result<(), PolicyError> {
+        let a = write(
+            "a.json",
+            r#"{"version": 1, "onlyPresetServers": true, "servers": [
+                {"label": "Schule", "origin": "wss://meet.schule.example:443",
+                 "operator": {"name": "Schulträger"}, "pins": ["AAA=", "BBB="]}]}"#,
+        );
+        let b = write(
+            "b.json",
+            r#"{"version": 1, "allowRememberingPasswords": false, "servers": [
+                {"label": "Schule", "origin": "wss://meet.schule.example:443", "pins": ["BBB="]},
+                {"label": "Alt", "origin": "wss://old.example:443", "policy": "blocked"}]}"#,
+        );
+        let mut policy = AdminPolicy::default();
+        for path in [&a, &b] {
+            if let Some(file) = read(path)? {
+                policy.add(path, file);
+            }
+        }
+        assert!(policy.only_preset_servers && policy.forbid_remembering_passwords);
+        assert!(!policy.lock_settings);
+        let school = policy
+            .preset("wss://meet.schule.example:443")
+            .expect("preset");
+        assert_eq!(
+            school.pins,
+            vec!["BBB=".to_owned()],
+            "only keys both accept"
+        );
+        assert_eq!(school.added_by, AddedBy::Admin);
+        assert_eq!(
+            policy.preset("wss://old.example:443").map(|s| s.policy),
+            Some(Policy::Blocked)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_unusable_policy_is_an_error_not_ignored() {
+        for (name, text) in [
+            ("garbage.json", "{ nope"),
+            ("future.json", r#"{"version": 9}"#),
+            ("typo.json", r#"{"version": 1, "onlyPresetServer": true}"#),
+        ] {
+            let path = write(name, text);
+            assert!(read(&path).is_err(), "{name} must not be ignored");
+        }
+        assert!(matches!(
+            read(Path::new("/nonexistent/runde/policy.json")),
+            Ok(None)
+        ));
+    }
+}
