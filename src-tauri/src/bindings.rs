@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use runde_call::{LinkReport, ServerReview, UserError};
+use runde_call::{LinkReport, SelfDeclaredOperator, ServerReview, UserError};
 use ts_rs::{Config, TS};
 
 /// One command as the UI sees it.
@@ -33,6 +33,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
 fn declarations(cfg: &Config) -> Vec<String> {
     vec![
         LinkReport::decl(cfg),
+        SelfDeclaredOperator::decl(cfg),
         ServerReview::decl(cfg),
         UserError::decl(cfg),
     ]

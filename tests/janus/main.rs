@@ -1043,3 +1043,86 @@ fn the_administrators_policy_is_enforced_and_shown() -> Result<()> {
     assert!(shown.contains("Elsewhere"), "{shown}");
     Ok(())
 }
+
+/// An operator statement published on the server is part of the first-contact review and, when
+/// nothing stronger is known, names the operator — labelled self-declared.
+#[test]
+fn a_published_operator_statement_is_shown_as_self_declared() -> Result<()> {
+    use runde_e2e::tls_proxy::{TestCa, TlsProxy};
+    if !netns::enter("a_published_operator_statement_is_shown_as_self_declared")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-operator-statement")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let ca = TestCa::new(&dir.join("ca"))?;
+    let ca_bundle = ca.certificate().display().to_string();
+    let cert = ca.server_without_organisation("plain")?;
+    let proxy_dir = dir.join("nginx");
+    std::fs::create_dir_all(&proxy_dir).map_err(|e| err("nginx dir", e))?;
+    std::fs::write(
+        proxy_dir.join("operator.json"),
+        r#"{"version": 1, "name": "Jugendberatung Süd", "legalEntity": "Jugendhilfe Süd gGmbH",
+            "country": "DE", "contact": "datenschutz@jugendhilfe.example",
+            "privacyPolicyUrl": "https://jugendhilfe.example/datenschutz",
+            "recordingPolicy": "Calls are never recorded.", "logRetentionDays": 7}"#,
+    )
+    .map_err(|e| err("statement", e))?;
+    let proxy = TlsProxy::start(&proxy_dir, &cert, janus.port())?;
+    let link = proxy.link(ROOM);
+    let store = dir.join("trust-store").display().to_string();
+    let env = [("SSL_CERT_FILE", ca_bundle.as_str())];
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--trust-store",
+            &store,
+            "--duration",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let mut client = CliClient::spawn_with_env(name, &args, &env)?;
+        let status = client.wait_exit(Duration::from_secs(20))?;
+        client.save_output(&dir);
+        Ok::<_, runde_e2e::Error>((status, client.events(), client.stderr()))
+    };
+    let (status, events, errout) = run("review", &[])?;
+    assert_eq!(status.code(), Some(10), "{events:?}");
+    let review = events
+        .iter()
+        .find(|e| e["error"]["code"] == "NewServer")
+        .map(|e| e["error"]["review"].clone())
+        .ok_or_else(|| err("review", format!("{events:?}")))?;
+    assert_eq!(
+        review["operatorStatement"]["name"], "Jugendberatung Süd",
+        "{review}"
+    );
+    assert_eq!(
+        review["operatorStatement"]["logRetentionDays"], 7,
+        "{review}"
+    );
+    assert!(
+        errout
+            .iter()
+            .any(|l| l.contains("self-declared") && l.contains("Jugendberatung Süd")),
+        "{errout:?}"
+    );
+    let (status, events, _) = run("accept", &["--accept-new-server"])?;
+    assert!(status.success(), "{events:?}");
+    let indicators = events
+        .iter()
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("accept", "no indicators"))?;
+    assert_eq!(
+        indicators["indicators"]["operator"]["source"],
+        "selfDeclared"
+    );
+    assert_eq!(
+        indicators["indicators"]["operator"]["name"],
+        "Jugendberatung Süd"
+    );
+    Ok(())
+}

@@ -75,6 +75,15 @@ impl TestCa {
 
     /// A certificate for 127.0.0.1 naming `organisation`, with a fresh key, signed by this CA.
     pub fn server(&self, name: &str, organisation: &str) -> Result<ServerCert> {
+        self.server_for(name, &format!("/CN=127.0.0.1/O={organisation}"))
+    }
+
+    /// A certificate for 127.0.0.1 that names no organisation.
+    pub fn server_without_organisation(&self, name: &str) -> Result<ServerCert> {
+        self.server_for(name, "/CN=127.0.0.1")
+    }
+
+    fn server_for(&self, name: &str, subject: &str) -> Result<ServerCert> {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         let cert = format!("{name}.pem");
@@ -94,7 +103,7 @@ impl TestCa {
                 "-out",
                 &csr,
                 "-subj",
-                &format!("/CN=127.0.0.1/O={organisation}"),
+                subject,
             ],
             &self.dir,
         )?;
@@ -195,7 +204,8 @@ pub struct TlsProxy {
 }
 
 impl TlsProxy {
-    /// Start nginx with `cert` in front of `127.0.0.1:upstream`, on a free port.
+    /// Start nginx with `cert` in front of `127.0.0.1:upstream`, on a free port. A file
+    /// `operator.json` in `dir` is served as the operator statement.
     pub fn start(dir: &Path, cert: &ServerCert, upstream: u16) -> Result<Self> {
         Self::start_on(dir, cert, upstream, free_port()?)
     }
@@ -228,6 +238,10 @@ http {{
     listen 127.0.0.1:{port} ssl;
     ssl_certificate {cert};
     ssl_certificate_key {key};
+    location = /.well-known/runde-operator.json {{
+      default_type application/json;
+      alias {d}/operator.json;
+    }}
     location / {{
       proxy_pass http://127.0.0.1:{upstream};
       proxy_http_version 1.1;

@@ -36,6 +36,40 @@ room: string | null,
  */
 tls: boolean, };
 
+export type SelfDeclaredOperator = { 
+/**
+ * The operator's name.
+ */
+name: string, 
+/**
+ * The legal entity responsible.
+ */
+legalEntity: string | null, 
+/**
+ * Country of establishment.
+ */
+country: string | null, 
+/**
+ * How to reach them.
+ */
+contact: string | null, 
+/**
+ * Privacy policy.
+ */
+privacyPolicyUrl: string | null, 
+/**
+ * Data-processing agreement.
+ */
+dataProcessingAgreementUrl: string | null, 
+/**
+ * Their recording policy, in their words.
+ */
+recordingPolicy: string | null, 
+/**
+ * How long connection logs are kept, in days.
+ */
+logRetentionDays: number | null, };
+
 export type ServerReview = { 
 /**
  * Scheme, host and port.
@@ -69,7 +103,11 @@ keySha256: string,
 /**
  * Whether an authority the system trusts vouches for the certificate.
  */
-trustedBySystem: boolean, };
+trustedBySystem: boolean, 
+/**
+ * What the server says about its operator (self-declared), if it publishes a statement.
+ */
+operatorStatement: SelfDeclaredOperator | null, };
 
 export type UserError = { "code": "LinkEmpty" } | { "code": "LinkTooLong" } | { "code": "NotALink" } | { "code": "UnsupportedScheme", 
 /**

@@ -12,6 +12,7 @@ const review: ServerReview = {
   notAfter: 1,
   keySha256: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
   trustedBySystem: false,
+  operatorStatement: null,
 };
 
 const everyError: (UserError | BridgeFailure)[] = [

@@ -127,6 +127,8 @@ pub enum OperatorSource {
     DeclaredByUser,
     /// The organisation named in a certificate that an authority the system trusts vouches for.
     CertificateOrganisation,
+    /// The server's own operator statement: self-declared, nobody vouches for it.
+    SelfDeclared,
     /// Nothing: Runde does not know who runs this server.
     Unknown,
 }

@@ -26,7 +26,7 @@ pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
     RetryJoin, ServerReport, TrackKind, join, probe_server,
 };
-pub use trust::{ServerReview, TrustOptions};
+pub use trust::{SelfDeclaredOperator, ServerReview, TrustOptions};
 
 /// Where the trusted-server list lives by default (the system's settings folder for Runde).
 pub fn trust_dir() -> Option<std::path::PathBuf> {

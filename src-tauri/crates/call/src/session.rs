@@ -316,8 +316,13 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
             Err(runde_connect::ConnectError::UntrustedCertificate { presented })
                 if options.trust.accept_new_server && trusted.is_none() =>
             {
-                trusted =
-                    crate::trust::first_contact(&origin, "janus", &presented, &options.trust)?;
+                trusted = crate::trust::first_contact(
+                    &origin,
+                    "janus",
+                    &presented,
+                    None,
+                    &options.trust,
+                )?;
                 let tls = TlsSettings {
                     pins: vec![presented.key_sha256.clone()],
                     allow_pinned_self_signed: true,
@@ -329,11 +334,39 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
             }
             Err(e) => return Err(UserError::from_connect(e, &origin).into()),
         };
+    // What the server says about its operator: for the first-contact review, and for the
+    // operator indicator when nothing stronger is known.
+    let needs_statement = trusted.as_ref().is_none_or(|e| e.operator.is_none())
+        && conn
+            .certificate()
+            .is_none_or(|c| !c.trusted_by_system || c.organisation.is_none());
+    let statement = if tls_link && needs_statement {
+        let tls = TlsSettings {
+            pins: conn
+                .certificate()
+                .map(|c| vec![c.key_sha256.clone()])
+                .unwrap_or_default(),
+            allow_pinned_self_signed: true,
+            ..TlsSettings::default()
+        };
+        runde_connect::fetch_statement(link.endpoint(), &tls)
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     if tls_link
         && trusted.is_none()
         && let Some(certificate) = conn.certificate()
     {
-        match crate::trust::first_contact(&origin, "janus", certificate, &options.trust) {
+        match crate::trust::first_contact(
+            &origin,
+            "janus",
+            certificate,
+            statement.as_ref(),
+            &options.trust,
+        ) {
             Ok(entry) => trusted = entry,
             Err(e) => {
                 conn.close().await;
@@ -341,7 +374,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
             }
         }
     }
-    let operator = crate::trust::operator(trusted.as_ref(), conn.certificate());
+    let operator = crate::trust::operator(trusted.as_ref(), conn.certificate(), statement.as_ref());
     let context = JoinContext {
         operator,
         ..context

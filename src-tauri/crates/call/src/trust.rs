@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use runde_connect::{ServerCertificate, TlsSettings};
+use runde_connect::{OperatorStatement, ServerCertificate, TlsSettings};
 use runde_trust::{AddedBy, AdminPolicy, OpenNote, Policy, TrustStore, TrustedServer};
 use serde::Serialize;
 
@@ -34,9 +34,55 @@ pub struct ServerReview {
     pub key_sha256: String,
     /// Whether an authority the system trusts vouches for the certificate.
     pub trusted_by_system: bool,
+    /// What the server says about its operator (self-declared), if it publishes a statement.
+    pub operator_statement: Option<SelfDeclaredOperator>,
+}
+
+/// An operator statement as the server publishes it: self-declared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct SelfDeclaredOperator {
+    /// The operator's name.
+    pub name: String,
+    /// The legal entity responsible.
+    pub legal_entity: Option<String>,
+    /// Country of establishment.
+    pub country: Option<String>,
+    /// How to reach them.
+    pub contact: Option<String>,
+    /// Privacy policy.
+    pub privacy_policy_url: Option<String>,
+    /// Data-processing agreement.
+    pub data_processing_agreement_url: Option<String>,
+    /// Their recording policy, in their words.
+    pub recording_policy: Option<String>,
+    /// How long connection logs are kept, in days.
+    pub log_retention_days: Option<u32>,
+}
+
+impl From<&OperatorStatement> for SelfDeclaredOperator {
+    fn from(s: &OperatorStatement) -> Self {
+        Self {
+            name: s.name.clone(),
+            legal_entity: s.legal_entity.clone(),
+            country: s.country.clone(),
+            contact: s.contact.clone(),
+            privacy_policy_url: s.privacy_policy_url.clone(),
+            data_processing_agreement_url: s.data_processing_agreement_url.clone(),
+            recording_policy: s.recording_policy.clone(),
+            log_retention_days: s.log_retention_days,
+        }
+    }
 }
 
 impl ServerReview {
+    /// The review, with the operator statement if the server publishes one.
+    pub(crate) fn with_statement(mut self, statement: Option<&OperatorStatement>) -> Self {
+        self.operator_statement = statement.map(SelfDeclaredOperator::from);
+        self
+    }
+
     pub(crate) fn new(origin: &str, c: &ServerCertificate) -> Self {
         Self {
             origin: origin.to_owned(),
@@ -47,6 +93,7 @@ impl ServerReview {
             not_after: c.not_after,
             key_sha256: c.key_sha256.clone(),
             trusted_by_system: c.trusted_by_system,
+            operator_statement: None,
         }
     }
 }
@@ -128,6 +175,7 @@ pub(crate) fn first_contact(
     origin: &str,
     family: &str,
     certificate: &ServerCertificate,
+    statement: Option<&OperatorStatement>,
     options: &TrustOptions,
 ) -> Result<Option<TrustedServer>, UserError> {
     let Some(mut store) = open(options)? else {
@@ -140,7 +188,7 @@ pub(crate) fn first_contact(
     }
     if !options.accept_new_server {
         return Err(UserError::NewServer {
-            review: Box::new(ServerReview::new(origin, certificate)),
+            review: Box::new(ServerReview::new(origin, certificate).with_statement(statement)),
         });
     }
     let entry = TrustedServer {
@@ -163,6 +211,7 @@ pub(crate) fn first_contact(
 pub(crate) fn operator(
     entry: Option<&TrustedServer>,
     certificate: Option<&ServerCertificate>,
+    statement: Option<&OperatorStatement>,
 ) -> OperatorIndicator {
     if let Some(entry) = entry
         && let Some(operator) = &entry.operator
@@ -183,6 +232,12 @@ pub(crate) fn operator(
         return OperatorIndicator {
             source: OperatorSource::CertificateOrganisation,
             name: Some(organisation.clone()),
+        };
+    }
+    if let Some(statement) = statement {
+        return OperatorIndicator {
+            source: OperatorSource::SelfDeclared,
+            name: Some(statement.name.clone()),
         };
     }
     OperatorIndicator::unknown()

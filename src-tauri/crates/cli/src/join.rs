@@ -29,6 +29,28 @@ fn print_review(review: &ServerReview) {
         eprintln!("  organisation: {o} ({vouched})");
     }
     eprintln!("  key (SHA-256): {}", review.key_sha256);
+    if let Some(statement) = &review.operator_statement {
+        eprintln!(
+            "  operator (self-declared by the server): {}",
+            statement.name
+        );
+        for (label, value) in [
+            ("legal entity", &statement.legal_entity),
+            ("country", &statement.country),
+            ("contact", &statement.contact),
+            ("privacy policy", &statement.privacy_policy_url),
+            ("recording", &statement.recording_policy),
+        ] {
+            if let Some(value) = value {
+                eprintln!("    {label}: {value}");
+            }
+        }
+        if let Some(days) = statement.log_retention_days {
+            eprintln!("    logs kept: {days} days");
+        }
+    } else {
+        eprintln!("  operator: the server publishes no statement about who runs it");
+    }
 }
 
 use crate::exit_code;

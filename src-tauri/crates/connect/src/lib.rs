@@ -10,11 +10,13 @@
 
 pub mod janus;
 pub mod link;
+pub mod operator;
 mod secret;
 pub mod tls;
 pub mod ws;
 
 pub use link::{Link, LinkError, parse_link};
+pub use operator::{OperatorStatement, fetch_statement};
 pub use secret::Secret;
 pub use tls::ServerCertificate;
 pub use ws::{ConnectError, TlsSettings};

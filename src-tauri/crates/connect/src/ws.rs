@@ -74,6 +74,11 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
+    /// The same TLS configuration for a plain HTTPS request to the server.
+    pub(crate) fn client_config_for_fetch(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+        self.client_config(&Observed::default())
+    }
+
     fn client_config(&self, observed: &Observed) -> Result<Arc<ClientConfig>, ConnectError> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();
