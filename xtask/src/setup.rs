@@ -43,6 +43,8 @@ const APT_TEST: &[&str] = &[
     "libjs-janus-gateway",
     "libjs-webrtc-adapter",
     "nginx-light",
+    "gnome-keyring",
+    "dbus-daemon",
     "openssl",
     "chromium",
     "chromium-driver",

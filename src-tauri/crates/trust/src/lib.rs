@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod policy;
+pub mod secrets;
 pub mod store;
 
 pub use policy::{AdminPolicy, PolicyError, PresetServer, system_policy_path};
