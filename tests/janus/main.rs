@@ -1126,3 +1126,120 @@ fn a_published_operator_statement_is_shown_as_self_declared() -> Result<()> {
     );
     Ok(())
 }
+
+/// "Remember the password": after an accepted join with `--remember-password`, the next join
+/// needs no password — it comes from the system keyring (gnome-keyring in a private D-Bus
+/// session), never from a file; with the policy forbidding it, nothing is remembered.
+#[test]
+fn a_remembered_password_comes_from_the_keyring() -> Result<()> {
+    if !netns::enter("a_remembered_password_comes_from_the_keyring")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-keyring")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let cli = runde_e2e::desktop::cli_binary()?.display().to_string();
+    let home = dir.join("home");
+    let runtime = home.join("run");
+    std::fs::create_dir_all(&runtime).map_err(|e| err("home", e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [&home, &runtime] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| err("home", e))?;
+        }
+    }
+    let forbid = dir.join("forbid.json");
+    std::fs::write(
+        &forbid,
+        r#"{"version": 1, "allowRememberingPasswords": false}"#,
+    )
+    .map_err(|e| err("policy", e))?;
+    let link = janus.link(ROOM);
+    let other = janus.link(ROOM); // the same room, joined again
+    let script = format!(
+        r#"eval "$(printf %s keyring-pw | gnome-keyring-daemon --unlock --components=secrets)"
+{cli} join '{link}' --json --password-file '{pin}' --remember-password --duration 1 > remember.out 2>&1; echo "remember $?"
+{cli} join '{other}' --json --duration 1 > recall.out 2>&1; echo "recall $?"
+"#
+    );
+    let output = std::process::Command::new(runde_e2e::process::find_program("dbus-run-session")?)
+        .args(["--", "sh", "-c", &script])
+        .current_dir(&dir)
+        .env("HOME", &home)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("RUNDE_LOG", "trace")
+        .output()
+        .map_err(|e| err("dbus-run-session", e))?;
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    let (remembered, recalled) = (read("remember.out"), read("recall.out"));
+    assert!(said.contains("remember 0"), "{said}\n{remembered}");
+    assert!(
+        said.contains("recall 0"),
+        "joined with the remembered password: {said}\n{recalled}"
+    );
+    assert!(recalled.contains("\"event\":\"joined\""), "{recalled}");
+    assert!(
+        !remembered.contains(PIN) && !recalled.contains(PIN),
+        "the password never appears in output or logs"
+    );
+    // Nothing of ours on disk holds it either.
+    for entry in walk(&home) {
+        if let Ok(text) = std::fs::read_to_string(&entry) {
+            assert!(
+                !text.contains(PIN),
+                "{} holds the password in clear",
+                entry.display()
+            );
+        }
+    }
+
+    // With the administrator forbidding it: a warning, and nothing is remembered.
+    let forbid = forbid.display().to_string();
+    let script = format!(
+        r#"eval "$(printf %s keyring-pw | gnome-keyring-daemon --unlock --components=secrets)"
+{cli} join '{link}' --json --password-file '{pin}' --remember-password --policy-file '{forbid}' --duration 1 > forbidden.out 2>&1; echo "forbidden $?"
+{cli} join '{other}' --json --duration 1 > after.out 2>&1; echo "after $?"
+"#
+    );
+    let fresh_home = dir.join("home2");
+    let fresh_runtime = fresh_home.join("run");
+    std::fs::create_dir_all(&fresh_runtime).map_err(|e| err("home", e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [&fresh_home, &fresh_runtime] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| err("home", e))?;
+        }
+    }
+    let output = std::process::Command::new(runde_e2e::process::find_program("dbus-run-session")?)
+        .args(["--", "sh", "-c", &script])
+        .current_dir(&dir)
+        .env("HOME", &fresh_home)
+        .env("XDG_RUNTIME_DIR", &fresh_runtime)
+        .output()
+        .map_err(|e| err("dbus-run-session", e))?;
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let forbidden = read("forbidden.out");
+    assert!(said.contains("forbidden 0"), "{said}\n{forbidden}");
+    assert!(forbidden.contains("PasswordNotRemembered"), "{forbidden}");
+    assert!(
+        said.contains("after 4"),
+        "nothing was remembered: {said}\n{}",
+        read("after.out")
+    );
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -165,6 +165,10 @@ origin: string, } | { "code": "PolicyUnreadable",
 /**
  * Which file and what is wrong.
  */
+detail: string, } | { "code": "PasswordNotRemembered", 
+/**
+ * Why.
+ */
 detail: string, } | { "code": "TrustStoreFailed", 
 /**
  * What went wrong.

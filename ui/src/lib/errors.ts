@@ -19,6 +19,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "MediaFailed":
     case "TrustStoreFailed":
     case "PolicyUnreadable":
+    case "PasswordNotRemembered":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "ServerBlocked":
     case "NotAllowedByPolicy":

@@ -67,6 +67,7 @@ export const en = {
     "Your administrator’s policy does not allow this server ({origin}). Ask your administrator if you need it.",
   "error.PolicyUnreadable":
     "Your administrator’s policy cannot be read, so Runde does not join any call ({detail}). Please tell your administrator.",
+  "error.PasswordNotRemembered": "The password worked, but Runde could not remember it ({detail}).",
   "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
 } as const;
 
@@ -140,6 +141,7 @@ export const de: Messages = {
     "Die Richtlinie Ihrer Administration erlaubt diesen Server nicht ({origin}). Fragen Sie Ihre Administration, wenn Sie ihn brauchen.",
   "error.PolicyUnreadable":
     "Die Richtlinie Ihrer Administration ist nicht lesbar, deshalb tritt Runde keinem Anruf bei ({detail}). Bitte informieren Sie Ihre Administration.",
+  "error.PasswordNotRemembered": "Das Passwort hat funktioniert, aber Runde konnte es sich nicht merken ({detail}).",
   "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
 };
 

@@ -125,6 +125,12 @@ pub enum UserError {
         /// Which file and what is wrong.
         detail: String,
     },
+    /// The password was accepted but could not be remembered (no keyring, or the policy forbids it).
+    #[error("the password could not be remembered: {detail}")]
+    PasswordNotRemembered {
+        /// Why.
+        detail: String,
+    },
     /// The list of trusted servers cannot be read or saved.
     #[error("the list of trusted servers cannot be used: {detail}")]
     TrustStoreFailed {
@@ -168,6 +174,7 @@ impl UserError {
             Self::ServerKeyChanged { .. } => "ServerKeyChanged",
             Self::ServerNotTrusted { .. } => "ServerNotTrusted",
             Self::TrustStoreFailed { .. } => "TrustStoreFailed",
+            Self::PasswordNotRemembered { .. } => "PasswordNotRemembered",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",
             Self::PolicyUnreadable { .. } => "PolicyUnreadable",
         }

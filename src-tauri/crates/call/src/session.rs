@@ -34,6 +34,8 @@ pub struct JoinOptions {
     pub trust: crate::trust::TrustOptions,
     /// What we send and where received media goes.
     pub media: MediaChoice,
+    /// Remember the password in the system keyring once it was accepted (the user asked).
+    pub remember_password: bool,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -252,6 +254,26 @@ struct JoinContext {
     media: MediaChoice,
     started: Instant,
     operator: OperatorIndicator,
+    /// Where to remember an accepted password: origin, room, and whether the policy forbids it.
+    remember: Option<(String, String, bool)>,
+}
+
+/// Remember an accepted password if the user asked; a keyring problem is a warning, not a failure.
+fn remember_password(
+    call: &mut Call,
+    context: &Option<(String, String, bool)>,
+    password: Option<&Secret>,
+) {
+    let (Some((origin, room, forbidden)), Some(password)) = (context, password) else {
+        return;
+    };
+    if let Err(e) = runde_trust::secrets::remember(origin, room, password.expose(), *forbidden) {
+        call.queued.push_back(CallEvent::Warning {
+            error: UserError::PasswordNotRemembered {
+                detail: e.to_string(),
+            },
+        });
+    }
 }
 
 /// `wss://host:port` of an endpoint, with the default port spelled out.
@@ -273,12 +295,15 @@ impl std::fmt::Debug for RetryJoin {
 impl RetryJoin {
     /// Try again with this password.
     pub async fn with_password(self, password: Option<Secret>) -> Result<Call, JoinFailure> {
-        self.conn.retry_join(password);
+        self.conn.retry_join(password.clone());
         let context = JoinContext {
             started: Instant::now(),
             ..self.context
         };
-        await_joined(self.conn, context).await
+        let remember = context.remember.clone();
+        let mut call = await_joined(self.conn, context).await?;
+        remember_password(&mut call, &remember, password.as_ref());
+        Ok(call)
     }
 
     /// Give up: close the connection.
@@ -289,19 +314,35 @@ impl RetryJoin {
 
 /// Join the room a link names.
 pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
-    let context = JoinContext {
+    let mut context = JoinContext {
         media: options.media,
         started: Instant::now(),
         operator: OperatorIndicator::unknown(),
+        remember: None,
     };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
+    let origin = origin_of(link.endpoint());
+    // No password typed: one remembered in the keyring (if any) is used.
+    let password = match options.password {
+        Some(p) => Some(p),
+        None => match runde_trust::secrets::recall(&origin, room) {
+            Ok(remembered) => remembered.map(Secret::new),
+            Err(e) => {
+                tracing::debug!(error = %e, "no remembered password");
+                None
+            }
+        },
+    };
+    if options.remember_password {
+        let forbidden = crate::trust::admin_policy(&options.trust)?.forbid_remembering_passwords;
+        context.remember = Some((origin.clone(), room.to_owned(), forbidden));
+    }
     let config = JoinConfig {
         room: RoomId::parse(room),
         display: options.display_name,
-        pin: options.password,
+        pin: password.clone(),
     };
-    let origin = origin_of(link.endpoint());
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
     let decision = crate::trust::decide(&origin, &options.trust)?;
@@ -379,7 +420,10 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         operator,
         ..context
     };
-    await_joined(conn, context).await
+    let remember = context.remember.clone();
+    let mut call = await_joined(conn, context).await?;
+    remember_password(&mut call, &remember, password.as_ref());
+    Ok(call)
 }
 
 async fn await_joined(

@@ -76,6 +76,7 @@ pub struct Options {
     json: bool,
     media: MediaChoice,
     trust: TrustOptions,
+    remember_password: bool,
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -152,6 +153,7 @@ impl Options {
                 accept_new_server: false,
                 extra_policies: Vec::new(),
             },
+            remember_password: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -178,6 +180,7 @@ impl Options {
                 "--json" => options.json = true,
                 "--trust-store" => options.trust.store = Some(value("--trust-store")?.into()),
                 "--accept-new-server" => options.trust.accept_new_server = true,
+                "--remember-password" => options.remember_password = true,
                 "--policy-file" => options
                     .trust
                     .extra_policies
@@ -284,6 +287,7 @@ pub async fn join(options: Options) -> ExitCode {
         display_name: options.name.clone(),
         trust: options.trust.clone(),
         media: options.media.clone(),
+        remember_password: options.remember_password,
     })
     .await;
     let mut prompts = 0;

@@ -22,8 +22,10 @@ commands:
       --name <name>           the name others see (default: Runde CLI)
       --password-file <path>  read the room password from this file
       --password-stdin        read the room password from the first line of standard input
-                              (without either, a terminal prompts when the room needs one;
-                              a password is never taken from the command line)
+                              (without either, a password remembered in the system keyring is
+                              used, else a terminal prompts when the room needs one; a password
+                              is never taken from the command line)
+      --remember-password     once accepted, remember the password in the system keyring
       --duration <seconds>    leave after this long (default: until the call ends or Ctrl-C)
       --audio-in <source>     send sound: mic, mic:<device>, tone, tone:<hz>, or a WAV file
                               (looped)
@@ -111,7 +113,8 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::ServerNotTrusted { .. }
         | E::TrustStoreFailed { .. }
         | E::NotAllowedByPolicy { .. }
-        | E::PolicyUnreadable { .. } => 10,
+        | E::PolicyUnreadable { .. }
+        | E::PasswordNotRemembered { .. } => 10,
     })
 }
 
