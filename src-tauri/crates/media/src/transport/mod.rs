@@ -342,6 +342,19 @@ impl PeerLink {
     }
 }
 
+impl Drop for PeerLink {
+    /// webrtc-rs keeps a connection's driver task alive until `close()`: a link dropped without
+    /// closing (an error path, a cancelled join) is closed in the background.
+    fn drop(&mut self) {
+        let pc = Arc::clone(&self.pc);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+    }
+}
+
 /// A track we send: RTP payloads in, packets out with our SSRC and sequence numbers.
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticRTP>,
