@@ -25,6 +25,20 @@ fn password_file(dir: &std::path::Path, name: &str, password: &str) -> Result<St
     Ok(path.display().to_string())
 }
 
+/// Run `runde-cli` to its end (at most 20 s), keeping its output in `dir`: exit status, JSON
+/// events, standard error (its log).
+fn run_to_end(
+    dir: &std::path::Path,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(std::process::ExitStatus, Vec<Value>, Vec<String>)> {
+    let mut client = CliClient::spawn_with_env(name, args, env)?;
+    let status = client.wait_exit(Duration::from_secs(20))?;
+    client.save_output(dir);
+    Ok((status, client.events(), client.stderr()))
+}
+
 fn event_is(name: &'static str) -> impl Fn(&Value) -> bool {
     move |e| e["event"] == name
 }
@@ -344,6 +358,14 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
     alice.save_output(&dir);
     bob.save_output(&dir);
     assert!(a.success() && b.success(), "alice {a}, bob {b}");
+    // Names are shown to participants, never written to a log (stderr at trace level).
+    for client in [&alice, &bob] {
+        let log = client.stderr().join("\n");
+        assert!(
+            !log.contains("Alice") && !log.contains("Bob") && !log.contains(PIN),
+            "a display name or the password reached the log"
+        );
+    }
 
     // Bob heard Alice's speech.
     let sent = analysis::wav(&speech)?;
@@ -655,10 +677,7 @@ fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> 
             "1",
         ];
         args.extend_from_slice(extra);
-        let mut client = CliClient::spawn_with_env(name, &args, env)?;
-        let status = client.wait_exit(Duration::from_secs(20))?;
-        client.save_output(&dir);
-        Ok::<_, runde_e2e::Error>((status, client.events(), client.stderr()))
+        run_to_end(&dir, name, &args, env)
     };
     let first = ca.server("first", "Beratung Test e.V.")?;
     let proxy = TlsProxy::start(&dir.join("nginx-1"), &first, janus.port())?;
@@ -754,10 +773,7 @@ fn trusted_servers_are_pinned_and_a_changed_key_blocks_the_call() -> Result<()> 
             "1",
         ];
         args.extend_from_slice(extra);
-        let mut client = CliClient::spawn(name, &args)?;
-        let status = client.wait_exit(Duration::from_secs(20))?;
-        client.save_output(&dir);
-        Ok::<_, runde_e2e::Error>((status, client.events()))
+        run_to_end(&dir, name, &args, &[]).map(|(status, events, _)| (status, events))
     };
     let (status, events) = untrusted("untrusted", &[])?;
     assert_eq!(status.code(), Some(10), "{events:?}");
@@ -969,23 +985,18 @@ fn the_administrators_policy_is_enforced_and_shown() -> Result<()> {
         "{ \"version\": 1, \"onlyPresetServer\": true }".to_owned(),
     )?;
     let run = |name: &str, policy: &str| {
-        let mut client = CliClient::spawn(
-            name,
-            &[
-                "join",
-                &link,
-                "--json",
-                "--password-file",
-                &pin,
-                "--policy-file",
-                policy,
-                "--duration",
-                "1",
-            ],
-        )?;
-        let status = client.wait_exit(Duration::from_secs(20))?;
-        client.save_output(&dir);
-        Ok::<_, runde_e2e::Error>((status, client.events()))
+        let args = [
+            "join",
+            &link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--policy-file",
+            policy,
+            "--duration",
+            "1",
+        ];
+        run_to_end(&dir, name, &args, &[]).map(|(status, events, _)| (status, events))
     };
 
     let (status, events) = run("not-allowed", &strict_elsewhere)?;
@@ -1084,10 +1095,7 @@ fn a_published_operator_statement_is_shown_as_self_declared() -> Result<()> {
             "1",
         ];
         args.extend_from_slice(extra);
-        let mut client = CliClient::spawn_with_env(name, &args, &env)?;
-        let status = client.wait_exit(Duration::from_secs(20))?;
-        client.save_output(&dir);
-        Ok::<_, runde_e2e::Error>((status, client.events(), client.stderr()))
+        run_to_end(&dir, name, &args, &env)
     };
     let (status, events, errout) = run("review", &[])?;
     assert_eq!(status.code(), Some(10), "{events:?}");

@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::process::find_program;
+use crate::process::{find_program, run_tool};
 use crate::{Result, err};
 
 /// The server side of the veth pair (Janus gathers ICE candidates here).
@@ -70,26 +70,7 @@ pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    let program = find_program("ip").or_else(|_| {
-        let sbin = std::path::PathBuf::from("/usr/sbin/ip");
-        if sbin.is_file() {
-            Ok(sbin)
-        } else {
-            Err(err("ip", "not found (package iproute2)"))
-        }
-    })?;
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| err("ip", e))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(err(
-            &format!("ip {}", args.join(" ")),
-            String::from_utf8_lossy(&output.stderr).trim(),
-        ))
-    }
+    run_tool("ip", "iproute2", args, None).map(|_| ())
 }
 
 fn setup() -> Result<()> {
@@ -122,26 +103,7 @@ fn setup() -> Result<()> {
 pub struct EgressWatch;
 
 fn nft(args: &[&str]) -> Result<String> {
-    let program = find_program("nft").or_else(|_| {
-        let sbin = std::path::PathBuf::from("/usr/sbin/nft");
-        if sbin.is_file() {
-            Ok(sbin)
-        } else {
-            Err(err("nft", "not found (package nftables)"))
-        }
-    })?;
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| err("nft", e))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(err(
-            &format!("nft {}", args.join(" ")),
-            String::from_utf8_lossy(&output.stderr).trim(),
-        ))
-    }
+    run_tool("nft", "nftables", args, None)
 }
 
 impl EgressWatch {

@@ -94,6 +94,43 @@ pub fn find_program(name: &str) -> Result<PathBuf> {
         })
 }
 
+/// Find a system tool: on `PATH`, or in `/usr/sbin` (not on every user's `PATH`). `package`
+/// names the Debian package that provides it, for the error.
+pub fn find_system_program(name: &str, package: &str) -> Result<PathBuf> {
+    find_program(name).or_else(|_| {
+        let sbin = PathBuf::from("/usr/sbin").join(name);
+        if sbin.is_file() {
+            Ok(sbin)
+        } else {
+            Err(err(name, format!("not found (package {package})")))
+        }
+    })
+}
+
+/// Run a system tool to completion in `dir` (or here); its standard output, or an error with the
+/// command line and what the tool said.
+pub fn run_tool(
+    name: &str,
+    package: &str,
+    args: &[&str],
+    dir: Option<&std::path::Path>,
+) -> Result<String> {
+    let mut command = Command::new(find_system_program(name, package)?);
+    command.args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command.output().map_err(|e| err(name, e))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(err(
+            &format!("{name} {}", args.join(" ")),
+            String::from_utf8_lossy(&output.stderr).trim(),
+        ))
+    }
+}
+
 /// Poll `check` until it yields a value or `timeout` passes. `what` names the awaited state.
 pub fn wait_until<T>(
     what: &str,

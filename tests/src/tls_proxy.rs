@@ -7,23 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::process::{ChildGuard, find_system_program, free_port, run_tool, wait_until};
 use crate::{Result, err};
 
 fn openssl(args: &[&str], dir: &Path) -> Result<()> {
-    let output = Command::new(find_program("openssl")?)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| err("openssl", e))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(err(
-            &format!("openssl {}", args.join(" ")),
-            String::from_utf8_lossy(&output.stderr),
-        ))
-    }
+    run_tool("openssl", "openssl", args, Some(dir)).map(|_| ())
 }
 
 /// A certificate authority of the test's own.
@@ -78,6 +66,27 @@ impl TestCa {
         self.server_for(name, &format!("/CN=127.0.0.1/O={organisation}"))
     }
 
+    /// A fresh P-256 key and a signing request for `subject`.
+    fn key_and_request(&self, key: &str, csr: &str, subject: &str) -> Result<()> {
+        openssl(
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                csr,
+                "-subj",
+                subject,
+            ],
+            &self.dir,
+        )
+    }
+
     /// A certificate for 127.0.0.1 that names no organisation.
     pub fn server_without_organisation(&self, name: &str) -> Result<ServerCert> {
         self.server_for(name, "/CN=127.0.0.1")
@@ -90,23 +99,7 @@ impl TestCa {
         let ext = format!("{name}.ext");
         fs::write(self.dir.join(&ext), "subjectAltName=IP:127.0.0.1\n")
             .map_err(|e| err("ext", e))?;
-        openssl(
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                subject,
-            ],
-            &self.dir,
-        )?;
+        self.key_and_request(&key, &csr, subject)?;
         openssl(
             &[
                 "x509",
@@ -152,23 +145,7 @@ impl TestCa {
             ),
         )
         .map_err(|e| err("ca", e))?;
-        openssl(
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            &self.dir,
-        )?;
+        self.key_and_request(&key, &csr, "/CN=127.0.0.1")?;
         openssl(
             &[
                 "ca",
@@ -212,14 +189,7 @@ impl TlsProxy {
 
     /// The same on a given port (the same server, later, with another certificate).
     pub fn start_on(dir: &Path, cert: &ServerCert, upstream: u16, port: u16) -> Result<Self> {
-        let nginx = find_program("nginx").or_else(|_| {
-            let sbin = PathBuf::from("/usr/sbin/nginx");
-            if sbin.is_file() {
-                Ok(sbin)
-            } else {
-                Err(err("nginx", "not found (package nginx-light)"))
-            }
-        })?;
+        let nginx = find_system_program("nginx", "nginx-light")?;
         fs::create_dir_all(dir).map_err(|e| err("nginx folder", e))?;
         let d = dir.display();
         let conf = format!(

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use runde_media::audio::{AudioSource, FRAME_20MS, Tone, WavSource};
 use runde_media::codec::opus::{OpusConfig, OpusEncoder};
 use runde_media::codec::vp8::{Vp8Config, Vp8Encoder};
+use runde_media::rtp::random_start;
 use runde_media::rtp::vp8::Vp8Packetizer;
 use runde_media::transport::LocalTrack;
 use runde_media::video::camera::CameraQuality;
@@ -223,12 +224,6 @@ impl Drop for Sender {
     }
 }
 
-fn random_u32() -> u32 {
-    use std::hash::BuildHasher;
-    let seed = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (seed >> 16) as u32
-}
-
 async fn send_audio(
     track: Arc<LocalTrack>,
     mut source: Box<dyn AudioSource>,
@@ -236,7 +231,7 @@ async fn send_audio(
     muted: Arc<AtomicBool>,
 ) {
     let mut pcm = vec![0.0; FRAME_20MS];
-    let mut timestamp = random_u32();
+    let mut timestamp = random_start();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let mut after_gap = true;
     let mut failures = 0u32;
@@ -278,7 +273,7 @@ async fn send_captured(
     muted: Arc<AtomicBool>,
 ) {
     let mut pcm = Vec::with_capacity(FRAME_20MS);
-    let mut timestamp = random_u32();
+    let mut timestamp = random_start();
     let mut after_gap = true;
     while let Some(frame) = frames.recv().await {
         pcm.extend_from_slice(&frame);
@@ -330,9 +325,9 @@ struct VideoLoop {
 impl VideoLoop {
     fn run(mut self) {
         let mut encoder: Option<Vp8Encoder> = None;
-        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_u32() as u16);
+        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
         let start = Instant::now();
-        let ts_base = random_u32();
+        let ts_base = random_start();
         let interval = Duration::from_secs(1) / self.fps.max(1);
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {

@@ -16,7 +16,7 @@ mod sdp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -243,7 +243,7 @@ impl PeerLink {
 
     /// Add a track we send.
     pub async fn add_track(&self, kind: TrackKind) -> Result<LocalTrack, MediaError> {
-        let ssrc = random_u32();
+        let ssrc = crate::rtp::random_start();
         let (codec, rtc_kind, name) = match kind {
             TrackKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
             TrackKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
@@ -273,7 +273,7 @@ impl PeerLink {
             kind,
             ssrc,
             payload_type: AtomicU32::new(u32::MAX),
-            sequence: AtomicU16::new(random_u32() as u16),
+            sequence: AtomicU16::new(crate::rtp::random_start() as u16),
         })
     }
 
@@ -513,11 +513,4 @@ impl RemoteTrack {
             tracing::debug!(error = %e, "could not send a keyframe request");
         }
     }
-}
-
-/// Randomness for SSRCs and sequence numbers: not secret, only unlikely to collide.
-fn random_u32() -> u32 {
-    use std::hash::BuildHasher;
-    let seed = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (seed ^ (seed >> 32)) as u32
 }
