@@ -1,6 +1,6 @@
-//! Remembered room passwords: only in the operating system's keyring (the Secret Service on Linux),
-//! only when the user asks, never when the administrator's policy forbids it, never in a file of
-//! ours. Without a reachable keyring the user is told and nothing is remembered.
+//! Remembered room passwords: only in the operating system's keyring (the Secret Service on Linux,
+//! the login keychain on macOS, the Credential Manager on Windows), only when the user asks, never
+//! when the administrator's policy forbids it, never in a file of ours. Without a reachable keyring the user is told and nothing is remembered.
 
 use std::sync::Once;
 
@@ -38,9 +38,19 @@ fn ensure_store() -> Result<(), SecretError> {
             Ok(store) => keyring_core::set_default_store(store),
             Err(e) => result = Err(unavailable(e)),
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(target_os = "macos")]
+        match apple_native_keyring_store::keychain::Store::new() {
+            Ok(store) => keyring_core::set_default_store(store),
+            Err(e) => result = Err(unavailable(e)),
+        }
+        #[cfg(windows)]
+        match windows_native_keyring_store::Store::new() {
+            Ok(store) => keyring_core::set_default_store(store),
+            Err(e) => result = Err(unavailable(e)),
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
         {
-            result = Err(unavailable("not built for this system yet"));
+            result = Err(unavailable("no keyring is supported on this system"));
         }
     });
     result?;
