@@ -851,6 +851,7 @@ fn recording_turned_on_mid_call_shows_within_five_seconds() -> Result<()> {
     }
     let (dir, janus) = server("janus-recording-toggle")?;
     let pin = password_file(&dir, "pin", PIN)?;
+    let heard = dir.join("alice-heard.wav");
     let mut alice = CliClient::spawn(
         "alice",
         &[
@@ -859,6 +860,8 @@ fn recording_turned_on_mid_call_shows_within_five_seconds() -> Result<()> {
             "--json",
             "--password-file",
             &pin,
+            "--audio-out",
+            &heard.display().to_string(),
             "--duration",
             "60",
         ],
@@ -877,14 +880,44 @@ fn recording_turned_on_mid_call_shows_within_five_seconds() -> Result<()> {
         e["event"] == "indicators" && e["indicators"]["recording"]["reason"] == "serverCannotTell"
     })?;
     let mut owner = runde_e2e::janus::RoomOwner::connect(&janus)?;
-    for (record, state) in [(true, "roomSetToRecord"), (false, "notAnnounced")] {
+    for (record, state, change) in [
+        (true, "roomSetToRecord", "raised"),
+        (false, "notAnnounced", "lowered"),
+    ] {
         let before = alice.events().len();
         let changed = Instant::now();
         owner.set_recording(ROOM, record)?;
-        alice.wait_event_from(before, state, Duration::from_secs(5), recording(state))?;
+        let event =
+            alice.wait_event_from(before, state, Duration::from_secs(5), recording(state))?;
         println!("recording {record}: shown after {:?}", changed.elapsed());
+        assert_eq!(
+            event["recordingChange"], change,
+            "announced as a change: {event}"
+        );
     }
+    // Alone in the room, Alice hears nothing but the two cues: rising, then falling. Playout
+    // writes the file in real time: let it take in 0.6 s more (the cue lasts 0.36 s) before leaving.
+    let size = || std::fs::metadata(&heard).map(|m| m.len()).unwrap_or(0);
+    let announced_at = size();
+    runde_e2e::process::wait_until("the cue to be played", Duration::from_secs(5), || {
+        Ok((size() >= announced_at + 2 * 48_000 * 6 / 10).then_some(()))
+    })?;
+    alice.interrupt()?;
+    alice.wait_exit(Duration::from_secs(10))?;
     alice.save_output(&dir);
+    let cues = runde_e2e::analysis::cues(&runde_e2e::analysis::wav(&heard)?);
+    println!("cues heard (start ms, notes Hz): {cues:?}");
+    use runde_media::audio::cue::{HIGH_HZ, LOW_HZ};
+    let near = |hz: f64, want: f64| (hz - want).abs() < 10.0;
+    assert_eq!(cues.len(), 2, "one cue per change: {cues:?}");
+    assert!(
+        near(cues[0].1[0], LOW_HZ) && near(cues[0].1[1], HIGH_HZ),
+        "rising first: {cues:?}"
+    );
+    assert!(
+        near(cues[1].1[0], HIGH_HZ) && near(cues[1].1[1], LOW_HZ),
+        "then falling: {cues:?}"
+    );
     Ok(())
 }
 

@@ -81,6 +81,49 @@ pub fn tone_hz(samples: &[f32]) -> f64 {
     dominant_frequency(samples, 48_000)
 }
 
+/// The sound cues in a recording of what was played, in order: each as the frequencies of its
+/// two notes (rounded to Hz) and its start in ms. A cue is a stretch of sound between silences;
+/// anything shorter than a note is ignored.
+pub fn cues(samples: &[f32]) -> Vec<(u32, [f64; 2])> {
+    use runde_media::audio::cue::{GAP_MS, NOTE_MS};
+    let per_ms = 48;
+    let loud: Vec<bool> = samples
+        .chunks(per_ms)
+        .map(|ms| ms.iter().fold(0.0_f32, |m, s| m.max(s.abs())) > 0.05)
+        .collect();
+    // Runs of loud milliseconds.
+    let mut notes = Vec::new();
+    let mut start = None;
+    for (i, is_loud) in loud.iter().chain([&false]).enumerate() {
+        match (start, *is_loud) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                if i - s >= NOTE_MS / 2 {
+                    notes.push((s, i));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let hz = |(s, e): (usize, usize)| {
+        let middle = &samples[(s + 20) * per_ms..(e.saturating_sub(20)).max(s + 21) * per_ms];
+        tone_hz(middle).round()
+    };
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i + 1 < notes.len() {
+        let (a, b) = (notes[i], notes[i + 1]);
+        if b.0 - a.1 <= GAP_MS + 20 {
+            found.push((a.0 as u32, [hz(a), hz(b)]));
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
 /// The frame counters of every readable test-pattern frame in a Y4M file, and the frame count.
 pub fn frame_counters(path: &Path) -> Result<(Vec<u32>, usize)> {
     let mut file = Y4mSource::open(path, false).map_err(|e| err("y4m", e))?;

@@ -138,6 +138,20 @@ impl CliClient {
             .map_err(|e| err(&self.name, e))
     }
 
+    /// Ask it to leave the call, as Ctrl-C in a terminal does (SIGINT to its PID).
+    pub fn interrupt(&self) -> Result<()> {
+        let kill = crate::process::find_program("kill")?;
+        let status = Command::new(kill)
+            .args(["-INT", &self.guard.pid().to_string()])
+            .status()
+            .map_err(|e| err(&self.name, e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(err(&self.name, format!("kill -INT failed: {status}")))
+        }
+    }
+
     /// Wait for the process to end by itself.
     pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
         let name = self.name.clone();

@@ -72,6 +72,39 @@ impl RecordingIndicator {
     }
 }
 
+/// A change of the recording state that the user must notice at once: shown, played as a sound
+/// cue, and read out by screen readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum RecordingChange {
+    /// More may be recorded than before (e.g. the room was set to record).
+    Raised,
+    /// Less than before (e.g. the room is no longer set to record).
+    Lowered,
+}
+
+impl RecordingState {
+    /// How much the state admits may be recorded: Off < NotAnnounced < RoomSetToRecord < Active.
+    fn exposure(self) -> u8 {
+        match self {
+            RecordingState::Off => 0,
+            RecordingState::NotAnnounced => 1,
+            RecordingState::RoomSetToRecord => 2,
+            RecordingState::Active => 3,
+        }
+    }
+
+    /// What going from `self` to `to` means for the user, or `None` when the state stays.
+    pub fn change_to(self, to: RecordingState) -> Option<RecordingChange> {
+        match to.exposure().cmp(&self.exposure()) {
+            std::cmp::Ordering::Greater => Some(RecordingChange::Raised),
+            std::cmp::Ordering::Less => Some(RecordingChange::Lowered),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+}
+
 /// Who can see and hear the media.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
@@ -210,6 +243,22 @@ mod tests {
             RecordingIndicator::from_janus(Some(RoomFacts::Unlisted)).reason,
             RecordingReason::PrivateRoom
         );
+    }
+
+    #[test]
+    fn every_change_of_recording_state_is_announced_in_its_direction() {
+        use RecordingState::*;
+        let order = [Off, NotAnnounced, RoomSetToRecord, Active];
+        for (i, from) in order.iter().enumerate() {
+            for (j, to) in order.iter().enumerate() {
+                let expected = match j.cmp(&i) {
+                    std::cmp::Ordering::Greater => Some(RecordingChange::Raised),
+                    std::cmp::Ordering::Less => Some(RecordingChange::Lowered),
+                    std::cmp::Ordering::Equal => None,
+                };
+                assert_eq!(from.change_to(*to), expected, "{from:?} -> {to:?}");
+            }
+        }
     }
 
     #[test]

@@ -11,11 +11,14 @@ use runde_connect::janus::{
     self, JanusConnection, JoinConfig, MediaKind, Participant, RemoteStream, RoomEvent, RoomId,
 };
 use runde_connect::{Secret, TlsSettings, parse_link};
+use runde_media::audio::cue::Cue;
 use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
 use serde::Serialize;
 
 use crate::UserError;
-use crate::indicators::{EncryptionIndicator, Indicators, OperatorIndicator, RecordingIndicator};
+use crate::indicators::{
+    EncryptionIndicator, Indicators, OperatorIndicator, RecordingChange, RecordingIndicator,
+};
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
     MediaChoice, MediaSummary, Sender, Sources,
@@ -166,6 +169,9 @@ pub enum CallEvent {
     Indicators {
         /// All three, as they are now.
         indicators: Indicators,
+        /// Set when the recording state changed (not only its reason): the UI announces it
+        /// visibly and to screen readers; the engine has already played the sound cue.
+        recording_change: Option<RecordingChange>,
     },
     /// The media connection's state changed (both directions together).
     Connection {
@@ -501,6 +507,8 @@ pub struct Call {
     feed_by_mid: HashMap<String, u64>,
     feed_by_ssrc: HashMap<u32, u64>,
     engine: Option<Engine>,
+    /// A sound cue that came before playout started.
+    pending_cue: Option<Cue>,
     speaking: HashMap<u64, bool>,
     devices: Option<AudioDevices>,
     /// The last state of each media connection (publisher, subscriber) and what we reported.
@@ -557,6 +565,7 @@ impl Call {
         };
         let first_indicators = CallEvent::Indicators {
             indicators: indicators.clone(),
+            recording_change: None,
         };
         Self {
             conn,
@@ -572,6 +581,7 @@ impl Call {
             feed_by_mid: HashMap::new(),
             feed_by_ssrc: HashMap::new(),
             engine: None,
+            pending_cue: None,
             speaking: HashMap::new(),
             devices: None,
             link_states: [None, None],
@@ -603,11 +613,11 @@ impl Call {
         }
         let sources = Sources::open(&media.audio_in, &media.video_in, captured)?;
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
-        self.engine = Some(Engine::start(
-            &media.audio_out,
-            &media.video_out,
-            speaker_sink,
-        )?);
+        let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink)?;
+        if let Some(cue) = self.pending_cue.take() {
+            engine.play_cue(cue);
+        }
+        self.engine = Some(engine);
         let (audio, video) = (sources.has_audio(), sources.has_video());
         self.sources = Some(sources);
         if !audio && !video {
@@ -680,6 +690,18 @@ impl Call {
             None => Err(UserError::MediaFailed {
                 detail: "this call sends no video".into(),
             }),
+        }
+    }
+
+    /// Play the sound cue for a recording change (now, or once playout has started).
+    fn cue(&mut self, change: RecordingChange) {
+        let cue = match change {
+            RecordingChange::Raised => Cue::Rising,
+            RecordingChange::Lowered => Cue::Falling,
+        };
+        match &self.engine {
+            Some(engine) => engine.play_cue(cue),
+            None => self.pending_cue = Some(cue),
         }
     }
 
@@ -969,9 +991,14 @@ impl Call {
             RoomEvent::RoomFacts(facts) => {
                 let recording = RecordingIndicator::from_janus(Some(facts));
                 if recording != self.indicators.recording {
+                    let change = self.indicators.recording.state.change_to(recording.state);
                     self.indicators.recording = recording;
+                    if let Some(change) = change {
+                        self.cue(change);
+                    }
                     self.queued.push_back(CallEvent::Indicators {
                         indicators: self.indicators.clone(),
+                        recording_change: change,
                     });
                 }
             }

@@ -453,8 +453,16 @@ fn print_event(options: &Options, event: &CallEvent) {
             ),
         },
         CallEvent::Connection { state } => println!("media connection: {state:?}"),
-        CallEvent::Indicators { indicators } => println!(
-            "recording: {:?} ({:?}) · encryption: {:?} · operator: {}",
+        CallEvent::Indicators {
+            indicators,
+            recording_change,
+        } => println!(
+            "{}recording: {:?} ({:?}) · encryption: {:?} · operator: {}",
+            match recording_change {
+                Some(runde_call::indicators::RecordingChange::Raised) => "(!) ",
+                Some(runde_call::indicators::RecordingChange::Lowered) => "(-) ",
+                None => "",
+            },
             indicators.recording.state,
             indicators.recording.reason,
             indicators.encryption.state,

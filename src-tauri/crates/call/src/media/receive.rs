@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use runde_media::audio::cue::{Cue, CuePlayer};
 use runde_media::audio::mixer::Mixer;
 use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
 use runde_media::codec::vp8::Vp8Decoder;
@@ -88,6 +89,7 @@ enum Input {
         at: Instant,
     },
     RemoveFeed(u64),
+    Cue(Cue),
 }
 
 struct VideoRx {
@@ -173,6 +175,11 @@ impl Engine {
         let _ = self.inputs.send(Input::RemoveFeed(feed));
     }
 
+    /// Mix a sound cue into what the speaker (or the audio file) plays.
+    pub(crate) fn play_cue(&self, cue: Cue) {
+        let _ = self.inputs.send(Input::Cue(cue));
+    }
+
     /// The next report.
     pub(crate) async fn next_report(&mut self) -> Option<EngineReport> {
         self.reports.recv().await
@@ -245,6 +252,7 @@ async fn run(
     let mut feeds: BTreeMap<u64, Feed> = BTreeMap::new();
     let mut gone: BTreeMap<u64, ParticipantMediaStats> = BTreeMap::new();
     let mut mixer = Mixer::default();
+    let mut cues = CuePlayer::default();
     let mut outputs = Outputs {
         audio,
         video_path,
@@ -282,6 +290,7 @@ async fn run(
                         on_media(state, kind, event, ms(at));
                     }
                 }
+                Some(Input::Cue(cue)) => cues.play(cue),
                 Some(Input::RemoveFeed(feed)) => {
                     if let Some(state) = feeds.remove(&feed) {
                         gone.insert(feed, stats_of(feed, &state));
@@ -289,7 +298,7 @@ async fn run(
                 }
             },
             _ = ticker.tick() => {
-                play(&mut feeds, &mut mixer, &mut outputs, &reports, ms(Instant::now()));
+                play(&mut feeds, &mut mixer, &mut cues, &mut outputs, &reports, ms(Instant::now()));
             }
         }
     }
@@ -356,6 +365,7 @@ fn on_media(state: &mut Feed, kind: TrackKind, event: RemoteEvent, now_ms: u64) 
 fn play(
     feeds: &mut BTreeMap<u64, Feed>,
     mixer: &mut Mixer,
+    cues: &mut CuePlayer,
     outputs: &mut Outputs,
     reports: &mpsc::UnboundedSender<EngineReport>,
     now_ms: u64,
@@ -398,6 +408,7 @@ fn play(
             });
         }
     }
+    cues.mix_into(&mut mix);
     if let Some(sink) = &mut outputs.audio
         && let Err(e) = sink.write(&mix)
     {

@@ -1,5 +1,6 @@
 //! Audio: sources, sinks, files, levels. Everything here is 48 kHz mono `f32`.
 
+pub mod cue;
 pub mod device;
 pub mod input;
 mod level;
