@@ -9,9 +9,13 @@
 
 pub mod policy;
 pub mod secrets;
+pub mod settings;
 pub mod store;
 
 pub use policy::{AdminPolicy, PolicyError, PresetServer, system_policy_path};
+pub use settings::{
+    DeviceChoice, LanguageChoice, PrivacyChoice, Settings, SettingsError, SettingsStore,
+};
 pub use store::{
     AddedBy, OpenNote, Operator, Policy, SCHEMA_VERSION, StoreError, TrustStore, TrustedServer,
 };

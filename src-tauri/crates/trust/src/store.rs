@@ -124,6 +124,12 @@ pub enum OpenNote {
     Fine,
     /// No store yet: it starts empty.
     New,
+    /// The file was written by a newer Runde: what this version understands of it is used, and
+    /// nothing is written, so nothing of it is lost.
+    Newer {
+        /// The version in the file.
+        found: u32,
+    },
     /// The file could not be understood: it was kept as `backup` and the store starts empty.
     Recovered {
         /// Where the unreadable file is now.
@@ -324,7 +330,7 @@ fn parse(text: &str) -> Result<Parsed, String> {
 }
 
 /// `trusted-servers.json` → `trusted-servers.unreadable-<n>.json`, the first free `n`.
-fn backup_path(path: &Path) -> PathBuf {
+pub(crate) fn backup_path(path: &Path) -> PathBuf {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
