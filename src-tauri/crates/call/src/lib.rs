@@ -19,7 +19,8 @@ pub use error::UserError;
 pub use indicators::Indicators;
 pub use link::{LinkReport, inspect_link};
 pub use media::{
-    AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, VideoIn, VideoOut,
+    AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, SELF_VIEW, ScreenFrame,
+    TileCounts, VideoIn, VideoOut, VideoScreen,
 };
 pub use runde_connect::{Secret, TlsSettings};
 pub use session::{

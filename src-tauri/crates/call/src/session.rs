@@ -901,7 +901,13 @@ impl Call {
             return;
         };
         let (audio, video) = (publisher.audio.clone(), publisher.video.clone());
-        match Sender::start(sources, audio, video, self.device_tx.clone()) {
+        match Sender::start(
+            sources,
+            audio,
+            video,
+            self.device_tx.clone(),
+            self.context.media.self_view.clone(),
+        ) {
             Ok(sender) => self.sender = Some(sender),
             Err(error) => self.queued.push_back(CallEvent::Warning { error }),
         }

@@ -3,6 +3,7 @@
 
 mod devices;
 mod receive;
+mod screen;
 mod send;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 pub(crate) use devices::{AudioDevices, DeviceReport, DeviceRole};
 pub(crate) use receive::{Engine, EngineReport, FeedTrack};
 pub use receive::{MediaSummary, ParticipantMediaStats};
+pub use screen::{SELF_VIEW, ScreenFrame, TileCounts, VideoScreen};
 pub(crate) use send::{Sender, Sources};
 
 /// Where our sound comes from.
@@ -71,6 +73,8 @@ pub enum VideoOut {
     Off,
     /// The first participant's video, as shown, into a Y4M file.
     Y4m(PathBuf),
+    /// Everyone's video, as shown, to a screen (the newest picture per participant).
+    Screen(VideoScreen),
 }
 
 /// What the call sends and where received media goes.
@@ -84,4 +88,6 @@ pub struct MediaChoice {
     pub audio_out: AudioOut,
     /// The others' pictures.
     pub video_out: VideoOut,
+    /// Where our own picture is shown while we send it (self view), if anywhere.
+    pub self_view: Option<VideoScreen>,
 }

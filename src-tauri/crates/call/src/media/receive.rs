@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use runde_media::audio::cue::{Cue, CuePlayer};
+
+use super::VideoScreen;
 use runde_media::audio::mixer::Mixer;
 use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
 use runde_media::codec::vp8::Vp8Decoder;
@@ -139,17 +141,27 @@ impl Engine {
             )))),
             AudioOut::Speaker(_) => speaker,
         };
-        let video_path = match video_out {
-            VideoOut::Off => None,
+        let (video_path, screen) = match video_out {
+            VideoOut::Off => (None, None),
             VideoOut::Y4m(path) => {
                 // Fail early on an unwritable path; the file is written once the size is known.
                 std::fs::File::create(path).map_err(media_failed)?;
-                Some(path.clone())
+                (Some(path.clone()), None)
             }
+            VideoOut::Screen(screen) => (None, Some(screen.clone())),
         };
         let (inputs, input_rx) = mpsc::unbounded_channel();
         let (report_tx, reports) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(input_rx, report_tx, audio_sink, video_path));
+        let task = tokio::spawn(run(
+            input_rx,
+            report_tx,
+            Outputs {
+                audio: audio_sink,
+                video_path,
+                video: None,
+                screen,
+            },
+        ));
         Ok(Self {
             inputs,
             reports,
@@ -239,13 +251,13 @@ struct Outputs {
     audio: Option<Box<dyn AudioSink>>,
     video_path: Option<std::path::PathBuf>,
     video: Option<(u64, Y4mSink, (u32, u32))>,
+    screen: Option<VideoScreen>,
 }
 
 async fn run(
     mut inputs: mpsc::UnboundedReceiver<Input>,
     reports: mpsc::UnboundedSender<EngineReport>,
-    audio: Option<Box<dyn AudioSink>>,
-    video_path: Option<std::path::PathBuf>,
+    mut outputs: Outputs,
 ) -> MediaSummary {
     let start = Instant::now();
     let ms = |at: Instant| at.saturating_duration_since(start).as_millis() as u64;
@@ -253,11 +265,6 @@ async fn run(
     let mut gone: BTreeMap<u64, ParticipantMediaStats> = BTreeMap::new();
     let mut mixer = Mixer::default();
     let mut cues = CuePlayer::default();
-    let mut outputs = Outputs {
-        audio,
-        video_path,
-        video: None,
-    };
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     loop {
@@ -292,6 +299,9 @@ async fn run(
                 }
                 Some(Input::Cue(cue)) => cues.play(cue),
                 Some(Input::RemoveFeed(feed)) => {
+                    if let Some(screen) = &outputs.screen {
+                        screen.forget(&feed.to_string());
+                    }
                     if let Some(state) = feeds.remove(&feed) {
                         gone.insert(feed, stats_of(feed, &state));
                     }
@@ -429,12 +439,13 @@ fn play(
                 kind: TrackKind::Video,
             });
         }
-        write_video(outputs, *feed, &picture);
+        write_video(outputs, *feed, picture);
     }
 }
 
-/// The first participant with video goes into the Y4M file, at the size it started with.
-fn write_video(outputs: &mut Outputs, feed: u64, picture: &I420Frame) {
+/// Everyone's picture goes to the screen; the first participant with video goes into the Y4M
+/// file, at the size it started with.
+fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame) {
     let size = (picture.width(), picture.height());
     if outputs.video.is_none()
         && let Some(path) = outputs.video_path.take()
@@ -447,9 +458,12 @@ fn write_video(outputs: &mut Outputs, feed: u64, picture: &I420Frame) {
     if let Some((owner, sink, first_size)) = &mut outputs.video
         && *owner == feed
         && *first_size == size
-        && let Err(e) = sink.write(picture)
+        && let Err(e) = sink.write(&picture)
     {
         tracing::warn!(error = %e, "video file write failed");
+    }
+    if let Some(screen) = &outputs.screen {
+        screen.show(&feed.to_string(), picture);
     }
 }
 

@@ -19,7 +19,7 @@ use runde_media::video::{TestPattern, VideoInput, Y4mSource};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{AudioIn, DeviceReport, DeviceRole, VideoIn};
+use super::{AudioIn, DeviceReport, DeviceRole, SELF_VIEW, VideoIn, VideoScreen};
 use crate::UserError;
 
 /// RTP payload size for video: leaves room for SRTP, RTP header and extensions under a 1200-byte
@@ -130,6 +130,7 @@ impl Sender {
         audio: Option<Arc<LocalTrack>>,
         video: Option<Arc<LocalTrack>>,
         reports: mpsc::UnboundedSender<DeviceReport>,
+        self_view: Option<VideoScreen>,
     ) -> Result<Self, UserError> {
         let mut sender = Self {
             audio_muted: Arc::new(AtomicBool::new(false)),
@@ -168,6 +169,7 @@ impl Sender {
                 stop: sender.stop.clone(),
                 commands: command_rx,
                 reports,
+                self_view,
             };
             let thread = std::thread::Builder::new()
                 .name("runde-video-send".into())
@@ -320,6 +322,7 @@ struct VideoLoop {
     stop: Arc<AtomicBool>,
     commands: std_mpsc::Receiver<VideoCommand>,
     reports: mpsc::UnboundedSender<DeviceReport>,
+    self_view: Option<VideoScreen>,
 }
 
 impl VideoLoop {
@@ -360,7 +363,13 @@ impl VideoLoop {
             if self.off.load(Ordering::Relaxed) {
                 // The next picture after the camera comes back must be decodable on its own.
                 self.keyframe.store(true, Ordering::Relaxed);
+                if let Some(view) = &self.self_view {
+                    view.forget(SELF_VIEW);
+                }
                 continue;
+            }
+            if let Some(view) = &self.self_view {
+                view.show(SELF_VIEW, frame.clone());
             }
             let size = (frame.width(), frame.height());
             let encoder = match &mut encoder {
