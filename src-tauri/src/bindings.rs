@@ -6,8 +6,19 @@
 
 use std::path::PathBuf;
 
-use runde_call::{LinkReport, SelfDeclaredOperator, ServerReview, UserError};
+use runde_call::devices::{DeviceEntry, DeviceList};
+use runde_call::indicators::{
+    EncryptionIndicator, EncryptionReason, EncryptionState, Indicators, OperatorIndicator,
+    OperatorSource, RecordingChange, RecordingIndicator, RecordingReason, RecordingState,
+};
+use runde_call::{
+    CallEvent, ConnectionState, EndReason, LinkReport, ParticipantInfo, SelfDeclaredOperator,
+    ServerReview, TrackKind, UserError,
+};
 use ts_rs::{Config, TS};
+
+use crate::commands::JoinRequest;
+use crate::video_server::{TileStats, VideoEndpoint};
 
 /// One command as the UI sees it.
 struct CommandSig {
@@ -22,12 +33,61 @@ struct CommandSig {
 }
 
 fn commands(cfg: &Config) -> Vec<CommandSig> {
-    vec![CommandSig {
-        name: "check_link",
-        doc: "Check a pasted link without contacting any server.",
-        args: vec![("link", String::inline(cfg))],
-        ok: LinkReport::name(cfg),
-    }]
+    let unit = "null".to_owned();
+    let boolean = bool::inline(cfg);
+    vec![
+        CommandSig {
+            name: "check_link",
+            doc: "Check a pasted link without contacting any server.",
+            args: vec![("link", String::inline(cfg))],
+            ok: LinkReport::name(cfg),
+        },
+        CommandSig {
+            name: "join",
+            doc: "Join a room; the call's events arrive on `events`.",
+            args: vec![
+                ("request", JoinRequest::name(cfg)),
+                ("events", format!("Channel<{}>", CallEvent::name(cfg))),
+            ],
+            ok: unit.clone(),
+        },
+        CommandSig {
+            name: "leave",
+            doc: "Leave the call.",
+            args: vec![],
+            ok: unit.clone(),
+        },
+        CommandSig {
+            name: "set_microphone_muted",
+            doc: "Mute or unmute our microphone.",
+            args: vec![("muted", boolean.clone())],
+            ok: unit.clone(),
+        },
+        CommandSig {
+            name: "set_camera_off",
+            doc: "Turn our camera's picture off or on.",
+            args: vec![("off", boolean)],
+            ok: unit,
+        },
+        CommandSig {
+            name: "video_endpoint",
+            doc: "Where the page gets video pictures.",
+            args: vec![],
+            ok: VideoEndpoint::name(cfg),
+        },
+        CommandSig {
+            name: "video_stats",
+            doc: "Decoded, sent and drawn pictures per tile.",
+            args: vec![],
+            ok: format!("{}[]", TileStats::name(cfg)),
+        },
+        CommandSig {
+            name: "devices",
+            doc: "The microphones, speakers and cameras there are now.",
+            args: vec![],
+            ok: DeviceList::name(cfg),
+        },
+    ]
 }
 
 fn declarations(cfg: &Config) -> Vec<String> {
@@ -36,12 +96,32 @@ fn declarations(cfg: &Config) -> Vec<String> {
         SelfDeclaredOperator::decl(cfg),
         ServerReview::decl(cfg),
         UserError::decl(cfg),
+        JoinRequest::decl(cfg),
+        CallEvent::decl(cfg),
+        ParticipantInfo::decl(cfg),
+        TrackKind::decl(cfg),
+        ConnectionState::decl(cfg),
+        EndReason::decl(cfg),
+        Indicators::decl(cfg),
+        RecordingIndicator::decl(cfg),
+        RecordingState::decl(cfg),
+        RecordingReason::decl(cfg),
+        RecordingChange::decl(cfg),
+        EncryptionIndicator::decl(cfg),
+        EncryptionState::decl(cfg),
+        EncryptionReason::decl(cfg),
+        OperatorIndicator::decl(cfg),
+        OperatorSource::decl(cfg),
+        VideoEndpoint::decl(cfg),
+        TileStats::decl(cfg),
+        DeviceList::decl(cfg),
+        DeviceEntry::decl(cfg),
     ]
 }
 
 const HEADER: &str = "\
 // Generated from the Rust types in src-tauri by `cargo xtask bindings`. Do not edit by hand.
-import { invoke } from \"@tauri-apps/api/core\";
+import { Channel, invoke } from \"@tauri-apps/api/core\";\nexport { Channel };
 
 /** A failure of the bridge itself (not an error the engine reported). */
 export type BridgeFailure = { code: \"BridgeFailure\"; detail: string };

@@ -2,4 +2,13 @@
 // (which registers the handlers and generates their TypeScript wrappers). One list, one truth.
 
 /// The names of every command the webview may call, in the order they are declared.
-pub const COMMAND_NAMES: &[&str] = &["check_link"];
+pub const COMMAND_NAMES: &[&str] = &[
+    "check_link",
+    "join",
+    "leave",
+    "set_microphone_muted",
+    "set_camera_off",
+    "video_endpoint",
+    "video_stats",
+    "devices",
+];

@@ -1,7 +1,18 @@
-//! The commands the webview may call. Each is a one-line hand-over to `runde-call`; each must be
+//! The commands the webview may call. Each is a short hand-over to `runde-call`; each must be
 //! listed in `command_names.rs` and granted in `capabilities/`.
 
-use runde_call::{LinkReport, UserError};
+use runde_call::devices::DeviceList;
+use runde_call::{
+    AudioIn, AudioOut, CallEvent, JoinOptions, LinkReport, MediaChoice, Secret, TrustOptions,
+    UserError, VideoIn, VideoOut,
+};
+use serde::Deserialize;
+use tauri::State;
+use tauri::ipc::Channel;
+
+use crate::call_task::RunningCall;
+use crate::state::Shell;
+use crate::video_server::{TileStats, VideoEndpoint};
 
 /// Check a pasted link without contacting any server. The link is never logged: it may hold a
 /// password, which `runde-call` refuses.
@@ -14,4 +25,142 @@ pub(crate) fn check_link(link: String) -> Result<LinkReport, UserError> {
         tracing::debug!(code = e.code(), "link refused");
     }
     result
+}
+
+/// What the join form sends. The password travels in its own field and is wrapped into a
+/// [`Secret`] at once; this type has no `Debug`, so it cannot be logged by accident.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JoinRequest {
+    /// The link as pasted.
+    pub link: String,
+    /// The room password, if the user typed one.
+    pub password: Option<String>,
+    /// The name others see.
+    pub display_name: String,
+    /// The user reviewed this server at first contact and trusts it: pin its key.
+    pub accept_new_server: bool,
+    /// Remember the password in the system keyring once the server accepted it.
+    pub remember_password: bool,
+    /// Send our microphone.
+    pub microphone: bool,
+    /// Send our camera.
+    pub camera: bool,
+}
+
+/// Join a room. Events of the call (joined, people, indicators, ended …) arrive on `events`.
+/// A first-contact server answers `NewServer` with its review; a wrong password `WrongPassword`.
+#[tauri::command]
+pub(crate) async fn join(
+    shell: State<'_, Shell>,
+    request: JoinRequest,
+    events: Channel<CallEvent>,
+) -> Result<(), UserError> {
+    let mut running = shell.call.lock().await;
+    if running.as_ref().is_some_and(RunningCall::is_running) {
+        return Err(UserError::AlreadyInCall);
+    }
+    let media = MediaChoice {
+        audio_in: if request.microphone {
+            AudioIn::Microphone(None)
+        } else {
+            AudioIn::Off
+        },
+        video_in: if request.camera {
+            VideoIn::Camera(None)
+        } else {
+            VideoIn::Off
+        },
+        audio_out: shell.speaker(),
+        video_out: VideoOut::Screen(shell.screen.clone()),
+        self_view: Some(shell.screen.clone()),
+    };
+    let options = JoinOptions {
+        link: request.link,
+        password: request.password.map(Secret::new),
+        display_name: request.display_name,
+        trust: TrustOptions {
+            store: runde_call::trust_dir(),
+            accept_new_server: request.accept_new_server,
+            extra_policies: Vec::new(),
+        },
+        media,
+        remember_password: request.remember_password,
+    };
+    tracing::info!("joining");
+    match runde_call::join(options).await {
+        Ok(call) => {
+            *running = Some(RunningCall::start(call, events));
+            Ok(())
+        }
+        Err(failure) => {
+            let error = failure.error.clone();
+            tracing::info!(code = error.code(), "join failed");
+            if let Some(retry) = failure.into_retry() {
+                retry.cancel().await;
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Leave the call (nothing happens when there is none).
+#[tauri::command]
+pub(crate) async fn leave(shell: State<'_, Shell>) -> Result<(), UserError> {
+    let running = shell.call.lock().await.take();
+    if let Some(call) = running {
+        call.leave().await;
+    }
+    Ok(())
+}
+
+/// Mute or unmute our microphone.
+#[tauri::command]
+pub(crate) async fn set_microphone_muted(
+    shell: State<'_, Shell>,
+    muted: bool,
+) -> Result<(), UserError> {
+    if let Some(call) = shell.call.lock().await.as_ref() {
+        call.mute_microphone(muted);
+    }
+    Ok(())
+}
+
+/// Turn our camera's picture off or on.
+#[tauri::command]
+pub(crate) async fn set_camera_off(shell: State<'_, Shell>, off: bool) -> Result<(), UserError> {
+    if let Some(call) = shell.call.lock().await.as_ref() {
+        call.camera_off(off);
+    }
+    Ok(())
+}
+
+/// Where the page gets video pictures (a loopback WebSocket with a per-launch key).
+#[tauri::command]
+pub(crate) fn video_endpoint(shell: State<'_, Shell>) -> Result<VideoEndpoint, UserError> {
+    Ok(shell.video.endpoint())
+}
+
+/// Decoded, sent and drawn pictures per tile.
+#[tauri::command]
+pub(crate) fn video_stats(shell: State<'_, Shell>) -> Result<Vec<TileStats>, UserError> {
+    Ok(shell.video.stats())
+}
+
+/// The microphones, speakers and cameras there are now.
+#[tauri::command]
+pub(crate) fn devices() -> Result<DeviceList, UserError> {
+    Ok(runde_call::devices::list())
+}
+
+impl Shell {
+    /// The speaker, unless there is no sound device at all (then the call is silent, not refused).
+    fn speaker(&self) -> AudioOut {
+        if self.no_speaker {
+            AudioOut::Off
+        } else {
+            AudioOut::Speaker(None)
+        }
+    }
 }

@@ -6,8 +6,11 @@
 //! comes from `runde-call` as typed data, and every error as a code.
 #![deny(missing_docs)]
 
+mod call_task;
 mod commands;
 mod logging;
+mod state;
+mod video_server;
 
 include!("command_names.rs");
 
@@ -21,8 +24,25 @@ pub fn run() -> ExitCode {
     }
     logging::init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Runde starting");
+    let shell = match state::Shell::start() {
+        Ok(shell) => shell,
+        Err(e) => {
+            tracing::error!("Runde could not start its video server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let outcome = tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![commands::check_link])
+        .manage(shell)
+        .invoke_handler(tauri::generate_handler![
+            commands::check_link,
+            commands::join,
+            commands::leave,
+            commands::set_microphone_muted,
+            commands::set_camera_off,
+            commands::video_endpoint,
+            commands::video_stats,
+            commands::devices,
+        ])
         .run(tauri::generate_context!());
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 // Generated from the Rust types in src-tauri by `cargo xtask bindings`. Do not edit by hand.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, invoke } from "@tauri-apps/api/core";
+export { Channel };
 
 /** A failure of the bridge itself (not an error the engine reported). */
 export type BridgeFailure = { code: "BridgeFailure"; detail: string };
@@ -169,7 +170,7 @@ detail: string, } | { "code": "PasswordNotRemembered",
 /**
  * Why.
  */
-detail: string, } | { "code": "TrustStoreFailed", 
+detail: string, } | { "code": "AlreadyInCall" } | { "code": "TrustStoreFailed", 
 /**
  * What went wrong.
  */
@@ -179,7 +180,303 @@ detail: string, } | { "code": "MediaFailed",
  */
 detail: string, };
 
+export type JoinRequest = { 
+/**
+ * The link as pasted.
+ */
+link: string, 
+/**
+ * The room password, if the user typed one.
+ */
+password: string | null, 
+/**
+ * The name others see.
+ */
+displayName: string, 
+/**
+ * The user reviewed this server at first contact and trusts it: pin its key.
+ */
+acceptNewServer: boolean, 
+/**
+ * Remember the password in the system keyring once the server accepted it.
+ */
+rememberPassword: boolean, 
+/**
+ * Send our microphone.
+ */
+microphone: boolean, 
+/**
+ * Send our camera.
+ */
+camera: boolean, };
+
+export type CallEvent = { "event": "joined", 
+/**
+ * Our own id.
+ */
+me: string, 
+/**
+ * Everyone else.
+ */
+participants: Array<ParticipantInfo>, } | { "event": "participantJoined", 
+/**
+ * Who.
+ */
+participant: ParticipantInfo, } | { "event": "participantLeft", 
+/**
+ * Their id.
+ */
+id: string, } | { "event": "trackAdded", 
+/**
+ * Whose.
+ */
+participant: string, 
+/**
+ * Which kind.
+ */
+kind: TrackKind, } | { "event": "trackRemoved", 
+/**
+ * Whose.
+ */
+participant: string, 
+/**
+ * Which kind.
+ */
+kind: TrackKind, } | { "event": "mediaStarted", 
+/**
+ * Whose.
+ */
+participant: string, 
+/**
+ * Which kind.
+ */
+kind: TrackKind, 
+/**
+ * Milliseconds since the join started.
+ */
+afterMs: bigint, } | { "event": "speaking", 
+/**
+ * Who.
+ */
+participant: string, 
+/**
+ * Talking now.
+ */
+speaking: boolean, } | { "event": "indicators", 
+/**
+ * All three, as they are now.
+ */
+indicators: Indicators, 
+/**
+ * Set when the recording state changed (not only its reason): the UI announces it
+ * visibly and to screen readers; the engine has already played the sound cue.
+ */
+recordingChange: RecordingChange | null, } | { "event": "connection", 
+/**
+ * The state now.
+ */
+state: ConnectionState, } | { "event": "deviceChanged", 
+/**
+ * "microphone", "speaker" or "camera".
+ */
+device: string, 
+/**
+ * Now in use (`true`) or lost (`false`).
+ */
+inUse: boolean, 
+/**
+ * The device's name.
+ */
+name: string, 
+/**
+ * Why it was lost, in the system's words.
+ */
+reason: string | null, } | { "event": "warning", 
+/**
+ * What.
+ */
+error: UserError, } | { "event": "ended", 
+/**
+ * Why.
+ */
+reason: EndReason, };
+
+export type ParticipantInfo = { 
+/**
+ * The server's id for them.
+ */
+id: string, 
+/**
+ * The name they chose, if any.
+ */
+name: string | null, 
+/**
+ * Whether they send media.
+ */
+publishing: boolean, };
+
+export type TrackKind = "audio" | "video";
+
+export type ConnectionState = "connecting" | "connected" | "interrupted" | "failed";
+
+export type EndReason = { "kind": "left" } | { "kind": "kicked" } | { "kind": "roomClosed" } | { "kind": "lost", 
+/**
+ * What happened.
+ */
+error: UserError, };
+
+export type Indicators = { 
+/**
+ * Whether anyone may be recording.
+ */
+recording: RecordingIndicator, 
+/**
+ * Who can see and hear the media.
+ */
+encryption: EncryptionIndicator, 
+/**
+ * Who runs the server.
+ */
+operator: OperatorIndicator, };
+
+export type RecordingIndicator = { 
+/**
+ * The state.
+ */
+state: RecordingState, 
+/**
+ * Why.
+ */
+reason: RecordingReason, };
+
+export type RecordingState = "active" | "roomSetToRecord" | "notAnnounced" | "off";
+
+export type RecordingReason = "notYetKnown" | "roomRecordFlagOn" | "serverCannotTell" | "privateRoom";
+
+export type RecordingChange = "raised" | "lowered";
+
+export type EncryptionIndicator = { 
+/**
+ * The state.
+ */
+state: EncryptionState, 
+/**
+ * Why.
+ */
+reason: EncryptionReason, };
+
+export type EncryptionState = "transportOnly" | "mixed" | "endToEnd";
+
+export type EncryptionReason = "serverDecryptsMedia";
+
+export type OperatorIndicator = { 
+/**
+ * How we know.
+ */
+source: OperatorSource, 
+/**
+ * The operator's name, when known.
+ */
+name: string | null, };
+
+export type OperatorSource = "declaredByAdmin" | "declaredByUser" | "certificateOrganisation" | "selfDeclared" | "unknown";
+
+export type VideoEndpoint = { 
+/**
+ * `ws://127.0.0.1:<port>/video/<key>`.
+ */
+url: string, };
+
+export type TileStats = { 
+/**
+ * Whose tile ("self" for our own camera).
+ */
+participant: string, 
+/**
+ * Pictures playout handed over.
+ */
+shown: number, 
+/**
+ * Pictures replaced by newer ones before they could be sent.
+ */
+replaced: number, 
+/**
+ * Pictures sent to the page.
+ */
+sent: number, 
+/**
+ * Pictures the page drew.
+ */
+drawn: number, };
+
+export type DeviceList = { 
+/**
+ * Microphones.
+ */
+microphones: Array<DeviceEntry>, 
+/**
+ * Speakers and headphones.
+ */
+speakers: Array<DeviceEntry>, 
+/**
+ * Cameras.
+ */
+cameras: Array<DeviceEntry>, 
+/**
+ * What could not be listed, in the system's words.
+ */
+problems: Array<string>, };
+
+export type DeviceEntry = { 
+/**
+ * What to open it with.
+ */
+id: string, 
+/**
+ * Its name, to show.
+ */
+name: string, 
+/**
+ * The system's default of its kind.
+ */
+isDefault: boolean, };
+
 /** Check a pasted link without contacting any server. */
 export function checkLink(link: string): Promise<CommandResult<LinkReport>> {
   return call<LinkReport>("check_link", { link });
+}
+
+/** Join a room; the call's events arrive on `events`. */
+export function join(request: JoinRequest, events: Channel<CallEvent>): Promise<CommandResult<null>> {
+  return call<null>("join", { request, events });
+}
+
+/** Leave the call. */
+export function leave(): Promise<CommandResult<null>> {
+  return call<null>("leave", {  });
+}
+
+/** Mute or unmute our microphone. */
+export function setMicrophoneMuted(muted: boolean): Promise<CommandResult<null>> {
+  return call<null>("set_microphone_muted", { muted });
+}
+
+/** Turn our camera's picture off or on. */
+export function setCameraOff(off: boolean): Promise<CommandResult<null>> {
+  return call<null>("set_camera_off", { off });
+}
+
+/** Where the page gets video pictures. */
+export function videoEndpoint(): Promise<CommandResult<VideoEndpoint>> {
+  return call<VideoEndpoint>("video_endpoint", {  });
+}
+
+/** Decoded, sent and drawn pictures per tile. */
+export function videoStats(): Promise<CommandResult<TileStats[]>> {
+  return call<TileStats[]>("video_stats", {  });
+}
+
+/** The microphones, speakers and cameras there are now. */
+export function devices(): Promise<CommandResult<DeviceList>> {
+  return call<DeviceList>("devices", {  });
 }

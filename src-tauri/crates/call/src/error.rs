@@ -131,6 +131,9 @@ pub enum UserError {
         /// Why.
         detail: String,
     },
+    /// A call is already going on; leave it first.
+    #[error("you are already in a call; leave it first")]
+    AlreadyInCall,
     /// The list of trusted servers cannot be read or saved.
     #[error("the list of trusted servers cannot be used: {detail}")]
     TrustStoreFailed {
@@ -175,6 +178,7 @@ impl UserError {
             Self::ServerNotTrusted { .. } => "ServerNotTrusted",
             Self::TrustStoreFailed { .. } => "TrustStoreFailed",
             Self::PasswordNotRemembered { .. } => "PasswordNotRemembered",
+            Self::AlreadyInCall => "AlreadyInCall",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",
             Self::PolicyUnreadable { .. } => "PolicyUnreadable",
         }

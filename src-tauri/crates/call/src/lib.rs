@@ -8,6 +8,7 @@
 //! computes nothing for display beyond those facts.
 #![deny(missing_docs)]
 
+pub mod devices;
 pub mod error;
 pub mod indicators;
 pub mod link;

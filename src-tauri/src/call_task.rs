@@ -1,0 +1,89 @@
+//! The running call: one task owns the engine's `Call`, forwards its events to the window and
+//! carries out the window's requests. The window talks to it only through [`RunningCall`].
+
+use runde_call::{Call, CallEvent, MediaSummary};
+use tauri::ipc::Channel;
+use tokio::sync::{mpsc, oneshot};
+
+enum Request {
+    MuteMicrophone(bool),
+    CameraOff(bool),
+    Leave(oneshot::Sender<MediaSummary>),
+}
+
+/// A handle to the call task.
+pub(crate) struct RunningCall {
+    requests: mpsc::UnboundedSender<Request>,
+}
+
+impl RunningCall {
+    /// Run `call`, sending each of its events to `events` until it ends.
+    pub(crate) fn start(call: Call, events: Channel<CallEvent>) -> Self {
+        let (requests, request_rx) = mpsc::unbounded_channel();
+        tauri::async_runtime::spawn(run(call, events, request_rx));
+        Self { requests }
+    }
+
+    /// Whether the call is still going.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.requests.is_closed()
+    }
+
+    pub(crate) fn mute_microphone(&self, muted: bool) {
+        let _ = self.requests.send(Request::MuteMicrophone(muted));
+    }
+
+    pub(crate) fn camera_off(&self, off: bool) {
+        let _ = self.requests.send(Request::CameraOff(off));
+    }
+
+    /// Leave and wait until the call is closed.
+    pub(crate) async fn leave(self) -> Option<MediaSummary> {
+        let (done, summary) = oneshot::channel();
+        self.requests.send(Request::Leave(done)).ok()?;
+        summary.await.ok()
+    }
+}
+
+async fn run(
+    mut call: Call,
+    events: Channel<CallEvent>,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+) {
+    loop {
+        tokio::select! {
+            event = call.next_event() => {
+                let Some(event) = event else { break };
+                let ended = matches!(event, CallEvent::Ended { .. });
+                if events.send(event).is_err() {
+                    // The window is gone: nobody can see or hear this call any more.
+                    tracing::info!("the window went away; leaving the call");
+                    break;
+                }
+                if ended {
+                    break;
+                }
+            }
+            request = requests.recv() => match request {
+                Some(Request::MuteMicrophone(muted)) => call.set_audio_muted(muted),
+                Some(Request::CameraOff(off)) => call.set_video_off(off),
+                Some(Request::Leave(done)) => {
+                    let summary = call.leave().await;
+                    let _ = events.send(CallEvent::Ended { reason: runde_call::EndReason::Left });
+                    let _ = done.send(summary);
+                    return;
+                }
+                None => break,
+            },
+        }
+    }
+    let summary = call.leave().await;
+    tracing::info!(participants = summary.participants.len(), "call finished");
+    // Close the request channel before anyone else waits on it.
+    requests.close();
+    while let Some(request) = requests.recv().await {
+        if let Request::Leave(done) = request {
+            let _ = done.send(summary.clone());
+        }
+    }
+}

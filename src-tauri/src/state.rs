@@ -1,0 +1,36 @@
+//! What the shell keeps while it runs.
+
+use runde_call::VideoScreen;
+
+use crate::call_task::RunningCall;
+use crate::video_server::VideoServer;
+
+/// The shell's state, managed by Tauri.
+pub(crate) struct Shell {
+    /// The call, while there is one.
+    pub call: tokio::sync::Mutex<Option<RunningCall>>,
+    /// Where pictures wait to be drawn.
+    pub screen: VideoScreen,
+    /// Serves them to the window.
+    pub video: VideoServer,
+    /// No sound output exists: calls are joined without one rather than refused.
+    pub no_speaker: bool,
+}
+
+impl Shell {
+    pub(crate) fn start() -> std::io::Result<Self> {
+        let screen = VideoScreen::new();
+        let video = VideoServer::start(screen.clone())?;
+        let devices = runde_call::devices::list();
+        let no_speaker = devices.speakers.is_empty();
+        if no_speaker {
+            tracing::warn!(problems = ?devices.problems, "no sound output found; calls will be silent");
+        }
+        Ok(Self {
+            call: tokio::sync::Mutex::new(None),
+            screen,
+            video,
+            no_speaker,
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! Video to the webview over a loopback WebSocket.
+//!
+//! Frames do not go through Tauri's IPC: every IPC message passes the GTK main thread, which
+//! saturates near one core with a few video streams (docs/BENCHMARKS.md). Instead the webview
+//! opens a WebSocket to `127.0.0.1` on a port chosen at launch. Only our window may read it: the
+//! path carries a per-launch random key (given to the window through IPC) and the `Origin` must be
+//! the app's own. Nothing listens on any other address.
+//!
+//! Protocol. The page says which tiles it shows and how large they are on screen (in device
+//! pixels), and acknowledges each picture once drawn:
+//! `{"tiles":[{"id":"123","width":320,"height":180}]}` · `{"drawn":"123"}`.
+//! The server sends one binary message per picture, scaled down to the tile in Rust and converted
+//! to RGBA: a 16-byte header (`b"RNDV"`, width u16 LE, height u16 LE, id length u8, 7 reserved
+//! bytes), the id, padding to a multiple of 4, then width × height × 4 bytes.
+//!
+//! Back-pressure: at most one picture per tile is on its way; until the page acknowledges it, the
+//! screen keeps only the newest picture for that tile (older ones are counted as replaced). A
+//! slow page therefore sees fewer, current pictures, never a growing queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use runde_call::VideoScreen;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+/// The origins the app's own page has: Linux and macOS, Windows, and the dev server.
+const ALLOWED_ORIGINS: &[&str] = &[
+    "tauri://localhost",
+    "http://tauri.localhost",
+    "https://tauri.localhost",
+    "http://localhost:5173",
+];
+
+/// Where the page finds the video.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VideoEndpoint {
+    /// `ws://127.0.0.1:<port>/video/<key>`.
+    pub url: String,
+}
+
+/// How each tile's pictures fared, decoded to drawn.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TileStats {
+    /// Whose tile ("self" for our own camera).
+    pub participant: String,
+    /// Pictures playout handed over.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub shown: u64,
+    /// Pictures replaced by newer ones before they could be sent.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub replaced: u64,
+    /// Pictures sent to the page.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub sent: u64,
+    /// Pictures the page drew.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub drawn: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PageMessage {
+    Tiles { tiles: Vec<TileSize> },
+    Drawn { drawn: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct TileSize {
+    id: String,
+    width: u32,
+    height: u32,
+}
+
+/// The running server.
+pub(crate) struct VideoServer {
+    endpoint: VideoEndpoint,
+    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    screen: VideoScreen,
+}
+
+impl VideoServer {
+    /// Listen on a free loopback port; pictures come from `screen`.
+    pub(crate) fn start(screen: VideoScreen) -> std::io::Result<Self> {
+        let mut key_bytes = [0u8; 24];
+        getrandom::fill(&mut key_bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let key: String = key_bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let server = Self {
+            endpoint: VideoEndpoint {
+                url: format!("ws://127.0.0.1:{port}/video/{key}"),
+            },
+            counts: counts.clone(),
+            screen: screen.clone(),
+        };
+        let path = format!("/video/{key}");
+        tauri::async_runtime::spawn(async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "the video server cannot listen");
+                    return;
+                }
+            };
+            // One page at a time: a new connection (a reloaded page) replaces the old one.
+            let mut current: Option<tauri::async_runtime::JoinHandle<()>> = None;
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let path = path.clone();
+                let check = move |request: &Request, response: Response| {
+                    check_request(request, &path).map(|()| response)
+                };
+                match tokio_tungstenite::accept_hdr_async(stream, check).await {
+                    Ok(socket) => {
+                        if let Some(old) = current.take() {
+                            old.abort();
+                        }
+                        tracing::debug!("the page opened the video connection");
+                        current = Some(tauri::async_runtime::spawn(serve(
+                            socket,
+                            screen.clone(),
+                            counts.clone(),
+                        )));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a video connection was refused"),
+                }
+            }
+        });
+        Ok(server)
+    }
+
+    /// Where the page connects.
+    pub(crate) fn endpoint(&self) -> VideoEndpoint {
+        self.endpoint.clone()
+    }
+
+    /// Decoded, sent and drawn pictures per tile on the screen now.
+    pub(crate) fn stats(&self) -> Vec<TileStats> {
+        let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
+        self.screen
+            .counts()
+            .into_iter()
+            .map(|(participant, c)| {
+                let (sent, drawn) = counts.get(&participant).copied().unwrap_or_default();
+                TileStats {
+                    participant,
+                    shown: c.shown,
+                    replaced: c.replaced,
+                    sent,
+                    drawn,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Only the app's own page, only with the key.
+#[allow(clippy::result_large_err)]
+fn check_request(request: &Request, path: &str) -> Result<(), ErrorResponse> {
+    let refuse = |status: StatusCode| {
+        let mut response = ErrorResponse::new(None);
+        *response.status_mut() = status;
+        Err(response)
+    };
+    if request.uri().path() != path {
+        return refuse(StatusCode::NOT_FOUND);
+    }
+    let origin = request
+        .headers()
+        .get("origin")
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or_default();
+    if !ALLOWED_ORIGINS.contains(&origin) {
+        tracing::warn!("a video connection from another origin was refused");
+        return refuse(StatusCode::FORBIDDEN);
+    }
+    Ok(())
+}
+
+/// The 16-byte header, the id, and padding, before the pixels.
+fn header(id: &str, width: u32, height: u32) -> Vec<u8> {
+    let id = &id.as_bytes()[..id.len().min(255)];
+    let mut out = Vec::with_capacity(16 + id.len() + 3);
+    out.extend_from_slice(b"RNDV");
+    out.extend_from_slice(&(width as u16).to_le_bytes());
+    out.extend_from_slice(&(height as u16).to_le_bytes());
+    out.push(id.len() as u8);
+    out.extend_from_slice(&[0; 7]);
+    out.extend_from_slice(id);
+    out.resize(out.len().div_ceil(4) * 4, 0);
+    out
+}
+
+async fn serve(
+    socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    screen: VideoScreen,
+    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+) {
+    let (mut tx, mut rx) = socket.split();
+    let mut tiles: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut in_flight: BTreeSet<String> = BTreeSet::new();
+    let count = |id: &str, sent: u64, drawn: u64| {
+        if let Ok(mut c) = counts.lock() {
+            let entry = c.entry(id.to_owned()).or_default();
+            entry.0 += sent;
+            entry.1 += drawn;
+        }
+    };
+    loop {
+        tokio::select! {
+            message = rx.next() => match message {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<PageMessage>(&text) {
+                    Ok(PageMessage::Tiles { tiles: new }) => {
+                        tiles = new
+                            .into_iter()
+                            .map(|t| (t.id, (t.width.clamp(2, 3840), t.height.clamp(2, 2160))))
+                            .collect();
+                        in_flight.retain(|id| tiles.contains_key(id));
+                    }
+                    Ok(PageMessage::Drawn { drawn }) => {
+                        if in_flight.remove(&drawn) {
+                            count(&drawn, 0, 1);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "a video message was not understood"),
+                },
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            () = screen.changed() => {}
+        }
+        let frames = screen.take(|id| tiles.contains_key(id) && !in_flight.contains(id));
+        for frame in frames {
+            let Some(&(max_w, max_h)) = tiles.get(&frame.participant) else {
+                continue;
+            };
+            let mut rgba = Vec::new();
+            let Ok((w, h)) = frame.to_rgba_fitting(max_w, max_h, &mut rgba) else {
+                continue;
+            };
+            let mut message = header(&frame.participant, w, h);
+            message.extend_from_slice(&rgba);
+            if tx.send(Message::Binary(message.into())).await.is_err() {
+                return;
+            }
+            in_flight.insert(frame.participant.clone());
+            count(&frame.participant, 1, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_is_aligned_and_says_who_and_how_large() {
+        let h = header("12345", 320, 180);
+        assert_eq!(&h[..4], b"RNDV");
+        assert_eq!(u16::from_le_bytes([h[4], h[5]]), 320);
+        assert_eq!(u16::from_le_bytes([h[6], h[7]]), 180);
+        assert_eq!(h[8], 5);
+        assert_eq!(&h[16..21], b"12345");
+        assert_eq!(h.len() % 4, 0);
+    }
+
+    #[test]
+    fn only_the_app_with_the_key_may_connect() {
+        let request = |path: &str, origin: Option<&str>| {
+            let mut r = Request::builder().uri(format!("ws://127.0.0.1:1{path}"));
+            if let Some(o) = origin {
+                r = r.header("Origin", o);
+            }
+            r.body(()).unwrap_or_default()
+        };
+        let path = "/video/abc";
+        assert!(check_request(&request(path, Some("tauri://localhost")), path).is_ok());
+        let status = |r: Result<(), ErrorResponse>| r.err().map(|e| e.status());
+        assert_eq!(
+            status(check_request(
+                &request("/video/abd", Some("tauri://localhost")),
+                path
+            )),
+            Some(StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            status(check_request(
+                &request(path, Some("http://evil.example")),
+                path
+            )),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(
+            status(check_request(&request(path, None), path)),
+            Some(StatusCode::FORBIDDEN),
+            "a local program without an origin"
+        );
+    }
+}
