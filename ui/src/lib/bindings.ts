@@ -254,7 +254,7 @@ kind: TrackKind,
 /**
  * Milliseconds since the join started.
  */
-afterMs: bigint, } | { "event": "speaking", 
+afterMs: number, } | { "event": "speaking", 
 /**
  * Who.
  */

@@ -42,6 +42,7 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "ServerNotTrusted", review },
   { code: "TrustStoreFailed", detail: "read-only folder" },
   { code: "PasswordNotRemembered", detail: "no keyring" },
+  { code: "AlreadyInCall" },
   { code: "NotAllowedByPolicy", origin: "wss://meet.example.org:443" },
   { code: "PolicyUnreadable", detail: "/etc/runde/policy.json: expected value" },
   { code: "BridgeFailure", detail: "ipc closed" },

@@ -40,6 +40,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "WrongPassword":
     case "RoomNotFound":
     case "RoomFull":
+    case "AlreadyInCall":
       return { key: `error.${error.code}`, params: {} };
   }
 }

@@ -1,7 +1,7 @@
 // Component behaviour with Tauri's IPC replaced by its official test double; the real round trip
 // through the Rust engine is covered by the end-to-end test in tests/.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import Home from "./Home.svelte";
 import { i18n } from "../lib/i18n.svelte";
@@ -60,5 +60,101 @@ describe("Home", () => {
     const alert = await screen.findByTestId("link-error");
     expect(alert.dataset.code).toBe("BridgeFailure");
     expect(alert.textContent).toContain("command check_link not found");
+  });
+
+  describe("joining", () => {
+    const report = { server: "meet.example.org", endpoint: "wss://meet.example.org/j", room: "7", tls: true };
+    const review = {
+      origin: "wss://meet.example.org:443",
+      subject: "CN=meet.example.org",
+      issuer: "CN=Test CA",
+      organisation: null,
+      notBefore: 1767225600,
+      notAfter: 1798761600,
+      keySha256: "k3yH4sh=",
+      trustedBySystem: false,
+      operatorStatement: {
+        name: "Beratung Nord e.V.",
+        legalEntity: null,
+        country: "DE",
+        contact: null,
+        privacyPolicyUrl: null,
+        dataProcessingAgreementUrl: null,
+        recordingPolicy: "never",
+        logRetentionDays: 7,
+      },
+    };
+
+    async function fillAndJoin(password: string) {
+      await submit("https://meet.example.org/j?room=7");
+      await screen.findByTestId("join-form");
+      await fireEvent.input(screen.getByTestId("password-input"), { target: { value: password } });
+      await fireEvent.input(screen.getByTestId("name-input"), { target: { value: " Ada " } });
+      await fireEvent.click(screen.getByTestId("join"));
+    }
+
+    it("keeps the form after a wrong password, says so and lets the user retry", async () => {
+      let attempts = 0;
+      mockIPC((cmd, args) => {
+        calls.push({ cmd, args });
+        if (cmd === "check_link") return report;
+        attempts += 1;
+        if (attempts === 1) throw { code: "WrongPassword" };
+        return null;
+      });
+      let joined = 0;
+      render(Home, { onjoined: () => (joined += 1) });
+      await fillAndJoin("wrong");
+      const alert = await screen.findByTestId("join-error");
+      expect(alert.dataset.code).toBe("WrongPassword");
+      const field = screen.getByTestId("password-input") as HTMLInputElement;
+      expect(field.getAttribute("aria-invalid")).toBe("true");
+      expect(document.activeElement).toBe(field);
+      await fireEvent.input(field, { target: { value: "right" } });
+      await fireEvent.click(screen.getByTestId("join"));
+      await waitFor(() => expect(joined).toBe(1));
+      const joins = calls.filter((c) => c.cmd === "join").map((c) => (c.args as { request: Record<string, unknown> }).request);
+      expect(joins.map((r) => r.password)).toEqual(["wrong", "right"]);
+      expect(joins[0]).toMatchObject({ displayName: "Ada", microphone: false, camera: false, acceptNewServer: false, rememberPassword: false });
+    });
+
+    it("shows a new server for review, labels its statement self-declared, and pins it only on request", async () => {
+      mockIPC((cmd, args) => {
+        calls.push({ cmd, args });
+        if (cmd === "check_link") return report;
+        const request = (args as { request: { acceptNewServer: boolean } }).request;
+        if (!request.acceptNewServer) throw { code: "NewServer", review };
+        return null;
+      });
+      let joined = 0;
+      render(Home, { onjoined: () => (joined += 1) });
+      await fillAndJoin("");
+      const panel = await screen.findByTestId("review");
+      expect(panel.dataset.kind).toBe("NewServer");
+      expect(screen.getByTestId("review-key").textContent).toBe("k3yH4sh=");
+      expect(screen.getByTestId("review-self-declared").textContent).toContain("nobody has checked");
+      expect(screen.getByTestId("review-statement").textContent).toContain("Beratung Nord e.V.");
+      expect(joined).toBe(0);
+      await fireEvent.click(screen.getByTestId("review-trust"));
+      await waitFor(() => expect(joined).toBe(1));
+      const joins = calls.filter((c) => c.cmd === "join").map((c) => (c.args as { request: Record<string, unknown> }).request);
+      expect(joins.map((r) => r.acceptNewServer)).toEqual([false, true]);
+      expect(joins[0].password).toBeNull();
+    });
+
+    it("offers no way to trust a server whose key changed", async () => {
+      mockIPC((cmd) => {
+        if (cmd === "check_link") return report;
+        throw { code: "ServerKeyChanged", review };
+      });
+      render(Home);
+      await fillAndJoin("");
+      const panel = await screen.findByTestId("review");
+      expect(panel.dataset.kind).toBe("ServerKeyChanged");
+      expect(screen.queryByTestId("review-trust")).toBeNull();
+      await fireEvent.click(screen.getByTestId("review-cancel"));
+      expect(screen.queryByTestId("review")).toBeNull();
+      expect(screen.getByTestId("join-form")).toBeTruthy();
+    });
   });
 });

@@ -156,6 +156,7 @@ pub enum CallEvent {
         /// Which kind.
         kind: TrackKind,
         /// Milliseconds since the join started.
+        #[cfg_attr(feature = "typescript", ts(type = "number"))]
         after_ms: u64,
     },
     /// Someone started or stopped talking.

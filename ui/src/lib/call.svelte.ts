@@ -1,0 +1,106 @@
+// The call as the window shows it: built only from the engine's events. Nothing here decides a
+// fact; it keeps what Rust said, in the order Rust said it.
+import type {
+  CallEvent,
+  ConnectionState,
+  EndReason,
+  Indicators,
+  RecordingChange,
+  UserError,
+} from "./bindings";
+
+export type Person = {
+  id: string;
+  name: string | null;
+  audio: boolean;
+  video: boolean;
+  speaking: boolean;
+};
+
+export type Announcement = { change: RecordingChange; indicators: Indicators; serial: number };
+
+export class CallState {
+  me = $state<string | null>(null);
+  people = $state<Person[]>([]);
+  indicators = $state<Indicators | null>(null);
+  connection = $state<ConnectionState>("connecting");
+  ended = $state<EndReason | null>(null);
+  announcement = $state<Announcement | null>(null);
+  warnings = $state<UserError[]>([]);
+  sendsAudio = $state(false);
+  sendsVideo = $state(false);
+  muted = $state(false);
+  cameraOff = $state(false);
+  #serial = 0;
+
+  constructor(sendsAudio: boolean, sendsVideo: boolean) {
+    this.sendsAudio = sendsAudio;
+    this.sendsVideo = sendsVideo;
+  }
+
+  #person(id: string): Person | undefined {
+    return this.people.find((p) => p.id === id);
+  }
+
+  handle(event: CallEvent): void {
+    switch (event.event) {
+      case "joined":
+        this.me = event.me;
+        this.people = event.participants.map((p) => ({
+          id: p.id,
+          name: p.name,
+          audio: false,
+          video: false,
+          speaking: false,
+        }));
+        break;
+      case "participantJoined":
+        if (!this.#person(event.participant.id)) {
+          this.people.push({
+            id: event.participant.id,
+            name: event.participant.name,
+            audio: false,
+            video: false,
+            speaking: false,
+          });
+        }
+        break;
+      case "participantLeft":
+        this.people = this.people.filter((p) => p.id !== event.id);
+        break;
+      case "trackAdded":
+      case "trackRemoved": {
+        const person = this.#person(event.participant);
+        if (person) person[event.kind] = event.event === "trackAdded";
+        break;
+      }
+      case "speaking": {
+        const person = this.#person(event.participant);
+        if (person) person.speaking = event.speaking;
+        break;
+      }
+      case "indicators":
+        this.indicators = event.indicators;
+        if (event.recordingChange) {
+          this.announcement = {
+            change: event.recordingChange,
+            indicators: event.indicators,
+            serial: ++this.#serial,
+          };
+        }
+        break;
+      case "connection":
+        this.connection = event.state;
+        break;
+      case "warning":
+        this.warnings.push(event.error);
+        break;
+      case "ended":
+        this.ended = event.reason;
+        break;
+      case "mediaStarted":
+      case "deviceChanged":
+        break;
+    }
+  }
+}

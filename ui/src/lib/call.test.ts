@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { CallState } from "./call.svelte";
+import type { Indicators } from "./bindings";
+
+const indicators = (state: Indicators["recording"]["state"], reason: Indicators["recording"]["reason"]): Indicators => ({
+  recording: { state, reason },
+  encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+  operator: { source: "unknown", name: null },
+});
+
+describe("CallState", () => {
+  it("keeps people, their tracks and speaking as the engine reports them", () => {
+    const call = new CallState(false, false);
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({ event: "participantJoined", participant: { id: "3", name: null, publishing: false } });
+    call.handle({ event: "trackAdded", participant: "2", kind: "video" });
+    call.handle({ event: "trackAdded", participant: "2", kind: "audio" });
+    call.handle({ event: "speaking", participant: "2", speaking: true });
+    expect(call.me).toBe("1");
+    expect(call.people).toEqual([
+      { id: "2", name: "Ada", audio: true, video: true, speaking: true },
+      { id: "3", name: null, audio: false, video: false, speaking: false },
+    ]);
+    call.handle({ event: "trackRemoved", participant: "2", kind: "video" });
+    call.handle({ event: "participantLeft", id: "3" });
+    expect(call.people.map((p) => [p.id, p.video])).toEqual([["2", false]]);
+  });
+
+  it("announces a recording change only when the engine says the state changed", () => {
+    const call = new CallState(false, false);
+    call.handle({ event: "indicators", indicators: indicators("notAnnounced", "notYetKnown"), recordingChange: null });
+    call.handle({ event: "indicators", indicators: indicators("notAnnounced", "serverCannotTell"), recordingChange: null });
+    expect(call.announcement).toBeNull();
+    call.handle({ event: "indicators", indicators: indicators("roomSetToRecord", "roomRecordFlagOn"), recordingChange: "raised" });
+    expect(call.announcement?.change).toBe("raised");
+    expect(call.indicators?.recording.state).toBe("roomSetToRecord");
+    const first = call.announcement?.serial;
+    call.handle({ event: "indicators", indicators: indicators("notAnnounced", "serverCannotTell"), recordingChange: "lowered" });
+    expect(call.announcement?.change).toBe("lowered");
+    expect(call.announcement?.serial).not.toBe(first);
+  });
+
+  it("records the end and its reason", () => {
+    const call = new CallState(true, false);
+    call.handle({ event: "connection", state: "connected" });
+    call.handle({ event: "ended", reason: { kind: "lost", error: { code: "ServerLost", detail: "closed" } } });
+    expect(call.connection).toBe("connected");
+    expect(call.ended).toEqual({ kind: "lost", error: { code: "ServerLost", detail: "closed" } });
+  });
+});

@@ -1,0 +1,74 @@
+// The call screen driven by engine events through the real Channel class; the IPC is the
+// official test double. What it shows comes only from those events.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import Call from "./Call.svelte";
+import { CallState } from "../lib/call.svelte";
+import { i18n } from "../lib/i18n.svelte";
+import type { Indicators } from "../lib/bindings";
+
+const commands: string[] = [];
+beforeEach(() => {
+  i18n.lang = "en";
+  commands.length = 0;
+  mockIPC((cmd) => {
+    commands.push(cmd);
+    if (cmd === "video_endpoint") return { url: "ws://127.0.0.1:9/video/test" };
+    return null;
+  });
+});
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+const recordingOn: Indicators = {
+  recording: { state: "roomSetToRecord", reason: "roomRecordFlagOn" },
+  encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+  operator: { source: "selfDeclared", name: "Beratung Nord e.V." },
+};
+
+describe("Call", () => {
+  it("shows people, the indicators and announces a recording change", async () => {
+    const call = new CallState(true, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({ event: "speaking", participant: "2", speaking: true });
+    call.handle({ event: "indicators", indicators: recordingOn, recordingChange: "raised" });
+    await waitFor(() => expect(screen.getByTestId("tile-name").textContent).toBe("Ada"));
+    expect(screen.getByTestId("tile").dataset.speaking).toBe("true");
+    expect(screen.getByTestId("indicator-recording").dataset.state).toBe("roomSetToRecord");
+    expect(screen.getByTestId("indicator-operator").textContent).toContain("Beratung Nord e.V.");
+    const announcement = screen.getByTestId("recording-announcement");
+    expect(announcement.getAttribute("role")).toBe("alert");
+    expect(announcement.textContent).toContain("Room records");
+    expect(announcement.dataset.change).toBe("raised");
+  });
+
+  it("mutes, cannot turn on a camera it does not send, and leaves", async () => {
+    const call = new CallState(true, false);
+    render(Call, { call, onclose: () => {} });
+    const mute = screen.getByTestId("mute");
+    await fireEvent.click(mute);
+    expect(mute.getAttribute("aria-pressed")).toBe("true");
+    expect((screen.getByTestId("camera") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.click(screen.getByTestId("leave"));
+    await waitFor(() => expect(commands).toContain("leave"));
+    expect(commands).toContain("set_microphone_muted");
+  });
+
+  it("says why the call ended and goes back", async () => {
+    const call = new CallState(false, false);
+    let closed = false;
+    render(Call, { call, onclose: () => (closed = true) });
+    call.handle({ event: "ended", reason: { kind: "lost", error: { code: "ServerLost", detail: "closed" } } });
+    const ended = await screen.findByTestId("call-ended");
+    expect(ended.dataset.reason).toBe("lost");
+    expect(ended.textContent).toContain("connection to the server was lost");
+    await fireEvent.click(screen.getByTestId("back-home"));
+    expect(closed).toBe(true);
+    // The indicator bar stays visible even after the end.
+    expect(screen.getByTestId("indicator-bar")).toBeTruthy();
+  });
+});
