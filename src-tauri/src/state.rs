@@ -26,6 +26,7 @@ impl Shell {
         if no_speaker {
             tracing::warn!(problems = ?devices.problems, "no sound output found; calls will be silent");
         }
+        // A listed speaker may still fail to open; the call then goes on without sound and says so.
         Ok(Self {
             call: tokio::sync::Mutex::new(None),
             screen,

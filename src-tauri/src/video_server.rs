@@ -121,6 +121,8 @@ impl VideoServer {
                 };
                 let _ = stream.set_nodelay(true);
                 let path = path.clone();
+                // The handshake callback's error type is tungstenite's, whatever its size.
+                #[allow(clippy::result_large_err)]
                 let check = move |request: &Request, response: Response| {
                     check_request(request, &path).map(|()| response)
                 };

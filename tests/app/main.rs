@@ -159,3 +159,136 @@ fn the_webview_is_locked_down() -> TestResult {
     );
     Ok(())
 }
+
+/// The whole path a person takes: the real app, under Xvfb, joins a real Janus room (in a private
+/// network namespace) where `runde-cli` publishes a moving test pattern and a tone. The remote
+/// tile must show moving pictures, the indicator bar the states the server proves, and leaving
+/// must end the call for the other side too.
+#[test]
+fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
+    use runde_e2e::cli::CliClient;
+    use runde_e2e::janus::{JanusServer, RoomSpec};
+    use runde_e2e::process::wait_until;
+    use std::time::Duration;
+
+    const ROOM: u64 = 4242;
+    const PIN: &str = "Kreis-7731";
+    if !runde_e2e::netns::enter("the_app_joins_a_janus_room_and_shows_the_other_side")? {
+        return Ok(());
+    }
+    let dir = runde_e2e::artifacts::dir("app-janus-call")?;
+    let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN)])?;
+    let pin_file = dir.join("pin");
+    std::fs::write(&pin_file, format!("{PIN}\n")).map_err(|e| runde_e2e::err("pin", e))?;
+    let mut bob = CliClient::spawn(
+        "bob",
+        &[
+            "join",
+            &janus.link(ROOM),
+            "--json",
+            "--name",
+            "Bob",
+            "--password-file",
+            &pin_file.display().to_string(),
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+            "pattern:640x360@15",
+            "--duration",
+            "120",
+        ],
+    )?;
+    bob.wait_event("joined", Duration::from_secs(20), |e| {
+        e["event"] == "joined"
+    })?;
+
+    let app = DesktopApp::launch("app_joins_janus")?;
+    let s = &app.session;
+    s.type_text(&s.find("[data-testid=link-input]")?, &janus.link(ROOM))?;
+    s.click(&s.find("[data-testid=check-link]")?)?;
+    s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
+    s.type_text(&s.find("[data-testid=name-input]")?, "Ada")?;
+    s.click(&s.find("[data-testid=join]")?)?;
+    s.find("[data-testid=call]")?;
+
+    // Bob's tile, by his name, with pictures being drawn.
+    let frames = || -> runde_e2e::Result<u64> {
+        let v = s.execute(
+            "const c = document.querySelector('[data-testid=tile] canvas');\
+             return c ? Number(c.dataset.frames || 0) : 0;",
+            serde_json::json!([]),
+        )?;
+        Ok(v.as_u64().unwrap_or(0))
+    };
+    wait_until(
+        "Bob's pictures to be drawn",
+        Duration::from_secs(20),
+        || Ok((frames()? >= 10).then_some(())),
+    )?;
+    assert_eq!(s.text(&s.find("[data-testid=tile-name]")?)?, "Bob");
+    let first = app.screenshot("call-1")?;
+    let drawn_before = frames()?;
+    wait_until("more pictures", Duration::from_secs(10), || {
+        Ok((frames()? >= drawn_before + 15).then_some(()))
+    })?;
+    let second = app.screenshot("call-2")?;
+    let (a, b) = (
+        std::fs::read(&first).map_err(|e| runde_e2e::err("screenshot", e))?,
+        std::fs::read(&second).map_err(|e| runde_e2e::err("screenshot", e))?,
+    );
+    assert_ne!(a, b, "the remote tile must show moving video");
+
+    // The indicators, as the server proves them: a public room not set to record, plain
+    // transport encryption, an operator nobody declared.
+    let state = |id: &str, attr: &str| -> runde_e2e::Result<Option<String>> {
+        s.attribute(&s.find(&format!("[data-testid={id}]"))?, attr)
+    };
+    wait_until(
+        "the room's settings to be read",
+        Duration::from_secs(10),
+        || {
+            Ok((state("indicator-recording", "data-reason")?.as_deref()
+                == Some("serverCannotTell"))
+            .then_some(()))
+        },
+    )?;
+    assert_eq!(
+        state("indicator-recording", "data-state")?.as_deref(),
+        Some("notAnnounced")
+    );
+    assert_eq!(
+        state("indicator-encryption", "data-state")?.as_deref(),
+        Some("transportOnly")
+    );
+    assert_eq!(
+        state("indicator-operator", "data-source")?.as_deref(),
+        Some("unknown")
+    );
+
+    // Decoded vs drawn, per tile, as the engine counts them.
+    let stats = s.execute_async(
+        "const done = arguments[arguments.length - 1];\
+         window.__TAURI_INTERNALS__.invoke('video_stats').then(done, (e) => done({ error: String(e) }));",
+        serde_json::json!([]),
+    )?;
+    println!("video per tile: {stats}");
+    let tile = &stats[0];
+    assert!(tile["drawn"].as_u64().unwrap_or(0) >= 25, "{stats}");
+    assert!(tile["sent"].as_u64() >= tile["drawn"].as_u64(), "{stats}");
+
+    // Leaving ends the call here and Bob sees Ada go.
+    let before = bob.events().len();
+    s.click(&s.find("[data-testid=leave]")?)?;
+    assert_eq!(state("call-ended", "data-reason")?.as_deref(), Some("left"));
+    bob.wait_event_from(before, "Ada left", Duration::from_secs(10), |e| {
+        e["event"] == "participantLeft"
+    })?;
+    app.screenshot("call-ended")?;
+    let log = app.log()?;
+    assert!(
+        !log.contains(PIN),
+        "the room password reached the app's log"
+    );
+    bob.save_output(&dir);
+    Ok(())
+}

@@ -607,10 +607,38 @@ impl Call {
         };
         let mut captured = None;
         if microphone.is_some() || speaker.is_some() {
-            let (devices, frames) =
-                AudioDevices::start(microphone, speaker, self.device_tx.clone())?;
-            captured = Some(frames);
-            self.devices = Some(devices);
+            let started = match AudioDevices::start(
+                microphone.clone(),
+                speaker.clone(),
+                self.device_tx.clone(),
+            ) {
+                // A speaker that cannot be opened does not keep anyone out of a call: go on
+                // without sound and say so. A microphone the user chose to send must work.
+                Err(e) if speaker.is_some() => {
+                    self.queued.push_back(CallEvent::DeviceChanged {
+                        device: "speaker".into(),
+                        in_use: false,
+                        name: speaker
+                            .clone()
+                            .flatten()
+                            .unwrap_or_else(|| "default".into()),
+                        reason: Some(e.to_string()),
+                    });
+                    match microphone {
+                        Some(_) => Some(AudioDevices::start(
+                            microphone,
+                            None,
+                            self.device_tx.clone(),
+                        )?),
+                        None => None,
+                    }
+                }
+                other => Some(other?),
+            };
+            if let Some((devices, frames)) = started {
+                captured = Some(frames);
+                self.devices = Some(devices);
+            }
         }
         let sources = Sources::open(&media.audio_in, &media.video_in, captured)?;
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);

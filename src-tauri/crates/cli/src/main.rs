@@ -102,7 +102,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::InvalidRoom
         | E::LinkWithoutRoom => 3,
         E::PasswordRequired | E::WrongPassword => 4,
-        E::RoomNotFound | E::RoomFull | E::JoinRefused { .. } => 5,
+        E::RoomNotFound | E::RoomFull | E::JoinRefused { .. } | E::AlreadyInCall => 5,
         E::ServerUnreachable { .. } | E::TlsFailed { .. } | E::NotAConferenceServer { .. } => 6,
         E::ServerLost { .. } => 7,
         E::ProtocolError { .. } => 8,
