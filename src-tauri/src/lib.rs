@@ -31,6 +31,8 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut context = tauri::generate_context!();
+    allow_video_socket(&mut context, shell.video.port());
     let outcome = tauri::Builder::default()
         .manage(shell)
         .invoke_handler(tauri::generate_handler![
@@ -43,13 +45,31 @@ pub fn run() -> ExitCode {
             commands::video_stats,
             commands::devices,
         ])
-        .run(tauri::generate_context!());
+        .run(context);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("Runde could not start: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Let the page reach the video socket, and nothing else on this computer: the port is only known
+/// now, so the policy's `connect-src` gets exactly `ws://127.0.0.1:<port>`. (A `ws:` source also
+/// matches `http:` to the same place, which is our own socket too.)
+fn allow_video_socket(context: &mut tauri::Context, port: u16) {
+    use tauri::utils::config::{Csp, CspDirectiveSources};
+    let source = format!("ws://127.0.0.1:{port}");
+    match &mut context.config_mut().app.security.csp {
+        Some(Csp::DirectiveMap(map)) => map
+            .entry("connect-src".into())
+            .or_insert_with(|| CspDirectiveSources::List(Vec::new()))
+            .push(source),
+        Some(Csp::Policy(policy)) => {
+            *policy = policy.replace("connect-src", &format!("connect-src {source}"))
+        }
+        None => {}
     }
 }
 

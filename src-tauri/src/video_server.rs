@@ -83,6 +83,7 @@ struct TileSize {
 /// The running server.
 pub(crate) struct VideoServer {
     endpoint: VideoEndpoint,
+    port: u16,
     counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
     screen: VideoScreen,
 }
@@ -101,6 +102,7 @@ impl VideoServer {
             endpoint: VideoEndpoint {
                 url: format!("ws://127.0.0.1:{port}/video/{key}"),
             },
+            port,
             counts: counts.clone(),
             screen: screen.clone(),
         };
@@ -143,6 +145,11 @@ impl VideoServer {
             }
         });
         Ok(server)
+    }
+
+    /// The loopback port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// Where the page connects.
