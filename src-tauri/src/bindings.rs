@@ -6,7 +6,12 @@
 
 use std::path::PathBuf;
 
+use runde_call::PolicyReport;
 use runde_call::devices::{DeviceEntry, DeviceList};
+use runde_call::settings::{
+    DeviceChoice, LanguageChoice, PrivacyChoice, ServerAddedBy, ServerEntry, ServerPolicy,
+    Settings, SettingsNote, SettingsView,
+};
 use runde_call::indicators::{
     EncryptionIndicator, EncryptionReason, EncryptionState, Indicators, OperatorIndicator,
     OperatorSource, RecordingChange, RecordingIndicator, RecordingReason, RecordingState,
@@ -87,6 +92,34 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             args: vec![],
             ok: DeviceList::name(cfg),
         },
+        CommandSig {
+            name: "settings",
+            doc: "The settings screen: settings, trusted servers, the administrator's policy.",
+            args: vec![],
+            ok: SettingsView::name(cfg),
+        },
+        CommandSig {
+            name: "save_settings",
+            doc: "Save the user's settings.",
+            args: vec![("settings", Settings::name(cfg))],
+            ok: SettingsView::name(cfg),
+        },
+        CommandSig {
+            name: "change_server",
+            doc: "Rename a trusted server or change how it is treated.",
+            args: vec![
+                ("origin", String::inline(cfg)),
+                ("label", String::inline(cfg)),
+                ("policy", ServerPolicy::name(cfg)),
+            ],
+            ok: SettingsView::name(cfg),
+        },
+        CommandSig {
+            name: "forget_server",
+            doc: "Remove a server from the list.",
+            args: vec![("origin", String::inline(cfg))],
+            ok: SettingsView::name(cfg),
+        },
     ]
 }
 
@@ -116,6 +149,16 @@ fn declarations(cfg: &Config) -> Vec<String> {
         TileStats::decl(cfg),
         DeviceList::decl(cfg),
         DeviceEntry::decl(cfg),
+        SettingsView::decl(cfg),
+        Settings::decl(cfg),
+        LanguageChoice::decl(cfg),
+        DeviceChoice::decl(cfg),
+        PrivacyChoice::decl(cfg),
+        ServerEntry::decl(cfg),
+        ServerPolicy::decl(cfg),
+        ServerAddedBy::decl(cfg),
+        SettingsNote::decl(cfg),
+        PolicyReport::decl(cfg),
     ]
 }
 

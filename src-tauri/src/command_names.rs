@@ -11,4 +11,8 @@ pub const COMMAND_NAMES: &[&str] = &[
     "video_endpoint",
     "video_stats",
     "devices",
+    "settings",
+    "save_settings",
+    "change_server",
+    "forget_server",
 ];

@@ -2,6 +2,7 @@
 //! listed in `command_names.rs` and granted in `capabilities/`.
 
 use runde_call::devices::DeviceList;
+use runde_call::settings::{ServerPolicy, Settings, SettingsView};
 use runde_call::{
     AudioIn, AudioOut, CallEvent, JoinOptions, LinkReport, MediaChoice, Secret, TrustOptions,
     UserError, VideoIn, VideoOut,
@@ -152,6 +153,40 @@ pub(crate) fn video_stats(shell: State<'_, Shell>) -> Result<Vec<TileStats>, Use
 #[tauri::command]
 pub(crate) fn devices() -> Result<DeviceList, UserError> {
     Ok(runde_call::devices::list())
+}
+
+fn settings_folder() -> Result<std::path::PathBuf, UserError> {
+    runde_call::trust_dir().ok_or_else(|| UserError::SettingsFailed {
+        detail: "this system names no folder for settings".into(),
+    })
+}
+
+/// The settings screen: the user's settings, trusted servers, what the policy enforces.
+#[tauri::command]
+pub(crate) fn settings() -> Result<SettingsView, UserError> {
+    runde_call::settings::load(&settings_folder()?)
+}
+
+/// Save the user's settings.
+#[tauri::command]
+pub(crate) fn save_settings(settings: Settings) -> Result<SettingsView, UserError> {
+    runde_call::settings::save(&settings_folder()?, settings)
+}
+
+/// Rename a trusted server or change how it is treated.
+#[tauri::command]
+pub(crate) fn change_server(
+    origin: String,
+    label: String,
+    policy: ServerPolicy,
+) -> Result<SettingsView, UserError> {
+    runde_call::settings::change_server(&settings_folder()?, &origin, Some((label, policy)))
+}
+
+/// Remove a server from the list (the next join asks again).
+#[tauri::command]
+pub(crate) fn forget_server(origin: String) -> Result<SettingsView, UserError> {
+    runde_call::settings::change_server(&settings_folder()?, &origin, None)
 }
 
 impl Shell {

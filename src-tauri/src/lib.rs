@@ -44,6 +44,10 @@ pub fn run() -> ExitCode {
             commands::video_endpoint,
             commands::video_stats,
             commands::devices,
+            commands::settings,
+            commands::save_settings,
+            commands::change_server,
+            commands::forget_server,
         ])
         .run(context);
     match outcome {

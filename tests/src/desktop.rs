@@ -148,6 +148,11 @@ impl DesktopApp {
         Ok(path)
     }
 
+    /// The PID of the app (`runde`), which tauri-driver's native driver started.
+    pub fn app_pid(&self) -> Result<u32> {
+        crate::proctree::find(self._driver.pid(), "runde")
+    }
+
     /// Everything the app and its drivers wrote to stdout and stderr so far.
     pub fn log(&self) -> Result<String> {
         std::fs::read_to_string(&self.driver_log).map_err(|e| err("driver log", e))

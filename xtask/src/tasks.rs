@@ -222,7 +222,7 @@ pub fn dev() -> Result<()> {
 
 /// Benchmarks that print numbers: the media stages' speed, and speech quality under loss.
 pub fn bench() -> Result<()> {
-    setup::ensure(setup::Purpose::Test)?;
+    let node = setup::ensure(setup::Purpose::Test)?;
     println!("==> media stages (release build, one thread)");
     exec::run(exec::cargo().args(["bench", "--locked", "-p", "runde-media", "--bench", "media"]))?;
     println!("==> speech under packet loss (WB-PESQ)");
@@ -239,7 +239,8 @@ pub fn bench() -> Result<()> {
             .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
     )?;
     println!("==> join time against real Janus (release runde-cli, private network namespace)");
-    exec::run(exec::cargo().args(["build", "--locked", "--release", "-p", "runde-cli"]))?;
+    build_ui(&node)?;
+    exec::run(exec::cargo().args(["build", "--locked", "--release", "-p", "runde-cli", "-p", "runde"]))?;
     let cli = exec::root().join("target/release").join(if cfg!(windows) {
         "runde-cli.exe"
     } else {
@@ -255,6 +256,20 @@ pub fn bench() -> Result<()> {
                 "--bench",
                 "join_time",
             ])
-            .env("RUNDE_CLI_BINARY", cli),
+            .env("RUNDE_CLI_BINARY", &cli),
+    )?;
+    println!("==> video to the screen in the real app (release build, Xvfb, private network namespace)");
+    exec::run(
+        exec::cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "runde-e2e",
+                "--bench",
+                "video_path",
+            ])
+            .env("RUNDE_CLI_BINARY", &cli)
+            .env("RUNDE_APP_BINARY", app_path(true)),
     )
 }

@@ -170,7 +170,11 @@ detail: string, } | { "code": "PasswordNotRemembered",
 /**
  * Why.
  */
-detail: string, } | { "code": "AlreadyInCall" } | { "code": "TrustStoreFailed", 
+detail: string, } | { "code": "SettingsFailed", 
+/**
+ * What went wrong.
+ */
+detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "TrustStoreFailed", 
 /**
  * What went wrong.
  */
@@ -441,6 +445,162 @@ name: string,
  */
 isDefault: boolean, };
 
+export type SettingsView = { 
+/**
+ * The user's settings.
+ */
+settings: Settings, 
+/**
+ * The trusted-server list: the administrator's presets first, then the user's.
+ */
+servers: Array<ServerEntry>, 
+/**
+ * What the administrator's policy enforces.
+ */
+policy: PolicyReport, 
+/**
+ * The privacy choices are locked by the policy.
+ */
+privacyLocked: boolean, 
+/**
+ * Notes about the files.
+ */
+notes: Array<SettingsNote>, };
+
+export type Settings = { 
+/**
+ * The app's language.
+ */
+language: LanguageChoice, 
+/**
+ * Devices.
+ */
+devices: DeviceChoice, 
+/**
+ * Privacy.
+ */
+privacy: PrivacyChoice, 
+/**
+ * The name to offer when joining (pseudonyms are fine); `None` asks every time.
+ */
+displayName: string | null, };
+
+export type LanguageChoice = "system" | "english" | "german";
+
+export type DeviceChoice = { 
+/**
+ * Microphone id.
+ */
+microphone: string | null, 
+/**
+ * Speaker id.
+ */
+speaker: string | null, 
+/**
+ * Camera id.
+ */
+camera: string | null, };
+
+export type PrivacyChoice = { 
+/**
+ * Offer to remember room passwords (in the system keyring).
+ */
+rememberPasswords: boolean, 
+/**
+ * Keep a list of past calls.
+ */
+callHistory: boolean, 
+/**
+ * Join with the microphone on.
+ */
+microphoneOnJoin: boolean, 
+/**
+ * Join with the camera on.
+ */
+cameraOnJoin: boolean, };
+
+export type ServerEntry = { 
+/**
+ * What the user calls it.
+ */
+label: string, 
+/**
+ * Scheme, host and port.
+ */
+origin: string, 
+/**
+ * Server family, e.g. "janus".
+ */
+family: string, 
+/**
+ * Who runs it, as declared by the user or the administrator.
+ */
+operator: string | null, 
+/**
+ * Accepted key fingerprints (SHA-256 of the public key, base64).
+ */
+pins: Array<string>, 
+/**
+ * How it is treated.
+ */
+policy: ServerPolicy, 
+/**
+ * When it was added, seconds since 1970.
+ */
+addedAt: bigint, 
+/**
+ * Who added it.
+ */
+addedBy: ServerAddedBy, };
+
+export type ServerPolicy = "trusted" | "ask" | "blocked";
+
+export type ServerAddedBy = "userReview" | "user" | "admin";
+
+export type SettingsNote = { "kind": "recovered", 
+/**
+ * Which file: "settings" or "servers".
+ */
+file: string, 
+/**
+ * Where the unreadable file is now.
+ */
+backup: string, 
+/**
+ * What was wrong.
+ */
+reason: string, } | { "kind": "newer", 
+/**
+ * The format version found.
+ */
+found: number, };
+
+export type PolicyReport = { 
+/**
+ * Where the system policy is looked for.
+ */
+systemPath: string, 
+/**
+ * The files that apply.
+ */
+sources: Array<string>, 
+/**
+ * Only preset servers may be joined.
+ */
+onlyPresetServers: boolean, 
+/**
+ * Room passwords must not be remembered.
+ */
+forbidRememberingPasswords: boolean, 
+/**
+ * Settings cannot be changed.
+ */
+lockSettings: boolean, 
+/**
+ * Preset servers, as "label (origin)".
+ */
+servers: Array<string>, };
+
 /** Check a pasted link without contacting any server. */
 export function checkLink(link: string): Promise<CommandResult<LinkReport>> {
   return call<LinkReport>("check_link", { link });
@@ -479,4 +639,24 @@ export function videoStats(): Promise<CommandResult<TileStats[]>> {
 /** The microphones, speakers and cameras there are now. */
 export function devices(): Promise<CommandResult<DeviceList>> {
   return call<DeviceList>("devices", {  });
+}
+
+/** The settings screen: settings, trusted servers, the administrator's policy. */
+export function settings(): Promise<CommandResult<SettingsView>> {
+  return call<SettingsView>("settings", {  });
+}
+
+/** Save the user's settings. */
+export function saveSettings(settings: Settings): Promise<CommandResult<SettingsView>> {
+  return call<SettingsView>("save_settings", { settings });
+}
+
+/** Rename a trusted server or change how it is treated. */
+export function changeServer(origin: string, label: string, policy: ServerPolicy): Promise<CommandResult<SettingsView>> {
+  return call<SettingsView>("change_server", { origin, label, policy });
+}
+
+/** Remove a server from the list. */
+export function forgetServer(origin: string): Promise<CommandResult<SettingsView>> {
+  return call<SettingsView>("forget_server", { origin });
 }

@@ -43,6 +43,8 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "TrustStoreFailed", detail: "read-only folder" },
   { code: "PasswordNotRemembered", detail: "no keyring" },
   { code: "AlreadyInCall" },
+  { code: "SettingsFailed", detail: "read-only folder" },
+  { code: "SettingsLocked" },
   { code: "NotAllowedByPolicy", origin: "wss://meet.example.org:443" },
   { code: "PolicyUnreadable", detail: "/etc/runde/policy.json: expected value" },
   { code: "BridgeFailure", detail: "ipc closed" },

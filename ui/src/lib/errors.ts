@@ -20,6 +20,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "TrustStoreFailed":
     case "PolicyUnreadable":
     case "PasswordNotRemembered":
+    case "SettingsFailed":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "ServerBlocked":
     case "NotAllowedByPolicy":
@@ -41,6 +42,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "RoomNotFound":
     case "RoomFull":
     case "AlreadyInCall":
+    case "SettingsLocked":
       return { key: `error.${error.code}`, params: {} };
   }
 }

@@ -70,6 +70,8 @@ export const en = {
   "error.PasswordNotRemembered": "The password worked, but Runde could not remember it ({detail}).",
   "error.BridgeFailure": "Runde’s engine did not answer ({detail}). Please restart Runde.",
   "error.AlreadyInCall": "You are already in a call. Leave it before joining another.",
+  "error.SettingsFailed": "Runde cannot read or save your settings ({detail}).",
+  "error.SettingsLocked": "Your administrator’s policy does not allow this change.",
 
   "join.heading": "Join this room",
   "join.passwordLabel": "Room password",
@@ -241,6 +243,8 @@ export const de: Messages = {
   "error.PasswordNotRemembered": "Das Passwort hat funktioniert, aber Runde konnte es sich nicht merken ({detail}).",
   "error.BridgeFailure": "Runde antwortet nicht ({detail}). Bitte starten Sie Runde neu.",
   "error.AlreadyInCall": "Sie sind bereits in einem Gespräch. Verlassen Sie es, bevor Sie einem anderen beitreten.",
+  "error.SettingsFailed": "Runde kann Ihre Einstellungen nicht lesen oder speichern ({detail}).",
+  "error.SettingsLocked": "Die Richtlinie Ihrer Administration erlaubt diese Änderung nicht.",
 
   "join.heading": "Diesem Raum beitreten",
   "join.passwordLabel": "Raum-Passwort",

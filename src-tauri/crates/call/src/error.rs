@@ -131,6 +131,15 @@ pub enum UserError {
         /// Why.
         detail: String,
     },
+    /// The settings cannot be read or saved.
+    #[error("your settings cannot be used: {detail}")]
+    SettingsFailed {
+        /// What went wrong.
+        detail: String,
+    },
+    /// The administrator's policy does not allow this change.
+    #[error("your administrator's policy does not allow this change")]
+    SettingsLocked,
     /// A call is already going on; leave it first.
     #[error("you are already in a call; leave it first")]
     AlreadyInCall,
@@ -179,6 +188,8 @@ impl UserError {
             Self::TrustStoreFailed { .. } => "TrustStoreFailed",
             Self::PasswordNotRemembered { .. } => "PasswordNotRemembered",
             Self::AlreadyInCall => "AlreadyInCall",
+            Self::SettingsFailed { .. } => "SettingsFailed",
+            Self::SettingsLocked => "SettingsLocked",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",
             Self::PolicyUnreadable { .. } => "PolicyUnreadable",
         }

@@ -14,6 +14,7 @@ pub mod indicators;
 pub mod link;
 pub mod media;
 pub mod session;
+pub mod settings;
 pub mod trust;
 
 pub use error::UserError;

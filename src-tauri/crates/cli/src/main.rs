@@ -114,7 +114,9 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::TrustStoreFailed { .. }
         | E::NotAllowedByPolicy { .. }
         | E::PolicyUnreadable { .. }
-        | E::PasswordNotRemembered { .. } => 10,
+        | E::PasswordNotRemembered { .. }
+        | E::SettingsFailed { .. }
+        | E::SettingsLocked => 10,
     })
 }
 

@@ -1,0 +1,194 @@
+//! The video path to the screen: the real app under Xvfb in a real Janus call, with `runde-cli`
+//! participants sending the moving test pattern. For each scenario, after a warm-up, it measures
+//! over a fixed window the CPU of the app and everything it started (the WebKit processes
+//! included), its memory (PSS), and per tile the pictures playout handed over, sent to the page,
+//! drawn there, and replaced before sending (back-pressure). Prints numbers; asserts nothing.
+#![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
+
+use std::time::{Duration, Instant};
+
+use runde_e2e::cli::CliClient;
+use runde_e2e::desktop::DesktopApp;
+use runde_e2e::janus::{JanusServer, RoomSpec};
+use runde_e2e::process::wait_until;
+use runde_e2e::{Result, artifacts, err, netns, proctree};
+use serde_json::Value;
+
+const ROOM: u64 = 5151;
+const PIN: &str = "bench";
+
+struct Scenario {
+    name: &'static str,
+    /// (width, height) of each sender, all at 30 frames per second.
+    senders: Vec<(u32, u32)>,
+}
+
+fn main() -> Result<()> {
+    if !netns::run_inside("video-path", &[])? {
+        return Ok(());
+    }
+    let quick = std::env::var_os("RUNDE_BENCH_QUICK").is_some();
+    let (warm_up, window) = if quick {
+        (Duration::from_secs(3), Duration::from_secs(4))
+    } else {
+        (Duration::from_secs(8), Duration::from_secs(20))
+    };
+    let mut scenarios = vec![
+        Scenario {
+            name: "1 × 360p30",
+            senders: vec![(640, 360)],
+        },
+        Scenario {
+            name: "4 × 360p30",
+            senders: vec![(640, 360); 4],
+        },
+    ];
+    if !quick {
+        let mut nine = vec![(640, 360); 9];
+        nine.push((1280, 720));
+        scenarios.push(Scenario {
+            name: "9 × 360p30 + 1 × 720p30",
+            senders: nine,
+        });
+    }
+    println!(
+        "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced (frames per s) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for scenario in &scenarios {
+        run(scenario, warm_up, window)?;
+    }
+    Ok(())
+}
+
+fn stats(app: &DesktopApp) -> Result<Value> {
+    app.session.execute_async(
+        "const done = arguments[arguments.length - 1];\
+         window.__TAURI_INTERNALS__.invoke('video_stats').then(done, (e) => done({ error: String(e) }));",
+        serde_json::json!([]),
+    )
+}
+
+fn run(scenario: &Scenario, warm_up: Duration, window: Duration) -> Result<()> {
+    let dir = artifacts::dir(&format!("bench-video-{}", scenario.senders.len()))?;
+    let janus = JanusServer::start(
+        &dir,
+        &[RoomSpec {
+            publishers: scenario.senders.len() as u32 + 2,
+            ..RoomSpec::with_pin(ROOM, PIN)
+        }],
+    )?;
+    let pin = dir.join("pin");
+    std::fs::write(&pin, format!("{PIN}\n")).map_err(|e| err("pin", e))?;
+    let pin = pin.display().to_string();
+    let link = janus.link(ROOM);
+    let mut senders = Vec::new();
+    for (i, (w, h)) in scenario.senders.iter().enumerate() {
+        let mut sender = CliClient::spawn(
+            &format!("sender-{i}"),
+            &[
+                "join",
+                &link,
+                "--json",
+                "--name",
+                &format!("Sender {i}"),
+                "--password-file",
+                &pin,
+                "--video-in",
+                &format!("pattern:{w}x{h}@30"),
+                "--duration",
+                "600",
+            ],
+        )?;
+        sender.wait_event("joined", Duration::from_secs(20), |e| e["event"] == "joined")?;
+        senders.push(sender);
+    }
+
+    let app = DesktopApp::launch(&format!("bench_video_{}", scenario.senders.len()))?;
+    let s = &app.session;
+    s.type_text(&s.find("[data-testid=link-input]")?, &link)?;
+    s.click(&s.find("[data-testid=check-link]")?)?;
+    s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
+    s.click(&s.find("[data-testid=join]")?)?;
+    s.find("[data-testid=call]")?;
+    let tiles = scenario.senders.len();
+    wait_until("every tile to draw", Duration::from_secs(30), || {
+        let v = stats(&app)?;
+        let drawing = v
+            .as_array()
+            .map(|a| a.iter().filter(|t| t["drawn"].as_u64().unwrap_or(0) > 0).count())
+            .unwrap_or(0);
+        Ok((drawing >= tiles).then_some(()))
+    })?;
+    std::thread::sleep(warm_up); // a benchmark's warm-up, not synchronisation
+
+    let app_pid = app.app_pid()?;
+    let cpu = |snapshot: &std::collections::BTreeMap<u32, proctree::ProcessSample>| -> u64 {
+        proctree::tree(snapshot, app_pid)
+            .iter()
+            .filter_map(|pid| snapshot.get(pid))
+            .map(|p| p.ticks)
+            .sum()
+    };
+    let before_stats = stats(&app)?;
+    let before = proctree::all();
+    let started = Instant::now();
+    std::thread::sleep(window); // the measurement window
+    let after = proctree::all();
+    let elapsed = started.elapsed().as_secs_f64();
+    let after_stats = stats(&app)?;
+    let ticks = (cpu(&after) - cpu(&before)) as f64;
+    let percent = ticks / proctree::ticks_per_second() as f64 / elapsed * 100.0;
+    let pss: u64 = proctree::tree(&after, app_pid)
+        .iter()
+        .map(|pid| proctree::pss_kib(*pid))
+        .sum();
+    let mut per_process: Vec<String> = proctree::tree(&after, app_pid)
+        .iter()
+        .filter_map(|pid| {
+            let a = after.get(pid)?;
+            let b = before.get(pid).map(|p| p.ticks).unwrap_or(0);
+            let pct = (a.ticks - b) as f64 / proctree::ticks_per_second() as f64 / elapsed * 100.0;
+            (pct >= 0.5).then(|| format!("{} {pct:.0} %", a.name))
+        })
+        .collect();
+    per_process.sort();
+
+    let rate = |tile: &Value, field: &str| -> f64 {
+        let id = &tile["participant"];
+        let old = before_stats
+            .as_array()
+            .and_then(|a| a.iter().find(|t| &t["participant"] == id))
+            .and_then(|t| t[field].as_u64())
+            .unwrap_or(0);
+        (tile[field].as_u64().unwrap_or(0) - old) as f64 / elapsed
+    };
+    let per_tile: Vec<String> = after_stats
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    format!(
+                        "{:.0}/{:.0}/{:.0}/{:.0}",
+                        rate(t, "shown"),
+                        rate(t, "sent"),
+                        rate(t, "drawn"),
+                        rate(t, "replaced")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!(
+        "| {} | {tiles} | {percent:.0} % ({}) | {:.1} % | {:.0} | {} |",
+        scenario.name,
+        per_process.join(", "),
+        percent / tiles as f64,
+        pss as f64 / 1024.0,
+        per_tile.join(" · ")
+    );
+    app.screenshot("tiles")?;
+    drop(app);
+    drop(senders);
+    Ok(())
+}
