@@ -8,13 +8,13 @@ use std::path::PathBuf;
 
 use runde_call::PolicyReport;
 use runde_call::devices::{DeviceEntry, DeviceList};
-use runde_call::settings::{
-    DeviceChoice, LanguageChoice, PrivacyChoice, ServerAddedBy, ServerEntry, ServerPolicy,
-    Settings, SettingsNote, SettingsView,
-};
 use runde_call::indicators::{
     EncryptionIndicator, EncryptionReason, EncryptionState, Indicators, OperatorIndicator,
     OperatorSource, RecordingChange, RecordingIndicator, RecordingReason, RecordingState,
+};
+use runde_call::settings::{
+    DeviceChoice, LanguageChoice, PrivacyChoice, ServerAddedBy, ServerEntry, ServerPolicy,
+    Settings, SettingsNote, SettingsView,
 };
 use runde_call::{
     CallEvent, ConnectionState, EndReason, LinkReport, ParticipantInfo, SelfDeclaredOperator,

@@ -11,6 +11,7 @@ mod commands;
 mod logging;
 mod state;
 mod video_server;
+mod webview;
 
 include!("command_names.rs");
 
@@ -35,6 +36,13 @@ pub fn run() -> ExitCode {
     allow_video_socket(&mut context, shell.video.port());
     let outcome = tauri::Builder::default()
         .manage(shell)
+        .setup(|app| {
+            use tauri::Manager;
+            if let Some(window) = app.get_webview_window("main") {
+                webview::tune(&window);
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,

@@ -100,7 +100,9 @@ fn run(scenario: &Scenario, warm_up: Duration, window: Duration) -> Result<()> {
                 "600",
             ],
         )?;
-        sender.wait_event("joined", Duration::from_secs(20), |e| e["event"] == "joined")?;
+        sender.wait_event("joined", Duration::from_secs(20), |e| {
+            e["event"] == "joined"
+        })?;
         senders.push(sender);
     }
 
@@ -116,7 +118,11 @@ fn run(scenario: &Scenario, warm_up: Duration, window: Duration) -> Result<()> {
         let v = stats(&app)?;
         let drawing = v
             .as_array()
-            .map(|a| a.iter().filter(|t| t["drawn"].as_u64().unwrap_or(0) > 0).count())
+            .map(|a| {
+                a.iter()
+                    .filter(|t| t["drawn"].as_u64().unwrap_or(0) > 0)
+                    .count()
+            })
             .unwrap_or(0);
         Ok((drawing >= tiles).then_some(()))
     })?;

@@ -13,8 +13,8 @@ pub mod cli;
 pub mod desktop;
 pub mod janus;
 pub mod netns;
-pub mod proctree;
 pub mod process;
+pub mod proctree;
 pub mod tls_proxy;
 pub mod webdriver;
 

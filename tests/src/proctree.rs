@@ -22,7 +22,11 @@ pub fn all() -> BTreeMap<u32, ProcessSample> {
         return out;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -34,7 +38,12 @@ pub fn all() -> BTreeMap<u32, ProcessSample> {
         };
         let name = stat[open + 1..close].to_owned();
         let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let num = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         out.insert(
             pid,
             ProcessSample {

@@ -240,7 +240,15 @@ pub fn bench() -> Result<()> {
     )?;
     println!("==> join time against real Janus (release runde-cli, private network namespace)");
     build_ui(&node)?;
-    exec::run(exec::cargo().args(["build", "--locked", "--release", "-p", "runde-cli", "-p", "runde"]))?;
+    exec::run(exec::cargo().args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "runde-cli",
+        "-p",
+        "runde",
+    ]))?;
     let cli = exec::root().join("target/release").join(if cfg!(windows) {
         "runde-cli.exe"
     } else {
@@ -258,7 +266,9 @@ pub fn bench() -> Result<()> {
             ])
             .env("RUNDE_CLI_BINARY", &cli),
     )?;
-    println!("==> video to the screen in the real app (release build, Xvfb, private network namespace)");
+    println!(
+        "==> video to the screen in the real app (release build, Xvfb, private network namespace)"
+    );
     exec::run(
         exec::cargo()
             .args([

@@ -62,7 +62,11 @@ pub struct ServerEntry {
 /// Something to tell the user about the files behind the settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SettingsNote {
     /// A file could not be read; it was kept under `backup` and Runde started afresh.
     Recovered {
