@@ -17,6 +17,11 @@ include!("command_names.rs");
 
 use std::process::ExitCode;
 
+/// Adjust the webview to this machine. Call first thing in `main`, before any thread starts.
+pub fn prepare_webview() {
+    webview::prepare();
+}
+
 /// Start the desktop app and run until its last window closes.
 pub fn run() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--version") {
@@ -36,13 +41,6 @@ pub fn run() -> ExitCode {
     allow_video_socket(&mut context, shell.video.port());
     let outcome = tauri::Builder::default()
         .manage(shell)
-        .setup(|app| {
-            use tauri::Manager;
-            if let Some(window) = app.get_webview_window("main") {
-                webview::tune(&window);
-            }
-            Ok(())
-        })
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,

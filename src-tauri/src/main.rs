@@ -3,5 +3,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() -> std::process::ExitCode {
+    // Before anything else: it sets environment variables the webview reads.
+    runde_shell::prepare_webview();
     runde_shell::run()
 }

@@ -137,3 +137,52 @@ pub fn frame_counters(path: &Path) -> Result<(Vec<u32>, usize)> {
     }
     Ok((counters, frames))
 }
+
+/// A decoded screenshot: width, height and RGB(A) rows.
+pub struct Picture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    channels: usize,
+    data: Vec<u8>,
+}
+
+impl Picture {
+    /// Read a PNG file (8-bit RGB or RGBA, as WebDriver screenshots are).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| err("png", e))?;
+        let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .map_err(|e| err("png", e))?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| err("png", "too large"))?;
+        let mut data = vec![0; size];
+        let info = reader.next_frame(&mut data).map_err(|e| err("png", e))?;
+        let channels = match info.color_type {
+            png::ColorType::Rgb => 3,
+            png::ColorType::Rgba => 4,
+            other => return Err(err("png", format!("unexpected colour type {other:?}"))),
+        };
+        data.truncate(info.buffer_size());
+        Ok(Self {
+            width: info.width,
+            height: info.height,
+            channels,
+            data,
+        })
+    }
+
+    /// The RGB values of a rectangle (clipped to the picture), row by row.
+    pub fn region(&self, x: u32, y: u32, w: u32, h: u32) -> Vec<[u8; 3]> {
+        let mut out = Vec::new();
+        for row in y..(y + h).min(self.height) {
+            for col in x..(x + w).min(self.width) {
+                let i = (row as usize * self.width as usize + col as usize) * self.channels;
+                out.push([self.data[i], self.data[i + 1], self.data[i + 2]]);
+            }
+        }
+        out
+    }
+}

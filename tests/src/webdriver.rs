@@ -143,9 +143,18 @@ impl Session {
     /// Wait until the page has painted its current state (two animation frames), then take a
     /// PNG screenshot of the window.
     pub fn screenshot_after_paint(&self) -> Result<Vec<u8>> {
+        // WebKit takes the snapshot at its next presentation update; on a page that is not
+        // changing (and without accelerated compositing) none would come. Repaint one invisible
+        // pixel a few times while the snapshot is taken, so one does.
         self.execute_async(
             "const done = arguments[arguments.length - 1];\
-             requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+             let dot = document.getElementById('__snapshot_nudge');\
+             if (!dot) { dot = document.createElement('div'); dot.id = '__snapshot_nudge';\
+               dot.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;opacity:0.01;pointer-events:none';\
+               document.body.appendChild(dot); }\
+             let n = 0; const nudge = () => { dot.style.background = n % 2 ? '#000' : '#fff';\
+               if (++n < 40) setTimeout(nudge, 50); };\
+             requestAnimationFrame(() => requestAnimationFrame(() => { setTimeout(nudge, 50); done(true); }));",
             json!([]),
         )?;
         let v = self.cmd("GET", "/screenshot", None)?;

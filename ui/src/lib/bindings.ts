@@ -547,7 +547,7 @@ policy: ServerPolicy,
 /**
  * When it was added, seconds since 1970.
  */
-addedAt: bigint, 
+addedAt: number, 
 /**
  * Who added it.
  */

@@ -1,3 +1,4 @@
+import type { LanguageChoice } from "./bindings";
 import { catalogs, type Lang, type MessageKey } from "./messages";
 
 /** Pick the UI language from the system: German for any German locale, English otherwise. */
@@ -29,3 +30,13 @@ export const i18n = {
     return format(catalogs[current][key], params);
   },
 };
+
+/** Follow the user's choice; "system" follows the operating system's languages. */
+export function applyLanguage(choice: LanguageChoice): void {
+  i18n.lang =
+    choice === "german"
+      ? "de"
+      : choice === "english"
+        ? "en"
+        : systemLang(typeof navigator === "undefined" ? [] : navigator.languages);
+}

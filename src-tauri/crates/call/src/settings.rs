@@ -54,6 +54,7 @@ pub struct ServerEntry {
     /// How it is treated.
     pub policy: ServerPolicy,
     /// When it was added, seconds since 1970.
+    #[cfg_attr(feature = "typescript", ts(type = "number"))]
     pub added_at: u64,
     /// Who added it.
     pub added_by: ServerAddedBy,

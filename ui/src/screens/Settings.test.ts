@@ -1,0 +1,122 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import Settings from "./Settings.svelte";
+import { i18n } from "../lib/i18n.svelte";
+import type { SettingsView } from "../lib/bindings";
+
+function view(overrides: Partial<SettingsView> = {}): SettingsView {
+  return {
+    settings: {
+      language: "system",
+      devices: { microphone: null, speaker: null, camera: null },
+      privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
+      displayName: null,
+    },
+    servers: [
+      {
+        label: "Beratung",
+        origin: "wss://meet.beratung.example:443",
+        family: "janus",
+        operator: "Beratung Nord e.V.",
+        pins: ["AAAA"],
+        policy: "trusted",
+        addedAt: 0,
+        addedBy: "admin",
+      },
+      {
+        label: "Verein",
+        origin: "wss://verein.example:443",
+        family: "janus",
+        operator: null,
+        pins: ["BBBB"],
+        policy: "trusted",
+        addedAt: 1767225600,
+        addedBy: "userReview",
+      },
+    ],
+    policy: {
+      systemPath: "/etc/runde/policy.json",
+      sources: ["/etc/runde/policy.json"],
+      onlyPresetServers: false,
+      forbidRememberingPasswords: true,
+      lockSettings: false,
+      servers: [],
+    },
+    privacyLocked: false,
+    notes: [],
+    ...overrides,
+  };
+}
+
+const calls: { cmd: string; args: unknown }[] = [];
+beforeEach(() => {
+  i18n.lang = "en";
+  calls.length = 0;
+});
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+function engine(current: SettingsView) {
+  mockIPC((cmd, args) => {
+    calls.push({ cmd, args });
+    switch (cmd) {
+      case "settings":
+        return current;
+      case "devices":
+        return { microphones: [{ id: "alsa:hw1", name: "USB mic", isDefault: false }], speakers: [], cameras: [], problems: [] };
+      case "save_settings":
+        current = { ...current, settings: (args as { settings: SettingsView["settings"] }).settings };
+        return current;
+      case "forget_server":
+        current = { ...current, servers: current.servers.filter((s) => s.origin !== (args as { origin: string }).origin) };
+        return current;
+      default:
+        throw { code: "SettingsLocked" };
+    }
+  });
+}
+
+describe("Settings", () => {
+  it("shows the administrator's servers as fixed and lets the user manage their own", async () => {
+    engine(view());
+    render(Settings, { onclose: () => {} });
+    const servers = await screen.findAllByTestId("server");
+    expect(servers.map((s) => s.dataset.addedBy)).toEqual(["admin", "userReview"]);
+    expect(servers[0]!.querySelector("[data-testid=server-forget]")).toBeNull();
+    expect(servers[0]!.textContent).toContain("set by your administrator");
+    expect(screen.getAllByTestId("server-pins").map((p) => p.textContent)).toEqual(["AAAA", "BBBB"]);
+    await fireEvent.click(servers[1]!.querySelector("[data-testid=server-forget]")!);
+    await waitFor(() => expect(screen.getAllByTestId("server")).toHaveLength(1));
+    expect(calls.find((c) => c.cmd === "forget_server")?.args).toEqual({ origin: "wss://verein.example:443" });
+    expect(screen.getByTestId("policy").textContent).toContain("never remembered");
+  });
+
+  it("saves the language and applies it", async () => {
+    engine(view());
+    render(Settings, { onclose: () => {} });
+    await fireEvent.click(await screen.findByTestId("language-german"));
+    await fireEvent.click(screen.getByTestId("settings-save"));
+    await screen.findByTestId("settings-saved");
+    const saved = calls.find((c) => c.cmd === "save_settings")?.args as { settings: SettingsView["settings"] };
+    expect(saved.settings.language).toBe("german");
+    expect(i18n.lang).toBe("de");
+  });
+
+  it("explains locked choices and a recovered file", async () => {
+    engine(
+      view({
+        privacyLocked: true,
+        notes: [{ kind: "recovered", file: "settings", backup: "/home/a/.config/runde/settings.unreadable-1.json", reason: "it is not valid JSON" }],
+      }),
+    );
+    render(Settings, { onclose: () => {} });
+    expect((await screen.findByTestId("privacy-locked")).textContent).toContain("administrator");
+    expect((screen.getByTestId("privacy-camera") as HTMLInputElement).closest("fieldset")?.disabled).toBe(true);
+    const note = screen.getByTestId("settings-note");
+    expect(note.textContent).toContain("settings.unreadable-1.json");
+    expect(note.textContent).toContain("nothing was deleted");
+  });
+});
