@@ -62,18 +62,24 @@ pub(crate) async fn join(
     if running.as_ref().is_some_and(RunningCall::is_running) {
         return Err(UserError::AlreadyInCall);
     }
+    // The devices chosen in the settings (the system's defaults when none, or when the settings
+    // cannot be read: that is shown on the settings screen, it does not stop a call).
+    let chosen = settings_folder()
+        .and_then(|folder| runde_call::settings::load(&folder))
+        .map(|view| view.settings.devices)
+        .unwrap_or_default();
     let media = MediaChoice {
         audio_in: if request.microphone {
-            AudioIn::Microphone(None)
+            AudioIn::Microphone(chosen.microphone)
         } else {
             AudioIn::Off
         },
         video_in: if request.camera {
-            VideoIn::Camera(None)
+            VideoIn::Camera(chosen.camera)
         } else {
             VideoIn::Off
         },
-        audio_out: shell.speaker(),
+        audio_out: shell.speaker(chosen.speaker),
         video_out: VideoOut::Screen(shell.screen.clone()),
         self_view: Some(shell.screen.clone()),
     };
@@ -191,11 +197,11 @@ pub(crate) fn forget_server(origin: String) -> Result<SettingsView, UserError> {
 
 impl Shell {
     /// The speaker, unless there is no sound device at all (then the call is silent, not refused).
-    fn speaker(&self) -> AudioOut {
+    fn speaker(&self, id: Option<String>) -> AudioOut {
         if self.no_speaker {
             AudioOut::Off
         } else {
-            AudioOut::Speaker(None)
+            AudioOut::Speaker(id)
         }
     }
 }

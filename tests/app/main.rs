@@ -313,3 +313,51 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     bob.save_output(&dir);
     Ok(())
 }
+
+/// Settings survive a restart, and a settings file that cannot be read is kept, explained and
+/// never silently replaced: the app starts with defaults and shows where the old file went.
+#[test]
+fn settings_are_saved_and_a_broken_file_is_kept_and_explained() -> TestResult {
+    const BROKEN: &str = "{\"version\": 1, \"settings\": {\"language\": ";
+    let app = DesktopApp::launch_with_home("settings_saved_and_recovered", |home| {
+        let folder = home.join("config/runde");
+        std::fs::create_dir_all(&folder).map_err(|e| runde_e2e::err("settings", e))?;
+        std::fs::write(folder.join("settings.json"), BROKEN)
+            .map_err(|e| runde_e2e::err("settings", e))
+    })?;
+    let s = &app.session;
+    // Told at once, on the first screen.
+    let note = s.find("[data-testid=settings-note]")?;
+    assert_eq!(
+        s.attribute(&note, "data-kind")?.as_deref(),
+        Some("recovered")
+    );
+    assert!(s.text(&note)?.contains("settings.unreadable-1.json"));
+    let folder = app.home().join("config/runde");
+    let kept = std::fs::read_to_string(folder.join("settings.unreadable-1.json"))
+        .map_err(|e| runde_e2e::err("backup", e))?;
+    assert_eq!(kept, BROKEN, "the unreadable file is kept byte for byte");
+    app.screenshot("settings-recovered")?;
+    s.click(&s.find("[data-testid=open-settings]")?)?;
+
+    // Privacy is the default: nothing to remember, microphone and camera off.
+    for id in ["privacy-remember", "privacy-microphone", "privacy-camera"] {
+        let boxed = s.find(&format!("[data-testid={id}]"))?;
+        assert_eq!(s.property(&boxed, "checked")?, false, "{id}");
+    }
+    s.click(&s.find("[data-testid=language-german]")?)?;
+    s.click(&s.find("[data-testid=settings-save]")?)?;
+    s.find("[data-testid=settings-saved]")?;
+    assert_eq!(
+        s.text(&s.find("[data-testid=settings-save]")?)?,
+        "Speichern"
+    );
+    let saved = std::fs::read_to_string(folder.join("settings.json"))
+        .map_err(|e| runde_e2e::err("settings", e))?;
+    let saved: serde_json::Value =
+        serde_json::from_str(&saved).map_err(|e| runde_e2e::err("settings", e))?;
+    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["settings"]["language"], "german");
+    app.screenshot("settings-german")?;
+    Ok(())
+}

@@ -116,8 +116,19 @@ pub struct DesktopApp {
 impl DesktopApp {
     /// Launch the app for the named test, with a fresh home folder and its own display.
     pub fn launch(test: &str) -> Result<Self> {
+        Self::launch_with_home(test, |_| Ok(()))
+    }
+
+    /// Like [`launch`](Self::launch), after `prepare` has put files into the fresh home folder
+    /// (e.g. settings under `<home>/config/runde/`).
+    pub fn launch_with_home(test: &str, prepare: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
         let app = app_binary()?;
         let artifacts = artifacts::dir(test)?;
+        let home = artifacts.join("home");
+        for sub in ["config", "data", "cache", "runtime"] {
+            std::fs::create_dir_all(home.join(sub)).map_err(|e| err("home", e))?;
+        }
+        prepare(&home)?;
         let display = VirtualDisplay::start()?;
         let (driver, port, driver_log) = start_driver(&artifacts, display.display())?;
         let capabilities = json!({
@@ -135,6 +146,11 @@ impl DesktopApp {
             _driver: driver,
             _display: display,
         })
+    }
+
+    /// The app's home folder.
+    pub fn home(&self) -> PathBuf {
+        self.artifacts.join("home")
     }
 
     /// Save a screenshot of the window (after the current state has been painted).
@@ -170,9 +186,6 @@ fn start_driver(artifacts: &Path, display: Option<&str>) -> Result<(ChildGuard, 
     })?;
     let (port, native_port) = (free_port()?, free_port()?);
     let home = artifacts.join("home");
-    for sub in ["config", "data", "cache", "runtime"] {
-        std::fs::create_dir_all(home.join(sub)).map_err(|e| err("home", e))?;
-    }
     let log_path = artifacts.join("app.log");
     let log = File::create(&log_path).map_err(|e| err("log", e))?;
     let log2 = log.try_clone().map_err(|e| err("log", e))?;
