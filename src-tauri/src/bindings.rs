@@ -115,6 +115,12 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             ok: SettingsView::name(cfg),
         },
         CommandSig {
+            name: "startup_link",
+            doc: "The link Runde was started with, once.",
+            args: vec![],
+            ok: "string | null".to_owned(),
+        },
+        CommandSig {
             name: "forget_server",
             doc: "Remove a server from the list.",
             args: vec![("origin", String::inline(cfg))],

@@ -14,5 +14,6 @@ pub const COMMAND_NAMES: &[&str] = &[
     "settings",
     "save_settings",
     "change_server",
+    "startup_link",
     "forget_server",
 ];

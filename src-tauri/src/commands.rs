@@ -161,6 +161,12 @@ pub(crate) fn devices() -> Result<DeviceList, UserError> {
     Ok(runde_call::devices::list())
 }
 
+/// The link Runde was started with, once (the window shows it in the link field and checks it).
+#[tauri::command]
+pub(crate) fn startup_link(shell: State<'_, Shell>) -> Result<Option<String>, UserError> {
+    Ok(shell.startup_link.lock().ok().and_then(|mut l| l.take()))
+}
+
 fn settings_folder() -> Result<std::path::PathBuf, UserError> {
     runde_call::trust_dir().ok_or_else(|| UserError::SettingsFailed {
         detail: "this system names no folder for settings".into(),

@@ -30,7 +30,10 @@ pub fn run() -> ExitCode {
     }
     logging::init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "Runde starting");
-    let shell = match state::Shell::start() {
+    // A link given on the command line (or by the system for a `runde://` link) is offered on the
+    // first screen; it is checked like a pasted one, never joined without the user.
+    let startup_link = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let shell = match state::Shell::start(startup_link) {
         Ok(shell) => shell,
         Err(e) => {
             tracing::error!("Runde could not start its video server: {e}");
@@ -54,6 +57,7 @@ pub fn run() -> ExitCode {
             commands::save_settings,
             commands::change_server,
             commands::forget_server,
+            commands::startup_link,
         ])
         .run(context);
     match outcome {

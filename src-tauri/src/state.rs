@@ -15,10 +15,12 @@ pub(crate) struct Shell {
     pub video: VideoServer,
     /// No sound output exists: calls are joined without one rather than refused.
     pub no_speaker: bool,
+    /// A link Runde was started with, until the window takes it.
+    pub startup_link: std::sync::Mutex<Option<String>>,
 }
 
 impl Shell {
-    pub(crate) fn start() -> std::io::Result<Self> {
+    pub(crate) fn start(startup_link: Option<String>) -> std::io::Result<Self> {
         let screen = VideoScreen::new();
         let video = VideoServer::start(screen.clone())?;
         let devices = runde_call::devices::list();
@@ -32,6 +34,7 @@ impl Shell {
             screen,
             video,
             no_speaker,
+            startup_link: std::sync::Mutex::new(startup_link),
         })
     }
 }

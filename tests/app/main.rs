@@ -202,10 +202,25 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
         e["event"] == "joined"
     })?;
 
-    let app = DesktopApp::launch("app_joins_janus")?;
+    // Started with the link (as `runde <link>` or a `runde://` link does): the link is shown and
+    // checked, and joining still waits for the user.
+    let link = janus.link(ROOM);
+    let app = DesktopApp::launch_with("app_joins_janus", &[&link], |_| Ok(()))?;
     let s = &app.session;
-    s.type_text(&s.find("[data-testid=link-input]")?, &janus.link(ROOM))?;
-    s.click(&s.find("[data-testid=check-link]")?)?;
+    assert_eq!(
+        s.text(&s.find("[data-testid=report-room]")?)?,
+        ROOM.to_string()
+    );
+    assert_eq!(
+        s.property(&s.find("[data-testid=link-input]")?, "value")?,
+        link.as_str()
+    );
+    assert!(
+        bob.events()
+            .iter()
+            .all(|e| e["event"] != "participantJoined"),
+        "nobody joined yet"
+    );
     s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
     s.type_text(&s.find("[data-testid=name-input]")?, "Ada")?;
     s.click(&s.find("[data-testid=join]")?)?;

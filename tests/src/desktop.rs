@@ -122,6 +122,15 @@ impl DesktopApp {
     /// Like [`launch`](Self::launch), after `prepare` has put files into the fresh home folder
     /// (e.g. settings under `<home>/config/runde/`).
     pub fn launch_with_home(test: &str, prepare: impl FnOnce(&Path) -> Result<()>) -> Result<Self> {
+        Self::launch_with(test, &[], prepare)
+    }
+
+    /// Like [`launch_with_home`](Self::launch_with_home), with arguments for the app.
+    pub fn launch_with(
+        test: &str,
+        args: &[&str],
+        prepare: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Self> {
         let app = app_binary()?;
         let artifacts = artifacts::dir(test)?;
         let home = artifacts.join("home");
@@ -134,7 +143,7 @@ impl DesktopApp {
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "wry",
-                "tauri:options": { "application": app }
+                "tauri:options": { "application": app, "args": args }
             }}
         });
         let session = Session::create(&format!("http://127.0.0.1:{port}"), capabilities)?;

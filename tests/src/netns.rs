@@ -69,6 +69,29 @@ pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
     }
 }
 
+/// Like [`run_inside`], for a program a person watches: the inner run's output goes straight to
+/// the terminal as it happens.
+pub fn run_inside_interactive(name: &str, args: &[&str]) -> Result<bool> {
+    if std::env::var(INSIDE).as_deref() == Ok(name) {
+        setup()?;
+        return Ok(true);
+    }
+    let exe = std::env::current_exe().map_err(|e| err("this program", e))?;
+    let unshare = find_program("unshare")?;
+    let status = Command::new(unshare)
+        .args(["--user", "--map-root-user", "--net", "--"])
+        .arg(exe)
+        .args(args)
+        .env(INSIDE, name)
+        .status()
+        .map_err(|e| err("unshare", e))?;
+    if status.success() {
+        Ok(false)
+    } else {
+        Err(err(name, format!("ended with {status}")))
+    }
+}
+
 fn ip(args: &[&str]) -> Result<()> {
     run_tool("ip", "iproute2", args, None).map(|_| ())
 }

@@ -31,8 +31,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let outcome = match args.as_slice() {
-        ["run"] => tasks::run(false),
-        ["run", "--release"] => tasks::run(true),
+        ["run"] => tasks::run(false, true),
+        ["run", "--release"] => tasks::run(true, true),
+        ["run", "--plain"] => tasks::run(false, false),
+        ["run", "--release", "--plain"] | ["run", "--plain", "--release"] => {
+            tasks::run(true, false)
+        }
         ["test"] => return tasks::test(),
         ["setup"] | ["setup", "test"] => setup::ensure(setup::Purpose::Test).map(|_| ()),
         ["setup", "run"] => setup::ensure(setup::Purpose::Run).map(|_| ()),

@@ -33,6 +33,10 @@ const APT_BUILD: &[&str] = &[
     "libopus-dev",
 ];
 
+/// What `cargo xtask run` needs on top of building on Linux: the demo call (a local Janus in a
+/// private network, a participant who speaks).
+const APT_DEMO: &[&str] = &["janus", "espeak-ng", "iproute2", "util-linux"];
+
 /// Debian/Ubuntu packages the tests need on top: a virtual display and WebDriver for the app, a
 /// real Janus server and a Chromium peer, private test networks, and synthetic speech.
 const APT_TEST: &[&str] = &[
@@ -99,6 +103,7 @@ fn system_packages(purpose: Purpose) -> Result<()> {
 
 fn wanted_apt(purpose: Purpose) -> Vec<&'static str> {
     let mut wanted = APT_BUILD.to_vec();
+    wanted.extend_from_slice(APT_DEMO);
     if purpose == Purpose::Test {
         wanted.extend_from_slice(APT_TEST);
     }

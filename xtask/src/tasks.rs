@@ -27,14 +27,31 @@ fn cli_path() -> std::path::PathBuf {
     exec::root().join("target").join("debug").join(exe)
 }
 
-/// Build the UI and the app, then start the app and wait until it is closed.
-pub fn run(release: bool) -> Result<()> {
+/// Build the UI and the app, then start it and wait until it is closed. On Linux, with `demo`,
+/// the app opens a demo call: a local Janus on a private network with a participant who shows a
+/// test picture and speaks (`runde-demo`).
+pub fn run(release: bool, demo: bool) -> Result<()> {
     let node = setup::ensure(setup::Purpose::Run)?;
     println!("==> building the UI");
     build_ui(&node)?;
+    let demo = demo && cfg!(target_os = "linux");
     println!("==> building Runde");
     let mut build = exec::cargo();
     build.args(["build", "--locked", "-p", "runde"]);
+    if demo {
+        build.args([
+            "-p",
+            "runde-cli",
+            "-p",
+            "runde-e2e",
+            "--bin",
+            "runde-demo",
+            "--bin",
+            "runde",
+            "--bin",
+            "runde-cli",
+        ]);
+    }
     if release {
         build.arg("--release");
     }
@@ -47,6 +64,16 @@ pub fn run(release: bool) -> Result<()> {
             "Runde is built, but there is no display to show it on (no DISPLAY or \
                     WAYLAND_DISPLAY). Run it from a desktop session, or under `xvfb-run`."
                 .into(),
+        );
+    }
+    if demo {
+        println!("==> starting Runde with a demo call (close the window to end it)");
+        let profile = if release { "release" } else { "debug" };
+        let target = exec::root().join("target").join(profile);
+        return exec::run(
+            Command::new(target.join("runde-demo"))
+                .env("RUNDE_APP_BINARY", app_path(release))
+                .env("RUNDE_CLI_BINARY", target.join("runde-cli")),
         );
     }
     println!("==> starting Runde");

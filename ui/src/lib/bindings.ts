@@ -656,6 +656,11 @@ export function changeServer(origin: string, label: string, policy: ServerPolicy
   return call<SettingsView>("change_server", { origin, label, policy });
 }
 
+/** The link Runde was started with, once. */
+export function startupLink(): Promise<CommandResult<string | null>> {
+  return call<string | null>("startup_link", {  });
+}
+
 /** Remove a server from the list. */
 export function forgetServer(origin: string): Promise<CommandResult<SettingsView>> {
   return call<SettingsView>("forget_server", { origin });

@@ -27,6 +27,7 @@ async function submit(link: string) {
 describe("Home", () => {
   it("shows the report the engine returns", async () => {
     mockIPC((cmd, args) => {
+      if (cmd === "startup_link") return null;
       calls.push({ cmd, args });
       return { server: "meet.example.org", endpoint: "wss://meet.example.org/j", room: "7", tls: true };
     });
@@ -96,7 +97,8 @@ describe("Home", () => {
     it("keeps the form after a wrong password, says so and lets the user retry", async () => {
       let attempts = 0;
       mockIPC((cmd, args) => {
-        calls.push({ cmd, args });
+        if (cmd === "startup_link") return null;
+      calls.push({ cmd, args });
         if (cmd === "check_link") return report;
         attempts += 1;
         if (attempts === 1) throw { code: "WrongPassword" };
@@ -120,7 +122,8 @@ describe("Home", () => {
 
     it("shows a new server for review, labels its statement self-declared, and pins it only on request", async () => {
       mockIPC((cmd, args) => {
-        calls.push({ cmd, args });
+        if (cmd === "startup_link") return null;
+      calls.push({ cmd, args });
         if (cmd === "check_link") return report;
         const request = (args as { request: { acceptNewServer: boolean } }).request;
         if (!request.acceptNewServer) throw { code: "NewServer", review };
@@ -156,5 +159,18 @@ describe("Home", () => {
       expect(screen.queryByTestId("review")).toBeNull();
       expect(screen.getByTestId("join-form")).toBeTruthy();
     });
+  });
+
+  it("checks the link Runde was started with, and does not join by itself", async () => {
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "startup_link") return "https://meet.example.org/j?room=7";
+      return { server: "meet.example.org", endpoint: "wss://meet.example.org/j", room: "7", tls: true };
+    });
+    render(Home);
+    expect((await screen.findByTestId("report-room")).textContent).toBe("7");
+    expect((screen.getByTestId("link-input") as HTMLInputElement).value).toBe("https://meet.example.org/j?room=7");
+    expect(calls.map((c) => c.cmd)).toEqual(["startup_link", "check_link"]);
+    expect(screen.getByTestId("join-form")).toBeTruthy();
   });
 });
