@@ -55,6 +55,8 @@ enum AudioSourceKind {
 pub(crate) struct Sources {
     audio: Option<AudioSourceKind>,
     video: Option<(VideoInput, u32)>,
+    /// The camera in use, when the picture comes from one (`Some(None)`: the first camera).
+    camera: Option<Option<String>>,
 }
 
 impl Sources {
@@ -96,9 +98,14 @@ impl Sources {
                 Some(CAMERA_FPS)
             }
         };
+        let camera = match video_in {
+            VideoIn::Camera(id) => Some(id.clone()),
+            _ => None,
+        };
         Ok(Self {
             audio,
             video: fps.map(|fps| (source, fps)),
+            camera,
         })
     }
 
@@ -170,6 +177,8 @@ impl Sender {
                 commands: command_rx,
                 reports,
                 self_view,
+                camera: sources.camera,
+                released: false,
             };
             let thread = std::thread::Builder::new()
                 .name("runde-video-send".into())
@@ -323,9 +332,42 @@ struct VideoLoop {
     commands: std_mpsc::Receiver<VideoCommand>,
     reports: mpsc::UnboundedSender<DeviceReport>,
     self_view: Option<VideoScreen>,
+    /// The camera in use, if the picture comes from one.
+    camera: Option<Option<String>>,
+    /// The camera is closed while the picture is off (its light goes out; nothing is captured).
+    released: bool,
 }
 
 impl VideoLoop {
+    /// With the picture off, close the camera; with it back on, open it again.
+    fn follow_camera_switch(&mut self) {
+        let Some(id) = &self.camera else {
+            return;
+        };
+        let off = self.off.load(Ordering::Relaxed);
+        if off && !self.released {
+            self.source.turn_off();
+            self.released = true;
+        } else if !off && self.released {
+            self.released = false;
+            match self
+                .source
+                .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+            {
+                Ok(()) => self.keyframe.store(true, Ordering::Relaxed),
+                Err(e) => {
+                    let _ = self.reports.send(DeviceReport {
+                        role: DeviceRole::Camera,
+                        change: runde_media::audio::input::DeviceChange::Lost {
+                            name: id.clone().unwrap_or_else(|| "camera".into()),
+                            reason: e.to_string(),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
     fn run(mut self) {
         let mut encoder: Option<Vp8Encoder> = None;
         let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
@@ -341,9 +383,12 @@ impl VideoLoop {
                     .map_err(media_failed);
                 if result.is_ok() {
                     self.keyframe.store(true, Ordering::Relaxed);
+                    self.camera = Some(id);
+                    self.released = false;
                 }
                 let _ = done.send(result);
             }
+            self.follow_camera_switch();
             // Pace files and patterns at their frame rate (a camera paces itself as well).
             let now = Instant::now();
             if next > now {
