@@ -312,6 +312,11 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     assert!(tile["drawn"].as_u64().unwrap_or(0) >= 25, "{stats}");
     assert!(tile["sent"].as_u64() >= tile["drawn"].as_u64(), "{stats}");
 
+    // The statistics panel shows the same counts to the user.
+    s.click(&s.find("[data-testid=stats-toggle]")?)?;
+    let row = s.find("[data-testid=stats-row]")?;
+    assert!(s.text(&row)?.starts_with("Bob"), "{}", s.text(&row)?);
+
     // Leaving ends the call here and Bob sees Ada go.
     let before = bob.events().len();
     s.click(&s.find("[data-testid=leave]")?)?;

@@ -219,6 +219,12 @@ export const en = {
   "call.unpin": "Unpin",
   "call.pinned": "pinned",
   "call.shortcuts": "Shortcuts: M mutes or unmutes, V turns the camera off or on.",
+  "call.stats": "Statistics",
+  "call.statsCaption": "Pictures per participant since they joined",
+  "call.statsWho": "Who",
+  "call.statsShown": "Received and ready",
+  "call.statsDrawn": "Drawn",
+  "call.statsReplaced": "Skipped (a newer one was ready)",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -443,6 +449,12 @@ export const de: Messages = {
   "call.unpin": "Lösen",
   "call.pinned": "angeheftet",
   "call.shortcuts": "Tastenkürzel: M schaltet stumm oder wieder ein, V schaltet die Kamera aus oder ein.",
+  "call.stats": "Statistik",
+  "call.statsCaption": "Bilder je Person seit ihrem Beitritt",
+  "call.statsWho": "Wer",
+  "call.statsShown": "Empfangen und bereit",
+  "call.statsDrawn": "Gezeichnet",
+  "call.statsReplaced": "Übersprungen (ein neueres lag bereit)",
 };
 
 export const catalogs = { en, de } satisfies Record<string, Messages>;

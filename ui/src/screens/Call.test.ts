@@ -15,6 +15,7 @@ beforeEach(() => {
   mockIPC((cmd) => {
     commands.push(cmd);
     if (cmd === "video_endpoint") return { url: "ws://127.0.0.1:9/video/test" };
+    if (cmd === "video_stats") return [{ participant: "2", shown: 300, replaced: 2, sent: 298, drawn: 298 }];
     return null;
   });
 });
@@ -70,5 +71,15 @@ describe("Call", () => {
     expect(closed).toBe(true);
     // The indicator bar stays visible even after the end.
     expect(screen.getByTestId("indicator-bar")).toBeTruthy();
+  });
+
+  it("shows pictures received and drawn per participant on request", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    await fireEvent.click(screen.getByTestId("stats-toggle"));
+    const row = await screen.findByTestId("stats-row");
+    expect(row.textContent).toContain("Ada");
+    expect([...row.querySelectorAll("td")].map((c) => c.textContent)).toEqual(["300", "298", "2"]);
   });
 });
