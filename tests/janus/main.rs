@@ -381,10 +381,15 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
         ));
     }
     println!("speech at Bob: {matches:?}");
+    // The loudness contour must match everywhere. The waveform must match closely in most windows;
+    // a window in which the jitter buffer legitimately stretched or shrank playout (it adapts its
+    // delay under load) correlates less sample by sample, but still clearly.
     for m in &matches {
         assert!(m.envelope > 0.9, "loudness contour: {m:?}");
-        assert!(m.waveform > 0.6, "waveform: {m:?}");
+        assert!(m.waveform > 0.5, "waveform: {m:?}");
     }
+    let close = matches.iter().filter(|m| m.waveform > 0.9).count();
+    assert!(close >= 3, "waveform close in only {close} of 4 windows: {matches:?}");
     // Alice heard Bob's tone.
     let at_alice = analysis::wav(std::path::Path::new(&alice_wav))?;
     let hz = analysis::tone_hz(&at_alice[48_000 * 8..48_000 * 14]);
