@@ -389,7 +389,10 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
         assert!(m.waveform > 0.5, "waveform: {m:?}");
     }
     let close = matches.iter().filter(|m| m.waveform > 0.9).count();
-    assert!(close >= 3, "waveform close in only {close} of 4 windows: {matches:?}");
+    assert!(
+        close >= 3,
+        "waveform close in only {close} of 4 windows: {matches:?}"
+    );
     // Alice heard Bob's tone.
     let at_alice = analysis::wav(std::path::Path::new(&alice_wav))?;
     let hz = analysis::tone_hz(&at_alice[48_000 * 8..48_000 * 14]);
