@@ -153,6 +153,27 @@ fn rust_steps(report: &mut Report) {
                 .env("RUNDE_PESQ_PYTHON", setup::pesq_python());
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });
+        if cfg!(target_os = "linux") {
+            // A short run of the video benchmark (debug build, a few seconds per scenario), so that
+            // the harness cannot rot; `cargo xtask bench` runs it in full.
+            report.step("video path benchmark, short run", |_| {
+                exec::run(
+                    exec::cargo()
+                        .args([
+                            "test",
+                            "--locked",
+                            "-p",
+                            "runde-e2e",
+                            "--bench",
+                            "video_path",
+                        ])
+                        .env("RUNDE_BENCH_QUICK", "1")
+                        .env("RUNDE_APP_BINARY", app_path(false))
+                        .env("RUNDE_CLI_BINARY", cli_path()),
+                )
+                .map(|()| Outcome::Passed)
+            });
+        }
     }
 }
 
