@@ -37,20 +37,10 @@ pub fn enter(test_name: &str) -> Result<bool> {
 /// up and return `Ok(true)`.
 #[allow(clippy::print_stdout)] // relaying the inner run's output is the point
 pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
-    let test_name = name;
-    if std::env::var(INSIDE).as_deref() == Ok(test_name) {
-        setup()?;
+    let Some(mut command) = reexec(name, args)? else {
         return Ok(true);
-    }
-    let exe = std::env::current_exe().map_err(|e| err("the test binary", e))?;
-    let unshare = find_program("unshare")?;
-    let output = Command::new(unshare)
-        .args(["--user", "--map-root-user", "--net", "--"])
-        .arg(exe)
-        .args(args)
-        .env(INSIDE, test_name)
-        .output()
-        .map_err(|e| err("unshare", e))?;
+    };
+    let output = command.output().map_err(|e| err("unshare", e))?;
     // The inner run's output, marked so that it is not counted as a second test run.
     for line in String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -63,7 +53,7 @@ pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
         Ok(false)
     } else {
         Err(err(
-            test_name,
+            name,
             format!("failed inside its network namespace ({status}); see the output above"),
         ))
     }
@@ -72,24 +62,32 @@ pub fn run_inside(name: &str, args: &[&str]) -> Result<bool> {
 /// Like [`run_inside`], for a program a person watches: the inner run's output goes straight to
 /// the terminal as it happens.
 pub fn run_inside_interactive(name: &str, args: &[&str]) -> Result<bool> {
-    if std::env::var(INSIDE).as_deref() == Ok(name) {
-        setup()?;
+    let Some(mut command) = reexec(name, args)? else {
         return Ok(true);
-    }
-    let exe = std::env::current_exe().map_err(|e| err("this program", e))?;
-    let unshare = find_program("unshare")?;
-    let status = Command::new(unshare)
-        .args(["--user", "--map-root-user", "--net", "--"])
-        .arg(exe)
-        .args(args)
-        .env(INSIDE, name)
-        .status()
-        .map_err(|e| err("unshare", e))?;
+    };
+    let status = command.status().map_err(|e| err("unshare", e))?;
     if status.success() {
         Ok(false)
     } else {
         Err(err(name, format!("ended with {status}")))
     }
+}
+
+/// Inside the namespace marked `name`: set the network up and return `None`. Outside: the
+/// command that runs this executable again with `args` in a new one.
+fn reexec(name: &str, args: &[&str]) -> Result<Option<Command>> {
+    if std::env::var(INSIDE).as_deref() == Ok(name) {
+        setup()?;
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().map_err(|e| err("this program", e))?;
+    let mut command = Command::new(find_program("unshare")?);
+    command
+        .args(["--user", "--map-root-user", "--net", "--"])
+        .arg(exe)
+        .args(args)
+        .env(INSIDE, name);
+    Ok(Some(command))
 }
 
 fn ip(args: &[&str]) -> Result<()> {

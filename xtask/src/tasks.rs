@@ -302,32 +302,18 @@ pub fn bench() -> Result<()> {
     } else {
         "runde-cli"
     });
-    exec::run(
-        exec::cargo()
-            .args([
-                "bench",
-                "--locked",
-                "-p",
-                "runde-e2e",
-                "--bench",
-                "join_time",
-            ])
-            .env("RUNDE_CLI_BINARY", &cli),
-    )?;
+    // The end-to-end benchmarks run the release binaries.
+    let e2e_bench = |name: &str| {
+        exec::run(
+            exec::cargo()
+                .args(["bench", "--locked", "-p", "runde-e2e", "--bench", name])
+                .env("RUNDE_CLI_BINARY", &cli)
+                .env("RUNDE_APP_BINARY", app_path(true)),
+        )
+    };
+    e2e_bench("join_time")?;
     println!(
         "==> video to the screen in the real app (release build, Xvfb, private network namespace)"
     );
-    exec::run(
-        exec::cargo()
-            .args([
-                "bench",
-                "--locked",
-                "-p",
-                "runde-e2e",
-                "--bench",
-                "video_path",
-            ])
-            .env("RUNDE_CLI_BINARY", &cli)
-            .env("RUNDE_APP_BINARY", app_path(true)),
-    )
+    e2e_bench("video_path")
 }

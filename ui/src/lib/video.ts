@@ -27,7 +27,6 @@ export class VideoClient {
   #tiles = new Map<string, HTMLCanvasElement>();
   #observer: ResizeObserver | null;
   #open = false;
-  drawn = new Map<string, number>();
 
   constructor(url: string) {
     this.#socket = new WebSocket(url);
@@ -80,7 +79,6 @@ export class VideoClient {
       if (canvas.height !== frame.height) canvas.height = frame.height;
       canvas.getContext("2d")?.putImageData(new ImageData(frame.pixels, frame.width, frame.height), 0, 0);
       canvas.dataset.frames = String((Number(canvas.dataset.frames) || 0) + 1);
-      this.drawn.set(frame.id, (this.drawn.get(frame.id) ?? 0) + 1);
     }
     if (this.#open) this.#socket.send(JSON.stringify({ drawn: frame.id }));
   }

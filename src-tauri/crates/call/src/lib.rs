@@ -57,24 +57,36 @@ pub struct PolicyReport {
 
 /// Read the administrator's policy (the system file plus `extra` files).
 pub fn admin_policy(extra: &[std::path::PathBuf]) -> Result<PolicyReport, UserError> {
-    let policy =
-        runde_trust::AdminPolicy::load(extra).map_err(|e| UserError::PolicyUnreadable {
-            detail: e.to_string(),
-        })?;
-    Ok(PolicyReport {
-        system_path: runde_trust::system_policy_path().display().to_string(),
-        sources: policy
-            .sources
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        only_preset_servers: policy.only_preset_servers,
-        forbid_remembering_passwords: policy.forbid_remembering_passwords,
-        lock_settings: policy.lock_settings,
-        servers: policy
-            .servers
-            .iter()
-            .map(|s| format!("{} ({}, {:?})", s.label, s.origin, s.policy))
-            .collect(),
+    load_policy(extra).map(|policy| PolicyReport::of(&policy))
+}
+
+/// The administrator's policy, or why it cannot be used.
+pub(crate) fn load_policy(
+    extra: &[std::path::PathBuf],
+) -> Result<runde_trust::AdminPolicy, UserError> {
+    runde_trust::AdminPolicy::load(extra).map_err(|e| UserError::PolicyUnreadable {
+        detail: e.to_string(),
     })
+}
+
+impl PolicyReport {
+    /// What `policy` enforces, for the user to see.
+    pub(crate) fn of(policy: &runde_trust::AdminPolicy) -> Self {
+        Self {
+            system_path: runde_trust::system_policy_path().display().to_string(),
+            sources: policy
+                .sources
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            only_preset_servers: policy.only_preset_servers,
+            forbid_remembering_passwords: policy.forbid_remembering_passwords,
+            lock_settings: policy.lock_settings,
+            servers: policy
+                .servers
+                .iter()
+                .map(|s| format!("{} ({}, {:?})", s.label, s.origin, s.policy))
+                .collect(),
+        }
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use runde_trust::{AddedBy, OpenNote, Policy, SettingsError, SettingsStore, TrustStore};
+use runde_trust::{
+    AddedBy, AdminPolicy, OpenNote, Policy, SettingsError, SettingsStore, TrustStore,
+};
 use serde::Serialize;
 
 pub use runde_trust::{DeviceChoice, LanguageChoice, PrivacyChoice, Settings};
@@ -156,32 +158,31 @@ fn entry(server: &runde_trust::TrustedServer, admin: bool) -> ServerEntry {
 
 /// Everything the settings screen shows, read from `folder`.
 pub fn load(folder: &Path) -> Result<SettingsView, UserError> {
-    let admin = runde_trust::AdminPolicy::load(&[]).map_err(|e| UserError::PolicyUnreadable {
-        detail: e.to_string(),
-    })?;
+    view(folder, &crate::load_policy(&[])?)
+}
+
+fn view(folder: &Path, admin: &AdminPolicy) -> Result<SettingsView, UserError> {
     let mut notes = Vec::new();
     let (settings, opened) =
         SettingsStore::open(folder, admin.lock_settings).map_err(settings_error)?;
     note("settings", opened, &mut notes);
     let (store, opened) = TrustStore::open(folder).map_err(store_error)?;
     note("servers", opened, &mut notes);
-    let mut servers: Vec<ServerEntry> = admin
+    // The administrator's presets first; the user's own entries for other servers after them.
+    let presets = admin
         .servers
         .iter()
         .filter_map(|p| admin.preset(&p.origin))
-        .map(|p| entry(&p, true))
-        .collect();
-    let own: Vec<ServerEntry> = store
+        .map(|p| entry(&p, true));
+    let own = store
         .servers()
         .iter()
         .filter(|s| admin.preset(&s.origin).is_none())
-        .map(|s| entry(s, false))
-        .collect();
-    servers.extend(own);
+        .map(|s| entry(s, false));
     Ok(SettingsView {
         settings: settings.get().clone(),
-        servers,
-        policy: crate::admin_policy(&[])?,
+        servers: presets.chain(own).collect(),
+        policy: PolicyReport::of(admin),
         privacy_locked: settings.privacy_locked(),
         notes,
     })
@@ -189,13 +190,11 @@ pub fn load(folder: &Path) -> Result<SettingsView, UserError> {
 
 /// Save the user's settings (refused with nothing changed when locked or from a newer Runde).
 pub fn save(folder: &Path, new: Settings) -> Result<SettingsView, UserError> {
-    let admin = runde_trust::AdminPolicy::load(&[]).map_err(|e| UserError::PolicyUnreadable {
-        detail: e.to_string(),
-    })?;
+    let admin = crate::load_policy(&[])?;
     let (mut store, _) =
         SettingsStore::open(folder, admin.lock_settings).map_err(settings_error)?;
     store.update(|s| *s = new).map_err(settings_error)?;
-    load(folder)
+    view(folder, &admin)
 }
 
 /// Change a server the user added: rename it, change how it is treated, or forget it (`None`).
@@ -205,9 +204,7 @@ pub fn change_server(
     origin: &str,
     change: Option<(String, ServerPolicy)>,
 ) -> Result<SettingsView, UserError> {
-    let admin = runde_trust::AdminPolicy::load(&[]).map_err(|e| UserError::PolicyUnreadable {
-        detail: e.to_string(),
-    })?;
+    let admin = crate::load_policy(&[])?;
     if admin.lock_settings || admin.preset(origin).is_some() {
         return Err(UserError::SettingsLocked);
     }
@@ -227,5 +224,5 @@ pub fn change_server(
             store.upsert(server).map_err(store_error)?;
         }
     }
-    load(folder)
+    view(folder, &admin)
 }

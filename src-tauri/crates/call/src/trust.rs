@@ -112,9 +112,7 @@ pub struct TrustOptions {
 
 /// The administrator's policy as it applies.
 pub(crate) fn admin_policy(options: &TrustOptions) -> Result<AdminPolicy, UserError> {
-    AdminPolicy::load(&options.extra_policies).map_err(|e| UserError::PolicyUnreadable {
-        detail: e.to_string(),
-    })
+    crate::load_policy(&options.extra_policies)
 }
 
 /// What the store says about a server before connecting.

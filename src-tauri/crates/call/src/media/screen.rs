@@ -138,11 +138,6 @@ impl VideoScreen {
             .map(|(p, t)| (p.clone(), t.counts.clone()))
             .collect()
     }
-
-    /// The participants on the screen now.
-    pub fn participants(&self) -> Vec<String> {
-        self.tiles().keys().cloned().collect()
-    }
 }
 
 impl ScreenFrame {
@@ -228,7 +223,7 @@ mod tests {
         );
         assert_eq!(counts.get("8").map(|c| c.taken), Some(0), "not wanted yet");
         screen.forget("8");
-        assert_eq!(screen.participants(), vec!["7".to_owned()]);
+        assert_eq!(screen.counts().into_keys().collect::<Vec<_>>(), ["7"]);
     }
 
     #[test]
