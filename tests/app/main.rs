@@ -222,7 +222,7 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
         "nobody joined yet"
     );
     s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
-    s.type_text(&s.find("[data-testid=name-input]")?, "Ada")?;
+    s.type_text(&s.find("[data-testid=name-input]")?, "Ada Quillfeather")?;
     s.click(&s.find("[data-testid=join]")?)?;
     s.find("[data-testid=call]")?;
 
@@ -329,6 +329,10 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     assert!(
         !log.contains(PIN),
         "the room password reached the app's log"
+    );
+    assert!(
+        !log.contains("Quillfeather") && !log.contains("Bob"),
+        "a display name reached the app's log"
     );
     bob.save_output(&dir);
     Ok(())
