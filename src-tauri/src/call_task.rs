@@ -65,7 +65,7 @@ async fn run(
                 }
             }
             request = requests.recv() => match request {
-                Some(Request::MuteMicrophone(muted)) => call.set_audio_muted(muted),
+                Some(Request::MuteMicrophone(muted)) => call.set_audio_muted(muted).await,
                 Some(Request::CameraOff(off)) => call.set_video_off(off),
                 Some(Request::Leave(done)) => {
                     let summary = call.leave().await;

@@ -68,13 +68,17 @@ pub(crate) async fn join(
         .and_then(|folder| runde_call::settings::load(&folder))
         .map(|view| view.settings.devices)
         .unwrap_or_default();
+    // Every device there is can be turned on during the call; the ones not chosen for the start
+    // stay closed until then (privacy by default). A device the user chose must open, or the
+    // join fails with a clear error.
+    let present = runde_call::devices::list();
     let media = MediaChoice {
-        audio_in: if request.microphone {
+        audio_in: if request.microphone || !present.microphones.is_empty() {
             AudioIn::Microphone(chosen.microphone)
         } else {
             AudioIn::Off
         },
-        video_in: if request.camera {
+        video_in: if request.camera || !present.cameras.is_empty() {
             VideoIn::Camera(chosen.camera)
         } else {
             VideoIn::Off
@@ -82,6 +86,8 @@ pub(crate) async fn join(
         audio_out: shell.speaker(chosen.speaker),
         video_out: VideoOut::Screen(shell.screen.clone()),
         self_view: Some(shell.screen.clone()),
+        start_muted: !request.microphone,
+        start_video_off: !request.camera,
     };
     let options = JoinOptions {
         link: request.link,

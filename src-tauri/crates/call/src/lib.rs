@@ -8,6 +8,7 @@
 //! computes nothing for display beyond those facts.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod devices;
 pub mod error;
 pub mod indicators;
@@ -27,7 +28,7 @@ pub use media::{
 pub use runde_connect::{Secret, TlsSettings};
 pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
-    RetryJoin, ServerReport, TrackKind, join, probe_server,
+    RetryJoin, SendState, ServerReport, TrackKind, join, probe_server,
 };
 pub use trust::{SelfDeclaredOperator, ServerReview, TrustOptions};
 

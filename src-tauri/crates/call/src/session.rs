@@ -190,6 +190,14 @@ pub enum CallEvent {
         /// Why it was lost, in the system's words.
         reason: Option<String>,
     },
+    /// What we send now (also sent once after joining, and after every change: mute, camera,
+    /// a device that failed to open).
+    Sending {
+        /// Our microphone.
+        microphone: SendState,
+        /// Our camera (or other picture source).
+        camera: SendState,
+    },
     /// Something failed that does not end the call.
     Warning {
         /// What.
@@ -200,6 +208,45 @@ pub enum CallEvent {
         /// Why.
         reason: EndReason,
     },
+}
+
+/// Whether we send a kind of media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum SendState {
+    /// This call cannot send it (no such device, or not chosen for this call).
+    Unavailable,
+    /// Off (muted, picture off): nothing is captured or sent.
+    Off,
+    /// Sent.
+    On,
+}
+
+impl SendState {
+    fn of(available: bool, on: bool) -> Self {
+        match (available, on) {
+            (false, _) => Self::Unavailable,
+            (true, false) => Self::Off,
+            (true, true) => Self::On,
+        }
+    }
+}
+
+/// A device report in the events' words: (device, in use, name, why it was lost).
+pub(crate) fn device_event(report: DeviceReport) -> (String, bool, String, Option<String>) {
+    let device = match report.role {
+        DeviceRole::Microphone => "microphone",
+        DeviceRole::Speaker => "speaker",
+        DeviceRole::Camera => "camera",
+    }
+    .to_owned();
+    match report.change {
+        runde_media::audio::input::DeviceChange::Switched { name } => (device, true, name, None),
+        runde_media::audio::input::DeviceChange::Lost { name, reason } => {
+            (device, false, name, Some(reason))
+        }
+    }
 }
 
 /// What the server at a link says it is.
@@ -518,6 +565,11 @@ pub struct Call {
     indicators: Indicators,
     /// Our opened sources, until the sender takes them.
     sources: Option<Sources>,
+    /// What the user wants sent, and what this call can send at all.
+    muted: bool,
+    video_off: bool,
+    can_send: (bool, bool),
+    reported_sending: Option<(SendState, SendState)>,
     device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
     device_rx: tokio::sync::mpsc::UnboundedReceiver<DeviceReport>,
 }
@@ -568,6 +620,7 @@ impl Call {
             indicators: indicators.clone(),
             recording_change: None,
         };
+        let (muted, video_off) = (context.media.start_muted, context.media.start_video_off);
         Self {
             conn,
             me,
@@ -589,6 +642,10 @@ impl Call {
             reported_state: None,
             indicators,
             sources: None,
+            muted,
+            video_off,
+            can_send: (false, false),
+            reported_sending: None,
             device_tx,
             device_rx,
         }
@@ -606,9 +663,11 @@ impl Call {
             _ => None,
         };
         let mut captured = None;
+        let microphone_open = !self.muted;
         if microphone.is_some() || speaker.is_some() {
             let started = match AudioDevices::start(
                 microphone.clone(),
+                microphone_open,
                 speaker.clone(),
                 self.device_tx.clone(),
             ) {
@@ -627,6 +686,7 @@ impl Call {
                     match microphone {
                         Some(_) => Some(AudioDevices::start(
                             microphone,
+                            microphone_open,
                             None,
                             self.device_tx.clone(),
                         )?),
@@ -640,7 +700,7 @@ impl Call {
                 self.devices = Some(devices);
             }
         }
-        let sources = Sources::open(&media.audio_in, &media.video_in, captured)?;
+        let sources = Sources::open(&media.audio_in, &media.video_in, captured, self.video_off)?;
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
         let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink)?;
         if let Some(cue) = self.pending_cue.take() {
@@ -649,6 +709,8 @@ impl Call {
         self.engine = Some(engine);
         let (audio, video) = (sources.has_audio(), sources.has_video());
         self.sources = Some(sources);
+        self.can_send = (audio, video);
+        self.report_sending();
         if !audio && !video {
             return Ok(());
         }
@@ -679,17 +741,62 @@ impl Call {
         Ok(())
     }
 
-    /// Stop or resume sending our sound (nothing is sent while muted).
-    pub fn set_audio_muted(&self, muted: bool) {
+    /// Stop or resume sending our sound. Muted, nothing is sent and a microphone is closed (the
+    /// system's microphone light goes out); unmuting opens it again. A microphone that cannot be
+    /// opened leaves us muted, with a warning. The outcome comes as [`CallEvent::Sending`].
+    pub async fn set_audio_muted(&mut self, muted: bool) {
+        if !muted
+            && matches!(self.context.media.audio_in, AudioIn::Microphone(_))
+            && let Some(devices) = &self.devices
+            && let Err(error) = devices.set_microphone_open(true).await
+        {
+            self.queued.push_back(CallEvent::Warning { error });
+            self.report_sending();
+            return;
+        }
+        self.muted = muted;
         if let Some(sender) = &self.sender {
             sender.set_audio_muted(muted);
         }
+        if muted
+            && let Some(devices) = &self.devices
+            && let Err(error) = devices.set_microphone_open(false).await
+        {
+            tracing::debug!(error = %error, "the microphone did not close");
+        }
+        self.report_sending();
     }
 
-    /// Turn our picture off or on (nothing is sent while off).
-    pub fn set_video_off(&self, off: bool) {
+    /// Turn our picture off or on. Off, nothing is sent and a camera is closed; on, it opens
+    /// again (a camera that cannot be opened leaves the picture off and is reported). The outcome
+    /// comes as [`CallEvent::Sending`].
+    pub fn set_video_off(&mut self, off: bool) {
+        self.video_off = off;
         if let Some(sender) = &self.sender {
             sender.set_video_off(off);
+        }
+        self.report_sending();
+    }
+
+    /// Queue a [`CallEvent::Sending`] when what we send changed.
+    fn report_sending(&mut self) {
+        if let Some(sender) = &self.sender {
+            // The sender has the last word: a camera that failed to open turned its picture off.
+            let (_, video_on) = sender.sending();
+            if video_on == Some(false) {
+                self.video_off = true;
+            }
+        }
+        let now = (
+            SendState::of(self.can_send.0, !self.muted),
+            SendState::of(self.can_send.1, !self.video_off),
+        );
+        if self.reported_sending != Some(now) {
+            self.reported_sending = Some(now);
+            self.queued.push_back(CallEvent::Sending {
+                microphone: now.0,
+                camera: now.1,
+            });
         }
     }
 
@@ -805,31 +912,18 @@ impl Call {
     }
 
     fn on_device(&mut self, report: DeviceReport) {
-        let device = match report.role {
-            DeviceRole::Microphone => "microphone",
-            DeviceRole::Speaker => "speaker",
-            DeviceRole::Camera => "camera",
-        }
-        .to_owned();
-        let event = match report.change {
-            runde_media::audio::input::DeviceChange::Switched { name } => {
-                CallEvent::DeviceChanged {
-                    device,
-                    in_use: true,
-                    name,
-                    reason: None,
-                }
-            }
-            runde_media::audio::input::DeviceChange::Lost { name, reason } => {
-                CallEvent::DeviceChanged {
-                    device,
-                    in_use: false,
-                    name,
-                    reason: Some(reason),
-                }
-            }
+        let role = report.role;
+        let (device, in_use, name, reason) = device_event(report);
+        let event = CallEvent::DeviceChanged {
+            device,
+            in_use,
+            name,
+            reason,
         };
         self.queued.push_back(event);
+        if role == DeviceRole::Camera {
+            self.report_sending();
+        }
     }
 
     /// Combine both connections' states into one and report changes.
@@ -936,6 +1030,8 @@ impl Call {
             video,
             self.device_tx.clone(),
             self.context.media.self_view.clone(),
+            (self.muted, self.video_off),
+            None,
         ) {
             Ok(sender) => self.sender = Some(sender),
             Err(error) => self.queued.push_back(CallEvent::Warning { error }),

@@ -468,6 +468,9 @@ fn print_event(options: &Options, event: &CallEvent) {
             indicators.encryption.state,
             indicators.operator.name.as_deref().unwrap_or("unknown")
         ),
+        CallEvent::Sending { microphone, camera } => {
+            println!("sending: microphone {microphone:?} · camera {camera:?}");
+        }
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

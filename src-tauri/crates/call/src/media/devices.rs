@@ -39,6 +39,11 @@ pub(crate) struct DeviceReport {
 }
 
 enum Command {
+    /// Open (unmute) or close (mute) the microphone.
+    Microphone {
+        open: bool,
+        done: oneshot::Sender<Result<(), UserError>>,
+    },
     Switch {
         role: DeviceRole,
         id: Option<String>,
@@ -63,9 +68,12 @@ pub(crate) struct AudioDevices {
 impl AudioDevices {
     /// Open the devices asked for (`Some(None)`: the system default) on their own thread; clean
     /// 10 ms microphone frames come out of the returned receiver, device changes go to
-    /// `report_tx`. Fails, with nothing left running, when a device cannot be opened.
+    /// `report_tx`. A microphone with `microphone_open` false is only remembered: it opens when
+    /// the user unmutes ([`Self::set_microphone_open`]). Fails, with nothing left running, when a
+    /// device cannot be opened.
     pub(crate) fn start(
         microphone: Option<Option<String>>,
+        microphone_open: bool,
         speaker: Option<Option<String>>,
         report_tx: mpsc::UnboundedSender<DeviceReport>,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Vec<f32>>), UserError> {
@@ -78,10 +86,10 @@ impl AudioDevices {
             .spawn(move || {
                 let opened = (|| -> Result<_, UserError> {
                     let mic = match &microphone {
-                        Some(id) => {
+                        Some(id) if microphone_open => {
                             Some(MicrophoneInput::open(id.as_deref()).map_err(device_failed)?)
                         }
-                        None => None,
+                        _ => None,
                     };
                     let speaker = match &speaker {
                         Some(id) => {
@@ -95,7 +103,11 @@ impl AudioDevices {
                     Ok((mic, speaker)) => {
                         let _ = ready_tx.send(Ok(()));
                         run(
-                            mic,
+                            Microphone {
+                                configured: microphone.is_some(),
+                                choice: microphone.flatten(),
+                                input: mic,
+                            },
                             speaker,
                             &command_rx,
                             &playout_rx,
@@ -136,6 +148,18 @@ impl AudioDevices {
         })
     }
 
+    /// Open the microphone (unmute) or close it (mute: the device is released, the system's
+    /// microphone light goes out). On failure to open, it stays closed.
+    pub(crate) async fn set_microphone_open(&self, open: bool) -> Result<(), UserError> {
+        let (done, result) = oneshot::channel();
+        self.commands
+            .send(Command::Microphone { open, done })
+            .map_err(|_| device_failed("the audio thread has stopped"))?;
+        result
+            .await
+            .unwrap_or_else(|_| Err(device_failed("the audio thread has stopped")))
+    }
+
     /// Switch a device mid-call: the new one opens before the old one closes; on failure the old
     /// one stays in use.
     pub(crate) async fn switch(
@@ -162,8 +186,17 @@ impl Drop for AudioDevices {
     }
 }
 
+/// The microphone to use and, while unmuted, the open device.
+struct Microphone {
+    /// This thread handles a microphone at all.
+    configured: bool,
+    /// `None`: the system default.
+    choice: Option<String>,
+    input: Option<MicrophoneInput>,
+}
+
 fn run(
-    mut mic: Option<MicrophoneInput>,
+    mut microphone: Microphone,
     mut speaker: Option<SpeakerOutput>,
     commands: &std_mpsc::Receiver<Command>,
     playout: &std_mpsc::Receiver<Vec<f32>>,
@@ -175,10 +208,40 @@ fn run(
     loop {
         loop {
             match commands.try_recv() {
+                Ok(Command::Microphone { open, done }) => {
+                    let result = match (open, &microphone.input) {
+                        (true, None) if !microphone.configured => {
+                            Err(device_failed("no microphone was chosen"))
+                        }
+                        (true, None) => MicrophoneInput::open(microphone.choice.as_deref())
+                            .map(|input| microphone.input = Some(input))
+                            .map_err(device_failed),
+                        (false, Some(_)) => {
+                            microphone.input = None;
+                            Ok(())
+                        }
+                        _ => Ok(()),
+                    };
+                    let _ = done.send(result);
+                }
                 Ok(Command::Switch { role, id, done }) => {
                     let result = match role {
+                        // A closed (muted) microphone is only remembered, not opened.
+                        DeviceRole::Microphone if microphone.input.is_none() => {
+                            microphone.choice = id;
+                            Ok(())
+                        }
                         DeviceRole::Microphone => {
-                            switch(&mut mic, id, MicrophoneInput::open, |m, id| m.switch(id))
+                            let result = switch(
+                                &mut microphone.input,
+                                id.clone(),
+                                MicrophoneInput::open,
+                                |m, id| m.switch(id),
+                            );
+                            if result.is_ok() {
+                                microphone.choice = id;
+                            }
+                            result
                         }
                         DeviceRole::Speaker => {
                             switch(&mut speaker, id, SpeakerOutput::open, |s, id| s.switch(id))
@@ -202,7 +265,7 @@ fn run(
                 tracing::debug!("echo canceller refused a far-end frame");
             }
         }
-        if let Some(input) = &mut mic
+        if let Some(input) = &mut microphone.input
             && input.device_name().is_some()
         {
             while let Ok(true) = input.read_frame(&mut frame) {
@@ -220,7 +283,7 @@ fn run(
         for (role, changes) in [
             (
                 DeviceRole::Microphone,
-                mic.as_mut().map(MicrophoneInput::take_changes),
+                microphone.input.as_mut().map(MicrophoneInput::take_changes),
             ),
             (
                 DeviceRole::Speaker,

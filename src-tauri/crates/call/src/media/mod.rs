@@ -90,4 +90,8 @@ pub struct MediaChoice {
     pub video_out: VideoOut,
     /// Where our own picture is shown while we send it (self view), if anywhere.
     pub self_view: Option<VideoScreen>,
+    /// Join muted: a microphone stays closed until the user unmutes (privacy by default).
+    pub start_muted: bool,
+    /// Join with the picture off: a camera stays closed until the user turns it on.
+    pub start_video_off: bool,
 }

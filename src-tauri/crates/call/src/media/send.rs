@@ -8,7 +8,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use runde_media::audio::{AudioSource, FRAME_20MS, Tone, WavSource};
+use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
 use runde_media::codec::opus::{OpusConfig, OpusEncoder};
 use runde_media::codec::vp8::{Vp8Config, Vp8Encoder};
 use runde_media::rtp::random_start;
@@ -57,14 +57,18 @@ pub(crate) struct Sources {
     video: Option<(VideoInput, u32)>,
     /// The camera in use, when the picture comes from one (`Some(None)`: the first camera).
     camera: Option<Option<String>>,
+    /// The camera is not open yet (the call starts with the picture off).
+    camera_closed: bool,
 }
 
 impl Sources {
     /// Open what `audio_in` and `video_in` name; a microphone's frames come through `captured`.
+    /// With `video_off`, a camera is not opened yet (it opens when the picture is turned on).
     pub(crate) fn open(
         audio_in: &AudioIn,
         video_in: &VideoIn,
         captured: Option<mpsc::UnboundedReceiver<Vec<f32>>>,
+        video_off: bool,
     ) -> Result<Self, UserError> {
         let audio = match (audio_in, captured) {
             (AudioIn::Off, _) => None,
@@ -91,6 +95,7 @@ impl Sources {
                 source.switch_to(path.display().to_string(), Box::new(file));
                 Some((num / den.max(1)).clamp(1, 60))
             }
+            VideoIn::Camera(_) if video_off => Some(CAMERA_FPS),
             VideoIn::Camera(id) => {
                 source
                     .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
@@ -105,6 +110,7 @@ impl Sources {
         Ok(Self {
             audio,
             video: fps.map(|fps| (source, fps)),
+            camera_closed: camera.is_some() && video_off,
             camera,
         })
     }
@@ -124,6 +130,8 @@ impl Sources {
 pub(crate) struct Sender {
     audio_muted: Arc<AtomicBool>,
     video_off: Arc<AtomicBool>,
+    has_audio: bool,
+    has_video: bool,
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
     video_commands: Option<std_mpsc::Sender<VideoCommand>>,
@@ -138,10 +146,16 @@ impl Sender {
         video: Option<Arc<LocalTrack>>,
         reports: mpsc::UnboundedSender<DeviceReport>,
         self_view: Option<VideoScreen>,
+        (muted, video_off): (bool, bool),
+        levels: Option<mpsc::UnboundedSender<f32>>,
     ) -> Result<Self, UserError> {
+        let has_audio = audio.is_some() && sources.audio.is_some();
+        let has_video = video.is_some() && sources.video.is_some();
         let mut sender = Self {
-            audio_muted: Arc::new(AtomicBool::new(false)),
-            video_off: Arc::new(AtomicBool::new(false)),
+            audio_muted: Arc::new(AtomicBool::new(muted)),
+            video_off: Arc::new(AtomicBool::new(video_off)),
+            has_audio,
+            has_video,
             stop: Arc::new(AtomicBool::new(false)),
             tasks: Vec::new(),
             video_commands: None,
@@ -152,10 +166,10 @@ impl Sender {
             let muted = sender.audio_muted.clone();
             sender.tasks.push(match source {
                 AudioSourceKind::Captured(frames) => {
-                    tokio::spawn(send_captured(track, frames, encoder, muted))
+                    tokio::spawn(send_captured(track, frames, encoder, muted, levels))
                 }
                 AudioSourceKind::Samples(source) => {
-                    tokio::spawn(send_audio(track, source, encoder, muted))
+                    tokio::spawn(send_audio(track, source, encoder, muted, levels))
                 }
             });
         }
@@ -178,7 +192,7 @@ impl Sender {
                 reports,
                 self_view,
                 camera: sources.camera,
-                released: false,
+                released: sources.camera_closed,
             };
             let thread = std::thread::Builder::new()
                 .name("runde-video-send".into())
@@ -198,6 +212,16 @@ impl Sender {
     /// Stop or resume sending our picture.
     pub(crate) fn set_video_off(&self, off: bool) {
         self.video_off.store(off, Ordering::Relaxed);
+    }
+
+    /// What we send now: (sound, picture), each `None` when there is no such track at all.
+    pub(crate) fn sending(&self) -> (Option<bool>, Option<bool>) {
+        (
+            self.has_audio
+                .then(|| !self.audio_muted.load(Ordering::Relaxed)),
+            self.has_video
+                .then(|| !self.video_off.load(Ordering::Relaxed)),
+        )
     }
 
     /// Use another camera from the next frame; on failure the current one stays.
@@ -235,12 +259,47 @@ impl Drop for Sender {
     }
 }
 
+/// Our sound's level for a meter, measured before muting: about 16 reports a second.
+struct LevelReports {
+    meter: LevelMeter,
+    frames: u32,
+    out: Option<mpsc::UnboundedSender<f32>>,
+}
+
+impl LevelReports {
+    /// A report every this many 20 ms frames.
+    const EVERY: u32 = 3;
+
+    fn new(out: Option<mpsc::UnboundedSender<f32>>) -> Self {
+        Self {
+            meter: LevelMeter::default(),
+            frames: 0,
+            out,
+        }
+    }
+
+    fn push(&mut self, pcm: &[f32]) {
+        let Some(out) = &self.out else {
+            return;
+        };
+        for half in pcm.chunks(FRAME_10MS) {
+            self.meter.push(half);
+        }
+        self.frames += 1;
+        if self.frames.is_multiple_of(Self::EVERY) && out.send(self.meter.display()).is_err() {
+            self.out = None;
+        }
+    }
+}
+
 async fn send_audio(
     track: Arc<LocalTrack>,
     mut source: Box<dyn AudioSource>,
     mut encoder: OpusEncoder,
     muted: Arc<AtomicBool>,
+    levels: Option<mpsc::UnboundedSender<f32>>,
 ) {
+    let mut levels = LevelReports::new(levels);
     let mut pcm = vec![0.0; FRAME_20MS];
     let mut timestamp = random_start();
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
@@ -252,6 +311,7 @@ async fn send_audio(
         timestamp = timestamp.wrapping_add(FRAME_20MS as u32);
         let n = source.read(&mut pcm).unwrap_or(0);
         pcm[n..].fill(0.0);
+        levels.push(&pcm);
         if muted.load(Ordering::Relaxed) {
             after_gap = true;
             continue;
@@ -282,7 +342,9 @@ async fn send_captured(
     mut frames: mpsc::UnboundedReceiver<Vec<f32>>,
     mut encoder: OpusEncoder,
     muted: Arc<AtomicBool>,
+    levels: Option<mpsc::UnboundedSender<f32>>,
 ) {
+    let mut levels = LevelReports::new(levels);
     let mut pcm = Vec::with_capacity(FRAME_20MS);
     let mut timestamp = random_start();
     let mut after_gap = true;
@@ -293,6 +355,7 @@ async fn send_captured(
         }
         let packet_ts = timestamp;
         timestamp = timestamp.wrapping_add(FRAME_20MS as u32);
+        levels.push(&pcm[..FRAME_20MS]);
         let encoded = if muted.load(Ordering::Relaxed) {
             None
         } else {
@@ -356,6 +419,9 @@ impl VideoLoop {
             {
                 Ok(()) => self.keyframe.store(true, Ordering::Relaxed),
                 Err(e) => {
+                    // The picture stays off; the call says so.
+                    self.off.store(true, Ordering::Relaxed);
+                    self.released = true;
                     let _ = self.reports.send(DeviceReport {
                         role: DeviceRole::Camera,
                         change: runde_media::audio::input::DeviceChange::Lost {
@@ -377,6 +443,12 @@ impl VideoLoop {
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             while let Ok(VideoCommand::SwitchCamera { id, done }) = self.commands.try_recv() {
+                // A closed camera (picture off) is only remembered; it opens when turned on.
+                if self.released && self.camera.is_some() {
+                    self.camera = Some(id);
+                    let _ = done.send(Ok(()));
+                    continue;
+                }
                 let result = self
                     .source
                     .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
@@ -396,7 +468,17 @@ impl VideoLoop {
             }
             next = if now > next + interval { now } else { next } + interval;
             let frame = self.source.next_frame();
-            for change in self.source.take_changes() {
+            let changes = self.source.take_changes();
+            if self.camera.is_some()
+                && changes
+                    .iter()
+                    .any(|c| matches!(c, runde_media::audio::input::DeviceChange::Lost { .. }))
+            {
+                // A lost camera turns the picture off; turning it on again tries to reopen it.
+                self.off.store(true, Ordering::Relaxed);
+                self.released = true;
+            }
+            for change in changes {
                 let _ = self.reports.send(DeviceReport {
                     role: DeviceRole::Camera,
                     change,

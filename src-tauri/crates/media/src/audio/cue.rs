@@ -13,7 +13,12 @@ pub enum Cue {
     Rising,
     /// Falling: less than before.
     Falling,
+    /// The speaker test before a call: three notes up (C, E, G), clearly not a recording cue.
+    SpeakerTest,
 }
+
+/// The speaker test's notes, in Hz.
+pub const SPEAKER_TEST_HZ: [f64; 3] = [523.25, 659.26, 783.99];
 
 /// The lower note, in Hz.
 pub const LOW_HZ: f64 = 587.33;
@@ -27,11 +32,12 @@ const AMPLITUDE: f32 = 0.25;
 const RAMP_MS: usize = 10;
 
 impl Cue {
-    /// The two notes, in the order they play.
-    pub fn notes(self) -> [f64; 2] {
+    /// The notes, in the order they play.
+    pub fn notes(self) -> &'static [f64] {
         match self {
-            Cue::Rising => [LOW_HZ, HIGH_HZ],
-            Cue::Falling => [HIGH_HZ, LOW_HZ],
+            Cue::Rising => &[LOW_HZ, HIGH_HZ],
+            Cue::Falling => &[HIGH_HZ, LOW_HZ],
+            Cue::SpeakerTest => &SPEAKER_TEST_HZ,
         }
     }
 
@@ -40,8 +46,9 @@ impl Cue {
         let per_ms = SAMPLE_RATE as usize / 1000;
         let note = NOTE_MS * per_ms;
         let ramp = RAMP_MS * per_ms;
-        let mut out = Vec::with_capacity((2 * NOTE_MS + GAP_MS) * per_ms);
-        for (i, hz) in self.notes().into_iter().enumerate() {
+        let notes = self.notes();
+        let mut out = Vec::with_capacity(notes.len() * (NOTE_MS + GAP_MS) * per_ms);
+        for (i, &hz) in notes.iter().enumerate() {
             if i > 0 {
                 out.resize(out.len() + GAP_MS * per_ms, 0.0);
             }
@@ -119,6 +126,16 @@ mod tests {
             let b = dominant_frequency(note(&samples, 1), SAMPLE_RATE);
             assert!((a - first).abs() < 10.0, "{cue:?}: first note {a} Hz");
             assert!((b - second).abs() < 10.0, "{cue:?}: second note {b} Hz");
+        }
+    }
+
+    #[test]
+    fn the_speaker_test_plays_three_notes_upwards() {
+        let samples = Cue::SpeakerTest.samples();
+        assert_eq!(samples.len(), (3 * NOTE_MS + 2 * GAP_MS) * 48);
+        for (i, want) in SPEAKER_TEST_HZ.into_iter().enumerate() {
+            let got = dominant_frequency(note(&samples, i), SAMPLE_RATE);
+            assert!((got - want).abs() < 10.0, "note {i}: {got} Hz, want {want}");
         }
     }
 
