@@ -22,8 +22,11 @@ use runde_call::{
 };
 use ts_rs::{Config, TS};
 
-use crate::commands::JoinRequest;
+use crate::check_task::CheckAction;
+use crate::commands::{CheckRequest, JoinRequest};
 use crate::video_server::{TileStats, VideoEndpoint};
+use runde_call::SendState;
+use runde_call::check::{CheckDevice, CheckEvent, EchoState};
 
 /// One command as the UI sees it.
 struct CommandSig {
@@ -72,7 +75,7 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             name: "set_camera_off",
             doc: "Turn our camera's picture off or on.",
             args: vec![("off", boolean)],
-            ok: unit,
+            ok: unit.clone(),
         },
         CommandSig {
             name: "video_endpoint",
@@ -126,6 +129,27 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             args: vec![("origin", String::inline(cfg))],
             ok: SettingsView::name(cfg),
         },
+        CommandSig {
+            name: "start_check",
+            doc: "Start the check before a call; its events arrive on `events`.",
+            args: vec![
+                ("request", CheckRequest::name(cfg)),
+                ("events", format!("Channel<{}>", CheckEvent::name(cfg))),
+            ],
+            ok: unit.clone(),
+        },
+        CommandSig {
+            name: "check_action",
+            doc: "Change something in the running check.",
+            args: vec![("action", CheckAction::name(cfg))],
+            ok: unit.clone(),
+        },
+        CommandSig {
+            name: "stop_check",
+            doc: "End the check and close its devices.",
+            args: vec![],
+            ok: unit,
+        },
     ]
 }
 
@@ -165,6 +189,12 @@ fn declarations(cfg: &Config) -> Vec<String> {
         ServerAddedBy::decl(cfg),
         SettingsNote::decl(cfg),
         PolicyReport::decl(cfg),
+        SendState::decl(cfg),
+        CheckRequest::decl(cfg),
+        CheckAction::decl(cfg),
+        CheckDevice::decl(cfg),
+        CheckEvent::decl(cfg),
+        EchoState::decl(cfg),
     ]
 }
 

@@ -16,4 +16,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "change_server",
     "startup_link",
     "forget_server",
+    "start_check",
+    "check_action",
+    "stop_check",
 ];

@@ -1,6 +1,7 @@
 //! The commands the webview may call. Each is a short hand-over to `runde-call`; each must be
 //! listed in `command_names.rs` and granted in `capabilities/`.
 
+use runde_call::check::{CheckEvent, DeviceCheck};
 use runde_call::devices::DeviceList;
 use runde_call::settings::{ServerPolicy, Settings, SettingsView};
 use runde_call::{
@@ -12,6 +13,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 
 use crate::call_task::RunningCall;
+use crate::check_task::{CheckAction, RunningCheck};
 use crate::state::Shell;
 use crate::video_server::{TileStats, VideoEndpoint};
 
@@ -61,6 +63,10 @@ pub(crate) async fn join(
     let mut running = shell.call.lock().await;
     if running.as_ref().is_some_and(RunningCall::is_running) {
         return Err(UserError::AlreadyInCall);
+    }
+    // The check before the call gives its devices to the call.
+    if let Some(check) = shell.check.lock().await.take() {
+        check.stop().await;
     }
     // The devices chosen in the settings (the system's defaults when none, or when the settings
     // cannot be read: that is shown on the settings screen, it does not stop a call).
@@ -159,6 +165,86 @@ pub(crate) fn video_endpoint(shell: State<'_, Shell>) -> Result<VideoEndpoint, U
 #[tauri::command]
 pub(crate) fn video_stats(shell: State<'_, Shell>) -> Result<Vec<TileStats>, UserError> {
     Ok(shell.video.stats())
+}
+
+/// What the window asks for the check before a call.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CheckRequest {
+    /// Start with the microphone on.
+    pub microphone: bool,
+    /// Start with the camera on.
+    pub camera: bool,
+}
+
+/// Start the check before a call (devices from the settings; no server involved). The
+/// microphone and camera open only when on. Events arrive on `events`.
+#[tauri::command]
+pub(crate) async fn start_check(
+    shell: State<'_, Shell>,
+    request: CheckRequest,
+    events: Channel<CheckEvent>,
+) -> Result<(), UserError> {
+    if shell
+        .call
+        .lock()
+        .await
+        .as_ref()
+        .is_some_and(RunningCall::is_running)
+    {
+        return Err(UserError::AlreadyInCall);
+    }
+    let mut running = shell.check.lock().await;
+    if let Some(check) = running.take() {
+        check.stop().await;
+    }
+    let chosen = settings_folder()
+        .and_then(|folder| runde_call::settings::load(&folder))
+        .map(|view| view.settings.devices)
+        .unwrap_or_default();
+    let present = runde_call::devices::list();
+    let media = MediaChoice {
+        audio_in: if request.microphone || !present.microphones.is_empty() {
+            AudioIn::Microphone(chosen.microphone)
+        } else {
+            AudioIn::Off
+        },
+        video_in: if request.camera || !present.cameras.is_empty() {
+            VideoIn::Camera(chosen.camera)
+        } else {
+            VideoIn::Off
+        },
+        audio_out: shell.speaker(chosen.speaker),
+        video_out: VideoOut::Screen(shell.screen.clone()),
+        self_view: Some(shell.screen.clone()),
+        start_muted: !request.microphone,
+        start_video_off: !request.camera,
+    };
+    let check = DeviceCheck::start(media).await?;
+    *running = Some(RunningCheck::start(check, events));
+    Ok(())
+}
+
+/// Change something in the running check (nothing happens when there is none).
+#[tauri::command]
+pub(crate) async fn check_action(
+    shell: State<'_, Shell>,
+    action: CheckAction,
+) -> Result<(), UserError> {
+    if let Some(check) = shell.check.lock().await.as_ref() {
+        check.act(action);
+    }
+    Ok(())
+}
+
+/// End the check and close its devices.
+#[tauri::command]
+pub(crate) async fn stop_check(shell: State<'_, Shell>) -> Result<(), UserError> {
+    if let Some(check) = shell.check.lock().await.take() {
+        check.stop().await;
+    }
+    Ok(())
 }
 
 /// The microphones, speakers and cameras there are now.

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod call_task;
+mod check_task;
 mod commands;
 mod logging;
 mod state;
@@ -58,6 +59,9 @@ pub fn run() -> ExitCode {
             commands::change_server,
             commands::forget_server,
             commands::startup_link,
+            commands::start_check,
+            commands::check_action,
+            commands::stop_check,
         ])
         .run(context);
     match outcome {

@@ -3,12 +3,15 @@
 use runde_call::VideoScreen;
 
 use crate::call_task::RunningCall;
+use crate::check_task::RunningCheck;
 use crate::video_server::VideoServer;
 
 /// The shell's state, managed by Tauri.
 pub(crate) struct Shell {
     /// The call, while there is one.
     pub call: tokio::sync::Mutex<Option<RunningCall>>,
+    /// The check before a call, while it runs.
+    pub check: tokio::sync::Mutex<Option<RunningCheck>>,
     /// Where pictures wait to be drawn.
     pub screen: VideoScreen,
     /// Serves them to the window.
@@ -31,6 +34,7 @@ impl Shell {
         // A listed speaker may still fail to open; the call then goes on without sound and says so.
         Ok(Self {
             call: tokio::sync::Mutex::new(None),
+            check: tokio::sync::Mutex::new(None),
             screen,
             video,
             no_speaker,

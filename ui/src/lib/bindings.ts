@@ -295,7 +295,15 @@ name: string,
 /**
  * Why it was lost, in the system's words.
  */
-reason: string | null, } | { "event": "warning", 
+reason: string | null, } | { "event": "sending", 
+/**
+ * Our microphone.
+ */
+microphone: SendState, 
+/**
+ * Our camera (or other picture source).
+ */
+camera: SendState, } | { "event": "warning", 
 /**
  * What.
  */
@@ -601,6 +609,66 @@ lockSettings: boolean,
  */
 servers: Array<string>, };
 
+export type SendState = "unavailable" | "off" | "on";
+
+export type CheckRequest = { 
+/**
+ * Start with the microphone on.
+ */
+microphone: boolean, 
+/**
+ * Start with the camera on.
+ */
+camera: boolean, };
+
+export type CheckAction = { "action": "microphone", on: boolean, } | { "action": "camera", on: boolean, } | { "action": "switch", device: CheckDevice, id: string | null, } | { "action": "testSound" } | { "action": "echo", on: boolean, };
+
+export type CheckDevice = "microphone" | "speaker" | "camera";
+
+export type CheckEvent = { "event": "level", 
+/**
+ * The level.
+ */
+microphone: number, } | { "event": "sending", 
+/**
+ * The microphone.
+ */
+microphone: SendState, 
+/**
+ * The camera.
+ */
+camera: SendState, } | { "event": "echo", 
+/**
+ * Its state now.
+ */
+state: EchoState, 
+/**
+ * The tile that shows the picture that came back ([`ECHO_VIEW`]).
+ */
+tile: string, } | { "event": "deviceChanged", 
+/**
+ * "microphone", "speaker" or "camera".
+ */
+device: string, 
+/**
+ * Now in use (`true`) or lost (`false`).
+ */
+inUse: boolean, 
+/**
+ * The device's name.
+ */
+name: string, 
+/**
+ * Why it was lost, in the system's words.
+ */
+reason: string | null, } | { "event": "warning", 
+/**
+ * What.
+ */
+error: UserError, };
+
+export type EchoState = "off" | "starting" | "running" | "failed" | "unavailable";
+
 /** Check a pasted link without contacting any server. */
 export function checkLink(link: string): Promise<CommandResult<LinkReport>> {
   return call<LinkReport>("check_link", { link });
@@ -664,4 +732,19 @@ export function startupLink(): Promise<CommandResult<string | null>> {
 /** Remove a server from the list. */
 export function forgetServer(origin: string): Promise<CommandResult<SettingsView>> {
   return call<SettingsView>("forget_server", { origin });
+}
+
+/** Start the check before a call; its events arrive on `events`. */
+export function startCheck(request: CheckRequest, events: Channel<CheckEvent>): Promise<CommandResult<null>> {
+  return call<null>("start_check", { request, events });
+}
+
+/** Change something in the running check. */
+export function checkAction(action: CheckAction): Promise<CommandResult<null>> {
+  return call<null>("check_action", { action });
+}
+
+/** End the check and close its devices. */
+export function stopCheck(): Promise<CommandResult<null>> {
+  return call<null>("stop_check", {  });
 }

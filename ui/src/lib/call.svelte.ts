@@ -33,9 +33,10 @@ export class CallState {
   cameraOff = $state(false);
   #serial = 0;
 
-  constructor(sendsAudio: boolean, sendsVideo: boolean) {
-    this.sendsAudio = sendsAudio;
-    this.sendsVideo = sendsVideo;
+  /** What the user chose on the join form, until the engine reports what it sends. */
+  constructor(microphone: boolean, camera: boolean) {
+    this.sendsAudio = microphone;
+    this.sendsVideo = camera;
   }
 
   #person(id: string): Person | undefined {
@@ -91,6 +92,13 @@ export class CallState {
         break;
       case "connection":
         this.connection = event.state;
+        break;
+      case "sending":
+        // What the engine sends is the truth: a camera that failed to open shows as off.
+        this.sendsAudio = event.microphone !== "unavailable";
+        this.muted = event.microphone !== "on";
+        this.sendsVideo = event.camera !== "unavailable";
+        this.cameraOff = event.camera !== "on";
         break;
       case "warning":
         this.warnings.push(event.error);

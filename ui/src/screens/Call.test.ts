@@ -47,16 +47,34 @@ describe("Call", () => {
     expect(announcement.dataset.change).toBe("raised");
   });
 
-  it("mutes, cannot turn on a camera it does not send, and leaves", async () => {
+  it("asks the engine to mute and shows what the engine then sends; a missing camera cannot be turned on", async () => {
     const call = new CallState(true, false);
     render(Call, { call, onclose: () => {} });
+    call.handle({ event: "sending", microphone: "on", camera: "unavailable" });
     const mute = screen.getByTestId("mute");
     await fireEvent.click(mute);
-    expect(mute.getAttribute("aria-pressed")).toBe("true");
+    await waitFor(() => expect(commands).toContain("set_microphone_muted"));
+    // Nothing changes until the engine says so.
+    expect(mute.getAttribute("aria-pressed")).toBe("false");
+    call.handle({ event: "sending", microphone: "off", camera: "unavailable" });
+    await waitFor(() => expect(mute.getAttribute("aria-pressed")).toBe("true"));
     expect((screen.getByTestId("camera") as HTMLButtonElement).disabled).toBe(true);
     await fireEvent.click(screen.getByTestId("leave"));
     await waitFor(() => expect(commands).toContain("leave"));
-    expect(commands).toContain("set_microphone_muted");
+  });
+
+  it("turns on a camera that was off at the start (privacy by default)", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "sending", microphone: "off", camera: "off" });
+    const camera = screen.getByTestId("camera") as HTMLButtonElement;
+    await waitFor(() => expect(camera.disabled).toBe(false));
+    expect(camera.getAttribute("aria-pressed")).toBe("true");
+    await fireEvent.click(camera);
+    await waitFor(() => expect(commands).toContain("set_camera_off"));
+    // The camera could not be opened: the engine keeps it off and says why.
+    call.handle({ event: "warning", error: { code: "MediaFailed", detail: "no such camera" } });
+    expect(camera.getAttribute("aria-pressed")).toBe("true");
   });
 
   it("says why the call ended and goes back", async () => {

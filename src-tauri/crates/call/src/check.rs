@@ -44,6 +44,8 @@ pub enum EchoState {
     Running,
     /// The engine's two ends could not connect.
     Failed,
+    /// There is nothing to echo: no microphone and no camera.
+    Unavailable,
 }
 
 /// What the check reports.
@@ -72,6 +74,8 @@ pub enum CheckEvent {
     Echo {
         /// Its state now.
         state: EchoState,
+        /// The tile that shows the picture that came back ([`ECHO_VIEW`]).
+        tile: String,
     },
     /// A device was switched to, or stopped working.
     DeviceChanged {
@@ -288,9 +292,10 @@ impl DeviceCheck {
     pub fn set_echo(&mut self, on: bool) {
         let state = match (on, self.echo) {
             (false, _) => EchoState::Off,
-            (true, EchoState::Off) if self.publisher.is_none() => EchoState::Failed,
+            (true, EchoState::Off) if self.sender.is_none() => EchoState::Unavailable,
             (true, EchoState::Off) if self.connected() => EchoState::Running,
             (true, EchoState::Off) => EchoState::Starting,
+            (true, EchoState::Unavailable) if self.sender.is_none() => EchoState::Unavailable,
             (true, state) => state,
         };
         self.set_echo_state(state);
@@ -304,7 +309,10 @@ impl DeviceCheck {
     fn set_echo_state(&mut self, state: EchoState) {
         if state != self.echo {
             self.echo = state;
-            self.queued.push_back(CheckEvent::Echo { state });
+            self.queued.push_back(CheckEvent::Echo {
+                state,
+                tile: ECHO_VIEW.into(),
+            });
         }
         self.follow_echo();
     }

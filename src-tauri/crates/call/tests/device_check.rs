@@ -98,7 +98,7 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
     let mut states = Vec::new();
     while !states.contains(&EchoState::Running) {
         match next(&mut check).await {
-            CheckEvent::Echo { state } => {
+            CheckEvent::Echo { state, .. } => {
                 assert_ne!(state, EchoState::Failed);
                 states.push(state);
             }
@@ -134,7 +134,8 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
     assert_eq!(
         next(&mut check).await,
         CheckEvent::Echo {
-            state: EchoState::Off
+            state: EchoState::Off,
+            tile: runde_call::check::ECHO_VIEW.into(),
         }
     );
     check.stop().await;
