@@ -68,33 +68,7 @@ pub(crate) async fn join(
     if let Some(check) = shell.check.lock().await.take() {
         check.stop().await;
     }
-    // The devices chosen in the settings (the system's defaults when none, or when the settings
-    // cannot be read: that is shown on the settings screen, it does not stop a call).
-    let chosen = settings_folder()
-        .and_then(|folder| runde_call::settings::load(&folder))
-        .map(|view| view.settings.devices)
-        .unwrap_or_default();
-    // Every device there is can be turned on during the call; the ones not chosen for the start
-    // stay closed until then (privacy by default). A device the user chose must open, or the
-    // join fails with a clear error.
-    let present = runde_call::devices::list();
-    let media = MediaChoice {
-        audio_in: if request.microphone || !present.microphones.is_empty() {
-            AudioIn::Microphone(chosen.microphone)
-        } else {
-            AudioIn::Off
-        },
-        video_in: if request.camera || !present.cameras.is_empty() {
-            VideoIn::Camera(chosen.camera)
-        } else {
-            VideoIn::Off
-        },
-        audio_out: shell.speaker(chosen.speaker),
-        video_out: VideoOut::Screen(shell.screen.clone()),
-        self_view: Some(shell.screen.clone()),
-        start_muted: !request.microphone,
-        start_video_off: !request.camera,
-    };
+    let media = shell.media_choice(request.microphone, request.camera);
     let options = JoinOptions {
         link: request.link,
         password: request.password.map(Secret::new),
@@ -199,28 +173,7 @@ pub(crate) async fn start_check(
     if let Some(check) = running.take() {
         check.stop().await;
     }
-    let chosen = settings_folder()
-        .and_then(|folder| runde_call::settings::load(&folder))
-        .map(|view| view.settings.devices)
-        .unwrap_or_default();
-    let present = runde_call::devices::list();
-    let media = MediaChoice {
-        audio_in: if request.microphone || !present.microphones.is_empty() {
-            AudioIn::Microphone(chosen.microphone)
-        } else {
-            AudioIn::Off
-        },
-        video_in: if request.camera || !present.cameras.is_empty() {
-            VideoIn::Camera(chosen.camera)
-        } else {
-            VideoIn::Off
-        },
-        audio_out: shell.speaker(chosen.speaker),
-        video_out: VideoOut::Screen(shell.screen.clone()),
-        self_view: Some(shell.screen.clone()),
-        start_muted: !request.microphone,
-        start_video_off: !request.camera,
-    };
+    let media = shell.media_choice(request.microphone, request.camera);
     let check = DeviceCheck::start(media).await?;
     *running = Some(RunningCheck::start(check, events));
     Ok(())
@@ -302,4 +255,43 @@ impl Shell {
             AudioOut::Speaker(id)
         }
     }
+
+    /// What a call or check uses: the devices chosen in the settings (the system's defaults when
+    /// none, or when the settings cannot be read: that is shown on the settings screen, it does
+    /// not stop a call). Every device there is can be turned on later; the ones not chosen for
+    /// the start stay closed until then (privacy by default). A device the user chose must open,
+    /// or the join fails with a clear error.
+    fn media_choice(&self, microphone: bool, camera: bool) -> MediaChoice {
+        let chosen = settings_folder()
+            .and_then(|folder| runde_call::settings::load(&folder))
+            .map(|view| view.settings.devices)
+            .unwrap_or_default();
+        let present = runde_call::devices::list();
+        let audio_in = match chosen.microphone {
+            None if self.synthetic_devices => AudioIn::Tone { hz: SYNTHETIC_HZ },
+            id if microphone || !present.microphones.is_empty() => AudioIn::Microphone(id),
+            _ => AudioIn::Off,
+        };
+        let video_in = match chosen.camera {
+            None if self.synthetic_devices => VideoIn::Pattern {
+                width: 640,
+                height: 360,
+                fps: 15,
+            },
+            id if camera || !present.cameras.is_empty() => VideoIn::Camera(id),
+            _ => VideoIn::Off,
+        };
+        MediaChoice {
+            audio_in,
+            video_in,
+            audio_out: self.speaker(chosen.speaker),
+            video_out: VideoOut::Screen(self.screen.clone()),
+            self_view: Some(self.screen.clone()),
+            start_muted: !microphone,
+            start_video_off: !camera,
+        }
+    }
 }
+
+/// The synthetic microphone's tone (see [`Shell::synthetic_devices`]).
+const SYNTHETIC_HZ: f64 = 440.0;

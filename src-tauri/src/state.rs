@@ -20,6 +20,10 @@ pub(crate) struct Shell {
     pub no_speaker: bool,
     /// A link Runde was started with, until the window takes it.
     pub startup_link: std::sync::Mutex<Option<String>>,
+    /// `RUNDE_SYNTHETIC_DEVICES=1`: the default microphone is a 440 Hz tone and the default
+    /// camera a test pattern with frame stamps. For tests and demonstrations on computers without
+    /// a microphone or camera; a device chosen in the settings still wins.
+    pub synthetic_devices: bool,
 }
 
 impl Shell {
@@ -39,6 +43,8 @@ impl Shell {
             video,
             no_speaker,
             startup_link: std::sync::Mutex::new(startup_link),
+            synthetic_devices: std::env::var_os("RUNDE_SYNTHETIC_DEVICES")
+                .is_some_and(|v| v == "1"),
         })
     }
 }

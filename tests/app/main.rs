@@ -205,7 +205,13 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     // Started with the link (as `runde <link>` or a `runde://` link does): the link is shown and
     // checked, and joining still waits for the user.
     let link = janus.link(ROOM);
-    let app = DesktopApp::launch_with("app_joins_janus", &[&link], |_| Ok(()))?;
+    // No microphone or camera here: the app's defaults are a synthetic tone and test pattern.
+    let app = DesktopApp::launch_with_env(
+        "app_joins_janus",
+        &[&link],
+        &[("RUNDE_SYNTHETIC_DEVICES", "1")],
+        |_| Ok(()),
+    )?;
     let s = &app.session;
     assert_eq!(
         s.text(&s.find("[data-testid=report-room]")?)?,
@@ -316,6 +322,53 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     s.click(&s.find("[data-testid=stats-toggle]")?)?;
     let row = s.find("[data-testid=stats-row]")?;
     assert!(s.text(&row)?.starts_with("Bob"), "{}", s.text(&row)?);
+
+    // Microphone and camera were left off on the join form: nothing is sent until Ada turns them
+    // on, and then mute reaches Bob. The buttons show what the engine reports, not what was
+    // clicked.
+    let ada = bob
+        .events()
+        .into_iter()
+        .find(|e| {
+            e["event"] == "participantJoined" && e["participant"]["name"] == "Ada Quillfeather"
+        })
+        .and_then(|e| e["participant"]["id"].as_str().map(str::to_owned))
+        .ok_or_else(|| runde_e2e::err("Ada", "Bob never saw Ada join"))?;
+    let pressed = |id: &str| state(id, "aria-pressed");
+    assert_eq!(pressed("mute")?.as_deref(), Some("true"), "joined muted");
+    assert_eq!(
+        pressed("camera")?.as_deref(),
+        Some("true"),
+        "joined with the camera off"
+    );
+    let ada_speaks = |e: &serde_json::Value, speaking: bool| {
+        e["event"] == "speaking" && e["participant"] == ada.as_str() && e["speaking"] == speaking
+    };
+    assert!(
+        !bob.events().iter().any(|e| ada_speaks(e, true)),
+        "Bob heard Ada before she unmuted"
+    );
+    let before = bob.events().len();
+    s.click(&s.find("[data-testid=mute]")?)?;
+    wait_until("the app to report unmuted", Duration::from_secs(10), || {
+        Ok((pressed("mute")?.as_deref() == Some("false")).then_some(()))
+    })?;
+    bob.wait_event_from(before, "Bob hears Ada", Duration::from_secs(10), |e| {
+        ada_speaks(e, true)
+    })?;
+    let before = bob.events().len();
+    s.click(&s.find("[data-testid=mute]")?)?;
+    bob.wait_event_from(before, "Ada muted for Bob", Duration::from_secs(10), |e| {
+        ada_speaks(e, false)
+    })?;
+    assert_eq!(pressed("mute")?.as_deref(), Some("true"));
+    s.click(&s.find("[data-testid=camera]")?)?;
+    bob.wait_event("Bob sees Ada's picture", Duration::from_secs(15), |e| {
+        e["event"] == "mediaStarted" && e["participant"] == ada.as_str() && e["kind"] == "video"
+    })?;
+    assert_eq!(pressed("camera")?.as_deref(), Some("false"));
+    s.find("[data-testid=canvas-self]")?;
+    app.screenshot("call-camera-on")?;
 
     // Leaving ends the call here and Bob sees Ada go.
     let before = bob.events().len();

@@ -131,6 +131,16 @@ impl DesktopApp {
         args: &[&str],
         prepare: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<Self> {
+        Self::launch_with_env(test, args, &[], prepare)
+    }
+
+    /// Like [`launch_with`](Self::launch_with), with extra environment variables for the app.
+    pub fn launch_with_env(
+        test: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        prepare: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Self> {
         let app = app_binary()?;
         let artifacts = artifacts::dir(test)?;
         let home = artifacts.join("home");
@@ -139,7 +149,7 @@ impl DesktopApp {
         }
         prepare(&home)?;
         let display = VirtualDisplay::start()?;
-        let (driver, port, driver_log) = start_driver(&artifacts, display.display())?;
+        let (driver, port, driver_log) = start_driver(&artifacts, display.display(), env)?;
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "wry",
@@ -185,7 +195,11 @@ impl DesktopApp {
 }
 
 /// Start tauri-driver (which starts WebKitWebDriver, which starts the app) on free ports.
-fn start_driver(artifacts: &Path, display: Option<&str>) -> Result<(ChildGuard, u16, PathBuf)> {
+fn start_driver(
+    artifacts: &Path,
+    display: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<(ChildGuard, u16, PathBuf)> {
     let tauri_driver = find_program("tauri-driver")?;
     // The platform's own WebDriver for its webview: WebKitGTK's on Linux, Edge's on Windows.
     let native = find_program(if cfg!(windows) {
@@ -202,6 +216,7 @@ fn start_driver(artifacts: &Path, display: Option<&str>) -> Result<(ChildGuard, 
     if let Some(display) = display {
         command.env("DISPLAY", display);
     }
+    command.envs(env.iter().copied());
     let mut driver = ChildGuard::spawn(
         "tauri-driver",
         command

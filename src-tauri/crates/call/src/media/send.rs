@@ -467,6 +467,15 @@ impl VideoLoop {
                 std::thread::sleep(next - now);
             }
             next = if now > next + interval { now } else { next } + interval;
+            if self.off.load(Ordering::Relaxed) {
+                // Nothing is captured while the picture is off (a camera is closed; a file or
+                // pattern is not read). The next picture must be decodable on its own.
+                self.keyframe.store(true, Ordering::Relaxed);
+                if let Some(view) = &self.self_view {
+                    view.forget(SELF_VIEW);
+                }
+                continue;
+            }
             let frame = self.source.next_frame();
             let changes = self.source.take_changes();
             if self.camera.is_some()
@@ -487,14 +496,6 @@ impl VideoLoop {
             let Some(frame) = frame else {
                 continue;
             };
-            if self.off.load(Ordering::Relaxed) {
-                // The next picture after the camera comes back must be decodable on its own.
-                self.keyframe.store(true, Ordering::Relaxed);
-                if let Some(view) = &self.self_view {
-                    view.forget(SELF_VIEW);
-                }
-                continue;
-            }
             if let Some(view) = &self.self_view {
                 view.show(SELF_VIEW, frame.clone());
             }
