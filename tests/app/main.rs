@@ -391,6 +391,80 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     Ok(())
 }
 
+/// The check before a call needs no link and no server: the microphone and camera stay off until
+/// turned on, the meter shows the engine's level, the preview shows the camera, and the echo test
+/// brings the picture back through the whole engine (encode, WebRTC on 127.0.0.1, decode).
+#[test]
+fn the_check_before_a_call_echoes_through_the_engine_without_a_server() -> TestResult {
+    use runde_e2e::process::wait_until;
+    use std::time::Duration;
+
+    let app = DesktopApp::launch_with_env(
+        "device_check",
+        &[],
+        &[("RUNDE_SYNTHETIC_DEVICES", "1")],
+        |_| Ok(()),
+    )?;
+    let s = &app.session;
+    s.click(&s.find("[data-testid=open-check]")?)?;
+    let level = s.find("[data-testid=level]")?;
+    let microphone = s.find("[data-testid=check-microphone-on]")?;
+    wait_until("the check to start", Duration::from_secs(10), || {
+        Ok((s.property(&microphone, "disabled")? == false).then_some(()))
+    })?;
+    // Privacy by default: both off, the meter still.
+    assert_eq!(s.property(&microphone, "checked")?, false);
+    assert_eq!(
+        s.property(&s.find("[data-testid=check-camera-on]")?, "checked")?,
+        false
+    );
+    assert_eq!(s.attribute(&level, "data-level")?.as_deref(), Some("0.00"));
+
+    s.click(&microphone)?;
+    wait_until("the meter to move", Duration::from_secs(10), || {
+        let value: f64 = s
+            .attribute(&level, "data-level")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Ok((value > 0.5).then_some(()))
+    })?;
+    s.click(&s.find("[data-testid=check-camera-on]")?)?;
+    let frames = |id: &str| -> runde_e2e::Result<u64> {
+        let v = s.execute(
+            &format!(
+                "const c = document.querySelector('[data-testid={id}]');\
+                 return c ? Number(c.dataset.frames || 0) : 0;"
+            ),
+            serde_json::json!([]),
+        )?;
+        Ok(v.as_u64().unwrap_or(0))
+    };
+    wait_until("the camera preview", Duration::from_secs(10), || {
+        Ok((frames("preview-self")? >= 5).then_some(()))
+    })?;
+
+    s.click(&s.find("[data-testid=echo]")?)?;
+    let echo = s.find("[data-testid=echo-state]")?;
+    wait_until("the echo test to run", Duration::from_secs(15), || {
+        Ok((s.attribute(&echo, "data-state")?.as_deref() == Some("running")).then_some(()))
+    })?;
+    wait_until(
+        "the picture back through the engine",
+        Duration::from_secs(15),
+        || Ok((frames("preview-echo")? >= 10).then_some(())),
+    )?;
+    s.execute(
+        "document.querySelector('[data-testid=echo-state]').scrollIntoView();",
+        serde_json::json!([]),
+    )?;
+    app.screenshot("device-check")?;
+
+    // Done: the check closes its devices and the join form keeps the choices.
+    s.click(&s.find("[data-testid=close-check]")?)?;
+    s.find("[data-testid=open-check]")?;
+    Ok(())
+}
+
 /// Settings survive a restart, and a settings file that cannot be read is kept, explained and
 /// never silently replaced: the app starts with defaults and shows where the old file went.
 #[test]

@@ -147,11 +147,41 @@ impl DeviceCheck {
             _ => None,
         };
         let mut captured = None;
+        let mut queued = std::collections::VecDeque::new();
+        let mut speaker_lost = false;
         let devices = if microphone.is_some() || speaker.is_some() {
-            let (devices, frames) =
-                AudioDevices::start(microphone, !media.start_muted, speaker, device_tx.clone())?;
-            captured = Some(frames);
-            Some(devices)
+            let open_microphone = !media.start_muted;
+            let started = match AudioDevices::start(
+                microphone.clone(),
+                open_microphone,
+                speaker.clone(),
+                device_tx.clone(),
+            ) {
+                // A speaker that cannot be opened is what the check is for: say so and go on.
+                Err(e) if speaker.is_some() => {
+                    speaker_lost = true;
+                    queued.push_back(CheckEvent::DeviceChanged {
+                        device: "speaker".into(),
+                        in_use: false,
+                        name: speaker.flatten().unwrap_or_else(|| "default".into()),
+                        reason: Some(e.to_string()),
+                    });
+                    match microphone {
+                        Some(_) => Some(AudioDevices::start(
+                            microphone,
+                            open_microphone,
+                            None,
+                            device_tx.clone(),
+                        )?),
+                        None => None,
+                    }
+                }
+                other => Some(other?),
+            };
+            started.map(|(devices, frames)| {
+                captured = Some(frames);
+                devices
+            })
         } else {
             None
         };
@@ -162,7 +192,12 @@ impl DeviceCheck {
             media.start_video_off,
         )?;
         let speaker_sink = devices.as_ref().map(AudioDevices::speaker_sink);
-        let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink)?;
+        let audio_out = if speaker_lost {
+            AudioOut::Off
+        } else {
+            media.audio_out.clone()
+        };
+        let engine = Engine::start(&audio_out, &media.video_out, speaker_sink)?;
         let mut check = Self {
             devices,
             engine: Some(engine),
@@ -171,7 +206,7 @@ impl DeviceCheck {
             subscriber: None,
             levels,
             device_rx,
-            queued: Default::default(),
+            queued,
             microphone: sources.has_audio().then_some(!media.start_muted),
             camera: sources.has_video().then_some(!media.start_video_off),
             echo: EchoState::Off,
