@@ -27,6 +27,7 @@ use crate::commands::{CheckRequest, JoinRequest};
 use crate::video_server::{TileStats, VideoEndpoint};
 use runde_call::SendState;
 use runde_call::check::{CheckDevice, CheckEvent, EchoState};
+use runde_call::quality::Quality;
 
 /// One command as the UI sees it.
 struct CommandSig {
@@ -190,6 +191,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         SettingsNote::decl(cfg),
         PolicyReport::decl(cfg),
         SendState::decl(cfg),
+        Quality::decl(cfg),
         CheckRequest::decl(cfg),
         CheckAction::decl(cfg),
         CheckDevice::decl(cfg),

@@ -429,6 +429,92 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
 }
 
 /// Write `frames` of the test pattern into a Y4M file (a camera for Chromium).
+/// The connection-quality hint: when a fifth of the media the server forwards is lost (nftables
+/// drops Janus's media packets at random), the receiver reports that participant's reception as
+/// poor, with the share of sound lost; when the loss ends, it reports good again.
+#[test]
+fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
+    use runde_e2e::process::run_tool;
+    if !netns::enter("lost_media_shows_as_poor_reception_and_recovers")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-quality")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let wait = Duration::from_secs(15);
+    let join = |name: &str, media: &[&'static str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            &pin,
+            "--duration",
+            "60",
+        ];
+        args.extend_from_slice(media);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
+    let joined = alice.wait_event("joined", wait, event_is("joined"))?;
+    let alice_id = joined["me"].as_str().unwrap_or_default().to_owned();
+    let mut bob = join("Bob", &[])?;
+    bob.wait_event("Alice's sound", wait, |e| {
+        e["event"] == "mediaStarted" && e["participant"] == alice_id.as_str()
+    })?;
+    let quality = |e: &Value, q: &str| {
+        e["event"] == "quality" && e["participant"] == alice_id.as_str() && e["quality"] == q
+    };
+    assert!(
+        !bob.events().iter().any(|e| e["event"] == "quality"),
+        "reception is good without loss: nothing to report"
+    );
+
+    // 20 % of what Janus sends from its media ports is dropped.
+    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
+    nft(&["add", "table", "inet", "impair"])?;
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "impair",
+        "out",
+        "{ type filter hook output priority 0; }",
+    ])?;
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "impair",
+        "out",
+        "udp",
+        "sport",
+        "20000-40000",
+        "numgen",
+        "random",
+        "mod",
+        "100",
+        "<",
+        "20",
+        "drop",
+    ])?;
+    let before = bob.events().len();
+    let poor = bob.wait_event_from(before, "poor reception", wait, |e| quality(e, "poor"))?;
+    println!("with 20 % loss: {poor}");
+    let lost = poor["audioLostPercent"].as_u64().unwrap_or(0);
+    assert!((8..=40).contains(&lost), "{poor}");
+
+    nft(&["delete", "table", "inet", "impair"])?;
+    let before = bob.events().len();
+    let good = bob.wait_event_from(before, "good reception again", wait, |e| quality(e, "good"))?;
+    println!("loss ended: {good}");
+    alice.save_output(&dir);
+    bob.save_output(&dir);
+    Ok(())
+}
+
 fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
     use runde_media::video::{TestPattern, VideoSink, VideoSource, Y4mSink};
     let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;

@@ -275,7 +275,19 @@ indicators: Indicators,
  * Set when the recording state changed (not only its reason): the UI announces it
  * visibly and to screen readers; the engine has already played the sound cue.
  */
-recordingChange: RecordingChange | null, } | { "event": "connection", 
+recordingChange: RecordingChange | null, } | { "event": "quality", 
+/**
+ * Whose media.
+ */
+participant: string, 
+/**
+ * How well it arrives now.
+ */
+quality: Quality, 
+/**
+ * The share of their sound lost or late in the last window, in percent.
+ */
+audioLostPercent: number, } | { "event": "connection", 
 /**
  * The state now.
  */
@@ -610,6 +622,8 @@ lockSettings: boolean,
 servers: Array<string>, };
 
 export type SendState = "unavailable" | "off" | "on";
+
+export type Quality = "good" | "reduced" | "poor";
 
 export type CheckRequest = { 
 /**

@@ -4,6 +4,7 @@ import type {
   CallEvent,
   ConnectionState,
   EndReason,
+  Quality,
   Indicators,
   RecordingChange,
   UserError,
@@ -15,6 +16,9 @@ export type Person = {
   audio: boolean;
   video: boolean;
   speaking: boolean;
+  /** How well their media reaches us, as the engine judged it, and the share of sound lost. */
+  quality: Quality;
+  lostPercent: number;
 };
 
 export type Announcement = { change: RecordingChange; indicators: Indicators; serial: number };
@@ -53,6 +57,8 @@ export class CallState {
           audio: false,
           video: false,
           speaking: false,
+          quality: "good",
+          lostPercent: 0,
         }));
         break;
       case "participantJoined":
@@ -63,6 +69,8 @@ export class CallState {
             audio: false,
             video: false,
             speaking: false,
+            quality: "good",
+            lostPercent: 0,
           });
         }
         break;
@@ -93,6 +101,14 @@ export class CallState {
       case "connection":
         this.connection = event.state;
         break;
+      case "quality": {
+        const person = this.#person(event.participant);
+        if (person) {
+          person.quality = event.quality;
+          person.lostPercent = event.audioLostPercent;
+        }
+        break;
+      }
       case "sending":
         // What the engine sends is the truth: a camera that failed to open shows as off.
         this.sendsAudio = event.microphone !== "unavailable";

@@ -77,6 +77,19 @@ describe("Call", () => {
     expect(camera.getAttribute("aria-pressed")).toBe("true");
   });
 
+  it("shows a weak connection on the participant's tile in words, with how much was lost", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({ event: "quality", participant: "2", quality: "poor", audioLostPercent: 21 });
+    const badge = await screen.findByTestId("tile-quality");
+    expect(badge.dataset.quality).toBe("poor");
+    expect(badge.textContent).toContain("Very weak connection");
+    expect(badge.textContent).toContain("21 % of their sound was lost");
+    call.handle({ event: "quality", participant: "2", quality: "good", audioLostPercent: 0 });
+    await waitFor(() => expect(screen.queryByTestId("tile-quality")).toBeNull());
+  });
+
   it("says why the call ended and goes back", async () => {
     const call = new CallState(false, false);
     let closed = false;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod indicators;
 pub mod link;
 pub mod media;
+pub mod quality;
 pub mod session;
 pub mod settings;
 pub mod trust;

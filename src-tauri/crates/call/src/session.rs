@@ -12,6 +12,8 @@ use runde_connect::janus::{
 };
 use runde_connect::{Secret, TlsSettings, parse_link};
 use runde_media::audio::cue::Cue;
+
+use crate::quality::Quality;
 use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
 use serde::Serialize;
 
@@ -173,6 +175,16 @@ pub enum CallEvent {
         /// Set when the recording state changed (not only its reason): the UI announces it
         /// visibly and to screen readers; the engine has already played the sound cue.
         recording_change: Option<RecordingChange>,
+    },
+    /// How well someone's media reaches us changed (judged every 2 s from what we receive;
+    /// worse shows at once, better after 4 s).
+    Quality {
+        /// Whose media.
+        participant: String,
+        /// How well it arrives now.
+        quality: Quality,
+        /// The share of their sound lost or late in the last window, in percent.
+        audio_lost_percent: u8,
     },
     /// The media connection's state changed (both directions together).
     Connection {
@@ -998,6 +1010,15 @@ impl Call {
                 });
             }
             EngineReport::Speaking { feed, speaking } => self.set_speaking(feed, speaking),
+            EngineReport::Quality {
+                feed,
+                quality,
+                audio_missing_percent,
+            } => self.queued.push_back(CallEvent::Quality {
+                participant: feed.to_string(),
+                quality,
+                audio_lost_percent: audio_missing_percent,
+            }),
         }
     }
 

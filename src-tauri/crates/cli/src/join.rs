@@ -468,6 +468,13 @@ fn print_event(options: &Options, event: &CallEvent) {
             indicators.encryption.state,
             indicators.operator.name.as_deref().unwrap_or("unknown")
         ),
+        CallEvent::Quality {
+            participant,
+            quality,
+            audio_lost_percent,
+        } => {
+            println!("{participant}: reception {quality:?} ({audio_lost_percent} % of sound lost)")
+        }
         CallEvent::Sending { microphone, camera } => {
             println!("sending: microphone {microphone:?} · camera {camera:?}");
         }

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use runde_media::audio::cue::{Cue, CuePlayer};
 
 use super::VideoScreen;
+use crate::quality::{Quality, QualityTracker, Window};
+
+/// How often received quality is judged, in 10 ms playout ticks.
+const QUALITY_TICKS: u32 = 200;
 use runde_media::audio::mixer::Mixer;
 use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
 use runde_media::codec::vp8::Vp8Decoder;
@@ -38,6 +42,12 @@ pub(crate) enum EngineReport {
     FirstMedia { feed: u64, kind: TrackKind },
     /// Our own voice-activity detection on a participant's audio changed.
     Speaking { feed: u64, speaking: bool },
+    /// How well a participant's media arrives changed.
+    Quality {
+        feed: u64,
+        quality: Quality,
+        audio_missing_percent: u8,
+    },
 }
 
 /// How the received media fared, per participant.
@@ -111,6 +121,9 @@ struct Feed {
     first_audio: bool,
     first_video: bool,
     speaking: bool,
+    quality: QualityTracker,
+    /// Counters at the last quality window: audio received, audio missing, keyframe requests.
+    counted: (u64, u64, u64),
 }
 
 /// The playout engine.
@@ -267,6 +280,7 @@ async fn run(
     let mut cues = CuePlayer::default();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut ticks = 0u32;
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
@@ -309,6 +323,10 @@ async fn run(
             },
             _ = ticker.tick() => {
                 play(&mut feeds, &mut mixer, &mut cues, &mut outputs, &reports, ms(Instant::now()));
+                ticks += 1;
+                if ticks.is_multiple_of(QUALITY_TICKS) {
+                    judge_quality(&mut feeds, &reports);
+                }
             }
         }
     }
@@ -464,6 +482,34 @@ fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame) {
     }
     if let Some(screen) = &outputs.screen {
         screen.show(&feed.to_string(), picture);
+    }
+}
+
+/// Judge each participant's last window and report changes.
+fn judge_quality(feeds: &mut BTreeMap<u64, Feed>, reports: &mpsc::UnboundedSender<EngineReport>) {
+    for (feed, state) in feeds.iter_mut() {
+        let (received, missing) = state.audio.as_ref().map_or((0, 0), |j| {
+            let s = j.stats();
+            (s.packets_received, s.packets_lost + s.packets_late)
+        });
+        let keyframes = state
+            .video
+            .as_ref()
+            .map_or(0, |v| v.assembler.stats().keyframe_requests);
+        let (r0, m0, k0) = state.counted;
+        state.counted = (received, missing, keyframes);
+        let window = Window {
+            audio_received: received.saturating_sub(r0),
+            audio_missing: missing.saturating_sub(m0),
+            video_keyframe_requests: keyframes.saturating_sub(k0),
+        };
+        if let Some(quality) = state.quality.push(&window) {
+            let _ = reports.send(EngineReport::Quality {
+                feed: *feed,
+                quality,
+                audio_missing_percent: window.audio_missing_percent(),
+            });
+        }
     }
 }
 
