@@ -7,6 +7,8 @@ use tokio::sync::{mpsc, oneshot};
 
 enum Request {
     MuteMicrophone(bool),
+    /// The push-to-talk key is held (`true`) or let go.
+    PushToTalk(bool),
     CameraOff(bool),
     Leave(oneshot::Sender<MediaSummary>),
 }
@@ -17,11 +19,22 @@ pub(crate) struct RunningCall {
 }
 
 impl RunningCall {
-    /// Run `call`, sending each of its events to `events` until it ends.
-    pub(crate) fn start(call: Call, events: Channel<CallEvent>) -> Self {
+    /// Run `call`, sending each of its events to `events` until it ends; then `on_end` runs.
+    pub(crate) fn start(
+        call: Call,
+        events: Channel<CallEvent>,
+        on_end: impl FnOnce() + Send + 'static,
+    ) -> Self {
         let (requests, request_rx) = mpsc::unbounded_channel();
-        tauri::async_runtime::spawn(run(call, events, request_rx));
+        tauri::async_runtime::spawn(async move {
+            run(call, events, request_rx).await;
+            on_end();
+        });
         Self { requests }
+    }
+
+    pub(crate) fn push_to_talk(&self, held: bool) {
+        let _ = self.requests.send(Request::PushToTalk(held));
     }
 
     /// Whether the call is still going.
@@ -50,6 +63,8 @@ async fn run(
     events: Channel<CallEvent>,
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) {
+    // Push to talk unmuted us: letting go mutes again (and only then).
+    let mut talking = false;
     loop {
         tokio::select! {
             event = call.next_event() => {
@@ -65,7 +80,22 @@ async fn run(
                 }
             }
             request = requests.recv() => match request {
-                Some(Request::MuteMicrophone(muted)) => call.set_audio_muted(muted).await,
+                Some(Request::MuteMicrophone(muted)) => {
+                    talking = false;
+                    call.set_audio_muted(muted).await;
+                }
+                Some(Request::PushToTalk(true)) => {
+                    if call.is_muted() && !talking {
+                        talking = true;
+                        call.set_audio_muted(false).await;
+                    }
+                }
+                Some(Request::PushToTalk(false)) => {
+                    if talking {
+                        talking = false;
+                        call.set_audio_muted(true).await;
+                    }
+                }
                 Some(Request::CameraOff(off)) => call.set_video_off(off),
                 Some(Request::Leave(done)) => {
                     let summary = call.leave().await;

@@ -56,6 +56,7 @@ pub(crate) struct JoinRequest {
 /// A first-contact server answers `NewServer` with its review; a wrong password `WrongPassword`.
 #[tauri::command]
 pub(crate) async fn join(
+    app: tauri::AppHandle,
     shell: State<'_, Shell>,
     request: JoinRequest,
     events: Channel<CallEvent>,
@@ -83,8 +84,27 @@ pub(crate) async fn join(
     };
     tracing::info!("joining");
     match runde_call::join(options).await {
-        Ok(call) => {
-            *running = Some(RunningCall::start(call, events));
+        Ok(mut call) => {
+            // Push to talk, if the user chose it: the key is taken for this call only.
+            let keys = settings_folder()
+                .and_then(|folder| runde_call::settings::load(&folder))
+                .ok()
+                .and_then(|view| view.settings.push_to_talk);
+            let mut armed = None;
+            if let Some(keys) = keys {
+                match crate::push_to_talk::arm(&app, &keys) {
+                    Ok(shortcut) => {
+                        armed = Some(shortcut);
+                        call.announce(CallEvent::PushToTalk { keys });
+                    }
+                    Err(error) => call.announce(CallEvent::Warning { error }),
+                }
+            }
+            *running = Some(RunningCall::start(call, events, move || {
+                if let Some(shortcut) = armed {
+                    crate::push_to_talk::disarm(&app, shortcut);
+                }
+            }));
             Ok(())
         }
         Err(failure) => {
@@ -224,9 +244,12 @@ pub(crate) fn settings() -> Result<SettingsView, UserError> {
     runde_call::settings::load(&settings_folder()?)
 }
 
-/// Save the user's settings.
+/// Save the user's settings (a push-to-talk key must name a key combination).
 #[tauri::command]
 pub(crate) fn save_settings(settings: Settings) -> Result<SettingsView, UserError> {
+    if let Some(keys) = &settings.push_to_talk {
+        crate::push_to_talk::parse(keys)?;
+    }
     runde_call::settings::save(&settings_folder()?, settings)
 }
 

@@ -10,6 +10,7 @@ mod call_task;
 mod check_task;
 mod commands;
 mod logging;
+mod push_to_talk;
 mod state;
 mod video_server;
 mod webview;
@@ -45,6 +46,7 @@ pub fn run() -> ExitCode {
     allow_video_socket(&mut context, shell.video.port());
     let outcome = tauri::Builder::default()
         .manage(shell)
+        .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,

@@ -206,11 +206,20 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     // checked, and joining still waits for the user.
     let link = janus.link(ROOM);
     // No microphone or camera here: the app's defaults are a synthetic tone and test pattern.
+    // Push to talk is on in the settings.
     let app = DesktopApp::launch_with_env(
         "app_joins_janus",
         &[&link],
         &[("RUNDE_SYNTHETIC_DEVICES", "1")],
-        |_| Ok(()),
+        |home| {
+            let folder = home.join("config/runde");
+            std::fs::create_dir_all(&folder).map_err(|e| runde_e2e::err("settings", e))?;
+            std::fs::write(
+                folder.join("settings.json"),
+                r#"{"version": 1, "settings": {"pushToTalk": "Control+Shift+Space"}}"#,
+            )
+            .map_err(|e| runde_e2e::err("settings", e))
+        },
     )?;
     let s = &app.session;
     assert_eq!(
@@ -362,6 +371,29 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
         ada_speaks(e, false)
     })?;
     assert_eq!(pressed("mute")?.as_deref(), Some("true"));
+    // Push to talk: holding the keys speaks, letting go mutes again — a system-wide shortcut.
+    assert!(
+        s.text(&s.find("[data-testid=push-to-talk]")?)?
+            .contains("Control+Shift+Space")
+    );
+    let before = bob.events().len();
+    app.key("ctrl+shift+space", true)?;
+    bob.wait_event_from(
+        before,
+        "Bob hears Ada (push to talk)",
+        Duration::from_secs(10),
+        |e| ada_speaks(e, true),
+    )?;
+    assert_eq!(pressed("mute")?.as_deref(), Some("false"));
+    let before = bob.events().len();
+    app.key("ctrl+shift+space", false)?;
+    bob.wait_event_from(before, "Ada muted again", Duration::from_secs(10), |e| {
+        ada_speaks(e, false)
+    })?;
+    wait_until("the app to report muted", Duration::from_secs(10), || {
+        Ok((pressed("mute")?.as_deref() == Some("true")).then_some(()))
+    })?;
+
     s.click(&s.find("[data-testid=camera]")?)?;
     bob.wait_event("Bob sees Ada's picture", Duration::from_secs(15), |e| {
         e["event"] == "mediaStarted" && e["participant"] == ada.as_str() && e["kind"] == "video"

@@ -114,6 +114,26 @@ pub struct DesktopApp {
 }
 
 impl DesktopApp {
+    /// Press (`true`) or release keys on the app's display, as a person would (xdotool), e.g.
+    /// `"ctrl+shift+space"`. A system-wide shortcut sees them whichever window has the focus.
+    pub fn key(&self, keys: &str, down: bool) -> Result<()> {
+        let display = self
+            ._display
+            .display()
+            .ok_or_else(|| err("keys", "this platform has no virtual display to type on"))?;
+        let status = Command::new(crate::process::find_system_program("xdotool", "xdotool")?)
+            .env("DISPLAY", display)
+            .arg(if down { "keydown" } else { "keyup" })
+            .arg(keys)
+            .status()
+            .map_err(|e| err("xdotool", e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(err("xdotool", format!("{keys}: {status}")))
+        }
+    }
+
     /// Launch the app for the named test, with a fresh home folder and its own display.
     pub fn launch(test: &str) -> Result<Self> {
         Self::launch_with_home(test, |_| Ok(()))

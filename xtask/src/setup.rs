@@ -41,6 +41,7 @@ const APT_DEMO: &[&str] = &["janus", "espeak-ng", "iproute2", "util-linux"];
 /// real Janus server and a Chromium peer, private test networks, and synthetic speech.
 const APT_TEST: &[&str] = &[
     "xvfb",
+    "xdotool",
     "webkit2gtk-driver",
     "janus",
     "janus-tools",

@@ -20,6 +20,7 @@ const view = {
     devices: { microphone: null, speaker: null, camera: null },
     privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
     displayName: null,
+    pushToTalk: null,
   },
   servers: [],
   policy: {},

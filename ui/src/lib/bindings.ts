@@ -174,7 +174,11 @@ detail: string, } | { "code": "SettingsFailed",
 /**
  * What went wrong.
  */
-detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "TrustStoreFailed", 
+detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "ShortcutUnavailable", 
+/**
+ * Why.
+ */
+detail: string, } | { "code": "TrustStoreFailed", 
 /**
  * What went wrong.
  */
@@ -315,7 +319,11 @@ microphone: SendState,
 /**
  * Our camera (or other picture source).
  */
-camera: SendState, } | { "event": "warning", 
+camera: SendState, } | { "event": "pushToTalk", 
+/**
+ * The key combination, as set.
+ */
+keys: string, } | { "event": "warning", 
 /**
  * What.
  */
@@ -503,7 +511,13 @@ privacy: PrivacyChoice,
 /**
  * The name to offer when joining (pseudonyms are fine); `None` asks every time.
  */
-displayName: string | null, };
+displayName: string | null, 
+/**
+ * Push to talk: while muted in a call, holding this key combination (e.g.
+ * `"Control+Shift+Space"`) speaks, even when Runde's window is in the background. `None`
+ * (the default): off, and no key is taken from other programs.
+ */
+pushToTalk: string | null, };
 
 export type LanguageChoice = "system" | "english" | "german";
 

@@ -35,6 +35,8 @@ export class CallState {
   sendsVideo = $state(false);
   muted = $state(false);
   cameraOff = $state(false);
+  /** The push-to-talk keys, once the engine has taken them for this call. */
+  pushToTalk = $state<string | null>(null);
   #serial = 0;
 
   /** What the user chose on the join form, until the engine reports what it sends. */
@@ -115,6 +117,9 @@ export class CallState {
         this.muted = event.microphone !== "on";
         this.sendsVideo = event.camera !== "unavailable";
         this.cameraOff = event.camera !== "on";
+        break;
+      case "pushToTalk":
+        this.pushToTalk = event.keys;
         break;
       case "warning":
         this.warnings.push(event.error);

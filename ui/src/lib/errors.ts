@@ -21,6 +21,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "PolicyUnreadable":
     case "PasswordNotRemembered":
     case "SettingsFailed":
+    case "ShortcutUnavailable":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "ServerBlocked":
     case "NotAllowedByPolicy":

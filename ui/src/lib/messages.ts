@@ -72,6 +72,8 @@ export const en = {
   "error.AlreadyInCall": "You are already in a call. Leave it before joining another.",
   "error.SettingsFailed": "Runde cannot read or save your settings ({detail}).",
   "error.SettingsLocked": "Your administrator’s policy does not allow this change.",
+  "error.ShortcutUnavailable":
+    "The push-to-talk key cannot be used ({detail}). Choose another one in the settings; the mute button works as usual.",
 
   "join.heading": "Join this room",
   "join.passwordLabel": "Room password",
@@ -209,6 +211,11 @@ export const en = {
   "settings.language.english": "English",
   "settings.language.german": "Deutsch (German)",
   "settings.devices": "Devices and name",
+  "settings.pushToTalk": "Push to talk",
+  "settings.pushToTalkHint":
+    "While you are muted in a call, hold this key combination to speak — also when Runde is in the background. Runde takes the keys from other programs only during calls.",
+  "settings.pushToTalkKey": "Key combination",
+  "settings.pushToTalkOff": "Off",
   "settings.microphone": "Microphone",
   "settings.speaker": "Speaker",
   "settings.camera": "Camera",
@@ -252,6 +259,7 @@ export const en = {
   "call.unpin": "Unpin",
   "call.pinned": "pinned",
   "call.shortcuts": "Shortcuts: M mutes or unmutes, V turns the camera off or on.",
+  "call.pushToTalk": "Push to talk: while muted, hold {keys} to speak.",
   "call.stats": "Statistics",
   "call.statsCaption": "Pictures per participant since they joined",
   "call.statsWho": "Who",
@@ -335,6 +343,8 @@ export const de: Messages = {
   "error.AlreadyInCall": "Sie sind bereits in einem Gespräch. Verlassen Sie es, bevor Sie einem anderen beitreten.",
   "error.SettingsFailed": "Runde kann Ihre Einstellungen nicht lesen oder speichern ({detail}).",
   "error.SettingsLocked": "Die Richtlinie Ihrer Administration erlaubt diese Änderung nicht.",
+  "error.ShortcutUnavailable":
+    "Die Sprechtaste kann nicht verwendet werden ({detail}). Wählen Sie in den Einstellungen eine andere; die Stummschalttaste funktioniert wie gewohnt.",
 
   "join.heading": "Diesem Raum beitreten",
   "join.passwordLabel": "Raum-Passwort",
@@ -472,6 +482,11 @@ export const de: Messages = {
   "settings.language.english": "English (Englisch)",
   "settings.language.german": "Deutsch",
   "settings.devices": "Geräte und Name",
+  "settings.pushToTalk": "Sprechtaste",
+  "settings.pushToTalkHint":
+    "Während Sie im Gespräch stummgeschaltet sind, halten Sie diese Tastenkombination gedrückt, um zu sprechen – auch wenn Runde im Hintergrund ist. Runde belegt die Tasten nur während eines Gesprächs.",
+  "settings.pushToTalkKey": "Tastenkombination",
+  "settings.pushToTalkOff": "Aus",
   "settings.microphone": "Mikrofon",
   "settings.speaker": "Lautsprecher",
   "settings.camera": "Kamera",
@@ -515,6 +530,7 @@ export const de: Messages = {
   "call.unpin": "Lösen",
   "call.pinned": "angeheftet",
   "call.shortcuts": "Tastenkürzel: M schaltet stumm oder wieder ein, V schaltet die Kamera aus oder ein.",
+  "call.pushToTalk": "Sprechtaste: Halten Sie im stummgeschalteten Zustand {keys} gedrückt, um zu sprechen.",
   "call.stats": "Statistik",
   "call.statsCaption": "Bilder je Person seit ihrem Beitritt",
   "call.statsWho": "Wer",

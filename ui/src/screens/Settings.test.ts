@@ -12,6 +12,7 @@ function view(overrides: Partial<SettingsView> = {}): SettingsView {
       devices: { microphone: null, speaker: null, camera: null },
       privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
       displayName: null,
+      pushToTalk: null,
     },
     servers: [
       {
@@ -103,6 +104,19 @@ describe("Settings", () => {
     const saved = calls.find((c) => c.cmd === "save_settings")?.args as { settings: SettingsView["settings"] };
     expect(saved.settings.language).toBe("german");
     expect(i18n.lang).toBe("de");
+  });
+
+  it("turns push to talk on with a key combination (off by default)", async () => {
+    engine(view());
+    render(Settings, { onclose: () => {} });
+    const select = (await screen.findByTestId("select-push-to-talk")) as HTMLSelectElement;
+    expect(select.selectedOptions[0]?.textContent).toBe("Off");
+    select.selectedIndex = [...select.options].findIndex((o) => o.textContent === "F8");
+    await fireEvent.change(select);
+    await fireEvent.click(screen.getByTestId("settings-save"));
+    await screen.findByTestId("settings-saved");
+    const saved = calls.find((c) => c.cmd === "save_settings")?.args as { settings: SettingsView["settings"] };
+    expect(saved.settings.pushToTalk).toBe("F8");
   });
 
   it("explains locked choices and a recovered file", async () => {

@@ -143,6 +143,13 @@ pub enum UserError {
     /// A call is already going on; leave it first.
     #[error("you are already in a call; leave it first")]
     AlreadyInCall,
+    /// The push-to-talk key combination cannot be used (not a key combination, or another
+    /// program holds it).
+    #[error("the push-to-talk key cannot be used: {detail}")]
+    ShortcutUnavailable {
+        /// Why.
+        detail: String,
+    },
     /// The list of trusted servers cannot be read or saved.
     #[error("the list of trusted servers cannot be used: {detail}")]
     TrustStoreFailed {
@@ -188,6 +195,7 @@ impl UserError {
             Self::TrustStoreFailed { .. } => "TrustStoreFailed",
             Self::PasswordNotRemembered { .. } => "PasswordNotRemembered",
             Self::AlreadyInCall => "AlreadyInCall",
+            Self::ShortcutUnavailable { .. } => "ShortcutUnavailable",
             Self::SettingsFailed { .. } => "SettingsFailed",
             Self::SettingsLocked => "SettingsLocked",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",

@@ -210,6 +210,11 @@ pub enum CallEvent {
         /// Our camera (or other picture source).
         camera: SendState,
     },
+    /// Push to talk is ready for this call: holding these keys speaks while muted.
+    PushToTalk {
+        /// The key combination, as set.
+        keys: String,
+    },
     /// Something failed that does not end the call.
     Warning {
         /// What.
@@ -790,6 +795,11 @@ impl Call {
         self.report_sending();
     }
 
+    /// Whether we are muted now.
+    pub fn is_muted(&self) -> bool {
+        self.muted
+    }
+
     /// Queue a [`CallEvent::Sending`] when what we send changed.
     fn report_sending(&mut self) {
         if let Some(sender) = &self.sender {
@@ -839,6 +849,11 @@ impl Call {
                 detail: "this call sends no video".into(),
             }),
         }
+    }
+
+    /// Tell the window something from outside the engine (e.g. push to talk is ready).
+    pub fn announce(&mut self, event: CallEvent) {
+        self.queued.push_back(event);
     }
 
     /// Play the sound cue for a recording change (now, or once playout has started).

@@ -478,6 +478,7 @@ fn print_event(options: &Options, event: &CallEvent) {
         CallEvent::Sending { microphone, camera } => {
             println!("sending: microphone {microphone:?} · camera {camera:?}");
         }
+        CallEvent::PushToTalk { keys } => println!("push to talk: hold {keys}"),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

@@ -116,6 +116,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::PolicyUnreadable { .. }
         | E::PasswordNotRemembered { .. }
         | E::SettingsFailed { .. }
+        | E::ShortcutUnavailable { .. }
         | E::SettingsLocked => 10,
     })
 }

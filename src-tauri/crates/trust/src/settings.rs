@@ -77,6 +77,10 @@ pub struct Settings {
     pub privacy: PrivacyChoice,
     /// The name to offer when joining (pseudonyms are fine); `None` asks every time.
     pub display_name: Option<String>,
+    /// Push to talk: while muted in a call, holding this key combination (e.g.
+    /// `"Control+Shift+Space"`) speaks, even when Runde's window is in the background. `None`
+    /// (the default): off, and no key is taken from other programs.
+    pub push_to_talk: Option<String>,
 }
 
 /// Why settings could not be read or changed, for the user.
@@ -268,6 +272,7 @@ fn understood_part(value: &serde_json::Value) -> Settings {
             camera_on_join: take(&privacy["cameraOnJoin"]),
         },
         display_name: take(&value["displayName"]),
+        push_to_talk: take(&value["pushToTalk"]),
     }
 }
 
