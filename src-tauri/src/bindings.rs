@@ -151,6 +151,12 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             args: vec![],
             ok: unit,
         },
+        CommandSig {
+            name: "clipboard_text",
+            doc: "The text on the clipboard (read only when the user pastes a link).",
+            args: vec![],
+            ok: "string | null".to_owned(),
+        },
     ]
 }
 

@@ -19,4 +19,5 @@ pub const COMMAND_NAMES: &[&str] = &[
     "start_check",
     "check_action",
     "stop_check",
+    "clipboard_text",
 ];

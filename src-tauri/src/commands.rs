@@ -226,6 +226,25 @@ pub(crate) fn devices() -> Result<DeviceList, UserError> {
     Ok(runde_call::devices::list())
 }
 
+/// The text on the clipboard, read only when the user asks to paste a link. Never logged (a link
+/// may carry a password, which `check_link` then refuses). `None` when the clipboard holds no text.
+#[tauri::command]
+pub(crate) fn clipboard_text() -> Result<Option<String>, UserError> {
+    let text = arboard::Clipboard::new().and_then(|mut c| c.get_text());
+    match text {
+        Ok(text) => {
+            let text = text.trim();
+            // A conference link is one line; anything much longer is not one, and is not kept.
+            Ok((!text.is_empty()).then(|| text.chars().take(4096).collect()))
+        }
+        Err(arboard::Error::ContentNotAvailable) => Ok(None),
+        Err(e) => {
+            tracing::debug!(error = %e, "the clipboard could not be read");
+            Ok(None)
+        }
+    }
+}
+
 /// The link Runde was started with, once (the window shows it in the link field and checks it).
 #[tauri::command]
 pub(crate) fn startup_link(shell: State<'_, Shell>) -> Result<Option<String>, UserError> {

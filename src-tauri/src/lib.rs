@@ -64,6 +64,7 @@ pub fn run() -> ExitCode {
             commands::start_check,
             commands::check_action,
             commands::stop_check,
+            commands::clipboard_text,
         ])
         .run(context);
     match outcome {

@@ -25,6 +25,20 @@ fn home_checks_a_pasted_link_through_the_engine() -> TestResult {
         "encrypted to the server (TLS)"
     );
     app.screenshot("link-report")?;
+
+    // The same from the clipboard: read only when asked, then checked by the engine.
+    let clipboard = app.set_clipboard("https://meet.example.org/janus?room=815")?;
+    s.click(&s.find("[data-testid=paste-link]")?)?;
+    runde_e2e::process::wait_until(
+        "the pasted link's report",
+        std::time::Duration::from_secs(10),
+        || Ok((s.text(&s.find("[data-testid=report-room]")?)? == "815").then_some(())),
+    )?;
+    drop(clipboard);
+    assert_eq!(
+        s.property(&input, "value")?,
+        "https://meet.example.org/janus?room=815"
+    );
     Ok(())
 }
 

@@ -114,6 +114,45 @@ pub struct DesktopApp {
 }
 
 impl DesktopApp {
+    /// Put `text` on the clipboard of the app's display, as another program would (xclip). The
+    /// clipboard's owner must keep running while the app reads it: drop the guard afterwards.
+    pub fn set_clipboard(&self, text: &str) -> Result<ChildGuard> {
+        use std::io::Write;
+        let display = self
+            ._display
+            .display()
+            .ok_or_else(|| err("clipboard", "this platform has no virtual display"))?;
+        let mut owner = ChildGuard::spawn(
+            "xclip",
+            Command::new(crate::process::find_system_program("xclip", "xclip")?)
+                .env("DISPLAY", display)
+                .args(["-selection", "clipboard", "-quiet"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        let mut stdin = owner.take_stdin().ok_or_else(|| err("xclip", "no input"))?;
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| err("xclip", e))?;
+        drop(stdin);
+        // xclip owns the clipboard once it has read everything: wait until it answers.
+        let xclip = crate::process::find_system_program("xclip", "xclip")?;
+        wait_until(
+            "the clipboard to hold the text",
+            Duration::from_secs(5),
+            || {
+                let out = Command::new(&xclip)
+                    .env("DISPLAY", display)
+                    .args(["-o", "-selection", "clipboard"])
+                    .output()
+                    .map_err(|e| err("xclip", e))?;
+                Ok((out.stdout == text.as_bytes()).then_some(()))
+            },
+        )?;
+        Ok(owner)
+    }
+
     /// Press (`true`) or release keys on the app's display, as a person would (xdotool), e.g.
     /// `"ctrl+shift+space"`. A system-wide shortcut sees them whichever window has the focus.
     pub fn key(&self, keys: &str, down: bool) -> Result<()> {

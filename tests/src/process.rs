@@ -24,6 +24,11 @@ impl ChildGuard {
         })
     }
 
+    /// Its standard input, if it was piped (once).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -42,6 +42,7 @@ const APT_DEMO: &[&str] = &["janus", "espeak-ng", "iproute2", "util-linux"];
 const APT_TEST: &[&str] = &[
     "xvfb",
     "xdotool",
+    "xclip",
     "webkit2gtk-driver",
     "janus",
     "janus-tools",

@@ -776,3 +776,8 @@ export function checkAction(action: CheckAction): Promise<CommandResult<null>> {
 export function stopCheck(): Promise<CommandResult<null>> {
   return call<null>("stop_check", {  });
 }
+
+/** The text on the clipboard (read only when the user pastes a link). */
+export function clipboardText(): Promise<CommandResult<string | null>> {
+  return call<string | null>("clipboard_text", {  });
+}

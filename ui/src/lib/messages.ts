@@ -15,6 +15,8 @@ export const en = {
   "home.linkPlaceholder": "https://meet.example.org/janus?room=1234",
   "home.check": "Check link",
   "home.checking": "Checking…",
+  "home.paste": "Paste link",
+  "home.pasteEmpty": "The clipboard holds no text. Copy the conference link first, or type it in.",
   "home.nothingSent": "Nothing has been sent yet: Runde has only read the link.",
 
   "report.heading": "What this link says",
@@ -285,6 +287,8 @@ export const de: Messages = {
   "home.linkPlaceholder": "https://meet.example.org/janus?room=1234",
   "home.check": "Link prüfen",
   "home.checking": "Wird geprüft …",
+  "home.paste": "Link einfügen",
+  "home.pasteEmpty": "In der Zwischenablage ist kein Text. Kopieren Sie zuerst den Konferenz-Link oder tippen Sie ihn ein.",
   "home.nothingSent": "Es wurde noch nichts gesendet: Runde hat nur den Link gelesen.",
 
   "report.heading": "Was dieser Link angibt",

@@ -38,6 +38,26 @@ describe("Home", () => {
     expect(calls).toEqual([{ cmd: "check_link", args: { link: "https://meet.example.org/j?room=7" } }]);
   });
 
+  it("pastes a link from the clipboard only when asked, and checks it", async () => {
+    let clipboard: string | null = null;
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      if (cmd === "startup_link") return null;
+      if (cmd === "clipboard_text") return clipboard;
+      return { server: "meet.example.org", endpoint: "wss://meet.example.org/j", room: "7", tls: true };
+    });
+    render(Home);
+    await waitFor(() => expect(calls.map((c) => c.cmd)).toEqual(["startup_link"]));
+    await fireEvent.click(screen.getByTestId("paste-link"));
+    expect(await screen.findByTestId("paste-empty")).toBeTruthy();
+    clipboard = "https://meet.example.org/j?room=7";
+    await fireEvent.click(screen.getByTestId("paste-link"));
+    expect(await screen.findByTestId("report-room")).toHaveProperty("textContent", "7");
+    expect((screen.getByTestId("link-input") as HTMLInputElement).value).toBe(clipboard);
+    expect(calls.map((c) => c.cmd)).toEqual(["startup_link", "clipboard_text", "clipboard_text", "check_link"]);
+    expect(screen.queryByTestId("paste-empty")).toBeNull();
+  });
+
   it("clears a refused link that held a password and offers the cleaned one", async () => {
     mockIPC(() => {
       throw { code: "PasswordInLink", withoutSecret: "https://meet.example.org/?room=1" };
