@@ -1,5 +1,6 @@
 //! The video path to the screen: the real app under Xvfb in a real Janus call, with `runde-cli`
-//! participants sending the moving test pattern. For each scenario, after a warm-up, it measures
+//! participants sending the moving test pattern — encoded once before the run into IVF files and
+//! sent as they are, so that ten senders fit on a small machine beside the app. For each scenario, after a warm-up, it measures
 //! over a fixed window the CPU of the app and everything it started (the WebKit processes
 //! included), its memory (PSS), and per tile the pictures playout handed over, sent to the page,
 //! drawn there, and replaced before sending (back-pressure). Prints numbers; asserts nothing.
@@ -51,12 +52,20 @@ fn main() -> Result<()> {
             senders: nine,
         });
     }
+    let dir = artifacts::dir("bench-video-files")?;
+    let files = [(640, 360), (1280, 720)]
+        .into_iter()
+        .map(|(w, h)| {
+            let path = dir.join(format!("pattern-{w}x{h}.ivf"));
+            encode_pattern(&path, w, h).map(|()| ((w, h), path))
+        })
+        .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
     println!(
         "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced (frames per s) |"
     );
     println!("|---|---|---|---|---|---|");
     for scenario in &scenarios {
-        run(scenario, warm_up, window)?;
+        run(scenario, &files, warm_up, window)?;
     }
     Ok(())
 }
@@ -69,7 +78,44 @@ fn stats(app: &DesktopApp) -> Result<Value> {
     )
 }
 
-fn run(scenario: &Scenario, warm_up: Duration, window: Duration) -> Result<()> {
+/// Two seconds of the test pattern at 30 frames per second, a keyframe every second.
+fn encode_pattern(path: &std::path::Path, width: u32, height: u32) -> Result<()> {
+    use runde_media::codec::vp8::{Vp8Config, Vp8Encoder};
+    use runde_media::video::ivf::{IvfHeader, IvfWriter};
+    use runde_media::video::{TestPattern, VideoSource};
+    let fail = |e: runde_media::MediaError| err("encoding the test pattern", e);
+    let mut writer = IvfWriter::create(
+        path,
+        IvfHeader {
+            width: width as u16,
+            height: height as u16,
+            fps: (30, 1),
+        },
+    )
+    .map_err(fail)?;
+    let mut encoder = Vp8Encoder::new(Vp8Config::camera(width, height)).map_err(fail)?;
+    let mut pattern = TestPattern::new(width, height, 30).map_err(fail)?;
+    for i in 0..60 {
+        let frame = pattern
+            .next_frame()
+            .map_err(fail)?
+            .ok_or_else(|| err("pattern", "ended"))?;
+        if i % 30 == 0 {
+            encoder.request_keyframe();
+        }
+        for encoded in encoder.encode(&frame).map_err(fail)? {
+            writer.write(&encoded).map_err(fail)?;
+        }
+    }
+    writer.finish().map_err(fail)
+}
+
+fn run(
+    scenario: &Scenario,
+    files: &std::collections::BTreeMap<(u32, u32), std::path::PathBuf>,
+    warm_up: Duration,
+    window: Duration,
+) -> Result<()> {
     let dir = artifacts::dir(&format!("bench-video-{}", scenario.senders.len()))?;
     let janus = JanusServer::start(
         &dir,
@@ -95,7 +141,11 @@ fn run(scenario: &Scenario, warm_up: Duration, window: Duration) -> Result<()> {
                 "--password-file",
                 &pin,
                 "--video-in",
-                &format!("pattern:{w}x{h}@30"),
+                &files
+                    .get(&(*w, *h))
+                    .ok_or_else(|| err("video file", format!("none for {w}×{h}")))?
+                    .display()
+                    .to_string(),
                 "--duration",
                 "600",
             ],

@@ -133,6 +133,7 @@ fn video_in(value: &str) -> Result<VideoIn, String> {
         _ => match value.strip_prefix("pattern:") {
             Some(spec) => pattern(spec)
                 .ok_or_else(|| format!("--video-in {value}: use pattern:WIDTHxHEIGHT@FPS")),
+            None if value.ends_with(".ivf") => Ok(VideoIn::Ivf(value.into())),
             None => Ok(VideoIn::Y4m(value.into())),
         },
     }

@@ -30,7 +30,8 @@ commands:
       --audio-in <source>     send sound: mic, mic:<device>, tone, tone:<hz>, or a WAV file
                               (looped)
       --video-in <source>     send video: camera, camera:<device>, pattern (640x360@30),
-                              pattern:<w>x<h>@<fps>, or a Y4M file (looped)
+                              pattern:<w>x<h>@<fps>, a Y4M file, or an IVF file of VP8
+                              frames sent as they are (both looped)
       --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file

@@ -51,6 +51,10 @@ pub enum VideoIn {
     Y4m(PathBuf),
     /// A camera (`None`: the first), at 360p and 30 frames per second.
     Camera(Option<String>),
+    /// Already encoded VP8 frames from an IVF file, looped, sent as they are (no encoding: for
+    /// benchmarks with many senders on one machine). Keyframe requests wait for the file's next
+    /// keyframe.
+    Ivf(PathBuf),
 }
 
 /// Where the others' sound goes.

@@ -15,6 +15,7 @@ use runde_media::rtp::random_start;
 use runde_media::rtp::vp8::Vp8Packetizer;
 use runde_media::transport::LocalTrack;
 use runde_media::video::camera::CameraQuality;
+use runde_media::video::ivf::IvfSource;
 use runde_media::video::{TestPattern, VideoInput, Y4mSource};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -54,6 +55,8 @@ enum AudioSourceKind {
 /// fails the join with a clear error instead of a silent call.
 pub(crate) struct Sources {
     audio: Option<AudioSourceKind>,
+    /// Already encoded pictures, sent as they are.
+    encoded: Option<IvfSource>,
     video: Option<(VideoInput, u32)>,
     /// The camera in use, when the picture comes from one (`Some(None)`: the first camera).
     camera: Option<Option<String>>,
@@ -95,6 +98,7 @@ impl Sources {
                 source.switch_to(path.display().to_string(), Box::new(file));
                 Some((num / den.max(1)).clamp(1, 60))
             }
+            VideoIn::Ivf(_) => None,
             VideoIn::Camera(_) if video_off => Some(CAMERA_FPS),
             VideoIn::Camera(id) => {
                 source
@@ -107,8 +111,13 @@ impl Sources {
             VideoIn::Camera(id) => Some(id.clone()),
             _ => None,
         };
+        let encoded = match video_in {
+            VideoIn::Ivf(path) => Some(IvfSource::open(path, true).map_err(media_failed)?),
+            _ => None,
+        };
         Ok(Self {
             audio,
+            encoded,
             video: fps.map(|fps| (source, fps)),
             camera_closed: camera.is_some() && video_off,
             camera,
@@ -122,7 +131,7 @@ impl Sources {
 
     /// Whether there is a picture to send.
     pub(crate) fn has_video(&self) -> bool {
-        self.video.is_some()
+        self.video.is_some() || self.encoded.is_some()
     }
 }
 
@@ -150,7 +159,7 @@ impl Sender {
         levels: Option<mpsc::UnboundedSender<f32>>,
     ) -> Result<Self, UserError> {
         let has_audio = audio.is_some() && sources.audio.is_some();
-        let has_video = video.is_some() && sources.video.is_some();
+        let has_video = video.is_some() && sources.has_video();
         let mut sender = Self {
             audio_muted: Arc::new(AtomicBool::new(muted)),
             video_off: Arc::new(AtomicBool::new(video_off)),
@@ -172,6 +181,24 @@ impl Sender {
                     tokio::spawn(send_audio(track, source, encoder, muted, levels))
                 }
             });
+        }
+        if let (Some(track), Some(file)) = (&video, sources.encoded) {
+            let encoded = EncodedLoop {
+                runtime: tokio::runtime::Handle::current(),
+                track: track.clone(),
+                file,
+                off: sender.video_off.clone(),
+                stop: sender.stop.clone(),
+            };
+            sender.tasks.push(tokio::spawn(listen_feedback(
+                track.clone(),
+                Arc::new(AtomicBool::new(false)),
+            )));
+            let thread = std::thread::Builder::new()
+                .name("runde-video-file".into())
+                .spawn(move || encoded.run())
+                .map_err(media_failed)?;
+            sender.video_thread = Some(thread);
         }
         if let (Some(track), Some((source, fps))) = (video, sources.video) {
             let keyframe = Arc::new(AtomicBool::new(true));
@@ -379,6 +406,66 @@ async fn listen_feedback(track: Arc<LocalTrack>, keyframe: Arc<AtomicBool>) {
     while let Some(wants_keyframe) = track.next_feedback().await {
         if wants_keyframe {
             keyframe.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The thread for already encoded pictures: read, pace at the file's frame rate, packetize, send.
+struct EncodedLoop {
+    runtime: tokio::runtime::Handle,
+    track: Arc<LocalTrack>,
+    file: IvfSource,
+    off: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl EncodedLoop {
+    fn run(mut self) {
+        let header = self.file.header();
+        let (rate, scale) = header.fps;
+        let interval = Duration::from_secs_f64(f64::from(scale) / f64::from(rate))
+            .max(Duration::from_millis(5));
+        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
+        let start = Instant::now();
+        let ts_base = random_start();
+        let mut next = Instant::now();
+        // After a pause, wait for a keyframe: a receiver cannot decode anything else first.
+        let mut need_keyframe = true;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+            next = if now > next + interval { now } else { next } + interval;
+            let frame = match self.file.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "video file unreadable; video stops");
+                    return;
+                }
+            };
+            if self.off.load(Ordering::Relaxed) {
+                need_keyframe = true;
+                continue;
+            }
+            if need_keyframe && !frame.keyframe {
+                continue;
+            }
+            need_keyframe = false;
+            let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
+            let payloads = packetizer.packetize(&frame);
+            let last = payloads.len().saturating_sub(1);
+            for (i, payload) in payloads.into_iter().enumerate() {
+                let sent = self.runtime.block_on(self.track.send(
+                    Bytes::from(payload),
+                    timestamp,
+                    i == last,
+                ));
+                if sent.is_err() {
+                    break;
+                }
+            }
         }
     }
 }

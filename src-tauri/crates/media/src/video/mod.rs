@@ -1,9 +1,11 @@
-//! Video: I420 frames, the synthetic test pattern with a machine-readable stamp, Y4M files.
+//! Video: I420 frames, the synthetic test pattern with a machine-readable stamp, Y4M files, IVF
+//! files of encoded VP8.
 
 pub mod camera;
 pub mod convert;
 mod frame;
 mod input;
+pub mod ivf;
 mod pattern;
 mod playout;
 mod y4m;
