@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
         room: RoomId::Number(1234),
         display: "fuzz".into(),
         pin: None,
+        receive: true,
     };
     let mut room = VideoRoom::new(config, "f", now);
     for (i, chunk) in data.split(|b| *b == 0).enumerate() {

@@ -331,6 +331,7 @@ impl Shell {
             self_view: Some(self.screen.clone()),
             start_muted: !microphone,
             start_video_off: !camera,
+            send_only: false,
         }
     }
 }

@@ -60,10 +60,17 @@ fn main() -> Result<()> {
             encode_pattern(&path, w, h).map(|()| ((w, h), path))
         })
         .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
+    // `RUNDE_BENCH_ONLY=<tiles>` runs only the scenario with that many tiles.
+    if let Some(only) = std::env::var("RUNDE_BENCH_ONLY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        scenarios.retain(|s| s.senders.len() == only);
+    }
     println!(
-        "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced (frames per s) |"
+        "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced (frames per s) | rest of the machine: Janus, senders, idle (% of one core) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for scenario in &scenarios {
         run(scenario, &files, warm_up, window)?;
     }
@@ -76,6 +83,18 @@ fn stats(app: &DesktopApp) -> Result<Value> {
          window.__TAURI_INTERNALS__.invoke('video_stats').then(done, (e) => done({ error: String(e) }));",
         serde_json::json!([]),
     )
+}
+
+/// Idle time of all cores together, in clock ticks (`/proc/stat`).
+fn idle_ticks() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            let cpu = stat.lines().next()?.split_whitespace().collect::<Vec<_>>();
+            // cpu user nice system idle iowait …
+            Some(cpu.get(4)?.parse::<u64>().ok()? + cpu.get(5)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
 }
 
 /// Two seconds of the test pattern at 30 frames per second, a keyframe every second.
@@ -146,6 +165,7 @@ fn run(
                     .ok_or_else(|| err("video file", format!("none for {w}×{h}")))?
                     .display()
                     .to_string(),
+                "--send-only",
                 "--duration",
                 "600",
             ],
@@ -188,9 +208,11 @@ fn run(
     };
     let before_stats = stats(&app)?;
     let before = proctree::all();
+    let idle_before = idle_ticks();
     let started = Instant::now();
     std::thread::sleep(window); // the measurement window
     let after = proctree::all();
+    let idle_after = idle_ticks();
     let elapsed = started.elapsed().as_secs_f64();
     let after_stats = stats(&app)?;
     let ticks = (cpu(&after) - cpu(&before)) as f64;
@@ -235,13 +257,25 @@ fn run(
                 .collect()
         })
         .unwrap_or_default();
+    let by_name = |name: &str| -> f64 {
+        let ticks: u64 = after
+            .iter()
+            .filter(|(_, p)| p.name == name)
+            .map(|(pid, p)| p.ticks - before.get(pid).map(|b| b.ticks).unwrap_or(p.ticks))
+            .sum();
+        ticks as f64 / proctree::ticks_per_second() as f64 / elapsed * 100.0
+    };
+    let idle =
+        (idle_after - idle_before) as f64 / proctree::ticks_per_second() as f64 / elapsed * 100.0;
     println!(
-        "| {} | {tiles} | {percent:.0} % ({}) | {:.1} % | {:.0} | {} |",
+        "| {} | {tiles} | {percent:.0} % ({}) | {:.1} % | {:.0} | {} | {:.0} %, {:.0} %, {idle:.0} % |",
         scenario.name,
         per_process.join(", "),
         percent / tiles as f64,
         pss as f64 / 1024.0,
-        per_tile.join(" · ")
+        per_tile.join(" · "),
+        by_name("janus"),
+        by_name("runde-cli"),
     );
     app.screenshot("tiles")?;
     drop(app);

@@ -413,6 +413,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         room: RoomId::parse(room),
         display: options.display_name,
         pin: password.clone(),
+        receive: !context.media.send_only,
     };
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.

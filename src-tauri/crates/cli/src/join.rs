@@ -179,6 +179,7 @@ impl Options {
                     options.duration = Some(Duration::from_secs_f64(seconds));
                 }
                 "--json" => options.json = true,
+                "--send-only" => options.media.send_only = true,
                 "--trust-store" => options.trust.store = Some(value("--trust-store")?.into()),
                 "--accept-new-server" => options.trust.accept_new_server = true,
                 "--remember-password" => options.remember_password = true,

@@ -35,6 +35,7 @@ commands:
       --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
+      --send-only             receive nobody's media (for load tests: many cheap senders)
       --json                  print events as JSON lines (and media statistics at the end)
       --trust-store <folder>  where the trusted-server list is (default: Runde's settings folder)
       --accept-new-server     trust a server met for the first time and pin its key (after you

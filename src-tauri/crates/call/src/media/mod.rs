@@ -98,4 +98,6 @@ pub struct MediaChoice {
     pub start_muted: bool,
     /// Join with the picture off: a camera stays closed until the user turns it on.
     pub start_video_off: bool,
+    /// Send only: receive nobody's media (a load generator for benchmarks).
+    pub send_only: bool,
 }

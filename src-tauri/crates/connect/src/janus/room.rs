@@ -90,6 +90,8 @@ pub struct JoinConfig {
     pub display: String,
     /// The room's pin, if the user gave one.
     pub pin: Option<Secret>,
+    /// Subscribe to the others' media (`false`: send only, e.g. a load generator).
+    pub receive: bool,
 }
 
 /// Which of our two handles something is about.
@@ -1009,7 +1011,11 @@ impl VideoRoom {
     /// Make the subscription follow who publishes: attach and join the subscriber handle for the
     /// first publisher, add later ones with `update` — one request at a time.
     fn follow_publishers(&mut self, now: Instant) {
-        if self.phase != Phase::InRoom || self.subscription.busy || self.subscription.attaching {
+        if !self.config.receive
+            || self.phase != Phase::InRoom
+            || self.subscription.busy
+            || self.subscription.attaching
+        {
             return;
         }
         let missing: Vec<u64> = self

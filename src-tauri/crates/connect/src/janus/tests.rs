@@ -87,11 +87,16 @@ struct Harness {
 
 impl Harness {
     fn new(room: &str, pin: Option<&str>) -> Self {
+        Self::receiving(room, pin, true)
+    }
+
+    fn receiving(room: &str, pin: Option<&str>, receive: bool) -> Self {
         let now = Instant::now();
         let config = JoinConfig {
             room: RoomId::parse(room),
             display: "Tester".into(),
             pin: pin.map(Secret::new),
+            receive,
         };
         Self {
             room: VideoRoom::new(config, "t", now),
@@ -412,6 +417,27 @@ fn the_subscription_follows_who_publishes() {
     assert!(h.room.is_closed());
 }
 
+/// A send-only participant (a load generator) sees who publishes but subscribes to nobody.
+#[test]
+fn a_send_only_participant_subscribes_to_nobody() {
+    let script = Script::new("media");
+    let mut h = Harness::receiving("5000", Some("letmein"), false);
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    h.events();
+    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
+    for msg in &news[..3] {
+        h.deliver(msg, None);
+    }
+    assert!(
+        h.events()
+            .iter()
+            .any(|e| matches!(e, RoomEvent::ParticipantPublishing(_)))
+    );
+    h.nothing_sent();
+}
+
 #[test]
 fn keepalives_keep_the_session_and_its_loss_is_reported() {
     let script = Script::new("timeout");
@@ -590,6 +616,7 @@ fn random_server_input_never_panics() {
                 room: RoomId::Number(1),
                 display: "x".into(),
                 pin: None,
+                receive: true,
             },
             "t",
             Instant::now(),
