@@ -22,6 +22,8 @@ struct Scenario {
     name: &'static str,
     /// (width, height) of each sender, all at 30 frames per second.
     senders: Vec<(u32, u32)>,
+    /// The speaker layout with the last sender pinned (large), instead of the grid.
+    speaker_view: bool,
 }
 
 fn main() -> Result<()> {
@@ -38,18 +40,26 @@ fn main() -> Result<()> {
         Scenario {
             name: "1 × 360p30",
             senders: vec![(640, 360)],
+            speaker_view: false,
         },
         Scenario {
             name: "4 × 360p30",
             senders: vec![(640, 360); 4],
+            speaker_view: false,
         },
     ];
     if !quick {
         let mut nine = vec![(640, 360); 9];
         nine.push((1280, 720));
         scenarios.push(Scenario {
-            name: "9 × 360p30 + 1 × 720p30",
+            name: "9 × 360p30 + 1 × 720p30, grid",
+            senders: nine.clone(),
+            speaker_view: false,
+        });
+        scenarios.push(Scenario {
+            name: "9 × 360p30 + 1 × 720p30, speaker view (the 720p one pinned, large)",
             senders: nine,
+            speaker_view: true,
         });
     }
     let dir = artifacts::dir("bench-video-files")?;
@@ -135,7 +145,16 @@ fn run(
     warm_up: Duration,
     window: Duration,
 ) -> Result<()> {
-    let dir = artifacts::dir(&format!("bench-video-{}", scenario.senders.len()))?;
+    let label = format!(
+        "{}{}",
+        scenario.senders.len(),
+        if scenario.speaker_view {
+            "-speaker"
+        } else {
+            ""
+        }
+    );
+    let dir = artifacts::dir(&format!("bench-video-{label}"))?;
     let janus = JanusServer::start(
         &dir,
         &[RoomSpec {
@@ -176,7 +195,7 @@ fn run(
         senders.push(sender);
     }
 
-    let app = DesktopApp::launch(&format!("bench_video_{}", scenario.senders.len()))?;
+    let app = DesktopApp::launch(&format!("bench_video_{label}"))?;
     let s = &app.session;
     s.type_text(&s.find("[data-testid=link-input]")?, &link)?;
     s.click(&s.find("[data-testid=check-link]")?)?;
@@ -184,6 +203,20 @@ fn run(
     s.click(&s.find("[data-testid=join]")?)?;
     s.find("[data-testid=call]")?;
     let tiles = scenario.senders.len();
+    if scenario.speaker_view {
+        s.execute(
+            "document.querySelector('[data-testid=layout-speaker]').click();",
+            serde_json::json!([]),
+        )?;
+        let last = format!("Sender {}", tiles - 1);
+        wait_until("the last sender's tile", Duration::from_secs(30), || {
+            let found = s.execute(
+                "const name = arguments[0];                 const tile = [...document.querySelectorAll('[data-testid=tile]')]                   .find((t) => t.querySelector('[data-testid=tile-name]')?.textContent === name);                 const pin = tile?.querySelector('[data-testid=pin]');                 if (pin && pin.getAttribute('aria-pressed') !== 'true') pin.click();                 return tile?.dataset.pinned === 'true';",
+                serde_json::json!([last]),
+            )?;
+            Ok((found == serde_json::json!(true)).then_some(()))
+        })?;
+    }
     wait_until("every tile to draw", Duration::from_secs(30), || {
         let v = stats(&app)?;
         let drawing = v
