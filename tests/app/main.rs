@@ -259,7 +259,7 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     let frames = || -> runde_e2e::Result<u64> {
         let v = s.execute(
             "const c = document.querySelector('[data-testid=tile] canvas');\
-             return c ? Number(c.dataset.frames || 0) : 0;",
+             return c ? Number(c.drawnFrames || 0) : 0;",
             serde_json::json!([]),
         )?;
         Ok(v.as_u64().unwrap_or(0))
@@ -479,7 +479,7 @@ fn the_check_before_a_call_echoes_through_the_engine_without_a_server() -> TestR
         let v = s.execute(
             &format!(
                 "const c = document.querySelector('[data-testid={id}]');\
-                 return c ? Number(c.dataset.frames || 0) : 0;"
+                 return c ? Number(c.drawnFrames || 0) : 0;"
             ),
             serde_json::json!([]),
         )?;
