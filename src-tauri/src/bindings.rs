@@ -26,7 +26,8 @@ use crate::check_task::CheckAction;
 use crate::commands::{CheckRequest, JoinRequest};
 use crate::video_server::{TileStats, VideoEndpoint};
 use runde_call::SendState;
-use runde_call::check::{CheckDevice, CheckEvent, EchoState};
+use runde_call::check::{CheckEvent, EchoState};
+use runde_call::devices::DeviceKind;
 use runde_call::quality::Quality;
 
 /// One command as the UI sees it.
@@ -157,6 +158,15 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             args: vec![],
             ok: "string | null".to_owned(),
         },
+        CommandSig {
+            name: "switch_device",
+            doc: "Use another microphone, speaker or camera in the call.",
+            args: vec![
+                ("device", DeviceKind::name(cfg)),
+                ("id", "string | null".to_owned()),
+            ],
+            ok: "null".to_owned(),
+        },
     ]
 }
 
@@ -200,7 +210,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         Quality::decl(cfg),
         CheckRequest::decl(cfg),
         CheckAction::decl(cfg),
-        CheckDevice::decl(cfg),
+        DeviceKind::decl(cfg),
         CheckEvent::decl(cfg),
         EchoState::decl(cfg),
     ]

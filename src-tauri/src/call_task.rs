@@ -1,12 +1,15 @@
 //! The running call: one task owns the engine's `Call`, forwards its events to the window and
 //! carries out the window's requests. The window talks to it only through [`RunningCall`].
 
+use runde_call::devices::DeviceKind;
 use runde_call::{Call, CallEvent, MediaSummary};
 use tauri::ipc::Channel;
 use tokio::sync::{mpsc, oneshot};
 
 enum Request {
     MuteMicrophone(bool),
+    /// Use another device (`None`: the system's default).
+    Switch(DeviceKind, Option<String>),
     /// The push-to-talk key is held (`true`) or let go.
     PushToTalk(bool),
     CameraOff(bool),
@@ -31,6 +34,10 @@ impl RunningCall {
             on_end();
         });
         Self { requests }
+    }
+
+    pub(crate) fn switch_device(&self, device: DeviceKind, id: Option<String>) {
+        let _ = self.requests.send(Request::Switch(device, id));
     }
 
     pub(crate) fn push_to_talk(&self, held: bool) {
@@ -84,6 +91,7 @@ async fn run(
                     talking = false;
                     call.set_audio_muted(muted).await;
                 }
+                Some(Request::Switch(device, id)) => call.switch_device(device, id).await,
                 Some(Request::PushToTalk(true)) => {
                     if call.is_muted() && !talking {
                         talking = true;

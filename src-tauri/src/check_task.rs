@@ -1,7 +1,8 @@
 //! The running pre-join check: one task owns the engine's `DeviceCheck`, forwards its events to the
 //! window and carries out the window's requests, like the call task.
 
-use runde_call::check::{CheckDevice, CheckEvent, DeviceCheck};
+use runde_call::check::{CheckEvent, DeviceCheck};
+use runde_call::devices::DeviceKind;
 use serde::Deserialize;
 use tauri::ipc::Channel;
 use tokio::sync::{mpsc, oneshot};
@@ -21,7 +22,7 @@ pub(crate) enum CheckAction {
     Camera { on: bool },
     /// Use another device (`null`: the system's default).
     Switch {
-        device: CheckDevice,
+        device: DeviceKind,
         id: Option<String>,
     },
     /// Play the speaker test sound.

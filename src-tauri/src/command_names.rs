@@ -20,4 +20,5 @@ pub const COMMAND_NAMES: &[&str] = &[
     "check_action",
     "stop_check",
     "clipboard_text",
+    "switch_device",
 ];

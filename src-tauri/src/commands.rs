@@ -2,7 +2,7 @@
 //! listed in `command_names.rs` and granted in `capabilities/`.
 
 use runde_call::check::{CheckEvent, DeviceCheck};
-use runde_call::devices::DeviceList;
+use runde_call::devices::{DeviceKind, DeviceList};
 use runde_call::settings::{ServerPolicy, Settings, SettingsView};
 use runde_call::{
     AudioIn, AudioOut, CallEvent, JoinOptions, LinkReport, MediaChoice, Secret, TrustOptions,
@@ -145,6 +145,19 @@ pub(crate) async fn set_microphone_muted(
 pub(crate) async fn set_camera_off(shell: State<'_, Shell>, off: bool) -> Result<(), UserError> {
     if let Some(call) = shell.call.lock().await.as_ref() {
         call.camera_off(off);
+    }
+    Ok(())
+}
+
+/// Use another microphone, speaker or camera in the call (`null`: the system's default).
+#[tauri::command]
+pub(crate) async fn switch_device(
+    shell: State<'_, Shell>,
+    device: DeviceKind,
+    id: Option<String>,
+) -> Result<(), UserError> {
+    if let Some(call) = shell.call.lock().await.as_ref() {
+        call.switch_device(device, id);
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ pub fn run() -> ExitCode {
             commands::check_action,
             commands::stop_check,
             commands::clipboard_text,
+            commands::switch_device,
         ])
         .run(context);
     match outcome {

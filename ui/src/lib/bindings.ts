@@ -649,9 +649,9 @@ microphone: boolean,
  */
 camera: boolean, };
 
-export type CheckAction = { "action": "microphone", on: boolean, } | { "action": "camera", on: boolean, } | { "action": "switch", device: CheckDevice, id: string | null, } | { "action": "testSound" } | { "action": "echo", on: boolean, };
+export type CheckAction = { "action": "microphone", on: boolean, } | { "action": "camera", on: boolean, } | { "action": "switch", device: DeviceKind, id: string | null, } | { "action": "testSound" } | { "action": "echo", on: boolean, };
 
-export type CheckDevice = "microphone" | "speaker" | "camera";
+export type DeviceKind = "microphone" | "speaker" | "camera";
 
 export type CheckEvent = { "event": "level", 
 /**
@@ -780,4 +780,9 @@ export function stopCheck(): Promise<CommandResult<null>> {
 /** The text on the clipboard (read only when the user pastes a link). */
 export function clipboardText(): Promise<CommandResult<string | null>> {
   return call<string | null>("clipboard_text", {  });
+}
+
+/** Use another microphone, speaker or camera in the call. */
+export function switchDevice(device: DeviceKind, id: string | null): Promise<CommandResult<null>> {
+  return call<null>("switch_device", { device, id });
 }

@@ -35,6 +35,8 @@ export class CallState {
   sendsVideo = $state(false);
   muted = $state(false);
   cameraOff = $state(false);
+  /** The last device change the engine reported (switched to, or stopped working). */
+  deviceNotice = $state<{ device: string; inUse: boolean; name: string; reason: string | null } | null>(null);
   /** The push-to-talk keys, once the engine has taken them for this call. */
   pushToTalk = $state<string | null>(null);
   #serial = 0;
@@ -127,8 +129,10 @@ export class CallState {
       case "ended":
         this.ended = event.reason;
         break;
-      case "mediaStarted":
       case "deviceChanged":
+        this.deviceNotice = { device: event.device, inUse: event.inUse, name: event.name, reason: event.reason };
+        break;
+      case "mediaStarted":
         break;
     }
   }

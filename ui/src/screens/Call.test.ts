@@ -9,13 +9,32 @@ import { i18n } from "../lib/i18n.svelte";
 import type { Indicators } from "../lib/bindings";
 
 const commands: string[] = [];
+const calls: { cmd: string; args: unknown }[] = [];
 beforeEach(() => {
   i18n.lang = "en";
   commands.length = 0;
-  mockIPC((cmd) => {
+  calls.length = 0;
+  mockIPC((cmd, args) => {
     commands.push(cmd);
+    calls.push({ cmd, args });
     if (cmd === "video_endpoint") return { url: "ws://127.0.0.1:9/video/test" };
     if (cmd === "video_stats") return [{ participant: "2", shown: 300, replaced: 2, sent: 298, drawn: 298 }];
+    if (cmd === "devices")
+      return { microphones: [{ id: "usb", name: "USB headset", isDefault: false }], speakers: [], cameras: [], problems: [] };
+    if (cmd === "settings" || cmd === "save_settings")
+      return {
+        settings: {
+          language: "system",
+          devices: { microphone: null, speaker: null, camera: null },
+          privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
+          displayName: null,
+          pushToTalk: null,
+        },
+        servers: [],
+        policy: { systemPath: null, sources: [], onlyPresetServers: false, forbidRememberingPasswords: false, lockSettings: false, servers: [] },
+        privacyLocked: false,
+        notes: [],
+      };
     return null;
   });
 });
@@ -88,6 +107,23 @@ describe("Call", () => {
     expect(badge.textContent).toContain("21 % of their sound was lost");
     call.handle({ event: "quality", participant: "2", quality: "good", audioLostPercent: 0 });
     await waitFor(() => expect(screen.queryByTestId("tile-quality")).toBeNull());
+  });
+
+  it("switches a device in the call, remembers it, and says when a device stops working", async () => {
+    const call = new CallState(true, false);
+    render(Call, { call, onclose: () => {} });
+    await fireEvent.click(screen.getByTestId("devices"));
+    const choose = (await screen.findByTestId("call-choose-microphone")) as HTMLSelectElement;
+    await waitFor(() => expect(choose.options.length).toBe(2));
+    choose.selectedIndex = 1;
+    await fireEvent.change(choose);
+    await waitFor(() => expect(commands).toContain("save_settings"));
+    expect(calls.find((c) => c.cmd === "switch_device")?.args).toEqual({ device: "microphone", id: "usb" });
+    call.handle({ event: "deviceChanged", device: "microphone", inUse: true, name: "usb", reason: null });
+    expect((await screen.findByTestId("device-notice")).textContent).toContain("Microphone: now using usb.");
+    call.handle({ event: "deviceChanged", device: "microphone", inUse: false, name: "usb", reason: "unplugged" });
+    await waitFor(() => expect(screen.getByTestId("device-notice").dataset.inUse).toBe("false"));
+    expect(screen.getByTestId("device-notice").textContent).toContain("stopped working: unplugged");
   });
 
   it("says why the call ended and goes back", async () => {

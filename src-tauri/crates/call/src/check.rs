@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::UserError;
+use crate::devices::DeviceKind;
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
     MediaChoice, Sender, Sources,
@@ -296,17 +297,17 @@ impl DeviceCheck {
     }
 
     /// Use another microphone, speaker or camera (`None`: the default).
-    pub async fn switch(&mut self, device: CheckDevice, id: Option<String>) {
+    pub async fn switch(&mut self, device: DeviceKind, id: Option<String>) {
         let result = match device {
-            CheckDevice::Microphone => match &self.devices {
+            DeviceKind::Microphone => match &self.devices {
                 Some(d) => d.switch(DeviceRole::Microphone, id).await,
                 None => Err(media_failed("this check has no microphone")),
             },
-            CheckDevice::Speaker => match &self.devices {
+            DeviceKind::Speaker => match &self.devices {
                 Some(d) => d.switch(DeviceRole::Speaker, id).await,
                 None => Err(media_failed("this check has no speaker")),
             },
-            CheckDevice::Camera => match &self.sender {
+            DeviceKind::Camera => match &self.sender {
                 Some(s) => s.switch_camera(id).await,
                 None => Err(media_failed("this check has no camera")),
             },
@@ -462,19 +463,6 @@ impl DeviceCheck {
         }
         drop(self.devices.take());
     }
-}
-
-/// Which device to switch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub enum CheckDevice {
-    /// The microphone.
-    Microphone,
-    /// The speaker.
-    Speaker,
-    /// The camera.
-    Camera,
 }
 
 async fn next_link(link: Option<&mut PeerLink>) -> Option<LinkEvent> {

@@ -1,8 +1,8 @@
 //! The microphones, speakers and cameras this computer has, for the device choice.
 
-use runde_media::audio::device::{DeviceKind, list_devices};
+use runde_media::audio::device::{DeviceKind as AudioDeviceKind, list_devices};
 use runde_media::video::camera::list_cameras;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,8 +36,8 @@ pub struct DeviceList {
 pub fn list() -> DeviceList {
     let mut list = DeviceList::default();
     for (kind, into) in [
-        (DeviceKind::Microphone, &mut list.microphones),
-        (DeviceKind::Speaker, &mut list.speakers),
+        (AudioDeviceKind::Microphone, &mut list.microphones),
+        (AudioDeviceKind::Speaker, &mut list.speakers),
     ] {
         match list_devices(kind) {
             Ok(devices) => {
@@ -68,4 +68,17 @@ pub fn list() -> DeviceList {
         Err(e) => list.problems.push(e.to_string()),
     }
     list
+}
+
+/// Which kind of device (to switch, in the check before a call or in a call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum DeviceKind {
+    /// The microphone.
+    Microphone,
+    /// The speaker.
+    Speaker,
+    /// The camera.
+    Camera,
 }

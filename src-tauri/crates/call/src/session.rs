@@ -857,6 +857,50 @@ impl Call {
         self.queued.push_back(event);
     }
 
+    /// Use another microphone, speaker or camera (`None`: the default); the outcome comes as a
+    /// [`CallEvent::DeviceChanged`] or, when it failed (the current one stays), a warning. A
+    /// microphone or camera that is off is only remembered and opens when turned on.
+    pub async fn switch_device(&mut self, device: crate::devices::DeviceKind, id: Option<String>) {
+        use crate::devices::DeviceKind;
+        let name = id.clone().unwrap_or_else(|| "default".into());
+        // Borrow only the part that switches: the call as a whole is not shared across threads.
+        let no_audio = || UserError::MediaFailed {
+            detail: "this call uses no audio devices".into(),
+        };
+        let result = match device {
+            DeviceKind::Microphone => match &self.devices {
+                Some(d) => d.switch(DeviceRole::Microphone, id).await,
+                None => Err(no_audio()),
+            },
+            DeviceKind::Speaker => match &self.devices {
+                Some(d) => d.switch(DeviceRole::Speaker, id).await,
+                None => Err(no_audio()),
+            },
+            DeviceKind::Camera => match &self.sender {
+                Some(s) => s.switch_camera(id).await,
+                None => Err(UserError::MediaFailed {
+                    detail: "this call sends no video".into(),
+                }),
+            },
+        };
+        match result {
+            Ok(()) => {
+                let kind = match device {
+                    DeviceKind::Microphone => "microphone",
+                    DeviceKind::Speaker => "speaker",
+                    DeviceKind::Camera => "camera",
+                };
+                self.queued.push_back(CallEvent::DeviceChanged {
+                    device: kind.into(),
+                    in_use: true,
+                    name,
+                    reason: None,
+                });
+            }
+            Err(error) => self.queued.push_back(CallEvent::Warning { error }),
+        }
+    }
+
     /// Play the sound cue for a recording change (now, or once playout has started).
     fn cue(&mut self, change: RecordingChange) {
         let cue = match change {
