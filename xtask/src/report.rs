@@ -50,7 +50,8 @@ impl Report {
         passed
     }
 
-    /// Read a test runner's summary line (cargo test or vitest) and add its counts.
+    /// Read a test runner's summary line (cargo test, vitest or the screen tests) and add its
+    /// counts.
     pub fn count_tests(&mut self, line: &str) {
         if let Some((passed, failed)) = parse_counts(line) {
             self.tests_passed += passed;
@@ -119,16 +120,18 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-/// `test result: ok. 5 passed; 1 failed; …` (cargo) or `Tests  1 failed | 12 passed (13)` (vitest).
+/// `test result: ok. 5 passed; 1 failed; …` (cargo), `Tests  1 failed | 12 passed (13)` (vitest)
+/// or `screens: 30 passed, 1 failed` (ui/screens/run.mjs).
 fn parse_counts(line: &str) -> Option<(u64, u64)> {
     let line = strip_ansi(line);
     let line = line.trim();
     let rest = line
         .strip_prefix("test result: ")
-        .or_else(|| line.strip_prefix("Tests "))?;
+        .or_else(|| line.strip_prefix("Tests "))
+        .or_else(|| line.strip_prefix("screens: "))?;
     let number_before = |word: &str| -> u64 {
         let words: Vec<&str> = rest
-            .split(|c: char| c.is_whitespace() || c == ';' || c == '|')
+            .split(|c: char| c.is_whitespace() || c == ';' || c == '|' || c == ',')
             .filter(|w| !w.is_empty())
             .collect();
         words
@@ -145,7 +148,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_cargo_and_vitest_summaries() {
+    fn reads_cargo_vitest_and_screen_test_summaries() {
         assert_eq!(
             parse_counts("test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured"),
             Some((12, 0))
@@ -164,6 +167,8 @@ mod tests {
             parse_counts("      Tests  1 failed | 12 passed (13)"),
             Some((12, 1))
         );
+        assert_eq!(parse_counts("screens: 33 passed, 1 failed"), Some((33, 1)));
         assert_eq!(parse_counts("running 3 tests"), None);
+        assert_eq!(parse_counts("  ok   screens: home (0.8 s)"), None);
     }
 }

@@ -116,6 +116,14 @@ pub fn test() -> ExitCode {
         build_ui(&node).map(|()| Outcome::Passed)
     });
     if ui_built {
+        report.step("UI screens in Chromium (axe-core, keyboard)", |r| {
+            let mut cmd = node.npm(&["run", "screens"]);
+            cmd.env(
+                "RUNDE_SCREENS_OUT",
+                exec::root().join("target/test-artifacts/screens"),
+            );
+            exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
+        });
         rust_steps(&mut report);
     }
     deny_steps(&mut report, &node);
