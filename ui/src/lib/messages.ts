@@ -198,6 +198,7 @@ export const en = {
   "call.leave": "Leave",
   "call.participants": "Participants",
   "call.tiles": "Video of the participants",
+  "call.heading": "Call",
   "call.warning": "Note",
 
   "ended.heading": "The call has ended",
@@ -474,6 +475,7 @@ export const de: Messages = {
   "call.leave": "Verlassen",
   "call.participants": "Teilnehmende",
   "call.tiles": "Video der Teilnehmenden",
+  "call.heading": "Gespräch",
   "call.warning": "Hinweis",
 
   "ended.heading": "Das Gespräch ist beendet",
