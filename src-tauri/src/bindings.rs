@@ -25,10 +25,10 @@ use ts_rs::{Config, TS};
 use crate::check_task::CheckAction;
 use crate::commands::{CheckRequest, JoinRequest};
 use crate::video_server::{TileStats, VideoEndpoint};
-use runde_call::SendState;
 use runde_call::check::{CheckEvent, EchoState};
 use runde_call::devices::DeviceKind;
 use runde_call::quality::Quality;
+use runde_call::{KnownServer, SendState};
 
 /// One command as the UI sees it.
 struct CommandSig {
@@ -207,6 +207,7 @@ fn declarations(cfg: &Config) -> Vec<String> {
         SettingsNote::decl(cfg),
         PolicyReport::decl(cfg),
         SendState::decl(cfg),
+        KnownServer::decl(cfg),
         Quality::decl(cfg),
         CheckRequest::decl(cfg),
         CheckAction::decl(cfg),

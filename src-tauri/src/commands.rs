@@ -22,7 +22,12 @@ use crate::video_server::{TileStats, VideoEndpoint};
 #[tauri::command]
 pub(crate) fn check_link(link: String) -> Result<LinkReport, UserError> {
     tracing::debug!(len = link.len(), "checking a pasted link");
-    let result = runde_call::inspect_link(&link);
+    let options = TrustOptions {
+        store: runde_call::trust_dir(),
+        accept_new_server: false,
+        extra_policies: Vec::new(),
+    };
+    let result = runde_call::inspect_link_known(&link, &options);
     if let Err(e) = &result {
         // The code only: the error's data may hold parts of the link.
         tracing::debug!(code = e.code(), "link refused");

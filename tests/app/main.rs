@@ -24,6 +24,12 @@ fn home_checks_a_pasted_link_through_the_engine() -> TestResult {
         s.text(&s.find("[data-testid=report-tls]")?)?,
         "encrypted to the server (TLS)"
     );
+    // Never met: the engine looked only at this computer's list and says so.
+    assert_eq!(
+        s.attribute(&s.find("[data-testid=report-known]")?, "data-state")?
+            .as_deref(),
+        Some("unknown")
+    );
     app.screenshot("link-report")?;
 
     // The same from the clipboard: read only when asked, then checked by the engine.

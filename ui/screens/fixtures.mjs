@@ -4,7 +4,13 @@
 
 export const LINK = "https://meet.example.org/janus?room=1234";
 
-export const report = { server: "meet.example.org", endpoint: "wss://meet.example.org/janus", room: "1234", tls: true };
+export const report = {
+  server: "meet.example.org",
+  endpoint: "wss://meet.example.org/janus",
+  room: "1234",
+  tls: true,
+  known: { state: "unknown" },
+};
 
 /** What a server presents at first contact (or with a changed key). */
 export const review = {

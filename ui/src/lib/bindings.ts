@@ -35,7 +35,11 @@ room: string | null,
 /**
  * Whether the connection to the server is TLS-protected. False only for loopback servers.
  */
-tls: boolean, };
+tls: boolean, 
+/**
+ * What this computer knows about the server (trusted, blocked …); `None` when not looked up.
+ */
+known: KnownServer | null, };
 
 export type SelfDeclaredOperator = { 
 /**
@@ -636,6 +640,24 @@ lockSettings: boolean,
 servers: Array<string>, };
 
 export type SendState = "unavailable" | "off" | "on";
+
+export type KnownServer = { "state": "unknown" } | { "state": "trusted", 
+/**
+ * What the user (or the administrator) calls it.
+ */
+label: string, 
+/**
+ * The server family, e.g. "janus".
+ */
+family: string, 
+/**
+ * Who operates it, as declared by the user or the administrator.
+ */
+operator: string | null, 
+/**
+ * Set by the administrator's policy (the user cannot change it).
+ */
+byAdmin: boolean, } | { "state": "blocked" } | { "state": "notAllowed" };
 
 export type Quality = "good" | "reduced" | "poor";
 

@@ -58,6 +58,35 @@ describe("Home", () => {
     expect(screen.queryByTestId("paste-empty")).toBeNull();
   });
 
+  it("says what this computer knows about the link's server before anything is sent", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "startup_link") return null;
+      return {
+        server: "meet.example.org",
+        endpoint: "wss://meet.example.org/j",
+        room: "7",
+        tls: true,
+        known: { state: "trusted", label: "Verein", family: "janus", operator: "Verein e.V.", byAdmin: false },
+      };
+    });
+    render(Home);
+    await submit("https://meet.example.org/j?room=7");
+    const known = await screen.findByTestId("report-known");
+    expect(known.dataset.state).toBe("trusted");
+    expect(known.textContent).toContain("trusted by you: “Verein”");
+    expect(known.textContent).toContain("run by Verein e.V. (as declared)");
+  });
+
+  it("says when the administrator does not allow the link's server", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "startup_link") return null;
+      return { server: "x.example", endpoint: "wss://x.example/j", room: "7", tls: true, known: { state: "notAllowed" } };
+    });
+    render(Home);
+    await submit("https://x.example/j?room=7");
+    expect((await screen.findByTestId("report-known")).textContent).toContain("not allowed by your administrator");
+  });
+
   it("clears a refused link that held a password and offers the cleaned one", async () => {
     mockIPC(() => {
       throw { code: "PasswordInLink", withoutSecret: "https://meet.example.org/?room=1" };

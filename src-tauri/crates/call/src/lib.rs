@@ -21,7 +21,7 @@ pub mod trust;
 
 pub use error::UserError;
 pub use indicators::Indicators;
-pub use link::{LinkReport, inspect_link};
+pub use link::{LinkReport, inspect_link, inspect_link_known};
 pub use media::{
     AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, SELF_VIEW, ScreenFrame,
     TileCounts, VideoIn, VideoOut, VideoScreen,
@@ -31,7 +31,7 @@ pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
     RetryJoin, SendState, ServerReport, TrackKind, join, probe_server,
 };
-pub use trust::{SelfDeclaredOperator, ServerReview, TrustOptions};
+pub use trust::{KnownServer, SelfDeclaredOperator, ServerReview, TrustOptions};
 
 /// Where the trusted-server list lives by default (the system's settings folder for Runde).
 pub fn trust_dir() -> Option<std::path::PathBuf> {

@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use crate::UserError;
+use crate::session::origin_of;
+use crate::trust::{KnownServer, TrustOptions, known_server};
 
 /// The facts a pasted link establishes on its own, without any network traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -17,6 +19,8 @@ pub struct LinkReport {
     pub room: Option<String>,
     /// Whether the connection to the server is TLS-protected. False only for loopback servers.
     pub tls: bool,
+    /// What this computer knows about the server (trusted, blocked …); `None` when not looked up.
+    pub known: Option<KnownServer>,
 }
 
 /// Check a pasted link. Sends nothing anywhere; a link with a password is refused.
@@ -27,7 +31,17 @@ pub fn inspect_link(text: &str) -> Result<LinkReport, UserError> {
         endpoint: link.endpoint().to_string(),
         room: link.room().map(str::to_owned),
         tls: link.is_tls(),
+        known: None,
     })
+}
+
+/// Like [`inspect_link`], and what the trusted-server list and the administrator's policy say
+/// about the server. Reads only local files; sends nothing.
+pub fn inspect_link_known(text: &str, options: &TrustOptions) -> Result<LinkReport, UserError> {
+    let mut report = inspect_link(text)?;
+    let link = runde_connect::parse_link(text)?;
+    report.known = Some(known_server(&origin_of(link.endpoint()), options));
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -45,7 +59,8 @@ mod tests {
                 "server": "meet.example.org",
                 "endpoint": "wss://meet.example.org/janus",
                 "room": "42",
-                "tls": true
+                "tls": true,
+                "known": null
             })
         );
         Ok(())

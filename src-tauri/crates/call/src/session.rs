@@ -348,7 +348,7 @@ fn remember_password(
 }
 
 /// `wss://host:port` of an endpoint, with the default port spelled out.
-fn origin_of(endpoint: &url::Url) -> String {
+pub(crate) fn origin_of(endpoint: &url::Url) -> String {
     format!(
         "{}://{}:{}",
         endpoint.scheme(),

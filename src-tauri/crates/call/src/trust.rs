@@ -138,6 +138,63 @@ fn open(options: &TrustOptions) -> Result<Option<TrustStore>, UserError> {
     Ok(Some(store))
 }
 
+/// What this computer already knows about a server, before contacting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
+#[serde(
+    tag = "state",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum KnownServer {
+    /// Never met (or the list cannot be read): joining shows its certificate and operator first.
+    Unknown,
+    /// Trusted with its key pinned: reviewed by the user, or set by the administrator.
+    Trusted {
+        /// What the user (or the administrator) calls it.
+        label: String,
+        /// The server family, e.g. "janus".
+        family: String,
+        /// Who operates it, as declared by the user or the administrator.
+        operator: Option<String>,
+        /// Set by the administrator's policy (the user cannot change it).
+        by_admin: bool,
+    },
+    /// The user blocked it: Runde will not connect.
+    Blocked,
+    /// The administrator allows only preset servers, and this is not one.
+    NotAllowed,
+}
+
+/// What the trusted-server list and the administrator's policy say about `origin`; reads only
+/// local files.
+pub fn known_server(origin: &str, options: &TrustOptions) -> KnownServer {
+    let Ok(policy) = admin_policy(options) else {
+        return KnownServer::Unknown;
+    };
+    let preset = policy.preset(origin);
+    if preset.is_none() && policy.only_preset_servers {
+        return KnownServer::NotAllowed;
+    }
+    let entry = match preset {
+        Some(preset) => Some(preset),
+        None => open(options)
+            .ok()
+            .flatten()
+            .and_then(|s| s.find(origin).cloned()),
+    };
+    match entry {
+        None => KnownServer::Unknown,
+        Some(e) if e.policy == Policy::Blocked => KnownServer::Blocked,
+        Some(e) => KnownServer::Trusted {
+            by_admin: e.added_by == runde_trust::AddedBy::Admin,
+            label: e.label,
+            family: e.family,
+            operator: e.operator.map(|o| o.name),
+        },
+    }
+}
+
 /// Before connecting: what the administrator does not allow and what is blocked is refused; a
 /// pinned server must present a pinned key. The administrator's preset wins over the user's entry.
 pub(crate) fn decide(origin: &str, options: &TrustOptions) -> Result<Decision, UserError> {
@@ -239,4 +296,90 @@ pub(crate) fn operator(
         };
     }
     OperatorIndicator::unknown()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runde-known-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
+
+    fn server(origin: &str, policy: Policy) -> TrustedServer {
+        TrustedServer {
+            label: "Verein".into(),
+            origin: origin.into(),
+            family: "janus".into(),
+            operator: None,
+            pins: vec!["AAAA".into()],
+            policy,
+            added_at: 0,
+            added_by: AddedBy::UserReview,
+        }
+    }
+
+    #[test]
+    fn a_link_says_what_this_computer_knows_about_its_server() {
+        let dir = folder("store");
+        let store_dir = dir.join("store");
+        let Ok((mut store, _)) = TrustStore::open(&store_dir) else {
+            panic!("store");
+        };
+        assert!(
+            store
+                .upsert(server("wss://verein.example:443", Policy::Trusted))
+                .is_ok()
+        );
+        assert!(
+            store
+                .upsert(server("wss://bad.example:443", Policy::Blocked))
+                .is_ok()
+        );
+        let mut options = TrustOptions {
+            store: Some(store_dir),
+            accept_new_server: false,
+            extra_policies: Vec::new(),
+        };
+        assert_eq!(
+            known_server("wss://verein.example:443", &options),
+            KnownServer::Trusted {
+                label: "Verein".into(),
+                family: "janus".into(),
+                operator: None,
+                by_admin: false,
+            }
+        );
+        assert_eq!(
+            known_server("wss://bad.example:443", &options),
+            KnownServer::Blocked
+        );
+        assert_eq!(
+            known_server("wss://new.example:443", &options),
+            KnownServer::Unknown
+        );
+
+        // The administrator allows one preset server only: it is trusted by the administrator,
+        // everything else (even the user's own entry) is not allowed.
+        let policy = dir.join("policy.json");
+        let written = std::fs::write(
+            &policy,
+            r#"{"version": 1, "onlyPresetServers": true, "servers": [{"label": "Beratung",
+                "origin": "wss://beratung.example:443", "operator": {"name": "Beratung Nord e.V."}}]}"#,
+        );
+        assert!(written.is_ok());
+        options.extra_policies = vec![policy];
+        assert_eq!(
+            known_server("wss://verein.example:443", &options),
+            KnownServer::NotAllowed
+        );
+        assert!(matches!(
+            known_server("wss://beratung.example:443", &options),
+            KnownServer::Trusted { by_admin: true, operator: Some(ref o), .. } if o == "Beratung Nord e.V."
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
