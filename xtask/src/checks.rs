@@ -14,9 +14,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runde-media", &[]),
     ("runde-connect", &[]),
     ("runde-trust", &[]),
+    ("runde-e2ee", &[]),
     (
         "runde-call",
-        &["runde-media", "runde-connect", "runde-trust"],
+        &["runde-media", "runde-connect", "runde-trust", "runde-e2ee"],
     ),
     ("runde-cli", &["runde-call"]),
     ("runde", &["runde-call"]),
