@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         display: "fuzz".into(),
         pin: None,
         receive: true,
+        e2ee: false,
     };
     let mut room = VideoRoom::new(config, "f", now);
     for (i, chunk) in data.split(|b| *b == 0).enumerate() {

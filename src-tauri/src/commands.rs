@@ -86,6 +86,8 @@ pub(crate) async fn join(
         },
         media,
         remember_password: request.remember_password,
+        // End-to-end encryption in the app comes with its own field (next step of the E2EE work).
+        e2ee: None,
     };
     tracing::info!("joining");
     match runde_call::join(options).await {

@@ -515,6 +515,160 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
     Ok(())
 }
 
+/// End-to-end encryption through real Janus: Alice sends a tone and the test pattern encrypted
+/// with the key from a passphrase. Bob, with the same passphrase, decrypts both (the tone at
+/// 440 Hz, the pattern's frame counters advancing); Mallory, with another passphrase, is told
+/// "cannot decrypt" and decodes nothing; Eve, without end-to-end encryption, gets only noise and
+/// no readable picture — what the server forwards (and could record) is not the media.
+#[test]
+fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
+    if !netns::enter("an_end_to_end_encrypted_call_opens_only_with_the_passphrase")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-e2ee")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let right = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
+    let wrong = password_file(&dir, "e2ee-wrong", "Tee Tasse Torte Tulpe")?;
+    let out = |name: &str| dir.join(name).display().to_string();
+    let wait = Duration::from_secs(20);
+    // The receivers stay four seconds and leave by themselves (their files are then complete).
+    let join = |name: &str, extra: &[&str]| -> Result<CliClient> {
+        let seconds = if name == "Alice" { "60" } else { "4" };
+        let mut args = vec![
+            "join",
+            link.as_str(),
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            pin.as_str(),
+            "--duration",
+            seconds,
+        ];
+        args.extend_from_slice(extra);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut alice = join(
+        "Alice",
+        &[
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+            "pattern:320x180@15",
+            "--e2ee-passphrase-file",
+            &right,
+        ],
+    )?;
+    let joined = alice.wait_event("joined", wait, event_is("joined"))?;
+    let alice_id = joined["me"].as_str().unwrap_or_default().to_owned();
+    let (bob_wav, bob_y4m) = (out("bob.wav"), out("bob.y4m"));
+    let (eve_wav, eve_y4m) = (out("eve.wav"), out("eve.y4m"));
+    let mallory_y4m = out("mallory.y4m");
+    let mut bob = join(
+        "Bob",
+        &[
+            "--e2ee-passphrase-file",
+            &right,
+            "--audio-out",
+            &bob_wav,
+            "--video-out",
+            &bob_y4m,
+        ],
+    )?;
+    let mut mallory = join(
+        "Mallory",
+        &[
+            "--e2ee-passphrase-file",
+            &wrong,
+            "--video-out",
+            &mallory_y4m,
+        ],
+    )?;
+    let mut eve = join("Eve", &["--audio-out", &eve_wav, "--video-out", &eve_y4m])?;
+    let from_alice =
+        |e: &Value, name: &str| e["event"] == name && e["participant"] == alice_id.as_str();
+    bob.wait_event("Bob decrypts Alice", wait, |e| {
+        from_alice(e, "decryption") && e["decrypting"] == true
+    })?;
+    for kind in ["audio", "video"] {
+        bob.wait_event(&format!("Bob plays Alice's {kind}"), wait, |e| {
+            from_alice(e, "mediaStarted") && e["kind"] == kind
+        })?;
+    }
+    mallory.wait_event("Mallory cannot decrypt Alice", wait, |e| {
+        from_alice(e, "decryption") && e["decrypting"] == false
+    })?;
+    // Eve receives the same packets for a while (her video must have arrived to judge it).
+    eve.wait_event("Eve receives Alice's stream", wait, |e| {
+        from_alice(e, "trackAdded") && e["kind"] == "video"
+    })?;
+    bob.wait_event("Bob hears Alice speak", wait, |e| {
+        from_alice(e, "speaking") && e["speaking"] == true
+    })?;
+    for client in [&mut bob, &mut mallory, &mut eve] {
+        client.wait_exit(wait)?;
+        client.save_output(&dir);
+    }
+    alice.interrupt()?;
+    alice.wait_exit(wait)?;
+    alice.save_output(&dir);
+    assert!(
+        !mallory
+            .events()
+            .iter()
+            .any(|e| from_alice(e, "mediaStarted")),
+        "Mallory played or showed something of Alice's"
+    );
+    // What was loud in each recording (10 ms windows above -35 dBFS).
+    let loud = |path: &str| -> Result<Vec<f32>> {
+        let samples = analysis::wav(std::path::Path::new(path))?;
+        Ok(samples
+            .chunks_exact(480)
+            .filter(|w| runde_media::measure::rms_dbfs(w) > -35.0)
+            .flatten()
+            .copied()
+            .collect())
+    };
+    let at_bob = loud(&bob_wav)?;
+    let hz = analysis::tone_hz(&at_bob);
+    println!("Bob hears {hz:.0} Hz for {} ms", at_bob.len() / 48);
+    assert!(
+        at_bob.len() >= 48 * 300 && (hz - 440.0).abs() < 10.0,
+        "Bob hears {hz} Hz"
+    );
+    let (counters, frames) = analysis::frame_counters(std::path::Path::new(&bob_y4m))?;
+    println!(
+        "Bob: {frames} pictures, {} with readable stamps",
+        counters.len()
+    );
+    assert!(
+        counters.len() >= 15 && counters.windows(2).all(|w| w[1] > w[0]),
+        "{counters:?}"
+    );
+    // Eve has no key: her decoder gets ciphertext. Whatever it makes of it is not Alice's tone or
+    // picture.
+    let at_eve = loud(&eve_wav)?;
+    if !at_eve.is_empty() {
+        let eve_hz = analysis::tone_hz(&at_eve);
+        println!("Eve hears {eve_hz:.0} Hz for {} ms", at_eve.len() / 48);
+        assert!((eve_hz - 440.0).abs() > 20.0, "Eve heard the tone");
+    }
+    if std::path::Path::new(&eve_y4m)
+        .metadata()
+        .map(|m| m.len() > 0)
+        .unwrap_or(false)
+    {
+        let (eve_counters, eve_frames) = analysis::frame_counters(std::path::Path::new(&eve_y4m))?;
+        println!(
+            "Eve: {eve_frames} pictures, {} with readable stamps",
+            eve_counters.len()
+        );
+        assert!(eve_counters.is_empty(), "Eve read Alice's picture");
+    }
+    Ok(())
+}
+
 fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
     use runde_media::video::{TestPattern, VideoSink, VideoSource, Y4mSink};
     let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;

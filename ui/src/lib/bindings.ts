@@ -178,7 +178,11 @@ detail: string, } | { "code": "SettingsFailed",
 /**
  * What went wrong.
  */
-detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "ShortcutUnavailable", 
+detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "E2eeUnavailable", 
+/**
+ * Why.
+ */
+detail: string, } | { "code": "ShortcutUnavailable", 
 /**
  * Why.
  */
@@ -283,7 +287,15 @@ indicators: Indicators,
  * Set when the recording state changed (not only its reason): the UI announces it
  * visibly and to screen readers; the engine has already played the sound cue.
  */
-recordingChange: RecordingChange | null, } | { "event": "quality", 
+recordingChange: RecordingChange | null, } | { "event": "decryption", 
+/**
+ * Whose media.
+ */
+participant: string, 
+/**
+ * Decrypting now.
+ */
+decrypting: boolean, } | { "event": "quality", 
 /**
  * Whose media.
  */

@@ -22,6 +22,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "PasswordNotRemembered":
     case "SettingsFailed":
     case "ShortcutUnavailable":
+    case "E2eeUnavailable":
       return { key: `error.${error.code}`, params: { detail: error.detail } };
     case "ServerBlocked":
     case "NotAllowedByPolicy":

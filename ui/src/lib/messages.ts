@@ -81,6 +81,8 @@ export const en = {
   "error.AlreadyInCall": "You are already in a call. Leave it before joining another.",
   "error.SettingsFailed": "Runde cannot read or save your settings ({detail}).",
   "error.SettingsLocked": "Your administrator’s policy does not allow this change.",
+  "error.E2eeUnavailable":
+    "End-to-end encryption cannot be used ({detail}). Nothing was sent; check the end-to-end passphrase.",
   "error.ShortcutUnavailable":
     "The push-to-talk key cannot be used ({detail}). Choose another one in the settings; the mute button works as usual.",
 
@@ -365,6 +367,8 @@ export const de: Messages = {
   "error.AlreadyInCall": "Sie sind bereits in einem Gespräch. Verlassen Sie es, bevor Sie einem anderen beitreten.",
   "error.SettingsFailed": "Runde kann Ihre Einstellungen nicht lesen oder speichern ({detail}).",
   "error.SettingsLocked": "Die Richtlinie Ihrer Administration erlaubt diese Änderung nicht.",
+  "error.E2eeUnavailable":
+    "Ende-zu-Ende-Verschlüsselung ist nicht möglich ({detail}). Es wurde nichts gesendet; prüfen Sie die Ende-zu-Ende-Passphrase.",
   "error.ShortcutUnavailable":
     "Die Sprechtaste kann nicht verwendet werden ({detail}). Wählen Sie in den Einstellungen eine andere; die Stummschalttaste funktioniert wie gewohnt.",
 

@@ -22,7 +22,7 @@ use crate::UserError;
 use crate::devices::DeviceKind;
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
-    MediaChoice, Sender, Sources,
+    MediaChoice, SendOptions, Sender, Sources,
 };
 use crate::session::{SendState, device_event};
 
@@ -198,7 +198,7 @@ impl DeviceCheck {
         } else {
             media.audio_out.clone()
         };
-        let engine = Engine::start(&audio_out, &media.video_out, speaker_sink)?;
+        let engine = Engine::start(&audio_out, &media.video_out, speaker_sink, None)?;
         let mut check = Self {
             devices,
             engine: Some(engine),
@@ -251,9 +251,13 @@ impl DeviceCheck {
             tracks.0,
             tracks.1,
             device_tx,
-            media.self_view.clone(),
-            (true, media.start_video_off),
-            Some(level_tx),
+            SendOptions {
+                self_view: media.self_view.clone(),
+                muted: true,
+                video_off: media.start_video_off,
+                levels: Some(level_tx),
+                e2ee: None,
+            },
         )?;
         check.sender = Some(sender);
         check.publisher = Some(publisher);

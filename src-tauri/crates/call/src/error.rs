@@ -143,6 +143,12 @@ pub enum UserError {
     /// A call is already going on; leave it first.
     #[error("you are already in a call; leave it first")]
     AlreadyInCall,
+    /// End-to-end encryption cannot be used as asked (e.g. the passphrase is too short).
+    #[error("end-to-end encryption cannot be used: {detail}")]
+    E2eeUnavailable {
+        /// Why.
+        detail: String,
+    },
     /// The push-to-talk key combination cannot be used (not a key combination, or another
     /// program holds it).
     #[error("the push-to-talk key cannot be used: {detail}")]
@@ -196,6 +202,7 @@ impl UserError {
             Self::PasswordNotRemembered { .. } => "PasswordNotRemembered",
             Self::AlreadyInCall => "AlreadyInCall",
             Self::ShortcutUnavailable { .. } => "ShortcutUnavailable",
+            Self::E2eeUnavailable { .. } => "E2eeUnavailable",
             Self::SettingsFailed { .. } => "SettingsFailed",
             Self::SettingsLocked => "SettingsLocked",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",

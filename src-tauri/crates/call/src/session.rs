@@ -23,7 +23,7 @@ use crate::indicators::{
 };
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
-    MediaChoice, MediaSummary, Sender, Sources,
+    MediaChoice, MediaSummary, SendOptions, Sender, Sources,
 };
 
 /// What to join, and as whom.
@@ -41,6 +41,9 @@ pub struct JoinOptions {
     pub media: MediaChoice,
     /// Remember the password in the system keyring once it was accepted (the user asked).
     pub remember_password: bool,
+    /// End-to-end encrypt our media, and decrypt the others', with the key from this passphrase
+    /// (not the room password: the server must never learn it).
+    pub e2ee: Option<Secret>,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -175,6 +178,15 @@ pub enum CallEvent {
         /// Set when the recording state changed (not only its reason): the UI announces it
         /// visibly and to screen readers; the engine has already played the sound cue.
         recording_change: Option<RecordingChange>,
+    },
+    /// End-to-end encrypted calls: whether someone's media decrypts with the call key changed.
+    /// `false` means "cannot decrypt" (no key, a different passphrase, or not encrypted at all):
+    /// their media is dropped, never shown or played.
+    Decryption {
+        /// Whose media.
+        participant: String,
+        /// Decrypting now.
+        decrypting: bool,
     },
     /// How well someone's media reaches us changed (judged every 2 s from what we receive;
     /// worse shows at once, better after 4 s).
@@ -323,6 +335,8 @@ pub struct RetryJoin {
 /// What a join carries from its start to the call.
 struct JoinContext {
     media: MediaChoice,
+    /// The call key, when the call is end-to-end encrypted.
+    e2ee: Option<runde_e2ee::CallKey>,
     started: Instant,
     operator: OperatorIndicator,
     /// Where to remember an accepted password: origin, room, and whether the policy forbids it.
@@ -387,6 +401,7 @@ impl RetryJoin {
 pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let mut context = JoinContext {
         media: options.media,
+        e2ee: None,
         started: Instant::now(),
         operator: OperatorIndicator::unknown(),
         remember: None,
@@ -394,6 +409,15 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
     let origin = origin_of(link.endpoint());
+    // The call key comes from the end-to-end passphrase and this room's identity, before anything
+    // is sent: a passphrase that cannot be used stops the join here.
+    if let Some(passphrase) = &options.e2ee {
+        let key = runde_e2ee::CallKey::derive(passphrase.expose(), &format!("{origin}/{room}"))
+            .map_err(|e| UserError::E2eeUnavailable {
+                detail: e.to_string(),
+            })?;
+        context.e2ee = Some(key);
+    }
     // No password typed: one remembered in the keyring (if any) is used.
     let password = match options.password {
         Some(p) => Some(p),
@@ -414,6 +438,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         display: options.display_name,
         pin: password.clone(),
         receive: !context.media.send_only,
+        e2ee: context.e2ee.is_some(),
     };
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
@@ -720,7 +745,12 @@ impl Call {
         }
         let sources = Sources::open(&media.audio_in, &media.video_in, captured, self.video_off)?;
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
-        let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink)?;
+        let decryptor = self
+            .context
+            .e2ee
+            .clone()
+            .map(runde_e2ee::FrameDecryptor::new);
+        let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink, decryptor)?;
         if let Some(cue) = self.pending_cue.take() {
             engine.play_cue(cue);
         }
@@ -1070,6 +1100,12 @@ impl Call {
                 });
             }
             EngineReport::Speaking { feed, speaking } => self.set_speaking(feed, speaking),
+            EngineReport::Decryption { feed, decrypting } => {
+                self.queued.push_back(CallEvent::Decryption {
+                    participant: feed.to_string(),
+                    decrypting,
+                });
+            }
             EngineReport::Quality {
                 feed,
                 quality,
@@ -1110,9 +1146,17 @@ impl Call {
             audio,
             video,
             self.device_tx.clone(),
-            self.context.media.self_view.clone(),
-            (self.muted, self.video_off),
-            None,
+            SendOptions {
+                self_view: self.context.media.self_view.clone(),
+                muted: self.muted,
+                video_off: self.video_off,
+                levels: None,
+                // Our participant id makes our key ids unique in the call: one per track.
+                e2ee: self.context.e2ee.as_ref().map(|key| {
+                    let base = self.me.wrapping_mul(2);
+                    (key, (base, base.wrapping_add(1)))
+                }),
+            },
         ) {
             Ok(sender) => self.sender = Some(sender),
             Err(error) => self.queued.push_back(CallEvent::Warning { error }),

@@ -77,6 +77,8 @@ pub struct Options {
     media: MediaChoice,
     trust: TrustOptions,
     remember_password: bool,
+    /// A file whose first line is the end-to-end passphrase.
+    e2ee: Option<PathBuf>,
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -155,6 +157,7 @@ impl Options {
                 extra_policies: Vec::new(),
             },
             remember_password: false,
+            e2ee: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -180,6 +183,9 @@ impl Options {
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
+                "--e2ee-passphrase-file" => {
+                    options.e2ee = Some(value("--e2ee-passphrase-file")?.into());
+                }
                 "--trust-store" => options.trust.store = Some(value("--trust-store")?.into()),
                 "--accept-new-server" => options.trust.accept_new_server = true,
                 "--remember-password" => options.remember_password = true,
@@ -281,6 +287,22 @@ pub async fn join(options: Options) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    let e2ee = match &options.e2ee {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(Secret::new(
+                text.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('\r'),
+            )),
+            Err(e) => {
+                return fail(&UserError::E2eeUnavailable {
+                    detail: format!("cannot read the passphrase file {}: {e}", path.display()),
+                });
+            }
+        },
+    };
     let can_prompt =
         matches!(options.password, PasswordSource::None) && std::io::stdin().is_terminal();
     let mut attempt = runde_call::join(JoinOptions {
@@ -290,6 +312,7 @@ pub async fn join(options: Options) -> ExitCode {
         trust: options.trust.clone(),
         media: options.media.clone(),
         remember_password: options.remember_password,
+        e2ee,
     })
     .await;
     let mut prompts = 0;
@@ -480,6 +503,17 @@ fn print_event(options: &Options, event: &CallEvent) {
         CallEvent::Sending { microphone, camera } => {
             println!("sending: microphone {microphone:?} · camera {camera:?}");
         }
+        CallEvent::Decryption {
+            participant,
+            decrypting,
+        } => println!(
+            "{participant}: {}",
+            if *decrypting {
+                "decrypting with the call key"
+            } else {
+                "cannot decrypt"
+            }
+        ),
         CallEvent::PushToTalk { keys } => println!("push to talk: hold {keys}"),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),

@@ -36,6 +36,10 @@ commands:
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
       --send-only             receive nobody's media (for load tests: many cheap senders)
+      --e2ee-passphrase-file <path>
+                              end-to-end encrypt the call with the key from the passphrase on
+                              this file's first line (not the room password; never on the
+                              command line)
       --json                  print events as JSON lines (and media statistics at the end)
       --trust-store <folder>  where the trusted-server list is (default: Runde's settings folder)
       --accept-new-server     trust a server met for the first time and pin its key (after you
@@ -119,6 +123,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::PasswordNotRemembered { .. }
         | E::SettingsFailed { .. }
         | E::ShortcutUnavailable { .. }
+        | E::E2eeUnavailable { .. }
         | E::SettingsLocked => 10,
     })
 }

@@ -12,7 +12,7 @@ pub(crate) use devices::{AudioDevices, DeviceReport, DeviceRole};
 pub(crate) use receive::{Engine, EngineReport, FeedTrack};
 pub use receive::{MediaSummary, ParticipantMediaStats};
 pub use screen::{SELF_VIEW, ScreenFrame, TileCounts, VideoScreen};
-pub(crate) use send::{Sender, Sources};
+pub(crate) use send::{SendOptions, Sender, Sources};
 
 /// Where our sound comes from.
 #[derive(Debug, Clone, Default, PartialEq)]

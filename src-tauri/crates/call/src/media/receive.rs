@@ -10,6 +10,7 @@ use runde_media::audio::cue::{Cue, CuePlayer};
 
 use super::VideoScreen;
 use crate::quality::{Quality, QualityTracker, Window};
+use runde_e2ee::{FrameDecryptor, FrameKind};
 
 /// How often received quality is judged, in 10 ms playout ticks.
 const QUALITY_TICKS: u32 = 200;
@@ -42,6 +43,9 @@ pub(crate) enum EngineReport {
     FirstMedia { feed: u64, kind: TrackKind },
     /// Our own voice-activity detection on a participant's audio changed.
     Speaking { feed: u64, speaking: bool },
+    /// Whether a participant's media decrypts with the call key changed (end-to-end encrypted
+    /// calls only).
+    Decryption { feed: u64, decrypting: bool },
     /// How well a participant's media arrives changed.
     Quality {
         feed: u64,
@@ -124,6 +128,60 @@ struct Feed {
     quality: QualityTracker,
     /// Counters at the last quality window: audio received, audio missing, keyframe requests.
     counted: (u64, u64, u64),
+    /// End-to-end encryption: whether their frames decrypt (as last reported), and failures in a
+    /// row since the last success.
+    decrypting: Option<bool>,
+    failures_in_a_row: u32,
+    /// Frames that did not decrypt (dropped, never decoded).
+    undecryptable: u64,
+}
+
+/// This many frames in a row that do not decrypt make a participant "cannot decrypt" (a single
+/// damaged frame does not).
+const UNDECRYPTABLE_IN_A_ROW: u32 = 5;
+
+impl Feed {
+    /// Decrypt one frame when the call is end-to-end encrypted; `None` (dropped) when it does not
+    /// decrypt. Reports changes of the participant's state.
+    fn open(
+        &mut self,
+        feed: u64,
+        decryptor: &mut Option<FrameDecryptor>,
+        kind: FrameKind,
+        data: &[u8],
+        reports: &mpsc::UnboundedSender<EngineReport>,
+    ) -> Option<Vec<u8>> {
+        let Some(decryptor) = decryptor else {
+            return Some(data.to_vec());
+        };
+        match decryptor.decrypt(kind, data) {
+            Ok(frame) => {
+                self.failures_in_a_row = 0;
+                if self.decrypting != Some(true) {
+                    self.decrypting = Some(true);
+                    let _ = reports.send(EngineReport::Decryption {
+                        feed,
+                        decrypting: true,
+                    });
+                }
+                Some(frame)
+            }
+            Err(_) => {
+                self.undecryptable += 1;
+                self.failures_in_a_row += 1;
+                if self.failures_in_a_row >= UNDECRYPTABLE_IN_A_ROW
+                    && self.decrypting != Some(false)
+                {
+                    self.decrypting = Some(false);
+                    let _ = reports.send(EngineReport::Decryption {
+                        feed,
+                        decrypting: false,
+                    });
+                }
+                None
+            }
+        }
+    }
 }
 
 /// The playout engine.
@@ -146,6 +204,7 @@ impl Engine {
         audio_out: &AudioOut,
         video_out: &VideoOut,
         speaker: Option<Box<dyn AudioSink>>,
+        decryptor: Option<FrameDecryptor>,
     ) -> Result<Self, UserError> {
         let audio_sink: Option<Box<dyn AudioSink>> = match audio_out {
             AudioOut::Off => None,
@@ -168,6 +227,7 @@ impl Engine {
         let task = tokio::spawn(run(
             input_rx,
             report_tx,
+            decryptor,
             Outputs {
                 audio: audio_sink,
                 video_path,
@@ -270,6 +330,7 @@ struct Outputs {
 async fn run(
     mut inputs: mpsc::UnboundedReceiver<Input>,
     reports: mpsc::UnboundedSender<EngineReport>,
+    mut decryptor: Option<FrameDecryptor>,
     mut outputs: Outputs,
 ) -> MediaSummary {
     let start = Instant::now();
@@ -308,7 +369,7 @@ async fn run(
                 }
                 Some(Input::Media { feed, kind, event, at }) => {
                     if let Some(state) = feeds.get_mut(&feed) {
-                        on_media(state, kind, event, ms(at));
+                        on_media(state, feed, kind, event, ms(at), &mut decryptor, &reports);
                     }
                 }
                 Some(Input::Cue(cue)) => cues.play(cue),
@@ -344,7 +405,15 @@ async fn run(
     }
 }
 
-fn on_media(state: &mut Feed, kind: TrackKind, event: RemoteEvent, now_ms: u64) {
+fn on_media(
+    state: &mut Feed,
+    feed: u64,
+    kind: TrackKind,
+    event: RemoteEvent,
+    now_ms: u64,
+    decryptor: &mut Option<FrameDecryptor>,
+    reports: &mpsc::UnboundedSender<EngineReport>,
+) {
     match (kind, event) {
         (TrackKind::Audio, RemoteEvent::SenderReport(report)) => {
             state.sync.on_audio_sender_report(report);
@@ -353,8 +422,18 @@ fn on_media(state: &mut Feed, kind: TrackKind, event: RemoteEvent, now_ms: u64) 
             state.sync.on_video_sender_report(report);
         }
         (TrackKind::Audio, RemoteEvent::Rtp(packet)) => {
+            if state.audio.is_none() {
+                return;
+            }
+            // An Opus packet is one frame: decrypt it before the jitter buffer (a packet that
+            // does not decrypt counts as lost and is concealed).
+            let Some(payload) =
+                state.open(feed, decryptor, FrameKind::Opus, &packet.payload, reports)
+            else {
+                return;
+            };
             if let Some(jitter) = &mut state.audio {
-                jitter.insert(packet.sequence, packet.timestamp, &packet.payload, now_ms);
+                jitter.insert(packet.sequence, packet.timestamp, &payload, now_ms);
             }
         }
         (TrackKind::Video, RemoteEvent::Rtp(packet)) => {
@@ -375,7 +454,14 @@ fn on_media(state: &mut Feed, kind: TrackKind, event: RemoteEvent, now_ms: u64) 
                 let _ = video.keyframes.send(());
             }
             for frame in output.frames {
-                match video.decoder.decode(&frame.data) {
+                let Some(data) = state.open(feed, decryptor, FrameKind::Vp8, &frame.data, reports)
+                else {
+                    continue;
+                };
+                let Some(video) = &mut state.video else {
+                    return;
+                };
+                match video.decoder.decode(&data) {
                     Ok(Some(picture)) => {
                         video.decoded += 1;
                         video.playout.insert(frame.rtp_timestamp, now_ms, picture);

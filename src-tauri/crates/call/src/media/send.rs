@@ -8,9 +8,10 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use runde_e2ee::{CallKey, FrameEncryptor, FrameKind};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
 use runde_media::codec::opus::{OpusConfig, OpusEncoder};
-use runde_media::codec::vp8::{Vp8Config, Vp8Encoder};
+use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
 use runde_media::rtp::random_start;
 use runde_media::rtp::vp8::Vp8Packetizer;
 use runde_media::transport::LocalTrack;
@@ -147,6 +148,20 @@ pub(crate) struct Sender {
     video_thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How the sender starts.
+pub(crate) struct SendOptions<'a> {
+    /// Where our own picture is shown.
+    pub(crate) self_view: Option<VideoScreen>,
+    /// Start muted.
+    pub(crate) muted: bool,
+    /// Start with the picture off.
+    pub(crate) video_off: bool,
+    /// Where our sound's level goes (for a meter).
+    pub(crate) levels: Option<mpsc::UnboundedSender<f32>>,
+    /// End-to-end encryption: the call key and our key ids for audio and video.
+    pub(crate) e2ee: Option<(&'a CallKey, (u64, u64))>,
+}
+
 impl Sender {
     /// Start sending these sources on these tracks (a source without a track is dropped).
     pub(crate) fn start(
@@ -154,10 +169,24 @@ impl Sender {
         audio: Option<Arc<LocalTrack>>,
         video: Option<Arc<LocalTrack>>,
         reports: mpsc::UnboundedSender<DeviceReport>,
-        self_view: Option<VideoScreen>,
-        (muted, video_off): (bool, bool),
-        levels: Option<mpsc::UnboundedSender<f32>>,
+        options: SendOptions<'_>,
     ) -> Result<Self, UserError> {
+        let SendOptions {
+            self_view,
+            muted,
+            video_off,
+            levels,
+            e2ee,
+        } = options;
+        // One key id per track: an SFrame key must never count the same frame number twice.
+        let encryptor = |track: usize| -> Result<Option<FrameEncryptor>, UserError> {
+            e2ee.map(|(key, (audio, video))| {
+                FrameEncryptor::new(key, if track == 0 { audio } else { video })
+                    .map_err(media_failed)
+            })
+            .transpose()
+        };
+        let (audio_encryptor, mut video_encryptor) = (encryptor(0)?, encryptor(1)?);
         let has_audio = audio.is_some() && sources.audio.is_some();
         let has_video = video.is_some() && sources.has_video();
         let mut sender = Self {
@@ -174,12 +203,22 @@ impl Sender {
             let encoder = OpusEncoder::new(OpusConfig::default()).map_err(media_failed)?;
             let muted = sender.audio_muted.clone();
             sender.tasks.push(match source {
-                AudioSourceKind::Captured(frames) => {
-                    tokio::spawn(send_captured(track, frames, encoder, muted, levels))
-                }
-                AudioSourceKind::Samples(source) => {
-                    tokio::spawn(send_audio(track, source, encoder, muted, levels))
-                }
+                AudioSourceKind::Captured(frames) => tokio::spawn(send_captured(
+                    track,
+                    frames,
+                    encoder,
+                    muted,
+                    levels,
+                    audio_encryptor,
+                )),
+                AudioSourceKind::Samples(source) => tokio::spawn(send_audio(
+                    track,
+                    source,
+                    encoder,
+                    muted,
+                    levels,
+                    audio_encryptor,
+                )),
             });
         }
         if let (Some(track), Some(file)) = (&video, sources.encoded) {
@@ -189,6 +228,7 @@ impl Sender {
                 file,
                 off: sender.video_off.clone(),
                 stop: sender.stop.clone(),
+                encryptor: video_encryptor.take(),
             };
             sender.tasks.push(tokio::spawn(listen_feedback(
                 track.clone(),
@@ -220,6 +260,7 @@ impl Sender {
                 self_view,
                 camera: sources.camera,
                 released: sources.camera_closed,
+                encryptor: video_encryptor.take(),
             };
             let thread = std::thread::Builder::new()
                 .name("runde-video-send".into())
@@ -325,6 +366,7 @@ async fn send_audio(
     mut encoder: OpusEncoder,
     muted: Arc<AtomicBool>,
     levels: Option<mpsc::UnboundedSender<f32>>,
+    mut encryptor: Option<FrameEncryptor>,
 ) {
     let mut levels = LevelReports::new(levels);
     let mut pcm = vec![0.0; FRAME_20MS];
@@ -351,7 +393,9 @@ async fn send_audio(
             after_gap = true;
             continue;
         }
-        let payload = Bytes::copy_from_slice(payload);
+        let Some(payload) = seal(&mut encryptor, FrameKind::Opus, payload) else {
+            continue;
+        };
         match track.send(payload, packet_ts, after_gap).await {
             Ok(()) => after_gap = false,
             Err(e) => {
@@ -370,6 +414,7 @@ async fn send_captured(
     mut encoder: OpusEncoder,
     muted: Arc<AtomicBool>,
     levels: Option<mpsc::UnboundedSender<f32>>,
+    mut encryptor: Option<FrameEncryptor>,
 ) {
     let mut levels = LevelReports::new(levels);
     let mut pcm = Vec::with_capacity(FRAME_20MS);
@@ -390,7 +435,7 @@ async fn send_captured(
                 .encode(&pcm[..FRAME_20MS])
                 .ok()
                 .filter(|p| p.len() > 2)
-                .map(Bytes::copy_from_slice)
+                .and_then(|p| seal(&mut encryptor, FrameKind::Opus, p))
         };
         pcm.clear();
         match encoded {
@@ -402,12 +447,45 @@ async fn send_captured(
     }
 }
 
+/// The payload to send: as it is, or end-to-end encrypted. A frame that cannot be encrypted is
+/// not sent (never in clear).
+fn seal(encryptor: &mut Option<FrameEncryptor>, kind: FrameKind, payload: &[u8]) -> Option<Bytes> {
+    match encryptor {
+        None => Some(Bytes::copy_from_slice(payload)),
+        Some(encryptor) => match encryptor.encrypt(kind, payload) {
+            Ok(sealed) => Some(Bytes::from(sealed)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a frame could not be encrypted and was not sent");
+                None
+            }
+        },
+    }
+}
+
 async fn listen_feedback(track: Arc<LocalTrack>, keyframe: Arc<AtomicBool>) {
     while let Some(wants_keyframe) = track.next_feedback().await {
         if wants_keyframe {
             keyframe.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// An encoded picture as it is, or end-to-end encrypted (the keyframe flag stays: it is in the
+/// clear prefix). A frame that cannot be encrypted is not sent.
+fn seal_video(
+    encryptor: &mut Option<FrameEncryptor>,
+    mut frame: EncodedFrame,
+) -> Option<EncodedFrame> {
+    if let Some(encryptor) = encryptor {
+        match encryptor.encrypt(FrameKind::Vp8, &frame.data) {
+            Ok(sealed) => frame.data = sealed,
+            Err(e) => {
+                tracing::warn!(error = %e, "a picture could not be encrypted and was not sent");
+                return None;
+            }
+        }
+    }
+    Some(frame)
 }
 
 /// The thread for already encoded pictures: read, pace at the file's frame rate, packetize, send.
@@ -417,6 +495,7 @@ struct EncodedLoop {
     file: IvfSource,
     off: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    encryptor: Option<FrameEncryptor>,
 }
 
 impl EncodedLoop {
@@ -453,6 +532,9 @@ impl EncodedLoop {
                 continue;
             }
             need_keyframe = false;
+            let Some(frame) = seal_video(&mut self.encryptor, frame) else {
+                continue;
+            };
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
             let payloads = packetizer.packetize(&frame);
             let last = payloads.len().saturating_sub(1);
@@ -486,6 +568,8 @@ struct VideoLoop {
     camera: Option<Option<String>>,
     /// The camera is closed while the picture is off (its light goes out; nothing is captured).
     released: bool,
+    /// End-to-end encryption of each encoded frame, when the call uses it.
+    encryptor: Option<FrameEncryptor>,
 }
 
 impl VideoLoop {
@@ -609,6 +693,9 @@ impl VideoLoop {
             };
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
             for frame in encoded {
+                let Some(frame) = seal_video(&mut self.encryptor, frame) else {
+                    continue;
+                };
                 let payloads = packetizer.packetize(&frame);
                 let last = payloads.len().saturating_sub(1);
                 for (i, payload) in payloads.into_iter().enumerate() {

@@ -92,6 +92,9 @@ pub struct JoinConfig {
     pub pin: Option<Secret>,
     /// Subscribe to the others' media (`false`: send only, e.g. a load generator).
     pub receive: bool,
+    /// Our media is end-to-end encrypted: the publish offer says so (`"e2ee": true` in the jsep,
+    /// which rooms that require end-to-end encryption check).
+    pub e2ee: bool,
 }
 
 /// Which of our two handles something is about.
@@ -481,7 +484,10 @@ impl VideoRoom {
             return;
         }
         let body = json!({"request": "publish", "display": self.config.display});
-        let jsep = json!({"type": "offer", "sdp": offer_sdp});
+        let mut jsep = json!({"type": "offer", "sdp": offer_sdp});
+        if self.config.e2ee {
+            jsep["e2ee"] = json!(true);
+        }
         self.message(Request::Publish, self.publisher, body, Some(jsep), now);
     }
 

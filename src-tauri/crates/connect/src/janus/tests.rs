@@ -97,6 +97,7 @@ impl Harness {
             display: "Tester".into(),
             pin: pin.map(Secret::new),
             receive,
+            e2ee: false,
         };
         Self {
             room: VideoRoom::new(config, "t", now),
@@ -617,6 +618,7 @@ fn random_server_input_never_panics() {
                 display: "x".into(),
                 pin: None,
                 receive: true,
+                e2ee: false,
             },
             "t",
             Instant::now(),
