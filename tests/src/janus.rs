@@ -94,7 +94,7 @@ impl JanusServer {
     protected_folders = []
 }}
 media: {{
-    rtp_port_range = "20000-40000"
+    rtp_port_range = "20000-30000"
 }}
 nat: {{
     nice_debug = false
