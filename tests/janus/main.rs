@@ -600,6 +600,30 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
     mallory.wait_event("Mallory cannot decrypt Alice", wait, |e| {
         from_alice(e, "decryption") && e["decrypting"] == false
     })?;
+    // The encryption indicator follows what opened: end to end at Bob's, only partly at Mallory's
+    // (she seals what she sends, but Alice's media does not open), transport only at Eve's.
+    let encryption = |state: &'static str, reason: &'static str| {
+        move |e: &Value| {
+            e["event"] == "indicators"
+                && e["indicators"]["encryption"]["state"] == state
+                && e["indicators"]["encryption"]["reason"] == reason
+        }
+    };
+    bob.wait_event(
+        "Bob's indicator: end to end",
+        wait,
+        encryption("endToEnd", "allStreamsOpenWithCallKey"),
+    )?;
+    mallory.wait_event(
+        "Mallory's indicator: partly",
+        wait,
+        encryption("mixed", "someCannotBeDecrypted"),
+    )?;
+    eve.wait_event(
+        "Eve's indicator: transport only",
+        wait,
+        encryption("transportOnly", "serverDecryptsMedia"),
+    )?;
     // Eve receives the same packets for a while (her video must have arrived to judge it).
     eve.wait_event("Eve receives Alice's stream", wait, |e| {
         from_alice(e, "trackAdded") && e["kind"] == "video"

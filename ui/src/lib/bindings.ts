@@ -415,7 +415,7 @@ reason: EncryptionReason, };
 
 export type EncryptionState = "transportOnly" | "mixed" | "endToEnd";
 
-export type EncryptionReason = "serverDecryptsMedia";
+export type EncryptionReason = "serverDecryptsMedia" | "allStreamsOpenWithCallKey" | "someCannotBeDecrypted" | "notYetProven";
 
 export type OperatorIndicator = { 
 /**

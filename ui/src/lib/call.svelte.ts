@@ -19,6 +19,8 @@ export type Person = {
   /** How well their media reaches us, as the engine judged it, and the share of sound lost. */
   quality: Quality;
   lostPercent: number;
+  /** End-to-end encrypted calls: their media does not open with the call key (engine-reported). */
+  cannotDecrypt: boolean;
 };
 
 export type Announcement = { change: RecordingChange; indicators: Indicators; serial: number };
@@ -63,6 +65,7 @@ export class CallState {
           speaking: false,
           quality: "good",
           lostPercent: 0,
+          cannotDecrypt: false,
         }));
         break;
       case "participantJoined":
@@ -75,6 +78,7 @@ export class CallState {
             speaking: false,
             quality: "good",
             lostPercent: 0,
+            cannotDecrypt: false,
           });
         }
         break;
@@ -105,6 +109,11 @@ export class CallState {
       case "connection":
         this.connection = event.state;
         break;
+      case "decryption": {
+        const person = this.#person(event.participant);
+        if (person) person.cannotDecrypt = !event.decrypting;
+        break;
+      }
       case "quality": {
         const person = this.#person(event.participant);
         if (person) {

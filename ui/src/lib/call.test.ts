@@ -18,8 +18,8 @@ describe("CallState", () => {
     call.handle({ event: "speaking", participant: "2", speaking: true });
     expect(call.me).toBe("1");
     expect(call.people).toEqual([
-      { id: "2", name: "Ada", audio: true, video: true, speaking: true, quality: "good", lostPercent: 0 },
-      { id: "3", name: null, audio: false, video: false, speaking: false, quality: "good", lostPercent: 0 },
+      { id: "2", name: "Ada", audio: true, video: true, speaking: true, quality: "good", lostPercent: 0, cannotDecrypt: false },
+      { id: "3", name: null, audio: false, video: false, speaking: false, quality: "good", lostPercent: 0, cannotDecrypt: false },
     ]);
     call.handle({ event: "trackRemoved", participant: "2", kind: "video" });
     call.handle({ event: "participantLeft", id: "3" });

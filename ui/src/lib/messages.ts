@@ -178,6 +178,12 @@ export const en = {
   "encryption.state.mixed": "Partly end-to-end",
   "encryption.state.endToEnd": "End-to-end",
   "encryption.reason.serverDecryptsMedia": "Your audio and video are encrypted on the way to the server, but the server decrypts them to pass them on: whoever runs it could see and hear this call.",
+  "encryption.reason.allStreamsOpenWithCallKey":
+    "Everything you send is encrypted with the call's key, and everything you receive opened with it: the server passes on what it cannot read. Who takes part, when and for how long stays visible to it.",
+  "encryption.reason.someCannotBeDecrypted":
+    "What you send is encrypted end to end, but someone's audio or video does not open with the call's key (their tile says so): they use no end-to-end encryption or another passphrase.",
+  "encryption.reason.notYetProven":
+    "What you send is encrypted end to end. Someone's audio or video has not arrived yet (for example, they are muted), so Runde cannot confirm theirs yet.",
   "operator.label": "Operator",
   "operator.unknownName": "unknown",
   "operator.source.declaredByAdmin": "Declared by your administrator, who also fixed the server’s key.",
@@ -195,6 +201,7 @@ export const en = {
   "call.speaking": "speaking",
   "call.noVideo": "No video",
   "call.muted": "microphone off",
+  "call.cannotDecrypt": "cannot decrypt",
   "call.quality.reduced": "Weak connection",
   "call.quality.poor": "Very weak connection",
   "call.quality.explain": "{percent} % of their sound was lost or late in the last seconds.",
@@ -464,6 +471,12 @@ export const de: Messages = {
   "encryption.state.mixed": "Teilweise Ende-zu-Ende",
   "encryption.state.endToEnd": "Ende-zu-Ende",
   "encryption.reason.serverDecryptsMedia": "Ton und Bild sind auf dem Weg zum Server verschlüsselt, aber der Server entschlüsselt sie, um sie weiterzugeben: Wer ihn betreibt, könnte dieses Gespräch sehen und hören.",
+  "encryption.reason.allStreamsOpenWithCallKey":
+    "Alles, was Sie senden, ist mit dem Schlüssel des Gesprächs verschlüsselt, und alles Empfangene ließ sich damit öffnen: Der Server gibt weiter, was er nicht lesen kann. Wer teilnimmt, wann und wie lange, bleibt für ihn sichtbar.",
+  "encryption.reason.someCannotBeDecrypted":
+    "Was Sie senden, ist Ende-zu-Ende verschlüsselt, aber Ton oder Bild von jemandem lässt sich mit dem Schlüssel des Gesprächs nicht öffnen (die Kachel zeigt es): ohne Ende-zu-Ende-Verschlüsselung oder mit einer anderen Passphrase.",
+  "encryption.reason.notYetProven":
+    "Was Sie senden, ist Ende-zu-Ende verschlüsselt. Ton oder Bild von jemandem ist noch nicht angekommen (zum Beispiel stummgeschaltet), daher kann Runde es für diese Person noch nicht bestätigen.",
   "operator.label": "Betreiber",
   "operator.unknownName": "unbekannt",
   "operator.source.declaredByAdmin": "Von Ihrer Administration angegeben, die auch den Schlüssel des Servers festgelegt hat.",
@@ -481,6 +494,7 @@ export const de: Messages = {
   "call.speaking": "spricht",
   "call.noVideo": "Kein Bild",
   "call.muted": "Mikrofon aus",
+  "call.cannotDecrypt": "nicht entschlüsselbar",
   "call.quality.reduced": "Schwache Verbindung",
   "call.quality.poor": "Sehr schwache Verbindung",
   "call.quality.explain": "{percent} % ihres Tons gingen in den letzten Sekunden verloren oder kamen zu spät.",

@@ -126,6 +126,26 @@ describe("Call", () => {
     expect(screen.getByTestId("device-notice").textContent).toContain("stopped working: unplugged");
   });
 
+  it("shows who cannot be decrypted, and the encryption indicator says why it is only partly end to end", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({
+      event: "indicators",
+      indicators: {
+        ...recordingOn,
+        encryption: { state: "mixed", reason: "someCannotBeDecrypted" },
+      },
+      recordingChange: null,
+    });
+    call.handle({ event: "decryption", participant: "2", decrypting: false });
+    const badge = await screen.findByTestId("tile-cannot-decrypt");
+    expect(badge.textContent).toContain("cannot decrypt");
+    expect(screen.getByTestId("indicator-encryption").dataset.state).toBe("mixed");
+    call.handle({ event: "decryption", participant: "2", decrypting: true });
+    await waitFor(() => expect(screen.queryByTestId("tile-cannot-decrypt")).toBeNull());
+  });
+
   it("says why the call ended and goes back", async () => {
     const call = new CallState(false, false);
     let closed = false;

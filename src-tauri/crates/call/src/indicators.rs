@@ -126,6 +126,13 @@ pub enum EncryptionReason {
     /// Media is protected between each participant and the server, which decrypts it to forward
     /// it.
     ServerDecryptsMedia,
+    /// Everything we send is sealed with the call key, and everything we receive opened with it.
+    AllStreamsOpenWithCallKey,
+    /// Someone's media does not open with the call key (no end-to-end encryption, or another
+    /// passphrase): the server can read theirs, or nobody here can.
+    SomeCannotBeDecrypted,
+    /// What we send is sealed, but someone's media has not arrived yet, so it is not proven.
+    NotYetProven,
 }
 
 /// The encryption indicator.
@@ -146,6 +153,60 @@ impl EncryptionIndicator {
             state: EncryptionState::TransportOnly,
             reason: EncryptionReason::ServerDecryptsMedia,
         }
+    }
+
+    /// From what the media path proves: whether we seal what we send with the call key, and for
+    /// each participant whose media we receive whether it opens with it (`None`: nothing has
+    /// arrived yet). End-to-end only when every stream is proven.
+    pub fn from_streams(sealing: bool, received: impl IntoIterator<Item = Option<bool>>) -> Self {
+        if !sealing {
+            return Self::transport_only();
+        }
+        let received: Vec<Option<bool>> = received.into_iter().collect();
+        let (state, reason) = if received.contains(&Some(false)) {
+            (
+                EncryptionState::Mixed,
+                EncryptionReason::SomeCannotBeDecrypted,
+            )
+        } else if received.contains(&None) {
+            (EncryptionState::Mixed, EncryptionReason::NotYetProven)
+        } else {
+            (
+                EncryptionState::EndToEnd,
+                EncryptionReason::AllStreamsOpenWithCallKey,
+            )
+        };
+        Self { state, reason }
+    }
+}
+
+#[cfg(test)]
+mod encryption_tests {
+    use super::*;
+
+    #[test]
+    fn end_to_end_only_when_every_stream_is_proven() {
+        let of = |sealing, received: &[Option<bool>]| {
+            let i = EncryptionIndicator::from_streams(sealing, received.iter().copied());
+            (i.state, i.reason)
+        };
+        use EncryptionReason as R;
+        use EncryptionState as S;
+        // Not sealing: transport only, whatever arrives.
+        assert_eq!(
+            of(false, &[Some(true)]),
+            (S::TransportOnly, R::ServerDecryptsMedia)
+        );
+        assert_eq!(of(true, &[]), (S::EndToEnd, R::AllStreamsOpenWithCallKey));
+        assert_eq!(
+            of(true, &[Some(true), Some(true)]),
+            (S::EndToEnd, R::AllStreamsOpenWithCallKey)
+        );
+        assert_eq!(of(true, &[Some(true), None]), (S::Mixed, R::NotYetProven));
+        assert_eq!(
+            of(true, &[Some(true), None, Some(false)]),
+            (S::Mixed, R::SomeCannotBeDecrypted)
+        );
     }
 }
 

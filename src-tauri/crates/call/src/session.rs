@@ -601,6 +601,8 @@ pub struct Call {
     /// A sound cue that came before playout started.
     pending_cue: Option<Cue>,
     speaking: HashMap<u64, bool>,
+    /// End-to-end encrypted calls: whose media opens with the call key (as the engine proved).
+    decrypting: HashMap<u64, bool>,
     devices: Option<AudioDevices>,
     /// The last state of each media connection (publisher, subscriber) and what we reported.
     link_states: [Option<LinkState>; 2],
@@ -656,7 +658,10 @@ impl Call {
         };
         let indicators = Indicators {
             recording: RecordingIndicator::from_janus(None),
-            encryption: EncryptionIndicator::transport_only(),
+            encryption: EncryptionIndicator::from_streams(
+                context.e2ee.is_some(),
+                participants.values().filter(|p| p.publishing).map(|_| None),
+            ),
             operator: context.operator.clone(),
         };
         let first_indicators = CallEvent::Indicators {
@@ -680,6 +685,7 @@ impl Call {
             engine: None,
             pending_cue: None,
             speaking: HashMap::new(),
+            decrypting: HashMap::new(),
             devices: None,
             link_states: [None, None],
             reported_state: None,
@@ -824,6 +830,26 @@ impl Call {
             sender.set_video_off(off);
         }
         self.report_sending();
+    }
+
+    /// The encryption indicator from what the media path proves: end-to-end only when every
+    /// publishing participant's media has opened with the call key.
+    fn update_encryption(&mut self) {
+        let encryption = EncryptionIndicator::from_streams(
+            self.context.e2ee.is_some(),
+            self.participants
+                .values()
+                .filter(|p| p.publishing)
+                .filter_map(|p| p.id.parse::<u64>().ok())
+                .map(|id| self.decrypting.get(&id).copied()),
+        );
+        if encryption != self.indicators.encryption {
+            self.indicators.encryption = encryption;
+            self.queued.push_back(CallEvent::Indicators {
+                indicators: self.indicators.clone(),
+                recording_change: None,
+            });
+        }
     }
 
     /// Whether we are muted now.
@@ -1101,10 +1127,12 @@ impl Call {
             }
             EngineReport::Speaking { feed, speaking } => self.set_speaking(feed, speaking),
             EngineReport::Decryption { feed, decrypting } => {
+                self.decrypting.insert(feed, decrypting);
                 self.queued.push_back(CallEvent::Decryption {
                     participant: feed.to_string(),
                     decrypting,
                 });
+                self.update_encryption();
             }
             EngineReport::Quality {
                 feed,
@@ -1211,6 +1239,7 @@ impl Call {
                     self.queued
                         .push_back(CallEvent::ParticipantJoined { participant: info });
                 }
+                self.update_encryption();
             }
             RoomEvent::ParticipantUnpublished { id } => {
                 if let Some(p) = self.participants.get_mut(&id) {
@@ -1219,6 +1248,8 @@ impl Call {
                 if let Some(engine) = &self.engine {
                     engine.remove_feed(id);
                 }
+                self.decrypting.remove(&id);
+                self.update_encryption();
             }
             RoomEvent::ParticipantLeft { id } => {
                 if let Some(engine) = &self.engine {
@@ -1229,6 +1260,8 @@ impl Call {
                     self.queued
                         .push_back(CallEvent::ParticipantLeft { id: id.to_string() });
                 }
+                self.decrypting.remove(&id);
+                self.update_encryption();
             }
             RoomEvent::SubscriptionOffer { jsep, streams } => {
                 self.on_streams(&streams);
