@@ -55,6 +55,9 @@ pub(crate) struct JoinRequest {
     pub microphone: bool,
     /// Send our camera.
     pub camera: bool,
+    /// End-to-end encrypt the call with the key from this passphrase (not the room password;
+    /// empty or absent: no end-to-end encryption).
+    pub e2ee_passphrase: Option<String>,
 }
 
 /// Join a room. Events of the call (joined, people, indicators, ended …) arrive on `events`.
@@ -86,8 +89,10 @@ pub(crate) async fn join(
         },
         media,
         remember_password: request.remember_password,
-        // End-to-end encryption in the app comes with its own field (next step of the E2EE work).
-        e2ee: None,
+        e2ee: request
+            .e2ee_passphrase
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
     };
     tracing::info!("joining");
     match runde_call::join(options).await {

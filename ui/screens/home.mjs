@@ -34,7 +34,16 @@ test("home: a known server lets the user straight into the call", async (t) => {
   const request = (await app.invoked("join")).request;
   assert.deepEqual(
     { ...request },
-    { link: LINK, password: null, displayName: "Ada", acceptNewServer: false, rememberPassword: false, microphone: false, camera: false },
+    {
+      link: LINK,
+      password: null,
+      displayName: "Ada",
+      acceptNewServer: false,
+      rememberPassword: false,
+      microphone: false,
+      camera: false,
+      e2eePassphrase: null,
+    },
   );
 });
 
@@ -180,7 +189,7 @@ test("home: the whole way into a call by keyboard alone", async (t) => {
   await keyboard.type(LINK);
   await keyboard.press("Enter");
   await app.id("join-form").waitFor();
-  for (let i = 0; i < 4; i++) await keyboard.press("Tab"); // check, paste, password, name
+  for (let i = 0; i < 5; i++) await keyboard.press("Tab"); // check, paste, password, e2ee, name
   assert.equal(await app.page.evaluate(() => document.activeElement?.id), "display-name");
   await keyboard.type("Ada");
   await keyboard.press("Tab");

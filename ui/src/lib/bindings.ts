@@ -224,7 +224,12 @@ microphone: boolean,
 /**
  * Send our camera.
  */
-camera: boolean, };
+camera: boolean, 
+/**
+ * End-to-end encrypt the call with the key from this passphrase (not the room password;
+ * empty or absent: no end-to-end encryption).
+ */
+e2eePassphrase: string | null, };
 
 export type CallEvent = { "event": "joined", 
 /**
@@ -335,7 +340,11 @@ microphone: SendState,
 /**
  * Our camera (or other picture source).
  */
-camera: SendState, } | { "event": "pushToTalk", 
+camera: SendState, } | { "event": "endToEnd", 
+/**
+ * 20 digits in four groups of five.
+ */
+safetyCode: string, } | { "event": "pushToTalk", 
 /**
  * The key combination, as set.
  */

@@ -39,6 +39,8 @@ export class CallState {
   cameraOff = $state(false);
   /** The last device change the engine reported (switched to, or stopped working). */
   deviceNotice = $state<{ device: string; inUse: boolean; name: string; reason: string | null } | null>(null);
+  /** End-to-end encrypted calls: the safety code to compare out of band. */
+  safetyCode = $state<string | null>(null);
   /** The push-to-talk keys, once the engine has taken them for this call. */
   pushToTalk = $state<string | null>(null);
   #serial = 0;
@@ -128,6 +130,9 @@ export class CallState {
         this.muted = event.microphone !== "on";
         this.sendsVideo = event.camera !== "unavailable";
         this.cameraOff = event.camera !== "on";
+        break;
+      case "endToEnd":
+        this.safetyCode = event.safetyCode;
         break;
       case "pushToTalk":
         this.pushToTalk = event.keys;

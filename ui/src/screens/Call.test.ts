@@ -146,6 +146,15 @@ describe("Call", () => {
     await waitFor(() => expect(screen.queryByTestId("tile-cannot-decrypt")).toBeNull());
   });
 
+  it("shows the safety code of an end-to-end encrypted call", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "endToEnd", safetyCode: "01234 56789 01234 56789" });
+    const code = await screen.findByTestId("safety-code");
+    expect(code.textContent).toContain("Safety code: 01234 56789 01234 56789");
+    expect(code.textContent).toContain("the same code means the same key");
+  });
+
   it("says why the call ended and goes back", async () => {
     const call = new CallState(false, false);
     let closed = false;

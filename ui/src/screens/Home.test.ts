@@ -166,7 +166,14 @@ describe("Home", () => {
       await waitFor(() => expect(joined).toBe(1));
       const joins = calls.filter((c) => c.cmd === "join").map((c) => (c.args as { request: Record<string, unknown> }).request);
       expect(joins.map((r) => r.password)).toEqual(["wrong", "right"]);
-      expect(joins[0]).toMatchObject({ displayName: "Ada", microphone: false, camera: false, acceptNewServer: false, rememberPassword: false });
+      expect(joins[0]).toMatchObject({
+        displayName: "Ada",
+        microphone: false,
+        camera: false,
+        acceptNewServer: false,
+        rememberPassword: false,
+        e2eePassphrase: null,
+      });
     });
 
     it("shows a new server for review, labels its statement self-declared, and pins it only on request", async () => {

@@ -222,6 +222,12 @@ pub enum CallEvent {
         /// Our camera (or other picture source).
         camera: SendState,
     },
+    /// The call is end-to-end encrypted (sent once after joining): the safety code to compare
+    /// with the others out of band — the same code means the same key.
+    EndToEnd {
+        /// 20 digits in four groups of five.
+        safety_code: String,
+    },
     /// Push to talk is ready for this call: holding these keys speaks while muted.
     PushToTalk {
         /// The key combination, as set.
@@ -669,12 +675,18 @@ impl Call {
             recording_change: None,
         };
         let (muted, video_off) = (context.media.start_muted, context.media.start_video_off);
+        let safety = context.e2ee.as_ref().map(|key| CallEvent::EndToEnd {
+            safety_code: key.safety_code(),
+        });
         Self {
             conn,
             me,
             participants,
             tracks: BTreeSet::new(),
-            queued: [joined, first_indicators].into(),
+            queued: [Some(joined), Some(first_indicators), safety]
+                .into_iter()
+                .flatten()
+                .collect(),
             ended: false,
             context,
             publisher: None,

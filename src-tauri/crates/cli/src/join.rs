@@ -514,6 +514,11 @@ fn print_event(options: &Options, event: &CallEvent) {
                 "cannot decrypt"
             }
         ),
+        CallEvent::EndToEnd { safety_code } => {
+            println!(
+                "end-to-end encrypted; safety code {safety_code} (compare it with the others)"
+            );
+        }
         CallEvent::PushToTalk { keys } => println!("push to talk: hold {keys}"),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
