@@ -694,6 +694,57 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
     Ok(())
 }
 
+/// A room that requires end-to-end encryption: without a passphrase Runde says so in words (Janus
+/// refuses the plain offer); with one, it publishes and nothing is refused.
+#[test]
+fn a_room_requiring_end_to_end_encryption_is_explained() -> Result<()> {
+    if !netns::enter("a_room_requiring_end_to_end_encryption_is_explained")? {
+        return Ok(());
+    }
+    let dir = artifacts::dir("janus-require-e2ee")?;
+    let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN).requiring_e2ee()])?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let passphrase = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
+    let wait = Duration::from_secs(20);
+    let base = |name: &'static str| {
+        vec![
+            "join",
+            link.as_str(),
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            pin.as_str(),
+            "--audio-in",
+            "tone:440",
+            "--duration",
+            "4",
+        ]
+    };
+    let mut plain = CliClient::spawn("plain", &base("Plain"))?;
+    let refused = plain.wait_event("the plain offer refused", wait, |e| {
+        e["event"] == "warning" && e["error"]["code"] == "E2eeRequired"
+    })?;
+    println!("without a passphrase: {refused}");
+    let mut args = base("Sealed");
+    args.extend_from_slice(&["--e2ee-passphrase-file", passphrase.as_str()]);
+    let mut sealed = CliClient::spawn("sealed", &args)?;
+    sealed.wait_event("the sealed call connected", wait, |e| {
+        e["event"] == "connection" && e["state"] == "connected"
+    })?;
+    for client in [&mut plain, &mut sealed] {
+        client.wait_exit(wait)?;
+        client.save_output(&dir);
+    }
+    assert!(
+        !sealed.events().iter().any(|e| e["event"] == "warning"),
+        "{:?}",
+        sealed.events()
+    );
+    Ok(())
+}
+
 fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
     use runde_media::video::{TestPattern, VideoSink, VideoSource, Y4mSink};
     let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;

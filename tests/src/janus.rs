@@ -30,6 +30,8 @@ pub struct RoomSpec {
     pub record: bool,
     /// Keep the room out of the public list (`is_private = true`).
     pub private: bool,
+    /// Refuse publishers whose offer does not claim end-to-end encryption (`require_e2ee`).
+    pub require_e2ee: bool,
 }
 
 impl RoomSpec {
@@ -40,8 +42,15 @@ impl RoomSpec {
             pin: Some(pin.to_owned()),
             publishers: 6,
             record: false,
+            require_e2ee: false,
             private: false,
         }
+    }
+
+    /// The same, requiring end-to-end encryption.
+    pub fn requiring_e2ee(mut self) -> Self {
+        self.require_e2ee = true;
+        self
     }
 
     /// The same, set to record.
@@ -134,10 +143,11 @@ events: {{
                 .unwrap_or_default();
             let _ = write!(
                 videoroom,
-                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = {record}\n    is_private = {private}\n    secret = \"{ROOM_SECRET}\"\n    rec_dir = \"{rec}\"\n}}\n",
+                "room-{id}: {{\n    description = \"Runde test room {id}\"\n{pin}    publishers = {pubs}\n    audiocodec = \"opus\"\n    videocodec = \"vp8\"\n    notify_joining = true\n    audiolevel_event = true\n    audio_active_packets = 25\n    audio_level_average = 40\n    record = {record}\n    is_private = {private}\n    require_e2ee = {e2ee}\n    secret = \"{ROOM_SECRET}\"\n    rec_dir = \"{rec}\"\n}}\n",
                 id = room.id,
                 pubs = room.publishers,
                 record = room.record,
+                e2ee = room.require_e2ee,
                 private = room.private,
                 rec = rec.display(),
             );

@@ -178,7 +178,7 @@ detail: string, } | { "code": "SettingsFailed",
 /**
  * What went wrong.
  */
-detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "E2eeUnavailable", 
+detail: string, } | { "code": "SettingsLocked" } | { "code": "AlreadyInCall" } | { "code": "E2eeRequired" } | { "code": "E2eeUnavailable", 
 /**
  * Why.
  */

@@ -45,6 +45,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "RoomFull":
     case "AlreadyInCall":
     case "SettingsLocked":
+    case "E2eeRequired":
       return { key: `error.${error.code}`, params: {} };
   }
 }

@@ -81,6 +81,8 @@ export const en = {
   "error.AlreadyInCall": "You are already in a call. Leave it before joining another.",
   "error.SettingsFailed": "Runde cannot read or save your settings ({detail}).",
   "error.SettingsLocked": "Your administrator’s policy does not allow this change.",
+  "error.E2eeRequired":
+    "This room accepts only end-to-end encrypted audio and video, so yours is not sent. Leave, and join again with the end-to-end passphrase the organiser gave you.",
   "error.E2eeUnavailable":
     "End-to-end encryption cannot be used ({detail}). Nothing was sent; check the end-to-end passphrase.",
   "error.ShortcutUnavailable":
@@ -379,6 +381,8 @@ export const de: Messages = {
   "error.AlreadyInCall": "Sie sind bereits in einem Gespräch. Verlassen Sie es, bevor Sie einem anderen beitreten.",
   "error.SettingsFailed": "Runde kann Ihre Einstellungen nicht lesen oder speichern ({detail}).",
   "error.SettingsLocked": "Die Richtlinie Ihrer Administration erlaubt diese Änderung nicht.",
+  "error.E2eeRequired":
+    "Dieser Raum nimmt nur Ende-zu-Ende-verschlüsselten Ton und Bild an, daher wird Ihres nicht gesendet. Verlassen Sie das Gespräch und treten Sie mit der Ende-zu-Ende-Passphrase der Organisation erneut bei.",
   "error.E2eeUnavailable":
     "Ende-zu-Ende-Verschlüsselung ist nicht möglich ({detail}). Es wurde nichts gesendet; prüfen Sie die Ende-zu-Ende-Passphrase.",
   "error.ShortcutUnavailable":

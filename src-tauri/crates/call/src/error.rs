@@ -143,6 +143,9 @@ pub enum UserError {
     /// A call is already going on; leave it first.
     #[error("you are already in a call; leave it first")]
     AlreadyInCall,
+    /// The room accepts only end-to-end encrypted media, and no end-to-end passphrase was given.
+    #[error("this room requires end-to-end encryption: join with its end-to-end passphrase")]
+    E2eeRequired,
     /// End-to-end encryption cannot be used as asked (e.g. the passphrase is too short).
     #[error("end-to-end encryption cannot be used: {detail}")]
     E2eeUnavailable {
@@ -203,6 +206,7 @@ impl UserError {
             Self::AlreadyInCall => "AlreadyInCall",
             Self::ShortcutUnavailable { .. } => "ShortcutUnavailable",
             Self::E2eeUnavailable { .. } => "E2eeUnavailable",
+            Self::E2eeRequired => "E2eeRequired",
             Self::SettingsFailed { .. } => "SettingsFailed",
             Self::SettingsLocked => "SettingsLocked",
             Self::NotAllowedByPolicy { .. } => "NotAllowedByPolicy",

@@ -1281,6 +1281,12 @@ impl Call {
             }
             RoomEvent::PublishAnswer(jsep) => self.on_publish_answer(jsep.sdp).await,
             RoomEvent::Talking { id, talking } => self.set_speaking(id, talking),
+            // Janus: "Room requires end-to-end encrypted media".
+            RoomEvent::PublishFailed { code: 433, .. } if self.context.e2ee.is_none() => {
+                self.queued.push_back(CallEvent::Warning {
+                    error: UserError::E2eeRequired,
+                });
+            }
             RoomEvent::PublishFailed { code, reason }
             | RoomEvent::RequestFailed { code, reason, .. } => {
                 self.queued.push_back(CallEvent::Warning {

@@ -124,6 +124,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         | E::SettingsFailed { .. }
         | E::ShortcutUnavailable { .. }
         | E::E2eeUnavailable { .. }
+        | E::E2eeRequired
         | E::SettingsLocked => 10,
     })
 }
