@@ -24,7 +24,7 @@ use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
     MediaChoice, SendOptions, Sender, Sources,
 };
-use crate::session::{SendState, device_event};
+use crate::session::{SendState, device_event, next_link, next_report};
 
 /// The tile that shows our picture after its round trip through the engine (the preview of
 /// what others will see). Our picture straight from the camera is [`crate::SELF_VIEW`].
@@ -147,44 +147,26 @@ impl DeviceCheck {
             AudioOut::Speaker(id) => Some(id.clone()),
             _ => None,
         };
-        let mut captured = None;
+        // A speaker that cannot be opened is what the check is for: say so and go on.
+        let (started, speaker_lost) = AudioDevices::start_sparing_speaker(
+            microphone,
+            !media.start_muted,
+            speaker,
+            device_tx.clone(),
+        )?;
         let mut queued = std::collections::VecDeque::new();
-        let mut speaker_lost = false;
-        let devices = if microphone.is_some() || speaker.is_some() {
-            let open_microphone = !media.start_muted;
-            let started = match AudioDevices::start(
-                microphone.clone(),
-                open_microphone,
-                speaker.clone(),
-                device_tx.clone(),
-            ) {
-                // A speaker that cannot be opened is what the check is for: say so and go on.
-                Err(e) if speaker.is_some() => {
-                    speaker_lost = true;
-                    queued.push_back(CheckEvent::DeviceChanged {
-                        device: "speaker".into(),
-                        in_use: false,
-                        name: speaker.flatten().unwrap_or_else(|| "default".into()),
-                        reason: Some(e.to_string()),
-                    });
-                    match microphone {
-                        Some(_) => Some(AudioDevices::start(
-                            microphone,
-                            open_microphone,
-                            None,
-                            device_tx.clone(),
-                        )?),
-                        None => None,
-                    }
-                }
-                other => Some(other?),
-            };
-            started.map(|(devices, frames)| {
-                captured = Some(frames);
-                devices
-            })
-        } else {
-            None
+        if let Some(lost) = speaker_lost {
+            let (device, in_use, name, reason) = device_event(lost);
+            queued.push_back(CheckEvent::DeviceChanged {
+                device,
+                in_use,
+                name,
+                reason,
+            });
+        }
+        let (devices, captured) = match started {
+            Some((devices, frames)) => (Some(devices), Some(frames)),
+            None => (None, None),
         };
         let sources = Sources::open(
             &media.audio_in,
@@ -192,13 +174,10 @@ impl DeviceCheck {
             captured,
             media.start_video_off,
         )?;
+        // A speaker that could not be opened plays nothing (the mix still reaches the echo
+        // canceller, as in a call).
         let speaker_sink = devices.as_ref().map(AudioDevices::speaker_sink);
-        let audio_out = if speaker_lost {
-            AudioOut::Off
-        } else {
-            media.audio_out.clone()
-        };
-        let engine = Engine::start(&audio_out, &media.video_out, speaker_sink, None)?;
+        let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink, None)?;
         let mut check = Self {
             devices,
             engine: Some(engine),
@@ -466,19 +445,5 @@ impl DeviceCheck {
             let _ = engine.finish().await;
         }
         drop(self.devices.take());
-    }
-}
-
-async fn next_link(link: Option<&mut PeerLink>) -> Option<LinkEvent> {
-    match link {
-        Some(link) => link.next_event().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn next_report(engine: &mut Option<Engine>) -> Option<EngineReport> {
-    match engine {
-        Some(engine) => engine.next_report().await,
-        None => std::future::pending().await,
     }
 }

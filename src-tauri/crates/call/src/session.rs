@@ -626,14 +626,15 @@ pub struct Call {
 }
 
 /// The next event of an optional peer connection; never, without one.
-async fn next_link(link: Option<&mut PeerLink>) -> Option<LinkEvent> {
+pub(crate) async fn next_link(link: Option<&mut PeerLink>) -> Option<LinkEvent> {
     match link {
         Some(link) => link.next_event().await,
         None => std::future::pending().await,
     }
 }
 
-async fn next_report(engine: &mut Option<Engine>) -> Option<EngineReport> {
+/// The next report of an optional engine; never, without one.
+pub(crate) async fn next_report(engine: &mut Option<Engine>) -> Option<EngineReport> {
     match engine {
         Some(engine) => engine.next_report().await,
         None => std::future::pending().await,
@@ -723,44 +724,27 @@ impl Call {
             AudioOut::Speaker(id) => Some(id.clone()),
             _ => None,
         };
-        let mut captured = None;
-        let microphone_open = !self.muted;
-        if microphone.is_some() || speaker.is_some() {
-            let started = match AudioDevices::start(
-                microphone.clone(),
-                microphone_open,
-                speaker.clone(),
-                self.device_tx.clone(),
-            ) {
-                // A speaker that cannot be opened does not keep anyone out of a call: go on
-                // without sound and say so. A microphone the user chose to send must work.
-                Err(e) if speaker.is_some() => {
-                    self.queued.push_back(CallEvent::DeviceChanged {
-                        device: "speaker".into(),
-                        in_use: false,
-                        name: speaker
-                            .clone()
-                            .flatten()
-                            .unwrap_or_else(|| "default".into()),
-                        reason: Some(e.to_string()),
-                    });
-                    match microphone {
-                        Some(_) => Some(AudioDevices::start(
-                            microphone,
-                            microphone_open,
-                            None,
-                            self.device_tx.clone(),
-                        )?),
-                        None => None,
-                    }
-                }
-                other => Some(other?),
-            };
-            if let Some((devices, frames)) = started {
-                captured = Some(frames);
-                self.devices = Some(devices);
-            }
+        // A speaker that cannot be opened does not keep anyone out of a call: go on without
+        // sound and say so. A microphone the user chose to send must work.
+        let (started, speaker_lost) = AudioDevices::start_sparing_speaker(
+            microphone,
+            !self.muted,
+            speaker,
+            self.device_tx.clone(),
+        )?;
+        if let Some(lost) = speaker_lost {
+            let (device, in_use, name, reason) = device_event(lost);
+            self.queued.push_back(CallEvent::DeviceChanged {
+                device,
+                in_use,
+                name,
+                reason,
+            });
         }
+        let captured = started.map(|(devices, frames)| {
+            self.devices = Some(devices);
+            frames
+        });
         let sources = Sources::open(&media.audio_in, &media.video_in, captured, self.video_off)?;
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
         let decryptor = self

@@ -140,6 +140,50 @@ impl AudioDevices {
         }
     }
 
+    /// Like [`Self::start`] (nothing when neither device is asked for), except that a speaker
+    /// that cannot be opened stops nothing: the microphone opens without it, and the speaker's
+    /// loss comes back to be reported. A microphone that cannot be opened still fails.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn start_sparing_speaker(
+        microphone: Option<Option<String>>,
+        microphone_open: bool,
+        speaker: Option<Option<String>>,
+        report_tx: mpsc::UnboundedSender<DeviceReport>,
+    ) -> Result<
+        (
+            Option<(Self, mpsc::UnboundedReceiver<Vec<f32>>)>,
+            Option<DeviceReport>,
+        ),
+        UserError,
+    > {
+        if microphone.is_none() && speaker.is_none() {
+            return Ok((None, None));
+        }
+        match Self::start(
+            microphone.clone(),
+            microphone_open,
+            speaker.clone(),
+            report_tx.clone(),
+        ) {
+            Ok(started) => Ok((Some(started), None)),
+            Err(e) if speaker.is_some() => {
+                let lost = DeviceReport {
+                    role: DeviceRole::Speaker,
+                    change: DeviceChange::Lost {
+                        name: speaker.flatten().unwrap_or_else(|| "default".into()),
+                        reason: e.to_string(),
+                    },
+                };
+                let started = match microphone {
+                    Some(_) => Some(Self::start(microphone, microphone_open, None, report_tx)?),
+                    None => None,
+                };
+                Ok((started, Some(lost)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Where the playout engine sends the mix (10 ms frames) for the speaker.
     pub(crate) fn speaker_sink(&self) -> Box<dyn AudioSink> {
         let playout = self.playout.clone();

@@ -488,6 +488,31 @@ fn seal_video(
     Some(frame)
 }
 
+/// Send one encoded picture: sealed when the call is end-to-end encrypted, packetised, the
+/// marker on its last packet. A packet the transport refuses ends the picture.
+fn send_picture(
+    runtime: &tokio::runtime::Handle,
+    track: &LocalTrack,
+    packetizer: &mut Vp8Packetizer,
+    encryptor: &mut Option<FrameEncryptor>,
+    frame: EncodedFrame,
+    timestamp: u32,
+) {
+    let Some(frame) = seal_video(encryptor, frame) else {
+        return;
+    };
+    let payloads = packetizer.packetize(&frame);
+    let last = payloads.len().saturating_sub(1);
+    for (i, payload) in payloads.into_iter().enumerate() {
+        if runtime
+            .block_on(track.send(Bytes::from(payload), timestamp, i == last))
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
 /// The thread for already encoded pictures: read, pace at the file's frame rate, packetize, send.
 struct EncodedLoop {
     runtime: tokio::runtime::Handle,
@@ -532,22 +557,15 @@ impl EncodedLoop {
                 continue;
             }
             need_keyframe = false;
-            let Some(frame) = seal_video(&mut self.encryptor, frame) else {
-                continue;
-            };
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-            let payloads = packetizer.packetize(&frame);
-            let last = payloads.len().saturating_sub(1);
-            for (i, payload) in payloads.into_iter().enumerate() {
-                let sent = self.runtime.block_on(self.track.send(
-                    Bytes::from(payload),
-                    timestamp,
-                    i == last,
-                ));
-                if sent.is_err() {
-                    break;
-                }
-            }
+            send_picture(
+                &self.runtime,
+                &self.track,
+                &mut packetizer,
+                &mut self.encryptor,
+                frame,
+                timestamp,
+            );
         }
     }
 }
@@ -693,21 +711,14 @@ impl VideoLoop {
             };
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
             for frame in encoded {
-                let Some(frame) = seal_video(&mut self.encryptor, frame) else {
-                    continue;
-                };
-                let payloads = packetizer.packetize(&frame);
-                let last = payloads.len().saturating_sub(1);
-                for (i, payload) in payloads.into_iter().enumerate() {
-                    let sent = self.runtime.block_on(self.track.send(
-                        Bytes::from(payload),
-                        timestamp,
-                        i == last,
-                    ));
-                    if sent.is_err() {
-                        break;
-                    }
-                }
+                send_picture(
+                    &self.runtime,
+                    &self.track,
+                    &mut packetizer,
+                    &mut self.encryptor,
+                    frame,
+                    timestamp,
+                );
             }
         }
     }
