@@ -5,6 +5,7 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/sv
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import DeviceCheck from "./DeviceCheck.svelte";
 import { i18n } from "../lib/i18n.svelte";
+import { emptySettingsView } from "../lib/test-fixtures";
 import type { Channel, CheckEvent, DeviceList, SettingsView } from "../lib/bindings";
 
 const devices: DeviceList = {
@@ -14,19 +15,7 @@ const devices: DeviceList = {
   problems: [],
 };
 
-const view = {
-  settings: {
-    language: "system",
-    devices: { microphone: null, speaker: null, camera: null },
-    privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
-    displayName: null,
-    pushToTalk: null,
-  },
-  servers: [],
-  policy: {},
-  privacyLocked: false,
-  notes: [],
-} as unknown as SettingsView;
+const view = emptySettingsView();
 
 let calls: { cmd: string; args: Record<string, unknown> }[] = [];
 let events: Channel<CheckEvent> | null = null;

@@ -6,6 +6,7 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import Call from "./Call.svelte";
 import { CallState } from "../lib/call.svelte";
 import { i18n } from "../lib/i18n.svelte";
+import { emptySettingsView } from "../lib/test-fixtures";
 import type { Indicators } from "../lib/bindings";
 
 const commands: string[] = [];
@@ -21,20 +22,7 @@ beforeEach(() => {
     if (cmd === "video_stats") return [{ participant: "2", shown: 300, replaced: 2, sent: 298, drawn: 298 }];
     if (cmd === "devices")
       return { microphones: [{ id: "usb", name: "USB headset", isDefault: false }], speakers: [], cameras: [], problems: [] };
-    if (cmd === "settings" || cmd === "save_settings")
-      return {
-        settings: {
-          language: "system",
-          devices: { microphone: null, speaker: null, camera: null },
-          privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
-          displayName: null,
-          pushToTalk: null,
-        },
-        servers: [],
-        policy: { systemPath: null, sources: [], onlyPresetServers: false, forbidRememberingPasswords: false, lockSettings: false, servers: [] },
-        privacyLocked: false,
-        notes: [],
-      };
+    if (cmd === "settings" || cmd === "save_settings") return emptySettingsView();
     return null;
   });
 });

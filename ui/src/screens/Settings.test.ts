@@ -3,17 +3,12 @@ import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/sv
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import Settings from "./Settings.svelte";
 import { i18n } from "../lib/i18n.svelte";
+import { defaultSettings } from "../lib/test-fixtures";
 import type { SettingsView } from "../lib/bindings";
 
 function view(overrides: Partial<SettingsView> = {}): SettingsView {
   return {
-    settings: {
-      language: "system",
-      devices: { microphone: null, speaker: null, camera: null },
-      privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
-      displayName: null,
-      pushToTalk: null,
-    },
+    settings: defaultSettings(),
     servers: [
       {
         label: "Beratung",
