@@ -694,8 +694,10 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
     Ok(())
 }
 
-/// A room that requires end-to-end encryption: without a passphrase Runde says so in words (Janus
-/// refuses the plain offer); with one, it publishes and nothing is refused.
+/// A room that requires end-to-end encryption. With a passphrase Runde publishes and nothing is
+/// refused. Without one it learns the requirement from the room list before offering anything:
+/// it says so in words, opens no microphone or camera, and shows the others' media as "cannot
+/// decrypt" instead of decoding ciphertext into noise.
 #[test]
 fn a_room_requiring_end_to_end_encryption_is_explained() -> Result<()> {
     if !netns::enter("a_room_requiring_end_to_end_encryption_is_explained")? {
@@ -707,7 +709,8 @@ fn a_room_requiring_end_to_end_encryption_is_explained() -> Result<()> {
     let pin = password_file(&dir, "pin", PIN)?;
     let passphrase = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
     let wait = Duration::from_secs(20);
-    let base = |name: &'static str| {
+    let plain_y4m = dir.join("plain.y4m").display().to_string();
+    let base = |name: &'static str, seconds: &'static str| {
         vec![
             "join",
             link.as_str(),
@@ -719,24 +722,54 @@ fn a_room_requiring_end_to_end_encryption_is_explained() -> Result<()> {
             "--audio-in",
             "tone:440",
             "--duration",
-            "4",
+            seconds,
         ]
     };
-    let mut plain = CliClient::spawn("plain", &base("Plain"))?;
-    let refused = plain.wait_event("the plain offer refused", wait, |e| {
-        e["event"] == "warning" && e["error"]["code"] == "E2eeRequired"
-    })?;
-    println!("without a passphrase: {refused}");
-    let mut args = base("Sealed");
-    args.extend_from_slice(&["--e2ee-passphrase-file", passphrase.as_str()]);
+    let mut args = base("Sealed", "30");
+    args.extend_from_slice(&[
+        "--video-in",
+        "pattern:320x180@15",
+        "--e2ee-passphrase-file",
+        passphrase.as_str(),
+    ]);
     let mut sealed = CliClient::spawn("sealed", &args)?;
+    let joined = sealed.wait_event("joined", wait, event_is("joined"))?;
+    let sealed_id = joined["me"].as_str().unwrap_or_default().to_owned();
     sealed.wait_event("the sealed call connected", wait, |e| {
         e["event"] == "connection" && e["state"] == "connected"
     })?;
-    for client in [&mut plain, &mut sealed] {
-        client.wait_exit(wait)?;
-        client.save_output(&dir);
-    }
+    let mut args = base("Plain", "6");
+    args.extend_from_slice(&["--video-out", plain_y4m.as_str()]);
+    let mut plain = CliClient::spawn("plain", &args)?;
+    let told = plain.wait_event("the requirement explained", wait, |e| {
+        e["event"] == "warning" && e["error"]["code"] == "E2eeRequired"
+    })?;
+    println!("without a passphrase: {told}");
+    plain.wait_event("the sealed media shown as undecryptable", wait, |e| {
+        e["event"] == "decryption"
+            && e["participant"] == sealed_id.as_str()
+            && e["decrypting"] == false
+    })?;
+    plain.wait_exit(wait)?;
+    plain.save_output(&dir);
+    sealed.interrupt()?;
+    sealed.wait_exit(wait)?;
+    sealed.save_output(&dir);
+    let events = plain.events();
+    // Nothing was offered (the tone it was given never became a track) and nothing of the
+    // sealed participant was played or shown.
+    let sending = events.iter().filter(|e| e["event"] == "sending");
+    assert!(
+        sending
+            .clone()
+            .all(|e| e["microphone"] == "unavailable" && e["camera"] == "unavailable"),
+        "{:?}",
+        sending.collect::<Vec<_>>()
+    );
+    assert!(
+        !events.iter().any(|e| e["event"] == "mediaStarted"),
+        "{events:?}"
+    );
     assert!(
         !sealed.events().iter().any(|e| e["event"] == "warning"),
         "{:?}",
@@ -757,13 +790,47 @@ fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
     sink.finish().map_err(|e| err("y4m", e))
 }
 
+/// Runde and a browser (Chromium with janus.js) in one call: each sees and hears the other. The
+/// room records, and what Janus wrote down decodes back to both (so the recording check of the
+/// encrypted call below can fail).
 #[test]
 fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
     if !netns::enter("runde_and_chromium_see_and_hear_each_other")? {
         return Ok(());
     }
-    let (dir, janus) = server("janus-chromium")?;
+    call_with_chromium("janus-chromium", false)
+}
+
+/// The same call end-to-end encrypted, in a room that requires it: the browser seals and opens
+/// frames with an independent implementation of Runde's scheme (WebCrypto in an
+/// RTCRtpScriptTransform worker, checked against RFC 9605's test vectors first), each side decodes
+/// the other, and what Janus recorded decodes to nothing recognisable.
+#[test]
+fn runde_and_chromium_decode_each_others_encrypted_media() -> Result<()> {
+    if !netns::enter("runde_and_chromium_decode_each_others_encrypted_media")? {
+        return Ok(());
+    }
+    call_with_chromium("janus-chromium-e2ee", true)
+}
+
+#[allow(clippy::print_stdout)] // it reports what it measured, as the tests do
+fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
+    let dir = artifacts::dir(name)?;
+    let room = RoomSpec::with_pin(ROOM, PIN).recording();
+    let room = if e2ee { room.requiring_e2ee() } else { room };
+    let mut janus = JanusServer::start(&dir, &[room])?;
     let pin = password_file(&dir, "pin", PIN)?;
+    let passphrase = "Kaffee Kanne Kuchen Kerze";
+    let passphrase_file = password_file(&dir, "e2ee", passphrase)?;
+    // The browser gets the call key itself (the page has no Argon2id): the same derivation from
+    // the passphrase and the room's identity (signalling origin and room) that Runde makes.
+    let call_key = if e2ee {
+        let identity = format!("ws://127.0.0.1:{}/{ROOM}", janus.port());
+        let key = runde_e2ee::CallKey::derive(passphrase, &identity).map_err(|e| err("key", e))?;
+        Some(key.expose_bytes())
+    } else {
+        None
+    };
     let speech = dir.join("speech.wav");
     analysis::speech(
         &speech,
@@ -773,28 +840,30 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
     pattern_file(&camera, 150)?;
     let out = |name: &str| dir.join(name).display().to_string();
     let (heard, seen) = (out("runde.wav"), out("runde.y4m"));
-    let mut runde = CliClient::spawn(
-        "runde",
-        &[
-            "join",
-            &janus.link(ROOM),
-            "--json",
-            "--name",
-            "Runde",
-            "--password-file",
-            &pin,
-            "--audio-in",
-            "tone:660",
-            "--video-in",
-            "pattern:320x180@30",
-            "--audio-out",
-            &heard,
-            "--video-out",
-            &seen,
-            "--duration",
-            "25",
-        ],
-    )?;
+    let link = janus.link(ROOM);
+    let mut args = vec![
+        "join",
+        link.as_str(),
+        "--json",
+        "--name",
+        "Runde",
+        "--password-file",
+        pin.as_str(),
+        "--audio-in",
+        "tone:660",
+        "--video-in",
+        "pattern:320x180@30",
+        "--audio-out",
+        heard.as_str(),
+        "--video-out",
+        seen.as_str(),
+        "--duration",
+        "25",
+    ];
+    if e2ee {
+        args.extend(["--e2ee-passphrase-file", passphrase_file.as_str()]);
+    }
+    let mut runde = CliClient::spawn("runde", &args)?;
     let joined = runde.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
     let runde_id = joined["me"].as_str().unwrap_or_default().to_owned();
     let page = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("janus/page");
@@ -806,8 +875,9 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
         PIN,
         &speech,
         &camera,
+        call_key.as_ref(),
     )?;
-    // Chromium decodes Runde's video and hears Runde's audio.
+    // Chromium decodes Runde's video and hears Runde's audio (opened by its transform, if sealed).
     let results = runde_e2e::process::wait_until(
         "Chromium to decode Runde's media",
         Duration::from_secs(20),
@@ -816,7 +886,8 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
             let feed = &r["feeds"][runde_id.as_str()];
             let decoding = feed["framesDecoded"].as_u64().unwrap_or(0) >= 60
                 && feed["audioEnergy"].as_f64().unwrap_or(0.0) > 0.0;
-            Ok(decoding.then_some(r))
+            let opened = !e2ee || r["e2ee"]["opened"]["video"].as_u64().unwrap_or(0) >= 60;
+            Ok((decoding && opened).then_some(r))
         },
     )
     .map_err(|e| {
@@ -825,13 +896,57 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
     })?;
     println!("Chromium's view: {results}");
     assert_eq!(results["errors"], serde_json::json!([]), "{results}");
-    // Runde decodes Chromium's audio and video.
+    if e2ee {
+        let sealing = &results["e2ee"];
+        assert_eq!(results["scriptTransform"], true, "{results}");
+        assert_eq!(sealing["selfTest"], "ok", "{results}");
+        assert_eq!(
+            sealing["failed"],
+            serde_json::json!({"audio": 0, "video": 0}),
+            "{results}"
+        );
+        assert!(
+            sealing["opened"]["audio"].as_u64().unwrap_or(0) > 0,
+            "{results}"
+        );
+    }
+    // Runde decodes Chromium's audio and video; sealed, it says it opens them, and the indicator
+    // then says end to end.
     runde.wait_event("Chromium's video", Duration::from_secs(15), |e| {
         e["event"] == "mediaStarted" && e["kind"] == "video"
     })?;
+    let (state, reason) = if e2ee {
+        ("endToEnd", "allStreamsOpenWithCallKey")
+    } else {
+        ("transportOnly", "serverDecryptsMedia")
+    };
+    runde.wait_event(
+        &format!("the indicator: {state}"),
+        Duration::from_secs(15),
+        |e| {
+            e["event"] == "indicators"
+                && e["indicators"]["encryption"]["state"] == state
+                && e["indicators"]["encryption"]["reason"] == reason
+        },
+    )?;
     let status = runde.wait_exit(Duration::from_secs(40))?;
     runde.save_output(&dir);
     assert!(status.success(), "{status}");
+    if e2ee {
+        assert!(
+            !runde
+                .events()
+                .iter()
+                .any(|e| e["event"] == "decryption" && e["decrypting"] == false),
+            "Runde could not open some of Chromium's frames"
+        );
+        let sealed = browser.results()?;
+        println!("Chromium sealed and opened: {}", sealed["e2ee"]);
+        assert!(
+            sealed["e2ee"]["sealed"]["video"].as_u64().unwrap_or(0) >= 150,
+            "{sealed}"
+        );
+    }
     drop(browser);
 
     let (counters, frames) = analysis::frame_counters(std::path::Path::new(&seen))?;
@@ -850,6 +965,62 @@ fn runde_and_chromium_see_and_hear_each_other() -> Result<()> {
     let m = analysis::match_speech(&sent, &got, late, 96_000);
     println!("Chromium's speech at Runde: {m:?}");
     assert!(m.envelope > 0.8, "{m:?}");
+
+    // What the server kept: Janus's recordings, decoded as the operator would.
+    janus.kill();
+    let recordings = runde_e2e::janus::decode_recordings(janus.recordings(), &dir.join("decoded"))?;
+    let mut judged = 0;
+    for rec in &recordings {
+        let who = if rec.participant == runde_id {
+            "Runde"
+        } else {
+            "Chromium"
+        };
+        let readable = match (&rec.decoded, rec.kind) {
+            (Ok(path), "video") => {
+                let (stamps, pictures) = analysis::frame_counters(path)?;
+                println!(
+                    "recorded {who} video: {pictures} pictures, {} readable",
+                    stamps.len()
+                );
+                stamps.len() >= 30
+            }
+            (Ok(path), _) if who == "Runde" => {
+                let samples = analysis::wav(path)?;
+                let loud: Vec<f32> = samples
+                    .chunks_exact(480)
+                    .filter(|w| runde_media::measure::rms_dbfs(w) > -35.0)
+                    .flatten()
+                    .copied()
+                    .collect();
+                let hz = if loud.is_empty() {
+                    0.0
+                } else {
+                    analysis::tone_hz(&loud)
+                };
+                println!(
+                    "recorded Runde audio: {} ms loud, {hz:.0} Hz",
+                    loud.len() / 48
+                );
+                loud.len() >= 48 * 1000 && (hz - 660.0).abs() < 10.0
+            }
+            (Ok(path), _) => {
+                let m = analysis::match_speech(&sent, &analysis::wav(path)?, 48_000 * 4, 96_000);
+                println!("recorded Chromium speech: {m:?}");
+                m.envelope > 0.8
+            }
+            (Err(why), kind) => {
+                println!(
+                    "recorded {who} {kind}: nothing decodable ({})",
+                    why.lines().last().unwrap_or("")
+                );
+                false
+            }
+        };
+        assert_eq!(readable, !e2ee, "{who}'s recorded {}: {rec:?}", rec.kind);
+        judged += 1;
+    }
+    assert_eq!(judged, 4, "{recordings:?}");
     Ok(())
 }
 

@@ -17,7 +17,7 @@ use crate::{Result, err};
 /// Files the page needs: our page, and the system's janus.js and adapter.js.
 fn page_file(page_dir: &Path, name: &str) -> Option<PathBuf> {
     match name {
-        "index.html" => Some(page_dir.join("index.html")),
+        "index.html" | "sframe.js" | "sframe-worker.js" => Some(page_dir.join(name)),
         "janus.js" => Some(PathBuf::from(
             "/usr/share/javascript/janus-gateway/janus.js",
         )),
@@ -81,7 +81,9 @@ pub struct Browser {
 
 impl Browser {
     /// Start Chromium with `audio` (WAV) and `video` (Y4M) as its microphone and camera, and open
-    /// the interop page for `room` on the Janus WebSocket `ws`.
+    /// the interop page for `room` on the Janus WebSocket `ws`. With `call_key` the page seals and
+    /// opens every frame with Runde's end-to-end scheme.
+    #[allow(clippy::too_many_arguments)]
     pub fn join(
         dir: &Path,
         page_dir: &Path,
@@ -90,6 +92,7 @@ impl Browser {
         pin: &str,
         audio: &Path,
         video: &Path,
+        call_key: Option<&[u8; 32]>,
     ) -> Result<Self> {
         let chromium = find_program("chromium")?;
         let chromedriver = find_program("chromedriver")?;
@@ -138,7 +141,13 @@ impl Browser {
         }}});
         let session = Session::create(&format!("http://127.0.0.1:{port}"), capabilities)?;
         let page_port = serve(page_dir.to_path_buf())?;
-        let query = format!("ws={ws}&room={room}&pin={}", pin.replace(' ', "%20"));
+        let mut query = format!("ws={ws}&room={room}&pin={}", pin.replace(' ', "%20"));
+        if let Some(key) = call_key {
+            query.push_str("&key=");
+            for b in key {
+                query.push_str(&format!("{b:02x}"));
+            }
+        }
         session.navigate(&format!("http://127.0.0.1:{page_port}/index.html?{query}"))?;
         Ok(Self {
             session,

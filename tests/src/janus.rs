@@ -3,6 +3,7 @@
 //! the namespace's loopback, ICE only on the test network's server interface. Stopped by PID when
 //! dropped; its log stays in the test's artifact folder.
 
+use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpStream;
@@ -71,6 +72,7 @@ pub struct JanusServer {
     guard: Option<ChildGuard>,
     port: u16,
     log: PathBuf,
+    recordings: PathBuf,
 }
 
 impl JanusServer {
@@ -179,6 +181,7 @@ events: {{
             guard: Some(guard),
             port,
             log,
+            recordings: rec,
         })
     }
 
@@ -200,6 +203,11 @@ events: {{
     /// The server's log file.
     pub fn log(&self) -> &Path {
         &self.log
+    }
+
+    /// The folder rooms that record write their `.mjr` files to.
+    pub fn recordings(&self) -> &Path {
+        &self.recordings
     }
 
     /// Kill the server at once (SIGKILL), as a crash or a pulled cable would end it.
@@ -297,4 +305,112 @@ impl RoomOwner {
             Err(err("enable_recording", data))
         }
     }
+}
+
+/// One stream Janus recorded (`.mjr`), turned back into media with janus-pp-rec and ffmpeg as an
+/// operator with the recordings folder would.
+#[derive(Debug)]
+pub struct Recording {
+    /// The recorded file.
+    pub mjr: PathBuf,
+    /// The publisher it belongs to (from the file name Janus gives it).
+    pub participant: String,
+    /// `"audio"` or `"video"`.
+    pub kind: &'static str,
+    /// The decoded media (WAV for audio, Y4M for video), or why there is none.
+    pub decoded: std::result::Result<PathBuf, String>,
+}
+
+/// Every recording in `folder`, each decoded into `out` (both tools are the operator's own:
+/// janus-pp-rec from janus-tools, then ffmpeg).
+pub fn decode_recordings(folder: &Path, out: &Path) -> Result<Vec<Recording>> {
+    fs::create_dir_all(out).map_err(|e| err("recordings output", e))?;
+    let mut found = Vec::new();
+    for entry in fs::read_dir(folder).map_err(|e| err("recordings folder", e))? {
+        let mjr = entry.map_err(|e| err("recordings folder", e))?.path();
+        if mjr.extension().is_none_or(|e| e != "mjr") {
+            continue;
+        }
+        let stem = mjr
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let participant = stem
+            .split_once("-user-")
+            .and_then(|(_, rest)| rest.split('-').next())
+            .unwrap_or_default()
+            .to_owned();
+        let run = |program: &str, args: &[&OsStr]| -> std::result::Result<String, String> {
+            let output = Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("{program}: {e}"))?;
+            let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            if output.status.success() {
+                Ok(text)
+            } else {
+                Err(format!("{program} {}: {text}", output.status))
+            }
+        };
+        let header = run("janus-pp-rec", &[OsStr::new("--json"), mjr.as_os_str()])
+            .map_err(|e| err("janus-pp-rec --json", e))?;
+        // The header is the last JSON object janus-pp-rec prints.
+        let json: serde_json::Value = header
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l.trim()).ok())
+            .ok_or_else(|| err("janus-pp-rec header", &header))?;
+        let kind = if json["t"] == "v" { "video" } else { "audio" };
+        let (packed, decoded, format) = if kind == "video" {
+            (
+                out.join(format!("{stem}.webm")),
+                out.join(format!("{stem}.y4m")),
+                "yuv4mpegpipe",
+            )
+        } else {
+            (
+                out.join(format!("{stem}.opus")),
+                out.join(format!("{stem}.wav")),
+                "wav",
+            )
+        };
+        let mut ffmpeg: Vec<&OsStr> = vec![
+            OsStr::new("-y"),
+            OsStr::new("-v"),
+            OsStr::new("error"),
+            OsStr::new("-i"),
+            packed.as_os_str(),
+        ];
+        if kind == "video" {
+            // One picture per recorded frame (no duplicates to fill a guessed frame rate).
+            ffmpeg.extend([
+                OsStr::new("-pix_fmt"),
+                OsStr::new("yuv420p"),
+                OsStr::new("-fps_mode"),
+                OsStr::new("passthrough"),
+            ]);
+        } else {
+            ffmpeg.extend([
+                OsStr::new("-ac"),
+                OsStr::new("1"),
+                OsStr::new("-ar"),
+                OsStr::new("48000"),
+            ]);
+        }
+        ffmpeg.extend([OsStr::new("-f"), format.as_ref(), decoded.as_os_str()]);
+        let result = run("janus-pp-rec", &[mjr.as_os_str(), packed.as_os_str()])
+            .and_then(|_| run("ffmpeg", &ffmpeg))
+            .map(|_| decoded);
+        found.push(Recording {
+            mjr,
+            participant,
+            kind,
+            decoded: result,
+        });
+    }
+    found.sort_by(|a, b| a.mjr.cmp(&b.mjr));
+    Ok(found)
 }

@@ -22,8 +22,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("runde-cli", &["runde-call"]),
     ("runde", &["runde-call"]),
     // The end-to-end tests drive the real binaries; they use the media crate's measuring tools
-    // (correlation, frame stamps, WAV and Y4M readers) to judge what came out, nothing else.
-    ("runde-e2e", &["runde-media"]),
+    // (correlation, frame stamps, WAV and Y4M readers) to judge what came out, and the end-to-end
+    // crate to hand the call key to the browser peer, nothing else.
+    ("runde-e2e", &["runde-media", "runde-e2ee"]),
     ("xtask", &[]),
 ];
 

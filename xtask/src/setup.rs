@@ -58,6 +58,7 @@ const APT_TEST: &[&str] = &[
     "iproute2",
     "espeak-ng",
     "sox",
+    "ffmpeg",
     "python3",
     "python3-venv",
     "python3-dev",

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use runde_connect::janus::{
-    self, JanusConnection, JoinConfig, MediaKind, Participant, RemoteStream, RoomEvent, RoomId,
+    self, JanusConnection, JoinConfig, MediaKind, Participant, RemoteStream, RoomEvent, RoomFacts,
+    RoomId,
 };
 use runde_connect::{Secret, TlsSettings, parse_link};
 use runde_media::audio::cue::Cue;
@@ -536,10 +537,22 @@ async fn await_joined(
     loop {
         match conn.next_event().await {
             Some(RoomEvent::Joined { me, participants }) => {
+                // Without a passphrase, first learn from the room list whether the room requires
+                // end-to-end encryption (asked for right after joining): then nothing plain is
+                // offered, and nothing received is decoded as if it were media.
+                let (sealed_room, early) = if context.e2ee.is_none() {
+                    room_requirement(&mut conn).await
+                } else {
+                    (false, Vec::new())
+                };
                 let mut call = Call::new(conn, me, participants, context);
+                call.sealed_room = sealed_room;
                 if let Err(error) = call.start_media().await {
                     let _ = call.leave().await;
                     return Err(error.into());
+                }
+                for event in early {
+                    call.on_room_event(event).await;
                 }
                 return Ok(call);
             }
@@ -572,6 +585,36 @@ async fn await_joined(
     }
 }
 
+/// Whether the room's public facts say it requires end-to-end encryption, and the events that
+/// came before them (for the call to handle in order). A room that is not listed, or a list that
+/// fails, says nothing: the call goes on as if it did not (Janus then refuses a plain offer
+/// itself, which is explained as [`UserError::E2eeRequired`]).
+async fn room_requirement(conn: &mut JanusConnection) -> (bool, Vec<RoomEvent>) {
+    let mut early = Vec::new();
+    while let Some(event) = conn.next_event().await {
+        let answer = match &event {
+            RoomEvent::RoomFacts(RoomFacts::Listed { require_e2ee, .. }) => Some(*require_e2ee),
+            RoomEvent::RoomFacts(RoomFacts::Unlisted) => Some(false),
+            RoomEvent::RequestFailed {
+                request: "list", ..
+            } => Some(false),
+            _ => None,
+        };
+        let ends = matches!(
+            event,
+            RoomEvent::SessionLost { .. } | RoomEvent::ProtocolError { .. }
+        );
+        early.push(event);
+        if let Some(required) = answer {
+            return (required, early);
+        }
+        if ends {
+            break;
+        }
+    }
+    (false, early)
+}
+
 /// A transaction-id prefix unique enough to tell our connections apart in a server log.
 fn tx_prefix() -> String {
     use std::hash::BuildHasher;
@@ -597,6 +640,9 @@ pub struct Call {
     queued: std::collections::VecDeque<CallEvent>,
     ended: bool,
     context: JoinContext,
+    /// The room requires end-to-end encryption and we have no passphrase: we offer nothing and
+    /// open nothing.
+    sealed_room: bool,
     publisher: Option<Publisher>,
     sender: Option<Sender>,
     subscriber: Option<PeerLink>,
@@ -710,14 +756,17 @@ impl Call {
             reported_sending: None,
             device_tx,
             device_rx,
+            sealed_room: false,
         }
     }
 
     /// Start playout and, if we send anything, offer our media to the server.
     async fn start_media(&mut self) -> Result<(), UserError> {
         let media = &self.context.media;
+        // In a room that requires end-to-end encryption, without a passphrase, nothing is
+        // captured: no microphone opens, no camera light goes on.
         let microphone = match &media.audio_in {
-            AudioIn::Microphone(id) => Some(id.clone()),
+            AudioIn::Microphone(id) if !self.sealed_room => Some(id.clone()),
             _ => None,
         };
         let speaker = match &media.audio_out {
@@ -745,18 +794,35 @@ impl Call {
             self.devices = Some(devices);
             frames
         });
-        let sources = Sources::open(&media.audio_in, &media.video_in, captured, self.video_off)?;
+        let sources = if self.sealed_room {
+            None
+        } else {
+            Some(Sources::open(
+                &media.audio_in,
+                &media.video_in,
+                captured,
+                self.video_off,
+            )?)
+        };
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
-        let decryptor = self
-            .context
-            .e2ee
-            .clone()
-            .map(runde_e2ee::FrameDecryptor::new);
+        let decryptor = match (&self.context.e2ee, self.sealed_room) {
+            (Some(key), _) => Some(runde_e2ee::FrameDecryptor::new(key.clone())),
+            (None, true) => Some(runde_e2ee::FrameDecryptor::without_key()),
+            (None, false) => None,
+        };
         let engine = Engine::start(&media.audio_out, &media.video_out, speaker_sink, decryptor)?;
         if let Some(cue) = self.pending_cue.take() {
             engine.play_cue(cue);
         }
         self.engine = Some(engine);
+        let Some(sources) = sources else {
+            // Janus would refuse a plain offer: say why now, send nothing.
+            self.queued.push_back(CallEvent::Warning {
+                error: UserError::E2eeRequired,
+            });
+            self.report_sending();
+            return Ok(());
+        };
         let (audio, video) = (sources.has_audio(), sources.has_video());
         self.sources = Some(sources);
         self.can_send = (audio, video);
@@ -795,6 +861,11 @@ impl Call {
     /// system's microphone light goes out); unmuting opens it again. A microphone that cannot be
     /// opened leaves us muted, with a warning. The outcome comes as [`CallEvent::Sending`].
     pub async fn set_audio_muted(&mut self, muted: bool) {
+        if !muted && !self.can_send.0 {
+            // Nothing to unmute (no microphone in this call, or a sealed room without the key).
+            self.report_sending();
+            return;
+        }
         if !muted
             && matches!(self.context.media.audio_in, AudioIn::Microphone(_))
             && let Some(devices) = &self.devices
@@ -1177,8 +1248,8 @@ impl Call {
                 levels: None,
                 // Our participant id makes our key ids unique in the call: one per track.
                 e2ee: self.context.e2ee.as_ref().map(|key| {
-                    let base = self.me.wrapping_mul(2);
-                    (key, (base, base.wrapping_add(1)))
+                    let [audio, video] = runde_e2ee::sender_key_ids(self.me);
+                    (key, (audio, video))
                 }),
             },
         ) {

@@ -99,6 +99,12 @@ impl CallKey {
         Self(bytes)
     }
 
+    /// The key itself, to hand to another implementation of the scheme (the browser peer of the
+    /// interop tests). Never log or store it.
+    pub fn expose_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+
     /// 20 digits in four groups of five, derived from the key: people compare them by voice or
     /// in writing; the same code means the same key (a 1 in 10^20 chance otherwise).
     pub fn safety_code(&self) -> String {
@@ -130,6 +136,13 @@ impl CallKey {
             .finalize()
             .to_vec()
     }
+}
+
+/// A participant's two key ids: audio (`2 × id`) and video (`2 × id + 1`). Janus's participant
+/// ids are unique in a room, so no two senders share a key id (and so never a nonce).
+pub fn sender_key_ids(participant: u64) -> [u64; 2] {
+    let base = participant.wrapping_mul(2);
+    [base, base.wrapping_add(1)]
 }
 
 /// How many leading bytes of an encoded frame stay in clear.
@@ -183,7 +196,8 @@ impl FrameEncryptor {
 
 /// Decrypts frames from the senders of one call.
 pub struct FrameDecryptor {
-    call: CallKey,
+    /// `None`: we have no key, and the room says its media is sealed.
+    call: Option<CallKey>,
     keys: std::collections::BTreeMap<u64, DecryptionKey>,
 }
 
@@ -191,23 +205,60 @@ impl FrameDecryptor {
     /// For a call with this key.
     pub fn new(call: CallKey) -> Self {
         Self {
-            call,
+            call: Some(call),
+            keys: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// For a call whose media is known to be sealed (the room requires end-to-end encryption)
+    /// when we have no passphrase: nothing opens, and nothing reaches a decoder as if it were
+    /// media.
+    pub fn without_key() -> Self {
+        Self {
+            call: None,
             keys: std::collections::BTreeMap::new(),
         }
     }
 
     /// The encoded frame, or why not (wrong key, not encrypted, changed on the way).
     pub fn decrypt(&mut self, kind: FrameKind, data: &[u8]) -> Result<Vec<u8>, E2eeError> {
+        self.open(kind, data, |_| true)
+    }
+
+    /// The same for a frame the server says comes from `participant`: it opens only under one of
+    /// that participant's key ids ([`sender_key_ids`]), so the server cannot pass one person's
+    /// media off as another's.
+    pub fn decrypt_from(
+        &mut self,
+        participant: u64,
+        kind: FrameKind,
+        data: &[u8],
+    ) -> Result<Vec<u8>, E2eeError> {
+        let theirs = sender_key_ids(participant);
+        self.open(kind, data, |id| theirs.contains(&id))
+    }
+
+    fn open(
+        &mut self,
+        kind: FrameKind,
+        data: &[u8],
+        allowed: impl Fn(u64) -> bool,
+    ) -> Result<Vec<u8>, E2eeError> {
         let fail = |e: &dyn std::fmt::Display| E2eeError::Undecryptable(e.to_string());
+        let Some(call) = &self.call else {
+            return Err(fail(&"sealed, and no passphrase was given"));
+        };
         let prefix = clear_prefix_len(kind, data);
         let (clear, sealed) = data.split_at(prefix);
         let view = EncryptedFrameView::try_with_meta_data(sealed, clear).map_err(|e| fail(&e))?;
         let key_id: u64 = view.header().key_id();
-        if !self.keys.contains_key(&key_id) {
-            let key =
-                DecryptionKey::derive_from(CIPHER_SUITE, key_id, self.call.sender_secret(key_id))
-                    .map_err(|e| fail(&e))?;
-            self.keys.insert(key_id, key);
+        if !allowed(key_id) {
+            return Err(fail(&format!("sealed by another sender (key id {key_id})")));
+        }
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.keys.entry(key_id) {
+            let key = DecryptionKey::derive_from(CIPHER_SUITE, key_id, call.sender_secret(key_id))
+                .map_err(|e| fail(&e))?;
+            slot.insert(key);
         }
         let key = self.keys.get(&key_id).ok_or_else(|| fail(&"no key"))?;
         let media = view.decrypt(key).map_err(|e| fail(&e))?;
@@ -290,6 +341,16 @@ mod tests {
         assert!(right.decrypt(FrameKind::Vp8, &vp8_keyframe()).is_err());
         assert!(right.decrypt(FrameKind::Opus, &[]).is_err());
         assert!(right.decrypt(FrameKind::Vp8, &sealed).is_ok());
+        // A frame opens only as coming from the participant whose key id sealed it.
+        let [_, video_of_3] = sender_key_ids(3);
+        let from_3 =
+            FrameEncryptor::new(&key(), video_of_3)?.encrypt(FrameKind::Vp8, &vp8_keyframe())?;
+        assert!(right.decrypt_from(3, FrameKind::Vp8, &from_3).is_ok());
+        assert!(right.decrypt_from(4, FrameKind::Vp8, &from_3).is_err());
+        // Without a key nothing opens, not even a plain frame.
+        let mut keyless = FrameDecryptor::without_key();
+        assert!(keyless.decrypt(FrameKind::Vp8, &sealed).is_err());
+        assert!(keyless.decrypt(FrameKind::Vp8, &vp8_keyframe()).is_err());
         Ok(())
     }
 

@@ -154,7 +154,7 @@ impl Feed {
         let Some(decryptor) = decryptor else {
             return Some(data.to_vec());
         };
-        match decryptor.decrypt(kind, data) {
+        match decryptor.decrypt_from(feed, kind, data) {
             Ok(frame) => {
                 self.failures_in_a_row = 0;
                 if self.decrypting != Some(true) {
