@@ -167,6 +167,12 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             ],
             ok: "null".to_owned(),
         },
+        CommandSig {
+            name: "change_passphrase",
+            doc: "Change the call's end-to-end passphrase (everyone still in the call agreed on a new one).",
+            args: vec![("passphrase", "string".to_owned())],
+            ok: "null".to_owned(),
+        },
     ]
 }
 

@@ -13,6 +13,11 @@ enum Request {
     /// The push-to-talk key is held (`true`) or let go.
     PushToTalk(bool),
     CameraOff(bool),
+    /// Everyone agreed on a new end-to-end passphrase.
+    ChangePassphrase(
+        runde_call::Secret,
+        oneshot::Sender<Result<(), runde_call::UserError>>,
+    ),
     Leave(oneshot::Sender<MediaSummary>),
 }
 
@@ -38,6 +43,22 @@ impl RunningCall {
 
     pub(crate) fn switch_device(&self, device: DeviceKind, id: Option<String>) {
         let _ = self.requests.send(Request::Switch(device, id));
+    }
+
+    /// Change the end-to-end passphrase; `Err` if the call is not end-to-end encrypted, the
+    /// passphrase is too weak, or the call has ended.
+    pub(crate) async fn change_passphrase(
+        &self,
+        passphrase: runde_call::Secret,
+    ) -> Result<(), runde_call::UserError> {
+        let (done, result) = oneshot::channel();
+        let gone = || runde_call::UserError::E2eeUnavailable {
+            detail: "the call has ended".into(),
+        };
+        self.requests
+            .send(Request::ChangePassphrase(passphrase, done))
+            .map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
     }
 
     pub(crate) fn push_to_talk(&self, held: bool) {
@@ -92,6 +113,9 @@ async fn run(
                     call.set_audio_muted(muted).await;
                 }
                 Some(Request::Switch(device, id)) => call.switch_device(device, id).await,
+                Some(Request::ChangePassphrase(passphrase, done)) => {
+                    let _ = done.send(call.change_passphrase(passphrase).await);
+                }
                 Some(Request::PushToTalk(true)) => {
                     if call.is_muted() && !talking {
                         talking = true;

@@ -21,4 +21,5 @@ pub const COMMAND_NAMES: &[&str] = &[
     "stop_check",
     "clipboard_text",
     "switch_device",
+    "change_passphrase",
 ];

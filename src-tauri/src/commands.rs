@@ -161,6 +161,22 @@ pub(crate) async fn set_camera_off(shell: State<'_, Shell>, off: bool) -> Result
     Ok(())
 }
 
+/// Change the call's end-to-end passphrase (everyone still in the call agreed on a new one).
+/// The passphrase is turned into a [`Secret`] at once and never stored.
+#[tauri::command]
+pub(crate) async fn change_passphrase(
+    shell: State<'_, Shell>,
+    passphrase: String,
+) -> Result<(), UserError> {
+    let passphrase = Secret::new(passphrase);
+    match shell.call.lock().await.as_ref() {
+        Some(call) => call.change_passphrase(passphrase).await,
+        None => Err(UserError::E2eeUnavailable {
+            detail: "there is no call".into(),
+        }),
+    }
+}
+
 /// Use another microphone, speaker or camera in the call (`null`: the system's default).
 #[tauri::command]
 pub(crate) async fn switch_device(

@@ -66,6 +66,7 @@ pub fn run() -> ExitCode {
             commands::stop_check,
             commands::clipboard_text,
             commands::switch_device,
+            commands::change_passphrase,
         ])
         .run(context);
     match outcome {

@@ -694,6 +694,155 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
     Ok(())
 }
 
+/// Someone leaves an end-to-end encrypted call: the others are advised to change the passphrase,
+/// do so mid-call (each on their own signal, not at the same moment), and get the same new safety
+/// code; the media keeps flowing through the change, and whoever knows only the old passphrase
+/// (the one who left, coming back) cannot open anything sent after it.
+#[test]
+fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
+    if !netns::enter("a_new_passphrase_after_someone_left_shuts_them_out")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-e2ee-rotation")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let old = password_file(&dir, "e2ee-old", "Kaffee Kanne Kuchen Kerze")?;
+    let new = password_file(&dir, "e2ee-new", "Milch Zucker Loeffel Teller")?;
+    let bob_y4m = dir.join("bob.y4m").display().to_string();
+    let wait = Duration::from_secs(20);
+    let join = |name: &str, seconds: &str, extra: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            link.as_str(),
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            pin.as_str(),
+            "--duration",
+            seconds,
+            "--e2ee-passphrase-file",
+        ];
+        args.extend_from_slice(extra);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut alice = join(
+        "Alice",
+        "60",
+        &[
+            &old,
+            "--e2ee-next-passphrase-file",
+            &new,
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+            "pattern:320x180@15",
+        ],
+    )?;
+    let alice_id = alice.wait_event("joined", wait, event_is("joined"))?["me"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let mut bob = join(
+        "Bob",
+        "60",
+        &[
+            &old,
+            "--e2ee-next-passphrase-file",
+            &new,
+            "--video-out",
+            &bob_y4m,
+        ],
+    )?;
+    let mut carol = join("Carol", "3", &[&old])?;
+    let from_alice = |e: &Value, decrypting: bool, previous: bool| {
+        e["event"] == "decryption"
+            && e["participant"] == alice_id.as_str()
+            && e["decrypting"] == decrypting
+            && e["previousKey"] == previous
+    };
+    carol.wait_event("Carol opens Alice's media", wait, |e| {
+        from_alice(e, true, false)
+    })?;
+    carol.wait_exit(wait)?;
+    carol.save_output(&dir);
+    let first_code = |c: &mut CliClient| -> Result<String> {
+        let e = c.wait_event("the first safety code", wait, |e| {
+            e["event"] == "endToEnd" && e["generation"] == 0
+        })?;
+        Ok(e["safetyCode"].as_str().unwrap_or_default().to_owned())
+    };
+    let before = first_code(&mut bob)?;
+    assert_eq!(first_code(&mut alice)?, before);
+    for client in [&mut alice, &mut bob] {
+        client.wait_event("the advice to change the passphrase", wait, |e| {
+            e["event"] == "newPassphraseAdvised" && e["left"] == "Carol"
+        })?;
+    }
+    // Alice changes first; Bob, a moment later, on his own.
+    alice.change_passphrase()?;
+    let at_alice = alice.wait_event("Alice's new key", wait, |e| {
+        e["event"] == "endToEnd" && e["generation"] == 1
+    })?;
+    let mark = bob.events().len();
+    bob.change_passphrase()?;
+    let at_bob = bob.wait_event_from(mark, "Bob's new key", wait, |e| {
+        e["event"] == "endToEnd" && e["generation"] == 1
+    })?;
+    println!(
+        "safety code before {before}, after {}",
+        at_bob["safetyCode"]
+    );
+    assert_eq!(at_alice["safetyCode"], at_bob["safetyCode"]);
+    assert_ne!(at_bob["safetyCode"].as_str(), Some(before.as_str()));
+    // After his change Bob opens Alice's frames with the new key (reported anew after the
+    // change), and the indicator is back to end to end.
+    let changed = bob
+        .events()
+        .iter()
+        .position(|e| e["event"] == "endToEnd" && e["generation"] == 1)
+        .unwrap_or(mark);
+    bob.wait_event_from(
+        changed,
+        "Bob opens Alice's media with the new key",
+        wait,
+        |e| from_alice(e, true, false),
+    )?;
+    bob.wait_event_from(changed, "Bob's indicator: end to end", wait, |e| {
+        e["event"] == "indicators" && e["indicators"]["encryption"]["state"] == "endToEnd"
+    })?;
+    // Carol comes back with the old passphrase: nothing of Alice's opens for her.
+    let mut carol_again = join("Carol", "4", &[&old])?;
+    carol_again.wait_event("Carol, back, cannot open Alice's media", wait, |e| {
+        from_alice(e, false, false)
+    })?;
+    carol_again.wait_exit(wait)?;
+    carol_again.save_output(&dir);
+    assert!(
+        !carol_again
+            .events()
+            .iter()
+            .any(|e| from_alice(e, true, false) || from_alice(e, true, true)),
+        "Carol opened something sent after the change"
+    );
+    for client in [&mut alice, &mut bob] {
+        client.interrupt()?;
+        client.wait_exit(wait)?;
+        client.save_output(&dir);
+    }
+    // Bob's picture of Alice went on through the change: the counters rise throughout.
+    let (counters, frames) = analysis::frame_counters(std::path::Path::new(&bob_y4m))?;
+    println!(
+        "Bob: {frames} pictures, {} with readable stamps",
+        counters.len()
+    );
+    assert!(
+        counters.len() >= 60 && counters.windows(2).all(|w| w[1] > w[0]),
+        "{counters:?}"
+    );
+    Ok(())
+}
+
 /// A room that requires end-to-end encryption. With a passphrase Runde publishes and nothing is
 /// refused. Without one it learns the requirement from the room list before offering anything:
 /// it says so in words, opens no microphone or camera, and shows the others' media as "cannot

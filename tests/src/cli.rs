@@ -140,15 +140,24 @@ impl CliClient {
 
     /// Ask it to leave the call, as Ctrl-C in a terminal does (SIGINT to its PID).
     pub fn interrupt(&self) -> Result<()> {
+        self.signal("INT")
+    }
+
+    /// Ask it to change to its next end-to-end passphrase (SIGUSR1 to its PID).
+    pub fn change_passphrase(&self) -> Result<()> {
+        self.signal("USR1")
+    }
+
+    fn signal(&self, name: &str) -> Result<()> {
         let kill = crate::process::find_program("kill")?;
         let status = Command::new(kill)
-            .args(["-INT", &self.guard.pid().to_string()])
+            .args([&format!("-{name}"), &self.guard.pid().to_string()])
             .status()
             .map_err(|e| err(&self.name, e))?;
         if status.success() {
             Ok(())
         } else {
-            Err(err(&self.name, format!("kill -INT failed: {status}")))
+            Err(err(&self.name, format!("kill -{name} failed: {status}")))
         }
     }
 

@@ -93,7 +93,7 @@ test("call: indicator states are told in words, not only by colour", async (t) =
   for (const [state, words] of [["transportOnly", "To the server only"], ["mixed", "Partly end-to-end"], ["endToEnd", "End-to-end"]]) {
     await app.callEvents({
       event: "indicators",
-      indicators: { ...indicators, encryption: { state, reason: "serverDecryptsMedia" } },
+      indicators: { ...indicators, encryption: { state, reason: "serverDecryptsMedia", notProven: [] } },
       recordingChange: null,
     });
     await app.page.locator(`[data-testid="indicator-encryption"][data-state="${state}"]`).waitFor();

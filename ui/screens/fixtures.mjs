@@ -108,7 +108,7 @@ export const people = [
 
 export const indicators = {
   recording: { state: "notAnnounced", reason: "serverCannotTell" },
-  encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+  encryption: { state: "transportOnly", reason: "serverDecryptsMedia", notProven: [] },
   operator: { source: "selfDeclared", name: "Beratung Nord e.V." },
 };
 

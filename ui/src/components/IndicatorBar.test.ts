@@ -18,7 +18,7 @@ describe("IndicatorBar", () => {
     render(IndicatorBar, {
       indicators: {
         recording: { state: "roomSetToRecord", reason: "roomRecordFlagOn" },
-        encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+        encryption: { state: "transportOnly", reason: "serverDecryptsMedia", notProven: [] },
         operator: { source: "declaredByAdmin", name: "Beratung Nord e.V." },
       },
     });

@@ -300,7 +300,11 @@ participant: string,
 /**
  * Decrypting now.
  */
-decrypting: boolean, } | { "event": "quality", 
+decrypting: boolean, 
+/**
+ * Only with the key before the last passphrase change: they have not switched yet.
+ */
+previousKey: boolean, } | { "event": "quality", 
 /**
  * Whose media.
  */
@@ -344,7 +348,15 @@ camera: SendState, } | { "event": "endToEnd",
 /**
  * 20 digits in four groups of five.
  */
-safetyCode: string, } | { "event": "pushToTalk", 
+safetyCode: string, 
+/**
+ * How many times the passphrase was changed in this call.
+ */
+generation: number, } | { "event": "newPassphraseAdvised", 
+/**
+ * Who left, by display name.
+ */
+left: string, } | { "event": "pushToTalk", 
 /**
  * The key combination, as set.
  */
@@ -420,11 +432,16 @@ state: EncryptionState,
 /**
  * Why.
  */
-reason: EncryptionReason, };
+reason: EncryptionReason, 
+/**
+ * In a mixed call, who: the participants whose media is not proven end to end (cannot be
+ * decrypted, still on the previous key, or not arrived yet), by display name.
+ */
+notProven: Array<string>, };
 
 export type EncryptionState = "transportOnly" | "mixed" | "endToEnd";
 
-export type EncryptionReason = "serverDecryptsMedia" | "allStreamsOpenWithCallKey" | "someCannotBeDecrypted" | "notYetProven";
+export type EncryptionReason = "serverDecryptsMedia" | "allStreamsOpenWithCallKey" | "someCannotBeDecrypted" | "notYetProven" | "someOnPreviousKey";
 
 export type OperatorIndicator = { 
 /**
@@ -828,4 +845,9 @@ export function clipboardText(): Promise<CommandResult<string | null>> {
 /** Use another microphone, speaker or camera in the call. */
 export function switchDevice(device: DeviceKind, id: string | null): Promise<CommandResult<null>> {
   return call<null>("switch_device", { device, id });
+}
+
+/** Change the call's end-to-end passphrase (everyone still in the call agreed on a new one). */
+export function changePassphrase(passphrase: string): Promise<CommandResult<null>> {
+  return call<null>("change_passphrase", { passphrase });
 }

@@ -21,6 +21,8 @@ export type Person = {
   lostPercent: number;
   /** End-to-end encrypted calls: their media does not open with the call key (engine-reported). */
   cannotDecrypt: boolean;
+  /** It opens only with the key of the passphrase before the last change. */
+  previousKey: boolean;
 };
 
 export type Announcement = { change: RecordingChange; indicators: Indicators; serial: number };
@@ -39,8 +41,12 @@ export class CallState {
   cameraOff = $state(false);
   /** The last device change the engine reported (switched to, or stopped working). */
   deviceNotice = $state<{ device: string; inUse: boolean; name: string; reason: string | null } | null>(null);
-  /** End-to-end encrypted calls: the safety code to compare out of band. */
+  /** End-to-end encrypted calls: the safety code to compare out of band, and how many times the
+   * passphrase was changed. */
   safetyCode = $state<string | null>(null);
+  passphraseGeneration = $state(0);
+  /** Someone who knows the passphrase left (by name): a new passphrase keeps them out. */
+  passphraseAdvice = $state<string | null>(null);
   /** The push-to-talk keys, once the engine has taken them for this call. */
   pushToTalk = $state<string | null>(null);
   #serial = 0;
@@ -68,6 +74,7 @@ export class CallState {
           quality: "good",
           lostPercent: 0,
           cannotDecrypt: false,
+          previousKey: false,
         }));
         break;
       case "participantJoined":
@@ -81,6 +88,7 @@ export class CallState {
             quality: "good",
             lostPercent: 0,
             cannotDecrypt: false,
+            previousKey: false,
           });
         }
         break;
@@ -113,7 +121,10 @@ export class CallState {
         break;
       case "decryption": {
         const person = this.#person(event.participant);
-        if (person) person.cannotDecrypt = !event.decrypting;
+        if (person) {
+          person.cannotDecrypt = !event.decrypting;
+          person.previousKey = event.decrypting && event.previousKey;
+        }
         break;
       }
       case "quality": {
@@ -133,6 +144,11 @@ export class CallState {
         break;
       case "endToEnd":
         this.safetyCode = event.safetyCode;
+        if (event.generation > this.passphraseGeneration) this.passphraseAdvice = null;
+        this.passphraseGeneration = event.generation;
+        break;
+      case "newPassphraseAdvised":
+        this.passphraseAdvice = event.left;
         break;
       case "pushToTalk":
         this.pushToTalk = event.keys;

@@ -4,7 +4,7 @@ import type { Indicators } from "./bindings";
 
 const indicators = (state: Indicators["recording"]["state"], reason: Indicators["recording"]["reason"]): Indicators => ({
   recording: { state, reason },
-  encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+  encryption: { state: "transportOnly", reason: "serverDecryptsMedia", notProven: [] },
   operator: { source: "unknown", name: null },
 });
 
@@ -18,8 +18,8 @@ describe("CallState", () => {
     call.handle({ event: "speaking", participant: "2", speaking: true });
     expect(call.me).toBe("1");
     expect(call.people).toEqual([
-      { id: "2", name: "Ada", audio: true, video: true, speaking: true, quality: "good", lostPercent: 0, cannotDecrypt: false },
-      { id: "3", name: null, audio: false, video: false, speaking: false, quality: "good", lostPercent: 0, cannotDecrypt: false },
+      { id: "2", name: "Ada", audio: true, video: true, speaking: true, quality: "good", lostPercent: 0, cannotDecrypt: false, previousKey: false },
+      { id: "3", name: null, audio: false, video: false, speaking: false, quality: "good", lostPercent: 0, cannotDecrypt: false, previousKey: false },
     ]);
     call.handle({ event: "trackRemoved", participant: "2", kind: "video" });
     call.handle({ event: "participantLeft", id: "3" });

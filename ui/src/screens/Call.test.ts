@@ -33,7 +33,7 @@ afterEach(() => {
 
 const recordingOn: Indicators = {
   recording: { state: "roomSetToRecord", reason: "roomRecordFlagOn" },
-  encryption: { state: "transportOnly", reason: "serverDecryptsMedia" },
+  encryption: { state: "transportOnly", reason: "serverDecryptsMedia", notProven: [] },
   operator: { source: "selfDeclared", name: "Beratung Nord e.V." },
 };
 
@@ -122,25 +122,73 @@ describe("Call", () => {
       event: "indicators",
       indicators: {
         ...recordingOn,
-        encryption: { state: "mixed", reason: "someCannotBeDecrypted" },
+        encryption: { state: "mixed", reason: "someCannotBeDecrypted", notProven: ["Ada"] },
       },
       recordingChange: null,
     });
-    call.handle({ event: "decryption", participant: "2", decrypting: false });
+    call.handle({ event: "decryption", participant: "2", decrypting: false, previousKey: false });
     const badge = await screen.findByTestId("tile-cannot-decrypt");
     expect(badge.textContent).toContain("cannot decrypt");
     expect(screen.getByTestId("indicator-encryption").dataset.state).toBe("mixed");
-    call.handle({ event: "decryption", participant: "2", decrypting: true });
+    // The indicator names who is not proven.
+    await fireEvent.click(screen.getByTestId("indicator-encryption").querySelector("button")!);
+    expect((await screen.findByTestId("encryption-not-proven")).textContent).toBe("Not proven end to end: Ada.");
+    call.handle({ event: "decryption", participant: "2", decrypting: true, previousKey: false });
     await waitFor(() => expect(screen.queryByTestId("tile-cannot-decrypt")).toBeNull());
   });
 
   it("shows the safety code of an end-to-end encrypted call", async () => {
     const call = new CallState(false, false);
     render(Call, { call, onclose: () => {} });
-    call.handle({ event: "endToEnd", safetyCode: "01234 56789 01234 56789" });
+    call.handle({ event: "endToEnd", safetyCode: "01234 56789 01234 56789", generation: 0 });
     const code = await screen.findByTestId("safety-code");
     expect(code.textContent).toContain("Safety code: 01234 56789 01234 56789");
     expect(code.textContent).toContain("the same code means the same key");
+  });
+
+  it("advises a new passphrase when someone leaves, changes it, and shows who is still on the old one", async () => {
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({ event: "endToEnd", safetyCode: "01234 56789 01234 56789", generation: 0 });
+    call.handle({ event: "newPassphraseAdvised", left: "Mallory" });
+    expect((await screen.findByTestId("passphrase-advice")).textContent).toContain("Mallory left and knows the passphrase");
+    await fireEvent.click(screen.getByTestId("change-passphrase"));
+    const field = (await screen.findByTestId("new-passphrase")) as HTMLInputElement;
+    expect(field.type).toBe("password");
+    expect((screen.getByTestId("apply-passphrase") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.input(field, { target: { value: "Neue Kanne Neuer Kuchen" } });
+    await fireEvent.submit(screen.getByTestId("passphrase-form"));
+    await waitFor(() => expect(commands).toContain("change_passphrase"));
+    expect(calls.find((c) => c.cmd === "change_passphrase")?.args).toEqual({ passphrase: "Neue Kanne Neuer Kuchen" });
+    await waitFor(() => expect(screen.queryByTestId("passphrase-form")).toBeNull());
+    // The engine confirms with the new code; the advice is done; Ada has not switched yet.
+    call.handle({ event: "endToEnd", safetyCode: "98765 43210 98765 43210", generation: 1 });
+    call.handle({ event: "decryption", participant: "2", decrypting: true, previousKey: true });
+    await waitFor(() => expect(screen.getByTestId("safety-code").textContent).toContain("98765 43210 98765 43210"));
+    expect(screen.getByTestId("passphrase-changed")).toBeTruthy();
+    expect(screen.queryByTestId("passphrase-advice")).toBeNull();
+    expect((await screen.findByTestId("tile-previous-key")).textContent).toContain("old passphrase");
+    call.handle({ event: "decryption", participant: "2", decrypting: true, previousKey: false });
+    await waitFor(() => expect(screen.queryByTestId("tile-previous-key")).toBeNull());
+  });
+
+  it("says why a new passphrase was not taken", async () => {
+    clearMocks();
+    mockIPC((cmd) => {
+      if (cmd === "change_passphrase") throw { code: "E2eeUnavailable", detail: "the passphrase is too short (at least 12 characters)" };
+      if (cmd === "video_endpoint") return { url: "ws://127.0.0.1:9/video/test" };
+      if (cmd === "video_stats") return [];
+      if (cmd === "settings") return emptySettingsView();
+      return null;
+    });
+    const call = new CallState(false, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "endToEnd", safetyCode: "01234 56789 01234 56789", generation: 0 });
+    await fireEvent.click(await screen.findByTestId("change-passphrase"));
+    await fireEvent.input(await screen.findByTestId("new-passphrase"), { target: { value: "short" } });
+    await fireEvent.submit(screen.getByTestId("passphrase-form"));
+    expect((await screen.findByTestId("passphrase-error")).textContent).toContain("too short");
   });
 
   it("says why the call ended and goes back", async () => {

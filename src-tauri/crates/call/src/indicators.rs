@@ -133,10 +133,26 @@ pub enum EncryptionReason {
     SomeCannotBeDecrypted,
     /// What we send is sealed, but someone's media has not arrived yet, so it is not proven.
     NotYetProven,
+    /// The passphrase was changed, and someone still seals with the one before (they have not
+    /// switched yet): whoever knew only the old passphrase could still read theirs.
+    SomeOnPreviousKey,
+}
+
+/// What the media path proves about one participant's media in an end-to-end encrypted call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamProof {
+    /// Nothing has arrived yet.
+    Nothing,
+    /// It opens with the current call key.
+    Opens,
+    /// It opens only with the key before the last change.
+    OpensWithPreviousKey,
+    /// It does not open.
+    Fails,
 }
 
 /// The encryption indicator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "typescript", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptionIndicator {
@@ -144,6 +160,9 @@ pub struct EncryptionIndicator {
     pub state: EncryptionState,
     /// Why.
     pub reason: EncryptionReason,
+    /// In a mixed call, who: the participants whose media is not proven end to end (cannot be
+    /// decrypted, still on the previous key, or not arrived yet), by display name.
+    pub not_proven: Vec<String>,
 }
 
 impl EncryptionIndicator {
@@ -152,31 +171,44 @@ impl EncryptionIndicator {
         Self {
             state: EncryptionState::TransportOnly,
             reason: EncryptionReason::ServerDecryptsMedia,
+            not_proven: Vec::new(),
         }
     }
 
     /// From what the media path proves: whether we seal what we send with the call key, and for
-    /// each participant whose media we receive whether it opens with it (`None`: nothing has
-    /// arrived yet). End-to-end only when every stream is proven.
-    pub fn from_streams(sealing: bool, received: impl IntoIterator<Item = Option<bool>>) -> Self {
+    /// each participant whose media we receive (by name) what opens it. End-to-end only when
+    /// every stream is proven; otherwise mixed, naming who is not.
+    pub fn from_streams(
+        sealing: bool,
+        received: impl IntoIterator<Item = (String, StreamProof)>,
+    ) -> Self {
         if !sealing {
             return Self::transport_only();
         }
-        let received: Vec<Option<bool>> = received.into_iter().collect();
-        let (state, reason) = if received.contains(&Some(false)) {
-            (
-                EncryptionState::Mixed,
-                EncryptionReason::SomeCannotBeDecrypted,
-            )
-        } else if received.contains(&None) {
-            (EncryptionState::Mixed, EncryptionReason::NotYetProven)
+        let received: Vec<(String, StreamProof)> = received.into_iter().collect();
+        let has = |proof: StreamProof| received.iter().any(|(_, p)| *p == proof);
+        let reason = if has(StreamProof::Fails) {
+            EncryptionReason::SomeCannotBeDecrypted
+        } else if has(StreamProof::OpensWithPreviousKey) {
+            EncryptionReason::SomeOnPreviousKey
+        } else if has(StreamProof::Nothing) {
+            EncryptionReason::NotYetProven
         } else {
-            (
-                EncryptionState::EndToEnd,
-                EncryptionReason::AllStreamsOpenWithCallKey,
-            )
+            return Self {
+                state: EncryptionState::EndToEnd,
+                reason: EncryptionReason::AllStreamsOpenWithCallKey,
+                not_proven: Vec::new(),
+            };
         };
-        Self { state, reason }
+        Self {
+            state: EncryptionState::Mixed,
+            reason,
+            not_proven: received
+                .into_iter()
+                .filter(|(_, p)| *p != StreamProof::Opens)
+                .map(|(name, _)| name)
+                .collect(),
+        }
     }
 }
 
@@ -186,26 +218,46 @@ mod encryption_tests {
 
     #[test]
     fn end_to_end_only_when_every_stream_is_proven() {
-        let of = |sealing, received: &[Option<bool>]| {
-            let i = EncryptionIndicator::from_streams(sealing, received.iter().copied());
-            (i.state, i.reason)
+        use StreamProof as P;
+        let of = |sealing, received: &[(&str, StreamProof)]| {
+            let i = EncryptionIndicator::from_streams(
+                sealing,
+                received.iter().map(|(n, p)| ((*n).to_owned(), *p)),
+            );
+            (i.state, i.reason, i.not_proven.join(","))
         };
         use EncryptionReason as R;
         use EncryptionState as S;
         // Not sealing: transport only, whatever arrives.
         assert_eq!(
-            of(false, &[Some(true)]),
-            (S::TransportOnly, R::ServerDecryptsMedia)
+            of(false, &[("Ann", P::Opens)]),
+            (S::TransportOnly, R::ServerDecryptsMedia, String::new())
         );
-        assert_eq!(of(true, &[]), (S::EndToEnd, R::AllStreamsOpenWithCallKey));
         assert_eq!(
-            of(true, &[Some(true), Some(true)]),
-            (S::EndToEnd, R::AllStreamsOpenWithCallKey)
+            of(true, &[]),
+            (S::EndToEnd, R::AllStreamsOpenWithCallKey, String::new())
         );
-        assert_eq!(of(true, &[Some(true), None]), (S::Mixed, R::NotYetProven));
         assert_eq!(
-            of(true, &[Some(true), None, Some(false)]),
-            (S::Mixed, R::SomeCannotBeDecrypted)
+            of(true, &[("Ann", P::Opens), ("Ben", P::Opens)]),
+            (S::EndToEnd, R::AllStreamsOpenWithCallKey, String::new())
+        );
+        assert_eq!(
+            of(true, &[("Ann", P::Opens), ("Ben", P::Nothing)]),
+            (S::Mixed, R::NotYetProven, "Ben".into())
+        );
+        assert_eq!(
+            of(
+                true,
+                &[("Ann", P::OpensWithPreviousKey), ("Ben", P::Nothing)]
+            ),
+            (S::Mixed, R::SomeOnPreviousKey, "Ann,Ben".into())
+        );
+        assert_eq!(
+            of(
+                true,
+                &[("Ann", P::Opens), ("Ben", P::Nothing), ("Eve", P::Fails)]
+            ),
+            (S::Mixed, R::SomeCannotBeDecrypted, "Ben,Eve".into())
         );
     }
 }

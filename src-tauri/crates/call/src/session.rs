@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::UserError;
 use crate::indicators::{
     EncryptionIndicator, Indicators, OperatorIndicator, RecordingChange, RecordingIndicator,
+    StreamProof,
 };
 use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
@@ -188,6 +189,8 @@ pub enum CallEvent {
         participant: String,
         /// Decrypting now.
         decrypting: bool,
+        /// Only with the key before the last passphrase change: they have not switched yet.
+        previous_key: bool,
     },
     /// How well someone's media reaches us changed (judged every 2 s from what we receive;
     /// worse shows at once, better after 4 s).
@@ -223,11 +226,21 @@ pub enum CallEvent {
         /// Our camera (or other picture source).
         camera: SendState,
     },
-    /// The call is end-to-end encrypted (sent once after joining): the safety code to compare
-    /// with the others out of band — the same code means the same key.
+    /// The call is end-to-end encrypted (sent after joining, and again after each passphrase
+    /// change): the safety code to compare with the others out of band — the same code means the
+    /// same key.
     EndToEnd {
         /// 20 digits in four groups of five.
         safety_code: String,
+        /// How many times the passphrase was changed in this call.
+        generation: u32,
+    },
+    /// In an end-to-end encrypted call someone left who knows the passphrase: with it (and the
+    /// server's help) they could still read the rest of the call. Agreeing on a new passphrase
+    /// ([`Call::change_passphrase`]) shuts them out.
+    NewPassphraseAdvised {
+        /// Who left, by display name.
+        left: String,
     },
     /// Push to talk is ready for this call: holding these keys speaks while muted.
     PushToTalk {
@@ -342,8 +355,10 @@ pub struct RetryJoin {
 /// What a join carries from its start to the call.
 struct JoinContext {
     media: MediaChoice,
-    /// The call key, when the call is end-to-end encrypted.
-    e2ee: Option<runde_e2ee::CallKey>,
+    /// The call key (as it changes during the call), when the call is end-to-end encrypted.
+    e2ee: Option<runde_e2ee::KeyChain>,
+    /// What the call key is derived for: the signalling origin and the room.
+    room_identity: String,
     started: Instant,
     operator: OperatorIndicator,
     /// Where to remember an accepted password: origin, room, and whether the policy forbids it.
@@ -409,6 +424,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let mut context = JoinContext {
         media: options.media,
         e2ee: None,
+        room_identity: String::new(),
         started: Instant::now(),
         operator: OperatorIndicator::unknown(),
         remember: None,
@@ -416,14 +432,15 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
     let origin = origin_of(link.endpoint());
+    context.room_identity = format!("{origin}/{room}");
     // The call key comes from the end-to-end passphrase and this room's identity, before anything
     // is sent: a passphrase that cannot be used stops the join here.
     if let Some(passphrase) = &options.e2ee {
-        let key = runde_e2ee::CallKey::derive(passphrase.expose(), &format!("{origin}/{room}"))
+        let key = runde_e2ee::CallKey::derive(passphrase.expose(), &context.room_identity)
             .map_err(|e| UserError::E2eeUnavailable {
                 detail: e.to_string(),
             })?;
-        context.e2ee = Some(key);
+        context.e2ee = Some(runde_e2ee::KeyChain::new(key));
     }
     // No password typed: one remembered in the keyring (if any) is used.
     let password = match options.password {
@@ -654,7 +671,7 @@ pub struct Call {
     pending_cue: Option<Cue>,
     speaking: HashMap<u64, bool>,
     /// End-to-end encrypted calls: whose media opens with the call key (as the engine proved).
-    decrypting: HashMap<u64, bool>,
+    decrypting: HashMap<u64, StreamProof>,
     devices: Option<AudioDevices>,
     /// The last state of each media connection (publisher, subscriber) and what we reported.
     link_states: [Option<LinkState>; 2],
@@ -713,7 +730,10 @@ impl Call {
             recording: RecordingIndicator::from_janus(None),
             encryption: EncryptionIndicator::from_streams(
                 context.e2ee.is_some(),
-                participants.values().filter(|p| p.publishing).map(|_| None),
+                participants.values().filter(|p| p.publishing).map(|p| {
+                    let name = p.name.clone().unwrap_or_else(|| p.id.clone());
+                    (name, StreamProof::Nothing)
+                }),
             ),
             operator: context.operator.clone(),
         };
@@ -722,8 +742,9 @@ impl Call {
             recording_change: None,
         };
         let (muted, video_off) = (context.media.start_muted, context.media.start_video_off);
-        let safety = context.e2ee.as_ref().map(|key| CallEvent::EndToEnd {
-            safety_code: key.safety_code(),
+        let safety = context.e2ee.as_ref().map(|keys| CallEvent::EndToEnd {
+            safety_code: keys.current().safety_code(),
+            generation: u32::try_from(keys.generation()).unwrap_or(u32::MAX),
         });
         Self {
             conn,
@@ -806,7 +827,7 @@ impl Call {
         };
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
         let decryptor = match (&self.context.e2ee, self.sealed_room) {
-            (Some(key), _) => Some(runde_e2ee::FrameDecryptor::new(key.clone())),
+            (Some(keys), _) => Some(runde_e2ee::FrameDecryptor::following(keys.clone())),
             (None, true) => Some(runde_e2ee::FrameDecryptor::without_key()),
             (None, false) => None,
         };
@@ -907,8 +928,16 @@ impl Call {
             self.participants
                 .values()
                 .filter(|p| p.publishing)
-                .filter_map(|p| p.id.parse::<u64>().ok())
-                .map(|id| self.decrypting.get(&id).copied()),
+                .filter_map(|p| {
+                    let id = p.id.parse::<u64>().ok()?;
+                    let name = p.name.clone().unwrap_or_else(|| p.id.clone());
+                    let proof = self
+                        .decrypting
+                        .get(&id)
+                        .copied()
+                        .unwrap_or(StreamProof::Nothing);
+                    Some((name, proof))
+                }),
         );
         if encryption != self.indicators.encryption {
             self.indicators.encryption = encryption;
@@ -917,6 +946,45 @@ impl Call {
                 recording_change: None,
             });
         }
+    }
+
+    /// Change the end-to-end passphrase during the call (everyone still here agreed on a new one,
+    /// e.g. after someone left). From our next frame on we seal with the new key; the others'
+    /// media opens with the new key or, until they switch, the old one — shown as
+    /// [`crate::indicators::EncryptionReason::SomeOnPreviousKey`]. The new safety code comes as
+    /// [`CallEvent::EndToEnd`].
+    pub async fn change_passphrase(&mut self, passphrase: Secret) -> Result<(), UserError> {
+        let Some(keys) = self.context.e2ee.clone() else {
+            return Err(UserError::E2eeUnavailable {
+                detail: "this call is not end-to-end encrypted".into(),
+            });
+        };
+        let identity = self.context.room_identity.clone();
+        // Argon2id takes a moment and 64 MiB: off the call's task.
+        let key = tokio::task::spawn_blocking(move || {
+            runde_e2ee::CallKey::derive(passphrase.expose(), &identity)
+        })
+        .await
+        .map_err(|e| UserError::E2eeUnavailable {
+            detail: e.to_string(),
+        })?
+        .map_err(|e| UserError::E2eeUnavailable {
+            detail: e.to_string(),
+        })?;
+        keys.rotate(key);
+        self.queued.push_back(CallEvent::EndToEnd {
+            safety_code: keys.current().safety_code(),
+            generation: u32::try_from(keys.generation()).unwrap_or(u32::MAX),
+        });
+        // Whoever opened with the old key is now on the previous one, until their frames say
+        // otherwise.
+        for proof in self.decrypting.values_mut() {
+            if *proof == StreamProof::Opens {
+                *proof = StreamProof::OpensWithPreviousKey;
+            }
+        }
+        self.update_encryption();
+        Ok(())
     }
 
     /// Whether we are muted now.
@@ -1193,11 +1261,21 @@ impl Call {
                 });
             }
             EngineReport::Speaking { feed, speaking } => self.set_speaking(feed, speaking),
-            EngineReport::Decryption { feed, decrypting } => {
-                self.decrypting.insert(feed, decrypting);
+            EngineReport::Decryption {
+                feed,
+                decrypting,
+                previous_key,
+            } => {
+                let proof = match (decrypting, previous_key) {
+                    (false, _) => StreamProof::Fails,
+                    (true, false) => StreamProof::Opens,
+                    (true, true) => StreamProof::OpensWithPreviousKey,
+                };
+                self.decrypting.insert(feed, proof);
                 self.queued.push_back(CallEvent::Decryption {
                     participant: feed.to_string(),
                     decrypting,
+                    previous_key,
                 });
                 self.update_encryption();
             }
@@ -1247,9 +1325,9 @@ impl Call {
                 video_off: self.video_off,
                 levels: None,
                 // Our participant id makes our key ids unique in the call: one per track.
-                e2ee: self.context.e2ee.as_ref().map(|key| {
+                e2ee: self.context.e2ee.as_ref().map(|keys| {
                     let [audio, video] = runde_e2ee::sender_key_ids(self.me);
-                    (key, (audio, video))
+                    (keys, (audio, video))
                 }),
             },
         ) {
@@ -1323,9 +1401,14 @@ impl Call {
                     engine.remove_feed(id);
                 }
                 self.drop_tracks(|(feed, _)| *feed == id);
-                if self.participants.remove(&id).is_some() {
+                if let Some(gone) = self.participants.remove(&id) {
                     self.queued
                         .push_back(CallEvent::ParticipantLeft { id: id.to_string() });
+                    if self.context.e2ee.is_some() {
+                        self.queued.push_back(CallEvent::NewPassphraseAdvised {
+                            left: gone.name.unwrap_or(gone.id),
+                        });
+                    }
                 }
                 self.decrypting.remove(&id);
                 self.update_encryption();

@@ -79,6 +79,8 @@ pub struct Options {
     remember_password: bool,
     /// A file whose first line is the end-to-end passphrase.
     e2ee: Option<PathBuf>,
+    /// Where the next passphrase is, taken up on SIGUSR1.
+    e2ee_next: Option<PathBuf>,
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -158,6 +160,7 @@ impl Options {
             },
             remember_password: false,
             e2ee: None,
+            e2ee_next: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -183,6 +186,9 @@ impl Options {
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
+                "--e2ee-next-passphrase-file" => {
+                    options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
+                }
                 "--e2ee-passphrase-file" => {
                     options.e2ee = Some(value("--e2ee-passphrase-file")?.into());
                 }
@@ -287,21 +293,9 @@ pub async fn join(options: Options) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
-    let e2ee = match &options.e2ee {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Some(Secret::new(
-                text.lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_end_matches('\r'),
-            )),
-            Err(e) => {
-                return fail(&UserError::E2eeUnavailable {
-                    detail: format!("cannot read the passphrase file {}: {e}", path.display()),
-                });
-            }
-        },
+    let e2ee = match options.e2ee.as_deref().map(read_passphrase).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
     };
     let can_prompt =
         matches!(options.password, PasswordSource::None) && std::io::stdin().is_terminal();
@@ -340,11 +334,27 @@ pub async fn join(options: Options) -> ExitCode {
 
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
+    let mut change_requests = ChangeRequests::new();
     loop {
         let event = tokio::select! {
             event = call.next_event() => event,
             () = until(deadline) => break,
             _ = tokio::signal::ctrl_c() => break,
+            () = change_requests.next() => {
+                let changed = match options.e2ee_next.as_deref() {
+                    Some(path) => match read_passphrase(path) {
+                        Ok(next) => call.change_passphrase(next).await,
+                        Err(e) => Err(e),
+                    },
+                    None => Err(UserError::E2eeUnavailable {
+                        detail: "no --e2ee-next-passphrase-file was given".into(),
+                    }),
+                };
+                if let Err(error) = changed {
+                    print_event(&options, &CallEvent::Warning { error });
+                }
+                continue;
+            }
         };
         let Some(event) = event else {
             return code;
@@ -387,6 +397,48 @@ fn print_summary(options: &Options, summary: &MediaSummary) {
             p.video_frames_decoded,
             p.video_freezes
         );
+    }
+}
+
+/// The first line of a passphrase file.
+fn read_passphrase(path: &std::path::Path) -> Result<Secret, UserError> {
+    std::fs::read_to_string(path)
+        .map(|text| {
+            Secret::new(
+                text.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_end_matches('\r'),
+            )
+        })
+        .map_err(|e| UserError::E2eeUnavailable {
+            detail: format!("cannot read the passphrase file {}: {e}", path.display()),
+        })
+}
+
+/// Requests to change the passphrase: SIGUSR1 on Unix (none elsewhere).
+struct ChangeRequests {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl ChangeRequests {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+                .ok(),
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = &mut self.signal
+            && signal.recv().await.is_some()
+        {
+            return;
+        }
+        std::future::pending::<()>().await;
     }
 }
 
@@ -506,19 +558,31 @@ fn print_event(options: &Options, event: &CallEvent) {
         CallEvent::Decryption {
             participant,
             decrypting,
+            previous_key,
         } => println!(
             "{participant}: {}",
-            if *decrypting {
-                "decrypting with the call key"
-            } else {
-                "cannot decrypt"
+            match (decrypting, previous_key) {
+                (true, false) => "decrypting with the call key",
+                (true, true) => "decrypting only with the previous passphrase's key",
+                (false, _) => "cannot decrypt",
             }
         ),
-        CallEvent::EndToEnd { safety_code } => {
+        CallEvent::EndToEnd {
+            safety_code,
+            generation,
+        } => {
+            let changed = if *generation > 0 {
+                " (new passphrase)"
+            } else {
+                ""
+            };
             println!(
-                "end-to-end encrypted; safety code {safety_code} (compare it with the others)"
+                "end-to-end encrypted{changed}; safety code {safety_code} (compare it with the others)"
             );
         }
+        CallEvent::NewPassphraseAdvised { left } => println!(
+            "{left} left and knows the passphrase: agree on a new one to keep them out of the rest of the call"
+        ),
         CallEvent::PushToTalk { keys } => println!("push to talk: hold {keys}"),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),

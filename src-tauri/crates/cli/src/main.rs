@@ -40,6 +40,10 @@ commands:
                               end-to-end encrypt the call with the key from the passphrase on
                               this file's first line (not the room password; never on the
                               command line)
+      --e2ee-next-passphrase-file <path>
+                              on SIGUSR1, change to the passphrase on this file's first line
+                              (everyone still in the call agreed on it, e.g. after someone
+                              left); the new safety code is printed
       --json                  print events as JSON lines (and media statistics at the end)
       --trust-store <folder>  where the trusted-server list is (default: Runde's settings folder)
       --accept-new-server     trust a server met for the first time and pin its key (after you

@@ -162,25 +162,109 @@ pub fn clear_prefix_len(kind: FrameKind, frame: &[u8]) -> usize {
     wanted.min(frame.len())
 }
 
-/// Encrypts one sender's frames.
+/// The call key as it changes during a call: when the participants agree on a new passphrase
+/// (after someone left, to keep them out of the rest of the call), senders seal with the new key
+/// from their next frame, and receivers open with the new key or, while the others switch, the
+/// one before. Cloning shares it.
+#[derive(Clone)]
+pub struct KeyChain(std::sync::Arc<Chain>);
+
+struct Chain {
+    generation: std::sync::atomic::AtomicU64,
+    keys: std::sync::Mutex<(CallKey, Option<CallKey>)>,
+}
+
+impl std::fmt::Debug for KeyChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyChain(generation {})", self.generation())
+    }
+}
+
+impl KeyChain {
+    /// Starting with this key.
+    pub fn new(key: CallKey) -> Self {
+        Self(std::sync::Arc::new(Chain {
+            generation: std::sync::atomic::AtomicU64::new(0),
+            keys: std::sync::Mutex::new((key, None)),
+        }))
+    }
+
+    /// Seal with `key` from now on; the current key becomes the previous one (still opened, so
+    /// nobody's media goes dark while the others switch).
+    pub fn rotate(&self, key: CallKey) {
+        let mut keys = self.lock();
+        let old = std::mem::replace(&mut keys.0, key);
+        keys.1 = Some(old);
+        self.0
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The key sealed with now.
+    pub fn current(&self) -> CallKey {
+        self.lock().0.clone()
+    }
+
+    /// How many times the key changed.
+    pub fn generation(&self) -> u64 {
+        self.0.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn both(&self) -> (u64, CallKey, Option<CallKey>) {
+        let keys = self.lock();
+        (self.generation(), keys.0.clone(), keys.1.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (CallKey, Option<CallKey>)> {
+        // The keys are replaced whole; a panic elsewhere cannot leave them half-written.
+        self.0
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Encrypts one sender's frames, with the newest key of its chain.
 pub struct FrameEncryptor {
+    chain: KeyChain,
+    key_id: u64,
+    generation: u64,
     key: EncryptionKey,
     counter: MonotonicCounter,
 }
 
+fn encryption_key(call: &CallKey, key_id: u64) -> Result<EncryptionKey, E2eeError> {
+    EncryptionKey::derive_from(CIPHER_SUITE, key_id, call.sender_secret(key_id))
+        .map_err(|e| E2eeError::Derivation(e.to_string()))
+}
+
 impl FrameEncryptor {
-    /// For the sender with this key id (e.g. its participant number in the call).
+    /// For the sender with this key id ([`sender_key_ids`]), with one fixed key.
     pub fn new(call: &CallKey, key_id: u64) -> Result<Self, E2eeError> {
-        let key = EncryptionKey::derive_from(CIPHER_SUITE, key_id, call.sender_secret(key_id))
-            .map_err(|e| E2eeError::Derivation(e.to_string()))?;
+        Self::following(&KeyChain::new(call.clone()), key_id)
+    }
+
+    /// For the sender with this key id, sealing with whatever key `chain` holds now.
+    pub fn following(chain: &KeyChain, key_id: u64) -> Result<Self, E2eeError> {
+        let (generation, current, _) = chain.both();
         Ok(Self {
-            key,
+            chain: chain.clone(),
+            key_id,
+            generation,
+            key: encryption_key(&current, key_id)?,
             counter: MonotonicCounter::default(),
         })
     }
 
     /// `clear prefix ‖ SFrame(rest)`, the prefix authenticated.
     pub fn encrypt(&mut self, kind: FrameKind, frame: &[u8]) -> Result<Vec<u8>, E2eeError> {
+        if self.chain.generation() != self.generation {
+            let (generation, current, _) = self.chain.both();
+            // A new key has its own nonces: the frame counter starts again.
+            self.key = encryption_key(&current, self.key_id)?;
+            self.counter = MonotonicCounter::default();
+            self.generation = generation;
+        }
         let (clear, secret) = frame.split_at(clear_prefix_len(kind, frame));
         let view = MediaFrameView::try_with_meta_data(&mut self.counter, secret, clear)
             .map_err(|e| E2eeError::Encryption(e.to_string()))?;
@@ -194,19 +278,70 @@ impl FrameEncryptor {
     }
 }
 
-/// Decrypts frames from the senders of one call.
-pub struct FrameDecryptor {
-    /// `None`: we have no key, and the room says its media is sealed.
-    call: Option<CallKey>,
+/// A decrypted frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The encoded frame as it was sealed.
+    pub frame: Vec<u8>,
+    /// It opened only with the key before the current one: its sender has not switched yet.
+    pub with_previous_key: bool,
+}
+
+/// Per-sender decryption keys derived from one call key.
+struct Opener {
+    call: CallKey,
     keys: std::collections::BTreeMap<u64, DecryptionKey>,
 }
 
-impl FrameDecryptor {
-    /// For a call with this key.
-    pub fn new(call: CallKey) -> Self {
+impl Opener {
+    fn new(call: CallKey) -> Self {
         Self {
-            call: Some(call),
+            call,
             keys: std::collections::BTreeMap::new(),
+        }
+    }
+
+    fn key(&mut self, key_id: u64) -> Result<&DecryptionKey, E2eeError> {
+        use std::collections::btree_map::Entry;
+        match self.keys.entry(key_id) {
+            Entry::Occupied(slot) => Ok(slot.into_mut()),
+            Entry::Vacant(slot) => {
+                let key = DecryptionKey::derive_from(
+                    CIPHER_SUITE,
+                    key_id,
+                    self.call.sender_secret(key_id),
+                )
+                .map_err(|e| E2eeError::Undecryptable(e.to_string()))?;
+                Ok(slot.insert(key))
+            }
+        }
+    }
+}
+
+/// Decrypts frames from the senders of one call.
+pub struct FrameDecryptor {
+    /// `None`: we have no key, and the room says its media is sealed.
+    chain: Option<KeyChain>,
+    generation: u64,
+    current: Option<Opener>,
+    previous: Option<Opener>,
+}
+
+impl FrameDecryptor {
+    /// For a call with this (fixed) key.
+    pub fn new(call: CallKey) -> Self {
+        Self::following(KeyChain::new(call))
+    }
+
+    /// For a call whose key may change: frames open with the chain's current key or the one
+    /// before.
+    pub fn following(chain: KeyChain) -> Self {
+        let (generation, current, previous) = chain.both();
+        Self {
+            chain: Some(chain),
+            generation,
+            current: Some(Opener::new(current)),
+            previous: previous.map(Opener::new),
         }
     }
 
@@ -215,14 +350,21 @@ impl FrameDecryptor {
     /// media.
     pub fn without_key() -> Self {
         Self {
-            call: None,
-            keys: std::collections::BTreeMap::new(),
+            chain: None,
+            generation: 0,
+            current: None,
+            previous: None,
         }
+    }
+
+    /// Which key of the chain is current (as of the last frame): changes with each rotation.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The encoded frame, or why not (wrong key, not encrypted, changed on the way).
     pub fn decrypt(&mut self, kind: FrameKind, data: &[u8]) -> Result<Vec<u8>, E2eeError> {
-        self.open(kind, data, |_| true)
+        self.open(kind, data, |_| true).map(|o| o.frame)
     }
 
     /// The same for a frame the server says comes from `participant`: it opens only under one of
@@ -233,7 +375,7 @@ impl FrameDecryptor {
         participant: u64,
         kind: FrameKind,
         data: &[u8],
-    ) -> Result<Vec<u8>, E2eeError> {
+    ) -> Result<Opened, E2eeError> {
         let theirs = sender_key_ids(participant);
         self.open(kind, data, |id| theirs.contains(&id))
     }
@@ -243,11 +385,23 @@ impl FrameDecryptor {
         kind: FrameKind,
         data: &[u8],
         allowed: impl Fn(u64) -> bool,
-    ) -> Result<Vec<u8>, E2eeError> {
+    ) -> Result<Opened, E2eeError> {
         let fail = |e: &dyn std::fmt::Display| E2eeError::Undecryptable(e.to_string());
-        let Some(call) = &self.call else {
+        let Some(chain) = &self.chain else {
             return Err(fail(&"sealed, and no passphrase was given"));
         };
+        if chain.generation() != self.generation {
+            let (generation, current, previous) = chain.both();
+            // Keep the keys already derived for the key that is now the previous one.
+            let kept = self.current.take().filter(|o| {
+                previous
+                    .as_ref()
+                    .is_some_and(|p| p.expose_bytes() == o.call.expose_bytes())
+            });
+            self.previous = kept.or_else(|| previous.map(Opener::new));
+            self.current = Some(Opener::new(current));
+            self.generation = generation;
+        }
         let prefix = clear_prefix_len(kind, data);
         let (clear, sealed) = data.split_at(prefix);
         let view = EncryptedFrameView::try_with_meta_data(sealed, clear).map_err(|e| fail(&e))?;
@@ -255,17 +409,24 @@ impl FrameDecryptor {
         if !allowed(key_id) {
             return Err(fail(&format!("sealed by another sender (key id {key_id})")));
         }
-        if let std::collections::btree_map::Entry::Vacant(slot) = self.keys.entry(key_id) {
-            let key = DecryptionKey::derive_from(CIPHER_SUITE, key_id, call.sender_secret(key_id))
-                .map_err(|e| fail(&e))?;
-            slot.insert(key);
+        let mut last = fail(&"no key");
+        for (opener, with_previous_key) in [(&mut self.current, false), (&mut self.previous, true)]
+        {
+            let Some(opener) = opener else { continue };
+            match view.decrypt(opener.key(key_id)?) {
+                Ok(media) => {
+                    let mut frame = Vec::with_capacity(clear.len() + media.payload().len());
+                    frame.extend_from_slice(clear);
+                    frame.extend_from_slice(media.payload());
+                    return Ok(Opened {
+                        frame,
+                        with_previous_key,
+                    });
+                }
+                Err(e) => last = fail(&e),
+            }
         }
-        let key = self.keys.get(&key_id).ok_or_else(|| fail(&"no key"))?;
-        let media = view.decrypt(key).map_err(|e| fail(&e))?;
-        let mut out = Vec::with_capacity(clear.len() + media.payload().len());
-        out.extend_from_slice(clear);
-        out.extend_from_slice(media.payload());
-        Ok(out)
+        Err(last)
     }
 }
 
@@ -387,6 +548,54 @@ mod tests {
         );
         // The key never shows in a log.
         assert_eq!(format!("{a:?}"), "CallKey(…)");
+        Ok(())
+    }
+
+    #[test]
+    fn a_new_key_seals_from_the_next_frame_and_the_previous_one_still_opens()
+    -> Result<(), E2eeError> {
+        let first = CallKey::from_bytes([1; 32]);
+        let second = CallKey::from_bytes([2; 32]);
+        let alice_keys = KeyChain::new(first.clone());
+        let bob_keys = KeyChain::new(first.clone());
+        let [alice_audio, _] = sender_key_ids(5);
+        let mut alice = FrameEncryptor::following(&alice_keys, alice_audio)?;
+        let mut bob = FrameDecryptor::following(bob_keys.clone());
+        let opus = [0x78, 1, 2, 3, 4];
+        let opened =
+            bob.decrypt_from(5, FrameKind::Opus, &alice.encrypt(FrameKind::Opus, &opus)?)?;
+        assert!(!opened.with_previous_key);
+        // Alice switches first: Bob, still on the first key, cannot open her new frames.
+        alice_keys.rotate(second.clone());
+        let sealed_new = alice.encrypt(FrameKind::Opus, &opus)?;
+        assert!(bob.decrypt_from(5, FrameKind::Opus, &sealed_new).is_err());
+        // Bob switches: Alice's new frames open with his current key; a frame Alice sealed before
+        // (still on the way) opens with the previous one, and says so.
+        let sealed_old =
+            FrameEncryptor::new(&first, alice_audio)?.encrypt(FrameKind::Opus, &opus)?;
+        bob_keys.rotate(second.clone());
+        let opened = bob.decrypt_from(5, FrameKind::Opus, &sealed_new)?;
+        assert_eq!(
+            (opened.frame.as_slice(), opened.with_previous_key),
+            (&opus[..], false)
+        );
+        let opened = bob.decrypt_from(5, FrameKind::Opus, &sealed_old)?;
+        assert!(opened.with_previous_key);
+        // Someone who only knows the first key (who left before the change) opens nothing new.
+        let mut leaver = FrameDecryptor::new(first);
+        assert!(
+            leaver
+                .decrypt_from(5, FrameKind::Opus, &sealed_new)
+                .is_err()
+        );
+        // A second change forgets the first key.
+        bob_keys.rotate(CallKey::from_bytes([3; 32]));
+        assert!(bob.decrypt_from(5, FrameKind::Opus, &sealed_old).is_err());
+        assert!(
+            bob.decrypt_from(5, FrameKind::Opus, &sealed_new)?
+                .with_previous_key
+        );
+        assert_eq!(bob_keys.generation(), 2);
         Ok(())
     }
 

@@ -45,7 +45,11 @@ pub(crate) enum EngineReport {
     Speaking { feed: u64, speaking: bool },
     /// Whether a participant's media decrypts with the call key changed (end-to-end encrypted
     /// calls only).
-    Decryption { feed: u64, decrypting: bool },
+    Decryption {
+        feed: u64,
+        decrypting: bool,
+        previous_key: bool,
+    },
     /// How well a participant's media arrives changed.
     Quality {
         feed: u64,
@@ -115,6 +119,23 @@ struct VideoRx {
     playout: VideoPlayout<I420Frame>,
     decoded: u64,
     keyframes: mpsc::UnboundedSender<()>,
+    /// A frame was dropped because it did not decrypt: the frames after it refer to a picture
+    /// the decoder never saw, so nothing is decoded until a keyframe (asked for at most once a
+    /// second, not once per frame of someone we cannot decrypt).
+    awaiting_keyframe: bool,
+    keyframe_asked_ms: Option<u64>,
+}
+
+impl VideoRx {
+    fn ask_for_keyframe(&mut self, now_ms: u64) {
+        if self
+            .keyframe_asked_ms
+            .is_none_or(|at| now_ms.saturating_sub(at) >= 1000)
+        {
+            self.keyframe_asked_ms = Some(now_ms);
+            let _ = self.keyframes.send(());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -128,9 +149,9 @@ struct Feed {
     quality: QualityTracker,
     /// Counters at the last quality window: audio received, audio missing, keyframe requests.
     counted: (u64, u64, u64),
-    /// End-to-end encryption: whether their frames decrypt (as last reported), and failures in a
-    /// row since the last success.
-    decrypting: Option<bool>,
+    /// End-to-end encryption: whether their frames decrypt, whether only with the previous key,
+    /// and under which key generation (as last reported); failures in a row since the last success.
+    decrypting: Option<(bool, bool, u64)>,
     failures_in_a_row: u32,
     /// Frames that did not decrypt (dropped, never decoded).
     undecryptable: u64,
@@ -155,27 +176,31 @@ impl Feed {
             return Some(data.to_vec());
         };
         match decryptor.decrypt_from(feed, kind, data) {
-            Ok(frame) => {
+            Ok(opened) => {
                 self.failures_in_a_row = 0;
-                if self.decrypting != Some(true) {
-                    self.decrypting = Some(true);
+                // After a passphrase change the state is reported anew.
+                let now = (true, opened.with_previous_key, decryptor.generation());
+                if self.decrypting != Some(now) {
+                    self.decrypting = Some(now);
                     let _ = reports.send(EngineReport::Decryption {
                         feed,
                         decrypting: true,
+                        previous_key: opened.with_previous_key,
                     });
                 }
-                Some(frame)
+                Some(opened.frame)
             }
             Err(_) => {
                 self.undecryptable += 1;
                 self.failures_in_a_row += 1;
                 if self.failures_in_a_row >= UNDECRYPTABLE_IN_A_ROW
-                    && self.decrypting != Some(false)
+                    && self.decrypting.is_none_or(|(open, _, _)| open)
                 {
-                    self.decrypting = Some(false);
+                    self.decrypting = Some((false, false, decryptor.generation()));
                     let _ = reports.send(EngineReport::Decryption {
                         feed,
                         decrypting: false,
+                        previous_key: false,
                     });
                 }
                 None
@@ -362,6 +387,8 @@ async fn run(
                                 playout: VideoPlayout::new(),
                                 decoded: 0,
                                 keyframes,
+                                awaiting_keyframe: false,
+                                keyframe_asked_ms: None,
                             }),
                             Err(e) => tracing::warn!(error = %e, "no VP8 decoder"),
                         },
@@ -454,13 +481,24 @@ fn on_media(
                 let _ = video.keyframes.send(());
             }
             for frame in output.frames {
-                let Some(data) = state.open(feed, decryptor, FrameKind::Vp8, &frame.data, reports)
-                else {
-                    continue;
-                };
+                let opened = state.open(feed, decryptor, FrameKind::Vp8, &frame.data, reports);
                 let Some(video) = &mut state.video else {
                     return;
                 };
+                let Some(data) = opened else {
+                    video.awaiting_keyframe = true;
+                    video.ask_for_keyframe(now_ms);
+                    continue;
+                };
+                // VP8: bit 0 of the first byte is 0 for a keyframe (RFC 6386 9.1).
+                let keyframe = data.first().is_some_and(|b| b & 1 == 0);
+                if video.awaiting_keyframe {
+                    if !keyframe {
+                        video.ask_for_keyframe(now_ms);
+                        continue;
+                    }
+                    video.awaiting_keyframe = false;
+                }
                 match video.decoder.decode(&data) {
                     Ok(Some(picture)) => {
                         video.decoded += 1;

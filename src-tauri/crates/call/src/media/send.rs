@@ -8,7 +8,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use runde_e2ee::{CallKey, FrameEncryptor, FrameKind};
+use runde_e2ee::{FrameEncryptor, FrameKind, KeyChain};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
 use runde_media::codec::opus::{OpusConfig, OpusEncoder};
 use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
@@ -159,7 +159,7 @@ pub(crate) struct SendOptions<'a> {
     /// Where our sound's level goes (for a meter).
     pub(crate) levels: Option<mpsc::UnboundedSender<f32>>,
     /// End-to-end encryption: the call key and our key ids for audio and video.
-    pub(crate) e2ee: Option<(&'a CallKey, (u64, u64))>,
+    pub(crate) e2ee: Option<(&'a KeyChain, (u64, u64))>,
 }
 
 impl Sender {
@@ -181,7 +181,7 @@ impl Sender {
         // One key id per track: an SFrame key must never count the same frame number twice.
         let encryptor = |track: usize| -> Result<Option<FrameEncryptor>, UserError> {
             e2ee.map(|(key, (audio, video))| {
-                FrameEncryptor::new(key, if track == 0 { audio } else { video })
+                FrameEncryptor::following(key, if track == 0 { audio } else { video })
                     .map_err(media_failed)
             })
             .transpose()
