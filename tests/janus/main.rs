@@ -830,7 +830,9 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
         client.wait_exit(wait)?;
         client.save_output(&dir);
     }
-    // Bob's picture of Alice went on through the change: the counters rise throughout.
+    // Bob's picture of Alice went on through the change: the counters rise throughout, and no
+    // broken picture was shown (after frames that did not open, nothing is decoded until a
+    // keyframe).
     let (counters, frames) = analysis::frame_counters(std::path::Path::new(&bob_y4m))?;
     println!(
         "Bob: {frames} pictures, {} with readable stamps",
@@ -839,6 +841,11 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
     assert!(
         counters.len() >= 60 && counters.windows(2).all(|w| w[1] > w[0]),
         "{counters:?}"
+    );
+    assert!(
+        frames - counters.len() <= 1,
+        "{frames} pictures, {} readable",
+        counters.len()
     );
     Ok(())
 }
