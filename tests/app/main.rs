@@ -446,6 +446,127 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
 /// The check before a call needs no link and no server: the microphone and camera stay off until
 /// turned on, the meter shows the engine's level, the preview shows the camera, and the echo test
 /// brings the picture back through the whole engine (encode, WebRTC on 127.0.0.1, decode).
+/// The app in an end-to-end encrypted call with runde-cli, in a room that requires it: the
+/// passphrase typed on the join form, the indicator at "end-to-end" once both sides' media opens,
+/// the same safety code on both sides; then a passphrase change typed in the call — Bob shows as
+/// "old passphrase" until he changes too, and both end with the same new code.
+#[test]
+fn the_app_joins_an_end_to_end_encrypted_call_and_changes_the_passphrase() -> TestResult {
+    use runde_e2e::cli::CliClient;
+    use runde_e2e::janus::{JanusServer, RoomSpec};
+    use runde_e2e::process::wait_until;
+    use std::time::Duration;
+
+    const ROOM: u64 = 4343;
+    const PIN: &str = "Kreis-7731";
+    const OLD: &str = "Kaffee Kanne Kuchen Kerze";
+    const NEW: &str = "Milch Zucker Loeffel Teller";
+    if !runde_e2e::netns::enter(
+        "the_app_joins_an_end_to_end_encrypted_call_and_changes_the_passphrase",
+    )? {
+        return Ok(());
+    }
+    let dir = runde_e2e::artifacts::dir("app-e2ee-call")?;
+    let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN).requiring_e2ee()])?;
+    let file = |name: &str, text: &str| -> runde_e2e::Result<String> {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{text}\n")).map_err(|e| runde_e2e::err(name, e))?;
+        Ok(path.display().to_string())
+    };
+    let (pin, old, new) = (file("pin", PIN)?, file("old", OLD)?, file("new", NEW)?);
+    let link = janus.link(ROOM);
+    let mut bob = CliClient::spawn(
+        "bob",
+        &[
+            "join",
+            &link,
+            "--json",
+            "--name",
+            "Bob",
+            "--password-file",
+            &pin,
+            "--e2ee-passphrase-file",
+            &old,
+            "--e2ee-next-passphrase-file",
+            &new,
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+            "pattern:640x360@15",
+            "--duration",
+            "120",
+        ],
+    )?;
+    let wait = Duration::from_secs(20);
+    let code_at = |bob: &mut CliClient, generation: u64| -> runde_e2e::Result<String> {
+        let e = bob.wait_event("Bob's safety code", wait, |e| {
+            e["event"] == "endToEnd" && e["generation"] == generation
+        })?;
+        Ok(e["safetyCode"].as_str().unwrap_or_default().to_owned())
+    };
+    let bob_code = code_at(&mut bob, 0)?;
+
+    let app = DesktopApp::launch_with_env(
+        "app_e2ee",
+        &[&link],
+        &[("RUNDE_SYNTHETIC_DEVICES", "1")],
+        |_| Ok(()),
+    )?;
+    let s = &app.session;
+    s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
+    s.type_text(&s.find("[data-testid=e2ee-input]")?, OLD)?;
+    s.type_text(&s.find("[data-testid=name-input]")?, "Ada")?;
+    s.click(&s.find("[data-testid=join]")?)?;
+    s.find("[data-testid=call]")?;
+    let encryption = || -> runde_e2e::Result<Option<String>> {
+        s.attribute(&s.find("[data-testid=indicator-encryption]")?, "data-state")
+    };
+    wait_until("the indicator at end to end", wait, || {
+        Ok((encryption()?.as_deref() == Some("endToEnd")).then_some(()))
+    })?;
+    let safety = || s.text(&s.find("[data-testid=safety-code]")?);
+    assert!(safety()?.contains(&bob_code), "{} / {bob_code}", safety()?);
+    // Bob opens what the app sends (it joined muted with the camera off: both on now), and
+    // draws nothing that did not open.
+    s.click(&s.find("[data-testid=mute]")?)?;
+    s.click(&s.find("[data-testid=camera]")?)?;
+    let app_id = bob.wait_event("the app joins", wait, |e| e["event"] == "participantJoined")?
+        ["participant"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    bob.wait_event("Bob opens the app's media", wait, |e| {
+        e["event"] == "decryption" && e["participant"] == app_id.as_str() && e["decrypting"] == true
+    })?;
+    bob.wait_event("Bob sees the app's picture", wait, |e| {
+        e["event"] == "mediaStarted" && e["participant"] == app_id.as_str() && e["kind"] == "video"
+    })?;
+    app.screenshot("e2ee-call")?;
+
+    // The app changes first: Bob's media still uses the old passphrase.
+    s.click(&s.find("[data-testid=change-passphrase]")?)?;
+    s.type_text(&s.find("[data-testid=new-passphrase]")?, NEW)?;
+    s.click(&s.find("[data-testid=apply-passphrase]")?)?;
+    s.find("[data-testid=passphrase-changed]")?;
+    s.find("[data-testid=tile-previous-key]")?;
+    wait_until("the indicator at partly", wait, || {
+        Ok((encryption()?.as_deref() == Some("mixed")).then_some(()))
+    })?;
+    app.screenshot("e2ee-previous-key")?;
+    bob.change_passphrase()?;
+    let new_code = code_at(&mut bob, 1)?;
+    assert_ne!(new_code, bob_code);
+    wait_until("the indicator back at end to end", wait, || {
+        Ok((encryption()?.as_deref() == Some("endToEnd")).then_some(()))
+    })?;
+    assert_eq!(s.count("[data-testid=tile-previous-key]")?, 0);
+    assert!(safety()?.contains(&new_code), "{} / {new_code}", safety()?);
+    bob.interrupt()?;
+    bob.wait_exit(wait)?;
+    bob.save_output(&dir);
+    Ok(())
+}
+
 #[test]
 fn the_check_before_a_call_echoes_through_the_engine_without_a_server() -> TestResult {
     use runde_e2e::process::wait_until;
