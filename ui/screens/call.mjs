@@ -141,6 +141,39 @@ test("call: the statistics panel", async (t) => {
   await app.check("call-stats", { focus: true });
 });
 
+test("call: end-to-end encrypted — safety code, advice after someone left, changing the passphrase", async (t) => {
+  const app = await busyCall(t);
+  await app.callEvents(
+    { event: "endToEnd", safetyCode: "01234 56789 01234 56789", generation: 0 },
+    {
+      event: "indicators",
+      indicators: { ...indicators, encryption: { state: "mixed", reason: "someCannotBeDecrypted", notProven: ["Grace"] } },
+      recordingChange: null,
+    },
+    { event: "decryption", participant: "3", decrypting: false, previousKey: false },
+    { event: "newPassphraseAdvised", left: "Mallory" },
+  );
+  await waitText(app.id("safety-code"), "01234 56789 01234 56789");
+  await waitText(app.id("passphrase-advice"), "Mallory left and knows the passphrase");
+  await waitText(app.id("tile-cannot-decrypt"), "cannot decrypt");
+  await app.id("indicator-encryption").locator("button").click();
+  await waitText(app.id("encryption-not-proven"), "Not proven end to end: Grace.");
+  // The form opens by keyboard, its field is labelled, and it goes to the engine.
+  await app.id("change-passphrase").focus();
+  await app.page.keyboard.press("Enter");
+  await app.id("new-passphrase").fill("Milch Zucker Loeffel Teller");
+  await app.check("call-e2ee-change-passphrase", { focus: true });
+  await app.id("apply-passphrase").click();
+  await app.id("passphrase-form").waitFor({ state: "detached" });
+  await app.callEvents(
+    { event: "endToEnd", safetyCode: "98765 43210 98765 43210", generation: 1 },
+    { event: "decryption", participant: "2", decrypting: true, previousKey: true },
+  );
+  await waitText(app.id("tile-previous-key"), "old passphrase");
+  await waitText(app.id("safety-code"), "98765 43210 98765 43210");
+  await app.check("call-e2ee-previous-key");
+});
+
 test("call: M mutes and V turns the camera off, by the keyboard", async (t) => {
   const app = await busyCall(t);
   await app.page.locator('[data-testid="mute"][aria-pressed="false"]').waitFor();

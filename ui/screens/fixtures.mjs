@@ -128,6 +128,7 @@ export function defaultAnswers(videoUrl) {
     set_microphone_muted: ok(),
     set_camera_off: ok(),
     switch_device: ok(),
+    change_passphrase: ok(),
     video_endpoint: ok({ url: videoUrl }),
     video_stats: ok([
       { participant: "2", shown: 912, replaced: 3, sent: 909, drawn: 909 },
