@@ -541,6 +541,8 @@ fn the_app_joins_an_end_to_end_encrypted_call_and_changes_the_passphrase() -> Te
     bob.wait_event("Bob sees the app's picture", wait, |e| {
         e["event"] == "mediaStarted" && e["participant"] == app_id.as_str() && e["kind"] == "video"
     })?;
+    // The whole call from the top (the clicks above scrolled it), for the user guide.
+    s.execute("window.scrollTo(0, 0); return null;", serde_json::json!([]))?;
     app.screenshot("e2ee-call")?;
 
     // The app changes first: Bob's media still uses the old passphrase.
