@@ -394,7 +394,7 @@ mod tests {
             serde_json::to_value(&indicators)?,
             serde_json::json!({
                 "recording": {"state": "notAnnounced", "reason": "notYetKnown"},
-                "encryption": {"state": "transportOnly", "reason": "serverDecryptsMedia"},
+                "encryption": {"state": "transportOnly", "reason": "serverDecryptsMedia", "notProven": []},
                 "operator": {"source": "unknown", "name": null}
             })
         );
