@@ -359,7 +359,7 @@ impl Shell {
             None if self.synthetic_devices => VideoIn::Pattern {
                 width: 640,
                 height: 360,
-                fps: 15,
+                fps: 30,
             },
             id if camera || !present.cameras.is_empty() => VideoIn::Camera(id),
             _ => VideoIn::Off,

@@ -934,18 +934,6 @@ fn a_room_requiring_end_to_end_encryption_is_explained() -> Result<()> {
     Ok(())
 }
 
-fn pattern_file(path: &std::path::Path, frames: u32) -> Result<()> {
-    use runde_media::video::{TestPattern, VideoSink, VideoSource, Y4mSink};
-    let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;
-    let mut sink = Y4mSink::create(path, (30, 1)).map_err(|e| err("y4m", e))?;
-    for _ in 0..frames {
-        if let Some(frame) = pattern.next_frame().map_err(|e| err("pattern", e))? {
-            sink.write(&frame).map_err(|e| err("y4m", e))?;
-        }
-    }
-    sink.finish().map_err(|e| err("y4m", e))
-}
-
 /// Runde and a browser (Chromium with janus.js) in one call: each sees and hears the other. The
 /// room records, and what Janus wrote down decodes back to both (so the recording check of the
 /// encrypted call below can fail).
@@ -993,7 +981,7 @@ fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
         "This voice comes from a browser. Runde decodes it and compares it with what was sent.",
     )?;
     let camera = dir.join("camera.y4m");
-    pattern_file(&camera, 150)?;
+    analysis::pattern_y4m(&camera, 150)?;
     let out = |name: &str| dir.join(name).display().to_string();
     let (heard, seen) = (out("runde.wav"), out("runde.y4m"));
     let link = janus.link(ROOM);

@@ -76,6 +76,35 @@ pub fn match_speech(sent: &[f32], received: &[f32], from: usize, window: usize) 
     }
 }
 
+/// Where in the looped `sent` signal a received `piece` starts (in samples, 10 ms resolution,
+/// then refined to the sample within ±15 ms): to cut the matching stretch of the original for a
+/// full-reference score such as PESQ.
+pub fn loop_position(sent: &[f32], piece: &[f32]) -> usize {
+    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
+    let env_sent = envelope(&looped);
+    let env_piece = envelope(piece);
+    let positions = envelope(sent).len();
+    let (best, _) = (0..positions)
+        .map(|p| {
+            let stop = (p + env_piece.len()).min(env_sent.len());
+            (p, correlation(&env_sent[p..stop], &env_piece))
+        })
+        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    let centre = best * 480;
+    let probe = &piece[..piece.len().min(48_000)];
+    (centre.saturating_sub(720)..=centre + 720)
+        .filter(|start| start + probe.len() <= looped.len())
+        .map(|start| {
+            (
+                start,
+                correlation(&looped[start..start + probe.len()], probe),
+            )
+        })
+        .fold((centre, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+        .0
+        % sent.len().max(1)
+}
+
 /// The dominant frequency of a stretch of audio.
 pub fn tone_hz(samples: &[f32]) -> f64 {
     dominant_frequency(samples, 48_000)
@@ -185,4 +214,18 @@ impl Picture {
         }
         out
     }
+}
+
+/// A Y4M file of `frames` pictures of the stamped test pattern at 640×360, 30 per second (a
+/// browser's fake camera input, the same pictures Runde's pattern source makes).
+pub fn pattern_y4m(path: &Path, frames: u32) -> Result<()> {
+    use runde_media::video::{TestPattern, VideoSink, Y4mSink};
+    let mut pattern = TestPattern::new(640, 360, 30).map_err(|e| err("pattern", e))?;
+    let mut sink = Y4mSink::create(path, (30, 1)).map_err(|e| err("y4m", e))?;
+    for _ in 0..frames {
+        if let Some(frame) = pattern.next_frame().map_err(|e| err("pattern", e))? {
+            sink.write(&frame).map_err(|e| err("y4m", e))?;
+        }
+    }
+    sink.finish().map_err(|e| err("y4m", e))
 }

@@ -17,7 +17,9 @@ use crate::{Result, err};
 /// Files the page needs: our page, and the system's janus.js and adapter.js.
 fn page_file(page_dir: &Path, name: &str) -> Option<PathBuf> {
     match name {
-        "index.html" | "sframe.js" | "sframe-worker.js" => Some(page_dir.join(name)),
+        "index.html" | "sframe.js" | "sframe-worker.js" | "recorder-worklet.js" => {
+            Some(page_dir.join(name))
+        }
         "janus.js" => Some(PathBuf::from(
             "/usr/share/javascript/janus-gateway/janus.js",
         )),
@@ -73,10 +75,23 @@ fn serve(page_dir: PathBuf) -> Result<u16> {
     Ok(port)
 }
 
-/// A running headless Chromium with its driver.
+/// What the interop page does besides joining (see `janus/page/index.html`).
+#[derive(Debug, Clone, Default)]
+pub struct PageOptions {
+    /// Seal and open every frame with Runde's end-to-end scheme, with this call key.
+    pub call_key: Option<[u8; 32]>,
+    /// Publish nothing; only subscribe (a listener).
+    pub listen_only: bool,
+    /// Record this many seconds of the first remote participant's sound, as played, into
+    /// `results.recording` (48 kHz mono, 16-bit, base64).
+    pub record_seconds: Option<u32>,
+}
+
+/// A running Chromium (headless, or on an X display) with its driver.
 pub struct Browser {
     session: Session,
-    _driver: ChildGuard,
+    page_port: u16,
+    driver: ChildGuard,
 }
 
 impl Browser {
@@ -94,6 +109,24 @@ impl Browser {
         video: &Path,
         call_key: Option<&[u8; 32]>,
     ) -> Result<Self> {
+        let browser = Self::start(dir, page_dir, audio, video, None)?;
+        let options = PageOptions {
+            call_key: call_key.copied(),
+            ..PageOptions::default()
+        };
+        browser.open(ws, room, pin, &options)?;
+        Ok(browser)
+    }
+
+    /// Start Chromium with `audio` (WAV) and `video` (Y4M) as its microphone and camera: headless,
+    /// or with windows on the X display `display` (drawing what it shows, as a user's would).
+    pub fn start(
+        dir: &Path,
+        page_dir: &Path,
+        audio: &Path,
+        video: &Path,
+        display: Option<&str>,
+    ) -> Result<Self> {
         let chromium = find_program("chromium")?;
         let chromedriver = find_program("chromedriver")?;
         let port = free_port()?;
@@ -110,6 +143,9 @@ impl Browser {
             .stdout(log.try_clone().map_err(|e| err("chromedriver log", e))?)
             .stderr(log)
             .stdin(Stdio::null());
+        if let Some(display) = display {
+            command.env("DISPLAY", display);
+        }
         let mut driver = ChildGuard::spawn("chromedriver", &mut command)?;
         wait_until("chromedriver to listen", Duration::from_secs(10), || {
             driver.ensure_running()?;
@@ -118,11 +154,9 @@ impl Browser {
                 .map(|_| ()))
         })?;
         let profile = dir.join("chromium-profile");
-        let args = vec![
-            "--headless=new".to_owned(),
-            "--remote-debugging-pipe".into(),
+        let mut args = vec![
+            "--remote-debugging-pipe".to_owned(),
             "--no-sandbox".into(),
-            "--disable-gpu".into(),
             "--use-fake-ui-for-media-stream".into(),
             "--use-fake-device-for-media-stream".into(),
             format!("--use-file-for-fake-audio-capture={}", audio.display()),
@@ -135,28 +169,57 @@ impl Browser {
             "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        if display.is_none() {
+            args.extend(["--headless=new".to_owned(), "--disable-gpu".into()]);
+        } else {
+            args.push("--window-size=1024,700".into());
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args}
         }}});
         let session = Session::create(&format!("http://127.0.0.1:{port}"), capabilities)?;
         let page_port = serve(page_dir.to_path_buf())?;
+        Ok(Self {
+            session,
+            page_port,
+            driver,
+        })
+    }
+
+    /// Open the interop page for `room` on the Janus WebSocket `ws` (joining it).
+    pub fn open(&self, ws: &str, room: u64, pin: &str, options: &PageOptions) -> Result<()> {
         let mut query = format!("ws={ws}&room={room}&pin={}", pin.replace(' ', "%20"));
-        if let Some(key) = call_key {
+        if let Some(key) = &options.call_key {
             query.push_str("&key=");
             for b in key {
                 query.push_str(&format!("{b:02x}"));
             }
         }
-        session.navigate(&format!("http://127.0.0.1:{page_port}/index.html?{query}"))?;
-        Ok(Self {
-            session,
-            _driver: driver,
-        })
+        if options.listen_only {
+            query.push_str("&listen=1");
+        }
+        if let Some(seconds) = options.record_seconds {
+            query.push_str(&format!("&record={seconds}"));
+        }
+        self.session.navigate(&format!(
+            "http://127.0.0.1:{}/index.html?{query}",
+            self.page_port
+        ))
+    }
+
+    /// Leave the room (the page is unloaded; Janus sees the WebSocket close).
+    pub fn leave(&self) -> Result<()> {
+        self.session.navigate("about:blank")
     }
 
     /// The page's `window.results`.
     pub fn results(&self) -> Result<Value> {
         self.session.execute("return window.results;", json!([]))
+    }
+
+    /// The driver's process id (Chromium and all its processes run under it).
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.pid()
     }
 }

@@ -106,3 +106,46 @@ pub fn pss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// What a process tree used over a window.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// CPU time over the window, in % of one core (200 % is both cores of a 2-core machine).
+    pub cpu_percent: f64,
+    /// Proportional set size of the whole tree at the end of the window, in MiB.
+    pub pss_mib: f64,
+    /// Processes in the tree at the end.
+    pub processes: usize,
+}
+
+/// Measure `root` and its descendants over `window`: CPU per process as the difference of its
+/// ticks (a process started during the window counts from zero, one that ended is left out),
+/// memory as the sum of PSS at the end. `skip` names processes not to count (e.g. a driver
+/// that only starts the measured program).
+pub fn usage(root: u32, window: std::time::Duration, skip: &[&str]) -> Usage {
+    let before = all();
+    let started = std::time::Instant::now();
+    std::thread::sleep(window);
+    let after = all();
+    let elapsed = started.elapsed().as_secs_f64();
+    let members: Vec<u32> = tree(&after, root)
+        .into_iter()
+        .filter(|pid| {
+            after
+                .get(pid)
+                .is_some_and(|p| !skip.contains(&p.name.as_str()))
+        })
+        .collect();
+    let ticks: u64 = members
+        .iter()
+        .filter_map(|pid| {
+            let now = after.get(pid)?.ticks;
+            Some(now.saturating_sub(before.get(pid).map_or(0, |b| b.ticks)))
+        })
+        .sum();
+    Usage {
+        cpu_percent: ticks as f64 / ticks_per_second() as f64 / elapsed * 100.0,
+        pss_mib: members.iter().map(|pid| pss_kib(*pid)).sum::<u64>() as f64 / 1024.0,
+        processes: members.len(),
+    }
+}

@@ -181,6 +181,25 @@ fn rust_steps(report: &mut Report) {
                 )
                 .map(|()| Outcome::Passed)
             });
+            // The same for the benchmark beside Chromium.
+            report.step("Runde beside Chromium benchmark, short run", |_| {
+                exec::run(
+                    exec::cargo()
+                        .args([
+                            "test",
+                            "--locked",
+                            "-p",
+                            "runde-e2e",
+                            "--bench",
+                            "versus_browser",
+                        ])
+                        .env("RUNDE_BENCH_QUICK", "1")
+                        .env("RUNDE_APP_BINARY", app_path(false))
+                        .env("RUNDE_CLI_BINARY", cli_path())
+                        .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
+                )
+                .map(|()| Outcome::Passed)
+            });
         }
     }
 }
@@ -294,7 +313,9 @@ pub fn bench() -> Result<()> {
             ])
             .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
     )?;
-    println!("==> join time against real Janus (release runde-cli, private network namespace)");
+    println!(
+        "==> Runde beside Chromium: join time, speech under loss, CPU and memory (release build, real Janus, private network namespace)"
+    );
     build_ui(&node)?;
     exec::run(exec::cargo().args([
         "build",
@@ -316,10 +337,11 @@ pub fn bench() -> Result<()> {
             exec::cargo()
                 .args(["bench", "--locked", "-p", "runde-e2e", "--bench", name])
                 .env("RUNDE_CLI_BINARY", &cli)
-                .env("RUNDE_APP_BINARY", app_path(true)),
+                .env("RUNDE_APP_BINARY", app_path(true))
+                .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
         )
     };
-    e2e_bench("join_time")?;
+    e2e_bench("versus_browser")?;
     println!(
         "==> video to the screen in the real app (release build, Xvfb, private network namespace)"
     );
