@@ -39,8 +39,9 @@ enum Better {
 
 struct Row {
     metric: String,
-    runde: f64,
-    chromium: f64,
+    /// `None`: nothing to measure (e.g. no media arrived), said in the table.
+    runde: Option<f64>,
+    chromium: Option<f64>,
     unit: &'static str,
     better: Better,
 }
@@ -88,16 +89,28 @@ fn main() -> Result<()> {
 
     println!("\n| metric | Runde | Chromium | Runde ÷ Chromium |");
     println!("|---|---:|---:|---:|");
+    let cell = |v: Option<f64>, unit: &str| match v {
+        Some(v) => format!("{v:.2} {unit}"),
+        None => "no media".to_owned(),
+    };
     for row in &rows {
-        let ratio = row.runde / row.chromium;
-        let verdict = match row.better {
-            Better::Lower if ratio <= 1.0 => "better",
-            Better::Higher if ratio >= 1.0 => "better",
-            _ => "worse",
+        let ratio = match (row.runde, row.chromium) {
+            (Some(a), Some(b)) => {
+                let ratio = a / b;
+                let verdict = match row.better {
+                    Better::Lower if ratio <= 1.0 => "better",
+                    Better::Higher if ratio >= 1.0 => "better",
+                    _ => "worse",
+                };
+                format!("{ratio:.2} ({verdict})")
+            }
+            _ => "–".to_owned(),
         };
         println!(
-            "| {} | {:.2} {} | {:.2} {} | {ratio:.2} ({verdict}) |",
-            row.metric, row.runde, row.unit, row.chromium, row.unit
+            "| {} | {} | {} | {ratio} |",
+            row.metric,
+            cell(row.runde, row.unit),
+            cell(row.chromium, row.unit)
         );
     }
     let json: Vec<Value> = rows
@@ -187,8 +200,8 @@ fn join_times(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     for (label, p) in [("p50", 0.5), ("p95", 0.95)] {
         rows.push(Row {
             metric: format!("join time, link → first sound, {label} ({joins} joins)"),
-            runde: percentile(&ours, p),
-            chromium: percentile(&theirs, p),
+            runde: Some(percentile(&ours, p)),
+            chromium: Some(percentile(&theirs, p)),
             unit: "ms",
             better: Better::Lower,
         });
@@ -254,16 +267,23 @@ fn pesq_python() -> Result<PathBuf> {
 
 /// WB-PESQ of one loop of the speech as received (from 2 s in), against the same stretch of
 /// what was sent.
-fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result<f64> {
+fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result<Option<f64>> {
+    // No sound at all (the media path never came up): nothing to score.
+    let Some(start) = received
+        .chunks(480)
+        .position(|w| runde_media::measure::rms_dbfs(w) > -50.0)
+    else {
+        println!("{name}: no sound arrived");
+        return Ok(None);
+    };
+    let received = &received[start * 480..];
     use runde_media::audio::resample::resample_clip;
     use runde_media::audio::write_wav_at;
     let from = 48_000 * 2;
-    let piece = received.get(from..from + sent.len()).ok_or_else(|| {
-        err(
-            "PESQ",
-            format!("{name}: only {} samples received", received.len()),
-        )
-    })?;
+    let Some(piece) = received.get(from..from + sent.len()) else {
+        println!("{name}: sound for only {} samples", received.len());
+        return Ok(None);
+    };
     let at = analysis::loop_position(sent, piece);
     let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
     let reference = &looped[at..at + piece.len()];
@@ -287,6 +307,7 @@ fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result<f64
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
+        .map(Some)
         .map_err(|_| err("PESQ", String::from_utf8_lossy(&out.stderr).into_owned()))
 }
 
@@ -310,7 +331,10 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         &[0, 5, 10, 20, 30]
     };
     let sent = analysis::wav(&setup.speech)?;
-    let seconds = 2 + sent.len() / 48_000 + 2;
+    // One loop of the speech is scored, from 2 s after the first sound; with loss, the media
+    // path itself takes longer to come up (lost connectivity checks and handshakes are resent),
+    // so the recordings run well past that.
+    let seconds = sent.len() / 48_000 + 8;
     let wait = Duration::from_secs(30);
     let mut ours = Vec::new();
     let speech = setup.speech.display().to_string();
@@ -338,17 +362,12 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         )?;
         receiver.wait_exit(Duration::from_secs(seconds as u64 + 30))?;
         receiver.save_output(&setup.dir);
+        // Its file starts when it joined; the score starts after the first sound.
         let received = analysis::wav(&out)?;
-        // Its file starts when it joined: skip to where sound arrives.
-        let start = received
-            .chunks(480)
-            .position(|w| runde_media::measure::rms_dbfs(w) > -50.0)
-            .unwrap_or(0)
-            * 480;
         ours.push(pesq(
             setup,
             &sent,
-            &received[start..],
+            &received,
             &format!("runde-loss{percent}"),
         )?);
     }
@@ -377,15 +396,10 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         )?;
         listener.leave()?;
         let received = decode_base64_pcm(&recording)?;
-        let start = received
-            .chunks(480)
-            .position(|w| runde_media::measure::rms_dbfs(w) > -50.0)
-            .unwrap_or(0)
-            * 480;
         theirs.push(pesq(
             setup,
             &sent,
-            &received[start..],
+            &received,
             &format!("chromium-loss{percent}"),
         )?);
     }
@@ -479,15 +493,15 @@ fn cpu_and_memory(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     );
     rows.push(Row {
         metric: "CPU, 2-party call, 360p30 both ways (% of one core)".into(),
-        runde: ours.cpu_percent,
-        chromium: theirs.cpu_percent,
+        runde: Some(ours.cpu_percent),
+        chromium: Some(theirs.cpu_percent),
         unit: "%",
         better: Better::Lower,
     });
     rows.push(Row {
         metric: "memory (PSS), same call".into(),
-        runde: ours.pss_mib,
-        chromium: theirs.pss_mib,
+        runde: Some(ours.pss_mib),
+        chromium: Some(theirs.pss_mib),
         unit: "MiB",
         better: Better::Lower,
     });
