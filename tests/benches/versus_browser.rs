@@ -210,7 +210,9 @@ fn join_times(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
 }
 
 /// Drop `percent` % of what Janus sends from its media ports (20000–30000: every receiver's
-/// downlink), or nothing.
+/// downlink), or nothing. Dropped where the packets arrive (the input hook), as a network loses
+/// them: dropped in the output hook, the sender's `sendto` fails with EPERM, which Janus's ICE
+/// stack takes for a broken path rather than a lost packet.
 fn set_loss(percent: u32) -> Result<()> {
     let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
     let _ = nft(&["delete", "table", "inet", "bench_loss"]);
@@ -224,7 +226,7 @@ fn set_loss(percent: u32) -> Result<()> {
         "inet",
         "bench_loss",
         "out",
-        "{ type filter hook output priority 0; }",
+        "{ type filter hook input priority 0; }",
     ])?;
     nft(&[
         "add",

@@ -473,7 +473,8 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
     );
 
     // 20 % of what Janus sends from its media ports is dropped (20000–30000, below the ephemeral
-    // ports the clients use, so only the server's forwarding is hit).
+    // ports the clients use, so only the server's forwarding is hit) where it arrives, as a
+    // network loses packets (dropped on output, Janus's `sendto` would fail instead).
     let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
     nft(&["add", "table", "inet", "impair"])?;
     nft(&[
@@ -482,7 +483,7 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
         "inet",
         "impair",
         "out",
-        "{ type filter hook output priority 0; }",
+        "{ type filter hook input priority 0; }",
     ])?;
     nft(&[
         "add",
