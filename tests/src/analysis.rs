@@ -49,31 +49,48 @@ pub struct SpeechMatch {
     pub waveform: f64,
 }
 
-/// Compare `window` samples of `received` starting at `from` with the looped `sent` signal.
-pub fn match_speech(sent: &[f32], received: &[f32], from: usize, window: usize) -> SpeechMatch {
-    let end = (from + window).min(received.len());
-    let piece = &received[from.min(end)..end];
-    // Coarse: the loop position whose loudness contour matches best (10 ms steps).
-    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
-    let env_sent = envelope(&looped);
+/// The loop position (in 10 ms steps) of `sent` whose loudness contour matches `piece` best, and
+/// that correlation.
+fn coarse_loop_position(looped: &[f32], loop_len: usize, piece: &[f32]) -> (usize, f64) {
+    let env_sent = envelope(looped);
     let env_piece = envelope(piece);
-    let positions = envelope(sent).len();
-    let (best_pos, env_corr) = (0..positions)
+    let positions = envelope(&looped[..loop_len]).len();
+    (0..positions)
         .map(|p| {
             let stop = (p + env_piece.len()).min(env_sent.len());
             (p, correlation(&env_sent[p..stop], &env_piece))
         })
-        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
-    // Fine: ±15 ms around it, sample by sample.
-    let centre = best_pos * 480;
-    let waveform = (centre.saturating_sub(720)..=centre + 720)
-        .filter(|start| start + piece.len() <= looped.len())
-        .map(|start| correlation(&looped[start..start + piece.len()], piece))
+        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+/// Around a coarse position (10 ms steps), each start within ±15 ms and how well `probe`
+/// correlates with the looped signal there.
+fn fine_starts<'a>(
+    looped: &'a [f32],
+    coarse: usize,
+    probe: &'a [f32],
+) -> impl Iterator<Item = (usize, f64)> + 'a {
+    let centre = coarse * 480;
+    (centre.saturating_sub(720)..=centre + 720)
+        .filter(move |start| start + probe.len() <= looped.len())
+        .map(move |start| {
+            (
+                start,
+                correlation(&looped[start..start + probe.len()], probe),
+            )
+        })
+}
+
+/// Compare `window` samples of `received` starting at `from` with the looped `sent` signal.
+pub fn match_speech(sent: &[f32], received: &[f32], from: usize, window: usize) -> SpeechMatch {
+    let end = (from + window).min(received.len());
+    let piece = &received[from.min(end)..end];
+    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
+    let (coarse, envelope) = coarse_loop_position(&looped, sent.len(), piece);
+    let waveform = fine_starts(&looped, coarse, piece)
+        .map(|(_, c)| c)
         .fold(f64::MIN, f64::max);
-    SpeechMatch {
-        envelope: env_corr,
-        waveform,
-    }
+    SpeechMatch { envelope, waveform }
 }
 
 /// Where in the looped `sent` signal a received `piece` starts (in samples, 10 ms resolution,
@@ -81,26 +98,13 @@ pub fn match_speech(sent: &[f32], received: &[f32], from: usize, window: usize) 
 /// full-reference score such as PESQ.
 pub fn loop_position(sent: &[f32], piece: &[f32]) -> usize {
     let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
-    let env_sent = envelope(&looped);
-    let env_piece = envelope(piece);
-    let positions = envelope(sent).len();
-    let (best, _) = (0..positions)
-        .map(|p| {
-            let stop = (p + env_piece.len()).min(env_sent.len());
-            (p, correlation(&env_sent[p..stop], &env_piece))
-        })
-        .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a });
-    let centre = best * 480;
+    let (coarse, _) = coarse_loop_position(&looped, sent.len(), piece);
     let probe = &piece[..piece.len().min(48_000)];
-    (centre.saturating_sub(720)..=centre + 720)
-        .filter(|start| start + probe.len() <= looped.len())
-        .map(|start| {
-            (
-                start,
-                correlation(&looped[start..start + probe.len()], probe),
-            )
-        })
-        .fold((centre, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+    fine_starts(&looped, coarse, probe)
+        .fold(
+            (coarse * 480, f64::MIN),
+            |a, b| if b.1 > a.1 { b } else { a },
+        )
         .0
         % sent.len().max(1)
 }
