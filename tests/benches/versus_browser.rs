@@ -23,7 +23,7 @@ use runde_e2e::browser::{Browser, PageOptions};
 use runde_e2e::cli::CliClient;
 use runde_e2e::desktop::{DesktopApp, VirtualDisplay};
 use runde_e2e::janus::{JanusServer, RoomSpec};
-use runde_e2e::process::{run_tool, wait_until};
+use runde_e2e::process::wait_until;
 use runde_e2e::{Result, analysis, artifacts, err, netns, proctree};
 use serde_json::Value;
 
@@ -210,45 +210,6 @@ fn join_times(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// Drop `percent` % of what Janus sends from its media ports (20000–30000: every receiver's
-/// downlink), or nothing. Dropped where the packets arrive (the input hook), as a network loses
-/// them: dropped in the output hook, the sender's `sendto` fails with EPERM, which Janus's ICE
-/// stack takes for a broken path rather than a lost packet.
-fn set_loss(percent: u32) -> Result<()> {
-    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
-    let _ = nft(&["delete", "table", "inet", "bench_loss"]);
-    if percent == 0 {
-        return Ok(());
-    }
-    nft(&["add", "table", "inet", "bench_loss"])?;
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "bench_loss",
-        "out",
-        "{ type filter hook input priority 0; }",
-    ])?;
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "bench_loss",
-        "out",
-        "udp",
-        "sport",
-        "20000-30000",
-        "numgen",
-        "random",
-        "mod",
-        "100",
-        "<",
-        &percent.to_string(),
-        "drop",
-    ])
-    .map(|_| ())
-}
-
 fn pesq_python() -> Result<PathBuf> {
     let path = std::env::var_os("RUNDE_PESQ_PYTHON")
         .map(PathBuf::from)
@@ -350,7 +311,7 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         e["event"] == "connection" && e["state"] == "connected"
     })?;
     for &percent in levels {
-        set_loss(percent)?;
+        netns::lose_server_media(percent)?;
         let out = setup.dir.join(format!("runde-loss{percent}.wav"));
         let out_arg = out.display().to_string();
         let mut receiver = runde(
@@ -374,7 +335,7 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
             &format!("runde-loss{percent}"),
         )?);
     }
-    set_loss(0)?;
+    netns::lose_server_media(0)?;
     drop(sender);
 
     let mut theirs = Vec::new();
@@ -385,7 +346,7 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     })?;
     let listener = chromium(setup, "chromium-listener", None)?;
     for &percent in levels {
-        set_loss(percent)?;
+        netns::lose_server_media(percent)?;
         let record = PageOptions {
             listen_only: true,
             record_seconds: Some(seconds as u32),
@@ -406,7 +367,7 @@ fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
             &format!("chromium-loss{percent}"),
         )?);
     }
-    set_loss(0)?;
+    netns::lose_server_media(0)?;
     for (i, &percent) in levels.iter().enumerate() {
         rows.push(Row {
             metric: format!("speech quality (WB-PESQ), {percent} % loss"),

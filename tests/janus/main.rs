@@ -434,7 +434,6 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
 /// poor, with the share of sound lost; when the loss ends, it reports good again.
 #[test]
 fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
-    use runde_e2e::process::run_tool;
     if !netns::enter("lost_media_shows_as_poor_reception_and_recovers")? {
         return Ok(());
     }
@@ -472,43 +471,15 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
         "reception is good without loss: nothing to report"
     );
 
-    // 20 % of what Janus sends from its media ports is dropped (20000–30000, below the ephemeral
-    // ports the clients use, so only the server's forwarding is hit) where it arrives, as a
-    // network loses packets (dropped on output, Janus's `sendto` would fail instead).
-    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
-    nft(&["add", "table", "inet", "impair"])?;
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "impair",
-        "out",
-        "{ type filter hook input priority 0; }",
-    ])?;
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "impair",
-        "out",
-        "udp",
-        "sport",
-        "20000-30000",
-        "numgen",
-        "random",
-        "mod",
-        "100",
-        "<",
-        "20",
-        "drop",
-    ])?;
+    // 20 % of what Janus sends from its media ports is lost on the way to the clients.
+    netns::lose_server_media(20)?;
     let before = bob.events().len();
     let poor = bob.wait_event_from(before, "poor reception", wait, |e| quality(e, "poor"))?;
     println!("with 20 % loss: {poor}");
     let lost = poor["audioLostPercent"].as_u64().unwrap_or(0);
     assert!((8..=40).contains(&lost), "{poor}");
 
-    nft(&["delete", "table", "inet", "impair"])?;
+    netns::lose_server_media(0)?;
     let before = bob.events().len();
     let good = bob.wait_event_from(before, "good reception again", wait, |e| quality(e, "good"))?;
     println!("loss ended: {good}");

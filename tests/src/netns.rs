@@ -225,3 +225,45 @@ impl EgressWatch {
             .sum())
     }
 }
+
+/// Lose `percent` % of what the server sends from its media ports (Janus's `rtp_port_range`,
+/// 20000–30000: below the ephemeral ports clients use, so every receiver's downlink and nothing
+/// else), at random, or nothing (`0`). Inside the test's namespace; replaces an earlier setting.
+/// The packets are dropped where they arrive (nftables input hook), as a network loses them:
+/// dropped on output, the server's `sendto` fails with EPERM, which its ICE stack takes for a
+/// broken path rather than a lost packet.
+pub fn lose_server_media(percent: u32) -> Result<()> {
+    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
+    let _ = nft(&["delete", "table", "inet", "runde_loss"]);
+    if percent == 0 {
+        return Ok(());
+    }
+    nft(&["add", "table", "inet", "runde_loss"])?;
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "runde_loss",
+        "arriving",
+        "{ type filter hook input priority 0; }",
+    ])?;
+    let percent = percent.to_string();
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "runde_loss",
+        "arriving",
+        "udp",
+        "sport",
+        "20000-30000",
+        "numgen",
+        "random",
+        "mod",
+        "100",
+        "<",
+        &percent,
+        "drop",
+    ])
+    .map(|_| ())
+}
