@@ -162,44 +162,27 @@ fn rust_steps(report: &mut Report) {
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });
         if cfg!(target_os = "linux") {
-            // A short run of the video benchmark (debug build, a few seconds per scenario), so that
-            // the harness cannot rot; `cargo xtask bench` runs it in full.
-            report.step("video path benchmark, short run", |_| {
-                exec::run(
-                    exec::cargo()
-                        .args([
-                            "test",
-                            "--locked",
-                            "-p",
-                            "runde-e2e",
-                            "--bench",
-                            "video_path",
-                        ])
-                        .env("RUNDE_BENCH_QUICK", "1")
-                        .env("RUNDE_APP_BINARY", app_path(false))
-                        .env("RUNDE_CLI_BINARY", cli_path()),
-                )
-                .map(|()| Outcome::Passed)
-            });
-            // The same for the benchmark beside Chromium.
-            report.step("Runde beside Chromium benchmark, short run", |_| {
-                exec::run(
-                    exec::cargo()
-                        .args([
-                            "test",
-                            "--locked",
-                            "-p",
-                            "runde-e2e",
-                            "--bench",
-                            "versus_browser",
-                        ])
-                        .env("RUNDE_BENCH_QUICK", "1")
-                        .env("RUNDE_APP_BINARY", app_path(false))
-                        .env("RUNDE_CLI_BINARY", cli_path())
-                        .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
-                )
-                .map(|()| Outcome::Passed)
-            });
+            // Short runs of the end-to-end benchmarks (debug build, a few seconds per scenario), so
+            // that the harnesses cannot rot; `cargo xtask bench` runs them in full.
+            for (step, bench) in [
+                ("video path benchmark, short run", "video_path"),
+                (
+                    "Runde beside Chromium benchmark, short run",
+                    "versus_browser",
+                ),
+            ] {
+                report.step(step, |_| {
+                    exec::run(
+                        exec::cargo()
+                            .args(["test", "--locked", "-p", "runde-e2e", "--bench", bench])
+                            .env("RUNDE_BENCH_QUICK", "1")
+                            .env("RUNDE_APP_BINARY", app_path(false))
+                            .env("RUNDE_CLI_BINARY", cli_path())
+                            .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
+                    )
+                    .map(|()| Outcome::Passed)
+                });
+            }
         }
     }
 }
