@@ -1,0 +1,160 @@
+//! Runde beside a browser: the same scenarios, the same Janus, the same private network and the
+//! same media, once with Runde and once with Debian's Chromium running janus.js (fed the same WAV
+//! and Y4M through its fake capture devices). Prints one table — metric, Runde, Chromium, ratio —
+//! and asserts nothing about the numbers.
+//!
+//! - join time: link → first decoded remote sound (Runde: `runde-cli` started per join, so process
+//!   start counts; Chromium: the interop page opened in an already running browser);
+//! - speech under random loss of what the server sends (nftables in the namespace): WB-PESQ of
+//!   what the receiver played against the sent speech, sender and receiver the same client;
+//! - CPU (whole process tree: the app with its WebKit processes; Chromium with all of its
+//!   processes) and memory (PSS) in a 2-party call, each side sending and showing 360p30 video,
+//!   both on the same Xvfb display.
+//!
+//! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
+//! cannot rot). Not yet here: mouth-to-ear latency (needs a paced sound server), video quality
+//! (PSNR/SSIM, freezes), delay and jitter (a userspace impairment step).
+#![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
+
+mod join;
+mod load;
+mod speech;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use runde_e2e::browser::Browser;
+use runde_e2e::cli::CliClient;
+use runde_e2e::janus::{JanusServer, RoomSpec};
+use runde_e2e::{Result, analysis, artifacts, err, netns};
+use serde_json::Value;
+
+const ROOM: u64 = 6161;
+const PIN: &str = "bench";
+
+/// Whether a smaller number is better.
+#[derive(Clone, Copy)]
+enum Better {
+    Lower,
+    Higher,
+}
+
+struct Row {
+    metric: String,
+    /// `None`: nothing to measure (e.g. no media arrived), said in the table.
+    runde: Option<f64>,
+    chromium: Option<f64>,
+    unit: &'static str,
+    better: Better,
+}
+
+struct Setup {
+    dir: PathBuf,
+    janus: JanusServer,
+    pin: String,
+    speech: PathBuf,
+    camera: PathBuf,
+    page: PathBuf,
+    quick: bool,
+}
+
+fn main() -> Result<()> {
+    if !netns::run_inside("versus-browser", &[])? {
+        return Ok(());
+    }
+    let quick = std::env::var_os("RUNDE_BENCH_QUICK").is_some();
+    let dir = artifacts::dir("bench-versus-browser")?;
+    let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN)])?;
+    let pin = dir.join("pin");
+    std::fs::write(&pin, format!("{PIN}\n")).map_err(|e| err("pin", e))?;
+    let speech = dir.join("speech.wav");
+    analysis::speech(
+        &speech,
+        "Please call Stella and ask her to bring these things with her from the store. \
+         We meet on Thursday at half past four in the small room next to the library.",
+    )?;
+    let camera = dir.join("camera.y4m");
+    analysis::pattern_y4m(&camera, 300)?;
+    let setup = Setup {
+        pin: pin.display().to_string(),
+        page: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("janus/page"),
+        dir,
+        janus,
+        speech,
+        camera,
+        quick,
+    };
+    let mut rows = Vec::new();
+    join::join_times(&setup, &mut rows)?;
+    speech::speech_under_loss(&setup, &mut rows)?;
+    load::cpu_and_memory(&setup, &mut rows, 1)?;
+    load::cpu_and_memory(&setup, &mut rows, 3)?;
+
+    println!("\n| metric | Runde | Chromium | Runde ÷ Chromium |");
+    println!("|---|---:|---:|---:|");
+    let cell = |v: Option<f64>, unit: &str| match v {
+        Some(v) => format!("{v:.2} {unit}"),
+        None => "no media".to_owned(),
+    };
+    for row in &rows {
+        let ratio = match (row.runde, row.chromium) {
+            (Some(a), Some(b)) => {
+                let ratio = a / b;
+                let verdict = match row.better {
+                    Better::Lower if ratio <= 1.0 => "better",
+                    Better::Higher if ratio >= 1.0 => "better",
+                    _ => "worse",
+                };
+                format!("{ratio:.2} ({verdict})")
+            }
+            _ => "–".to_owned(),
+        };
+        println!(
+            "| {} | {} | {} | {ratio} |",
+            row.metric,
+            cell(row.runde, row.unit),
+            cell(row.chromium, row.unit)
+        );
+    }
+    let json: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({"metric": r.metric, "runde": r.runde, "chromium": r.chromium, "unit": r.unit}))
+        .collect();
+    let _ = std::fs::write(
+        setup.dir.join("results.json"),
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    );
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+fn chromium(setup: &Setup, name: &str, display: Option<&str>) -> Result<Browser> {
+    let dir = setup.dir.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| err(name, e))?;
+    Browser::start(&dir, &setup.page, &setup.speech, &setup.camera, display)
+}
+
+fn runde(setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
+    let link = setup.janus.link(ROOM);
+    let mut args = vec![
+        "join",
+        link.as_str(),
+        "--json",
+        "--name",
+        name,
+        "--password-file",
+        setup.pin.as_str(),
+    ];
+    args.extend_from_slice(extra);
+    CliClient::spawn(&name.to_lowercase(), &args)
+}

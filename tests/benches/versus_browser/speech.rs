@@ -1,0 +1,180 @@
+//! Speech quality (WB-PESQ) under random loss of what the server sends.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runde_e2e::browser::PageOptions;
+use runde_e2e::process::wait_until;
+use runde_e2e::{Result, analysis, err, netns};
+
+use crate::{Better, PIN, ROOM, Row, Setup, chromium, runde};
+
+fn pesq_python() -> Result<PathBuf> {
+    let path = std::env::var_os("RUNDE_PESQ_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools/pesq-venv/bin/python")
+        });
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(err(
+            "PESQ",
+            format!(
+                "{} not found: `cargo xtask setup test` installs it",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// WB-PESQ of one loop of the speech as received (from 2 s in), against the same stretch of
+/// what was sent.
+pub fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result<Option<f64>> {
+    // No sound at all (the media path never came up): nothing to score.
+    let Some(start) = received
+        .chunks(480)
+        .position(|w| runde_media::measure::rms_dbfs(w) > -50.0)
+    else {
+        println!("{name}: no sound arrived");
+        return Ok(None);
+    };
+    let received = &received[start * 480..];
+    use runde_media::audio::resample::resample_clip;
+    use runde_media::audio::write_wav_at;
+    let from = 48_000 * 2;
+    let Some(piece) = received.get(from..from + sent.len()) else {
+        println!("{name}: sound for only {} samples", received.len());
+        return Ok(None);
+    };
+    let at = analysis::loop_position(sent, piece);
+    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
+    let reference = &looped[at..at + piece.len()];
+    let to_16k = |x: &[f32]| resample_clip(x, 48_000, 16_000).map_err(|e| err("resample", e));
+    let (ref_path, deg_path) = (
+        setup.dir.join(format!("{name}-ref16k.wav")),
+        setup.dir.join(format!("{name}-deg16k.wav")),
+    );
+    write_wav_at(&ref_path, &to_16k(reference)?, 16_000).map_err(|e| err("wav", e))?;
+    write_wav_at(&deg_path, &to_16k(piece)?, 16_000).map_err(|e| err("wav", e))?;
+    let script = "import sys, wave\nimport numpy as np\nfrom pesq import pesq\n\
+        def load(p):\n    w = wave.open(p, 'rb')\n    return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)\n\
+        print(pesq(16000, load(sys.argv[1]), load(sys.argv[2]), 'wb'))\n";
+    let out = std::process::Command::new(pesq_python()?)
+        .arg("-c")
+        .arg(script)
+        .arg(&ref_path)
+        .arg(&deg_path)
+        .output()
+        .map_err(|e| err("PESQ", e))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| err("PESQ", String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+pub fn decode_base64_pcm(text: &str) -> Result<Vec<f32>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| err("recording", e))?;
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect())
+}
+
+/// The speech from one client to another of the same kind, through Janus, with each loss rate on
+/// the receivers' downlink.
+pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
+    let levels: &[u32] = if setup.quick {
+        &[0, 20]
+    } else {
+        &[0, 5, 10, 20, 30]
+    };
+    let sent = analysis::wav(&setup.speech)?;
+    // One loop of the speech is scored, from 2 s after the first sound; with loss, the media
+    // path itself takes longer to come up (lost connectivity checks and handshakes are resent),
+    // so the recordings run well past that.
+    let seconds = sent.len() / 48_000 + 8;
+    let wait = Duration::from_secs(30);
+    let mut ours = Vec::new();
+    let speech = setup.speech.display().to_string();
+    let mut sender = runde(
+        setup,
+        "Speaker",
+        &["--audio-in", &speech, "--send-only", "--duration", "900"],
+    )?;
+    sender.wait_event("connected", wait, |e| {
+        e["event"] == "connection" && e["state"] == "connected"
+    })?;
+    for &percent in levels {
+        netns::lose_server_media(percent)?;
+        let out = setup.dir.join(format!("runde-loss{percent}.wav"));
+        let out_arg = out.display().to_string();
+        let mut receiver = runde(
+            setup,
+            &format!("Receiver-{percent}"),
+            &[
+                "--audio-out",
+                &out_arg,
+                "--duration",
+                &(seconds + 1).to_string(),
+            ],
+        )?;
+        receiver.wait_exit(Duration::from_secs(seconds as u64 + 30))?;
+        receiver.save_output(&setup.dir);
+        // Its file starts when it joined; the score starts after the first sound.
+        let received = analysis::wav(&out)?;
+        ours.push(pesq(
+            setup,
+            &sent,
+            &received,
+            &format!("runde-loss{percent}"),
+        )?);
+    }
+    netns::lose_server_media(0)?;
+    drop(sender);
+
+    let mut theirs = Vec::new();
+    let speaker = chromium(setup, "chromium-speaker", None)?;
+    speaker.open(&setup.janus.ws_url(), ROOM, PIN, &PageOptions::default())?;
+    wait_until("Chromium to publish", wait, || {
+        Ok((speaker.results()?["publishing"] == true).then_some(()))
+    })?;
+    let listener = chromium(setup, "chromium-listener", None)?;
+    for &percent in levels {
+        netns::lose_server_media(percent)?;
+        let record = PageOptions {
+            listen_only: true,
+            record_seconds: Some(seconds as u32),
+            ..PageOptions::default()
+        };
+        listener.open(&setup.janus.ws_url(), ROOM, PIN, &record)?;
+        let recording = wait_until(
+            "Chromium's recording",
+            Duration::from_secs(seconds as u64 + 30),
+            || Ok(listener.results()?["recording"].as_str().map(str::to_owned)),
+        )?;
+        listener.leave()?;
+        let received = decode_base64_pcm(&recording)?;
+        theirs.push(pesq(
+            setup,
+            &sent,
+            &received,
+            &format!("chromium-loss{percent}"),
+        )?);
+    }
+    netns::lose_server_media(0)?;
+    for (i, &percent) in levels.iter().enumerate() {
+        rows.push(Row {
+            metric: format!("speech quality (WB-PESQ), {percent} % loss"),
+            runde: ours[i],
+            chromium: theirs[i],
+            unit: "",
+            better: Better::Higher,
+        });
+    }
+    Ok(())
+}
