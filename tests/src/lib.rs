@@ -17,6 +17,7 @@ pub mod process;
 pub mod proctree;
 pub mod tls_proxy;
 pub mod webdriver;
+pub mod wire;
 
 /// Errors from the test harness, with enough context to act on.
 pub type Result<T> = std::result::Result<T, Error>;

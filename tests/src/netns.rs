@@ -73,6 +73,11 @@ pub fn run_inside_interactive(name: &str, args: &[&str]) -> Result<bool> {
     }
 }
 
+/// Whether this process runs inside a test's namespace (set up by [`enter`] or [`run_inside`]).
+pub(crate) fn is_inside() -> bool {
+    std::env::var_os(INSIDE).is_some()
+}
+
 /// Inside the namespace marked `name`: set the network up and return `None`. Outside: the
 /// command that runs this executable again with `args` in a new one.
 fn reexec(name: &str, args: &[&str]) -> Result<Option<Command>> {
