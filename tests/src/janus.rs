@@ -6,13 +6,14 @@
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::netns::SERVER_IF;
+use crate::netns::{SERVER_ADDR, SERVER_IF};
 use crate::process::{ChildGuard, find_program, free_port, wait_until};
+use crate::wire::{SERVER_TUN, ServerHost, TcpRelay};
 use crate::{Result, err};
 
 /// The secret that lets the test change its rooms (`edit`, `enable_recording`) like an owner.
@@ -73,20 +74,57 @@ pub struct JanusServer {
     port: u16,
     log: PathBuf,
     recordings: PathBuf,
+    /// Loopback relay to a Janus behind the wire (dropped after Janus).
+    _relay: Option<TcpRelay>,
 }
 
 impl JanusServer {
     /// Write a configuration into `dir` and start Janus with it; returns once its WebSocket
     /// accepts connections.
     pub fn start(dir: &Path, rooms: &[RoomSpec]) -> Result<Self> {
-        let janus = find_program("janus")?;
+        let janus = Command::new(find_program("janus")?);
+        let port = free_port()?;
+        Self::launch(dir, rooms, janus, SERVER_IF, "127.0.0.1", port, None)
+    }
+
+    /// Like [`JanusServer::start`], on the server host behind a [`crate::wire::Wire`]: ICE only
+    /// on its wire device, the WebSocket on its wire address. [`JanusServer::ws_url`] and
+    /// [`JanusServer::link`] still name 127.0.0.1: a relay there forwards to the server host,
+    /// so signalling crosses the wire as media does. Drop it before the wire.
+    pub fn start_on(host: &ServerHost, dir: &Path, rooms: &[RoomSpec]) -> Result<Self> {
+        let janus = host.command(find_program("janus")?)?;
+        // The server host's own namespace: nothing else listens there.
+        let port = 8188;
+        let server = SERVER_ADDR.parse().map_err(|e| err("server address", e))?;
+        let relay = TcpRelay::start(SocketAddr::new(server, port))?;
+        Self::launch(
+            dir,
+            rooms,
+            janus,
+            SERVER_TUN,
+            SERVER_ADDR,
+            port,
+            Some(relay),
+        )
+    }
+
+    /// Write the configuration (ICE on `iface`, WebSocket on `ws_ip:port`) and run `command`
+    /// (Janus, perhaps behind nsenter) with it until the WebSocket accepts connections.
+    fn launch(
+        dir: &Path,
+        rooms: &[RoomSpec],
+        mut command: Command,
+        iface: &str,
+        ws_ip: &str,
+        port: u16,
+        relay: Option<TcpRelay>,
+    ) -> Result<Self> {
         let libdir = plugin_root()?;
         let conf = dir.join("janus-conf");
         let rec = dir.join("janus-recordings");
         for d in [&conf, &rec] {
             fs::create_dir_all(d).map_err(|e| err("janus config folder", e))?;
         }
-        let port = free_port()?;
         let write = |name: &str, text: String| {
             fs::write(conf.join(name), text).map_err(|e| err("janus config", e))
         };
@@ -127,13 +165,13 @@ events: {{
 "#,
                 conf = conf.display(),
                 lib = libdir.display(),
-                iface = SERVER_IF,
+                iface = iface,
             ),
         )?;
         write(
             "janus.transport.websockets.jcfg",
             format!(
-                "general: {{\n    json = \"compact\"\n    ws = true\n    ws_port = {port}\n    ws_ip = \"127.0.0.1\"\n    wss = false\n}}\nadmin: {{\n    admin_ws = false\n    admin_wss = false\n}}\n"
+                "general: {{\n    json = \"compact\"\n    ws = true\n    ws_port = {port}\n    ws_ip = \"{ws_ip}\"\n    wss = false\n}}\nadmin: {{\n    admin_ws = false\n    admin_wss = false\n}}\n"
             ),
         )?;
         let mut videoroom = String::from("general: {\n    admin_key = \"runde-test-admin\"\n}\n");
@@ -158,7 +196,6 @@ events: {{
 
         let log = dir.join("janus.log");
         let log_file = fs::File::create(&log).map_err(|e| err("janus log", e))?;
-        let mut command = Command::new(janus);
         command
             .arg("-F")
             .arg(&conf)
@@ -167,21 +204,24 @@ events: {{
             .stdout(log_file.try_clone().map_err(|e| err("janus log", e))?)
             .stderr(log_file);
         let mut guard = ChildGuard::spawn("janus", &mut command)?;
-        let addr = format!("127.0.0.1:{port}");
+        let addr = SocketAddr::new(ws_ip.parse().map_err(|e| err("janus ws_ip", e))?, port);
         wait_until(
             "Janus's WebSocket to accept",
             Duration::from_secs(10),
             || {
                 guard.ensure_running()?;
-                Ok(TcpStream::connect(&addr).ok().map(|_| ()))
+                Ok(TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                    .ok()
+                    .map(|_| ()))
             },
         )
         .map_err(|e| err(&format!("janus (log: {})", log.display()), e))?;
         Ok(Self {
             guard: Some(guard),
-            port,
+            port: relay.as_ref().map_or(port, TcpRelay::port),
             log,
             recordings: rec,
+            _relay: relay,
         })
     }
 
