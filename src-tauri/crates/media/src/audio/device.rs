@@ -9,7 +9,7 @@
 //! the user can pick another device.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -190,15 +190,50 @@ fn realtime<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-fn error_callback(events: mpsc::Sender<DeviceEvent>) -> impl FnMut(cpal::Error) + Send + 'static {
+/// Errors that are usually passing (an I/O error from a sound server that has no timing yet, a
+/// busy device) end a stream only when this many arrive in a row with no audio in between: about
+/// a second of failed 10 ms periods. A sound server's plugin reports such errors right after a
+/// stream opens (ALSA's `pulse` plugin, while PulseAudio has no latency yet), and treating the
+/// first one as a lost device left calls without sound.
+const PASSING_ERRORS_BEFORE_LOST: u32 = 100;
+
+/// What a stream error means for the device, given how many errors came in a row (this one
+/// included) since audio last flowed. `None`: a glitch or a passing error, the stream goes on.
+fn judge(kind: cpal::ErrorKind, in_a_row: u32) -> Option<DeviceEvent> {
+    use cpal::ErrorKind as K;
+    match kind {
+        K::DeviceChanged => Some(DeviceEvent::Rerouted),
+        // A gap in the sound (the stream recovers by itself), or no real-time priority.
+        K::Xrun | K::RealtimeDenied => None,
+        K::BackendError | K::DeviceBusy | K::ResourceExhausted
+            if in_a_row < PASSING_ERRORS_BEFORE_LOST =>
+        {
+            None
+        }
+        _ => Some(DeviceEvent::Lost {
+            reason: String::new(),
+        }),
+    }
+}
+
+/// The error callback of a stream whose data callback resets `in_a_row` whenever audio flows.
+fn error_callback(
+    events: mpsc::Sender<DeviceEvent>,
+    in_a_row: Arc<AtomicU32>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e| {
-        let event = match e.kind() {
-            cpal::ErrorKind::DeviceChanged => DeviceEvent::Rerouted,
-            _ => DeviceEvent::Lost {
-                reason: e.to_string(),
-            },
-        };
-        let _ = events.send(event);
+        let count = in_a_row.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        match judge(e.kind(), count) {
+            Some(DeviceEvent::Lost { .. }) => {
+                let _ = events.send(DeviceEvent::Lost {
+                    reason: e.to_string(),
+                });
+            }
+            Some(event) => {
+                let _ = events.send(event);
+            }
+            None => tracing::debug!(error = %e, in_a_row = count, "audio stream error, going on"),
+        }
     }
 }
 
@@ -359,8 +394,11 @@ where
     f32: FromSample<T>,
 {
     let channels = usize::from(config.channels.max(1));
+    let in_a_row = Arc::new(AtomicU32::new(0));
+    let flowing = in_a_row.clone();
     let data = move |input: &[T], _: &cpal::InputCallbackInfo| {
         realtime(|| {
+            flowing.store(0, Ordering::Relaxed);
             let frames = input.len() / channels;
             let take = frames.min(producer.slots());
             if let Ok(chunk) = producer.write_chunk_uninit(take) {
@@ -374,7 +412,7 @@ where
             }
         });
     };
-    device.build_input_stream::<T, _, _>(*config, data, error_callback(events), None)
+    device.build_input_stream::<T, _, _>(*config, data, error_callback(events, in_a_row), None)
 }
 
 /// A speaker playing 48 kHz mono frames.
@@ -461,8 +499,11 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels.max(1));
+    let in_a_row = Arc::new(AtomicU32::new(0));
+    let flowing = in_a_row.clone();
     let data = move |output: &mut [T], _: &cpal::OutputCallbackInfo| {
         realtime(|| {
+            flowing.store(0, Ordering::Relaxed);
             let frames = output.len() / channels;
             let take = frames.min(consumer.slots());
             let mut frames_out = output.chunks_exact_mut(channels);
@@ -479,5 +520,30 @@ where
             }
         });
     };
-    device.build_output_stream::<T, _, _>(*config, data, error_callback(events), None)
+    device.build_output_stream::<T, _, _>(*config, data, error_callback(events, in_a_row), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpal::ErrorKind as K;
+
+    fn lost(event: Option<DeviceEvent>) -> bool {
+        matches!(event, Some(DeviceEvent::Lost { .. }))
+    }
+
+    /// A sound server's passing I/O error keeps the stream; the same error for a second's worth
+    /// of periods, or a device that is gone, ends it.
+    #[test]
+    fn passing_errors_keep_the_device_and_persistent_ones_lose_it() {
+        assert!(judge(K::BackendError, 1).is_none());
+        assert!(judge(K::BackendError, PASSING_ERRORS_BEFORE_LOST - 1).is_none());
+        assert!(lost(judge(K::BackendError, PASSING_ERRORS_BEFORE_LOST)));
+        assert!(judge(K::DeviceBusy, 3).is_none());
+        assert!(judge(K::Xrun, 1_000).is_none());
+        assert!(lost(judge(K::DeviceNotAvailable, 1)));
+        assert!(lost(judge(K::StreamInvalidated, 1)));
+        assert!(lost(judge(K::Other, 1)));
+        assert_eq!(judge(K::DeviceChanged, 1), Some(DeviceEvent::Rerouted));
+    }
 }
