@@ -85,6 +85,13 @@ pub struct PageOptions {
     /// Record this many seconds of the first remote participant's sound, as played, into
     /// `results.recording` (48 kHz mono, 16-bit, base64).
     pub record_seconds: Option<u32>,
+    /// Read the first remote video frame by frame: when each arrived into `results.video.times`
+    /// (wall clock, ms), and every this-many-th frame kept as I420 for
+    /// [`Browser::video_sample`].
+    pub frames_every: Option<u32>,
+    /// Publish sound only, from the microphone with the browser's default voice processing (as
+    /// a person's browser would), and no camera.
+    pub audio_only: bool,
 }
 
 /// A running Chromium (headless, or on an X display) with its driver.
@@ -127,6 +134,33 @@ impl Browser {
         video: &Path,
         display: Option<&str>,
     ) -> Result<Self> {
+        let media = vec![
+            "--use-fake-device-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-audio-capture={}", audio.display()),
+            format!("--use-file-for-fake-video-capture={}", video.display()),
+        ];
+        Self::launch(dir, page_dir, media, &[], display)
+    }
+
+    /// Start a headless Chromium whose microphone and speaker are real sound devices: those of
+    /// the PulseAudio server that `env` (`PULSE_SERVER`, `PULSE_SOURCE`, `PULSE_SINK`) names, as
+    /// [`crate::sound::SoundServer::env`] gives it. It has no camera; open the page with
+    /// [`PageOptions::audio_only`].
+    pub fn start_with_sound_server(
+        dir: &Path,
+        page_dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        Self::launch(dir, page_dir, Vec::new(), env, None)
+    }
+
+    fn launch(
+        dir: &Path,
+        page_dir: &Path,
+        media: Vec<String>,
+        env: &[(String, String)],
+        display: Option<&str>,
+    ) -> Result<Self> {
         let chromium = find_program("chromium")?;
         let chromedriver = find_program("chromedriver")?;
         let port = free_port()?;
@@ -146,6 +180,8 @@ impl Browser {
         if let Some(display) = display {
             command.env("DISPLAY", display);
         }
+        // Chromium inherits the driver's environment (its audio service reads `PULSE_*`).
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         let mut driver = ChildGuard::spawn("chromedriver", &mut command)?;
         wait_until("chromedriver to listen", Duration::from_secs(10), || {
             driver.ensure_running()?;
@@ -158,9 +194,6 @@ impl Browser {
             "--remote-debugging-pipe".to_owned(),
             "--no-sandbox".into(),
             "--use-fake-ui-for-media-stream".into(),
-            "--use-fake-device-for-media-stream".into(),
-            format!("--use-file-for-fake-audio-capture={}", audio.display()),
-            format!("--use-file-for-fake-video-capture={}", video.display()),
             "--autoplay-policy=no-user-gesture-required".into(),
             "--disable-background-networking".into(),
             "--disable-component-update".into(),
@@ -169,6 +202,7 @@ impl Browser {
             "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend(media);
         if display.is_none() {
             args.extend(["--headless=new".to_owned(), "--disable-gpu".into()]);
         } else {
@@ -199,8 +233,14 @@ impl Browser {
         if options.listen_only {
             query.push_str("&listen=1");
         }
+        if options.audio_only {
+            query.push_str("&audio_only=1");
+        }
         if let Some(seconds) = options.record_seconds {
             query.push_str(&format!("&record={seconds}"));
+        }
+        if let Some(every) = options.frames_every {
+            query.push_str(&format!("&frames={every}"));
         }
         self.session.navigate(&format!(
             "http://127.0.0.1:{}/index.html?{query}",
@@ -216,6 +256,16 @@ impl Browser {
     /// The page's `window.results`.
     pub fn results(&self) -> Result<Value> {
         self.session.execute("return window.results;", json!([]))
+    }
+
+    /// Kept video frame `i` (see [`PageOptions::frames_every`]): `{index, at, width, height,
+    /// data}`, `data` the I420 planes in base64; `null` past the last. One at a time: each is
+    /// about half a megabyte over WebDriver.
+    pub fn video_sample(&self, i: usize) -> Result<Value> {
+        self.session.execute(
+            "return window.videoSample ? window.videoSample(arguments[0]) : null;",
+            json!([i]),
+        )
     }
 
     /// The driver's process id (Chromium and all its processes run under it).

@@ -50,9 +50,10 @@ impl CliClient {
         let mut command = Command::new(cli_binary()?);
         command
             .args(args)
-            .envs(env.iter().copied())
-            // The most verbose logging: tests check that no secret reaches it.
+            // The most verbose logging: tests check that no secret reaches it (benchmarks may
+            // ask for less in `env`).
             .env("RUNDE_LOG", "trace")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -15,6 +15,7 @@ pub mod janus;
 pub mod netns;
 pub mod process;
 pub mod proctree;
+pub mod sound;
 pub mod tls_proxy;
 pub mod webdriver;
 pub mod wire;

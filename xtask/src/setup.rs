@@ -59,6 +59,10 @@ const APT_TEST: &[&str] = &[
     "espeak-ng",
     "sox",
     "ffmpeg",
+    // Mouth-to-ear latency: a private sound server paces both clients' devices in real time.
+    "pulseaudio",
+    "pulseaudio-utils",
+    "libasound2-plugins",
     "python3",
     "python3-venv",
     "python3-dev",
