@@ -294,13 +294,18 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
     )?;
     let speech_arg = speech.display().to_string();
     let out = |name: &str| dir.join(name).display().to_string();
-    let (alice_wav, alice_y4m, bob_wav, bob_y4m) = (
+    let (alice_wav, alice_y4m, bob_wav, bob_y4m, bob_times) = (
         out("alice.wav"),
         out("alice.y4m"),
         out("bob.wav"),
         out("bob.y4m"),
+        out("bob-times.txt"),
     );
     let seconds = "20";
+    let started_unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| err("clock", e))?
+        .as_millis() as f64;
     let mut alice = CliClient::spawn(
         "alice",
         &[
@@ -342,6 +347,8 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
             &bob_wav,
             "--video-out",
             &bob_y4m,
+            "--video-out-times",
+            &bob_times,
             "--duration",
             seconds,
         ],
@@ -419,6 +426,26 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
             "{name}: {missing} of {expected} frames missing"
         );
     }
+    // Bob's times file: a line per frame in his Y4M file, when it was shown (wall clock, ms),
+    // never going backwards, about 33 ms apart at 30 frames per second.
+    let times: Vec<f64> = std::fs::read_to_string(&bob_times)
+        .map_err(|e| err("bob's times", e))?
+        .lines()
+        .map(|l| l.parse().map_err(|_| err("bob's times", l.to_owned())))
+        .collect::<Result<_>>()?;
+    let (_, frames) = analysis::frame_counters(std::path::Path::new(&bob_y4m))?;
+    assert_eq!(times.len(), frames, "a shown time per frame");
+    assert!(times.windows(2).all(|w| w[1] >= w[0]), "times go forwards");
+    assert!(
+        times[0] > started_unix_ms && times[0] < started_unix_ms + 30_000.0,
+        "shown at {} (Unix ms), the test started at {started_unix_ms}",
+        times[0]
+    );
+    let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    let median = gaps[gaps.len() / 2];
+    println!("Bob's frames were shown a median {median} ms apart");
+    assert!((20.0..=50.0).contains(&median), "median gap {median} ms");
     let stats = bob
         .events()
         .into_iter()

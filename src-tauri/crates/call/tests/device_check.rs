@@ -75,7 +75,10 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
             fps: 15,
         },
         audio_out: AudioOut::Wav(wav.clone()),
-        video_out: VideoOut::Y4m(y4m.clone()),
+        video_out: VideoOut::Y4m {
+            path: y4m.clone(),
+            times: None,
+        },
         ..MediaChoice::default()
     })
     .await

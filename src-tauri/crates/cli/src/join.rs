@@ -162,6 +162,7 @@ impl Options {
             e2ee: None,
             e2ee_next: None,
         };
+        let mut video_out_times = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -209,8 +210,12 @@ impl Options {
                     };
                 }
                 "--video-out" => {
-                    options.media.video_out = VideoOut::Y4m(value("--video-out")?.into());
+                    options.media.video_out = VideoOut::Y4m {
+                        path: value("--video-out")?.into(),
+                        times: None,
+                    };
                 }
+                "--video-out-times" => video_out_times = Some(value("--video-out-times")?.into()),
                 "--password" | "--pin" => {
                     return Err(
                         "passwords are not taken from the command line (other users can read it); \
@@ -219,6 +224,12 @@ impl Options {
                     );
                 }
                 other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if let Some(file) = video_out_times {
+            match &mut options.media.video_out {
+                VideoOut::Y4m { times, .. } => *times = Some(file),
+                _ => return Err("--video-out-times needs --video-out".into()),
             }
         }
         Ok(options)

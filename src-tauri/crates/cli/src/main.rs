@@ -35,6 +35,10 @@ commands:
       --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
+      --video-out-times <file>
+                              with --video-out: when each frame written there was shown, one
+                              line per frame, in milliseconds since the Unix epoch (for frame
+                              rate and freezes as seen)
       --send-only             receive nobody's media (for load tests: many cheap senders)
       --e2ee-passphrase-file <path>
                               end-to-end encrypt the call with the key from the passphrase on

@@ -76,7 +76,15 @@ pub enum VideoOut {
     #[default]
     Off,
     /// The first participant's video, as shown, into a Y4M file.
-    Y4m(PathBuf),
+    Y4m {
+        /// The Y4M file.
+        path: PathBuf,
+        /// When each frame written to `path` was shown: one line per frame, milliseconds since
+        /// the Unix epoch (from one reading of the wall clock when the call's media started,
+        /// then a monotonic clock, so the lines never go backwards). For measuring frame rate
+        /// and freezes as seen.
+        times: Option<PathBuf>,
+    },
     /// Everyone's video, as shown, to a screen (the newest picture per participant).
     Screen(VideoScreen),
 }

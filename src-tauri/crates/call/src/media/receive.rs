@@ -238,14 +238,23 @@ impl Engine {
             )))),
             AudioOut::Speaker(_) => speaker,
         };
-        let (video_path, screen) = match video_out {
-            VideoOut::Off => (None, None),
-            VideoOut::Y4m(path) => {
+        let (video_path, video_times, screen) = match video_out {
+            VideoOut::Off => (None, None, None),
+            VideoOut::Y4m { path, times } => {
                 // Fail early on an unwritable path; the file is written once the size is known.
                 std::fs::File::create(path).map_err(media_failed)?;
-                (Some(path.clone()), None)
+                let times = times
+                    .as_ref()
+                    .map(|p| std::fs::File::create(p).map(std::io::BufWriter::new))
+                    .transpose()
+                    .map_err(media_failed)?
+                    .map(|file| ShownTimes {
+                        file,
+                        started_unix_ms: 0.0,
+                    });
+                (Some(path.clone()), times, None)
             }
-            VideoOut::Screen(screen) => (None, Some(screen.clone())),
+            VideoOut::Screen(screen) => (None, None, Some(screen.clone())),
         };
         let (inputs, input_rx) = mpsc::unbounded_channel();
         let (report_tx, reports) = mpsc::unbounded_channel();
@@ -257,6 +266,7 @@ impl Engine {
                 audio: audio_sink,
                 video_path,
                 video: None,
+                video_times,
                 screen,
             },
         ));
@@ -349,7 +359,24 @@ struct Outputs {
     audio: Option<Box<dyn AudioSink>>,
     video_path: Option<std::path::PathBuf>,
     video: Option<(u64, Y4mSink, (u32, u32))>,
+    /// When each frame in the Y4M file was shown.
+    video_times: Option<ShownTimes>,
     screen: Option<VideoScreen>,
+}
+
+/// A text file with a line per frame written to the Y4M file: when it was shown, in ms since
+/// the Unix epoch. The wall clock is read once, when the engine starts; the rest is the engine's
+/// monotonic clock, so a clock adjustment during the call cannot make frames go backwards.
+struct ShownTimes {
+    file: std::io::BufWriter<std::fs::File>,
+    started_unix_ms: f64,
+}
+
+impl ShownTimes {
+    fn write(&mut self, now_ms: u64) -> std::io::Result<()> {
+        use std::io::Write;
+        writeln!(self.file, "{:.0}", self.started_unix_ms + now_ms as f64)
+    }
 }
 
 async fn run(
@@ -360,6 +387,11 @@ async fn run(
 ) -> MediaSummary {
     let start = Instant::now();
     let ms = |at: Instant| at.saturating_duration_since(start).as_millis() as u64;
+    if let Some(times) = &mut outputs.video_times {
+        times.started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    }
     let mut feeds: BTreeMap<u64, Feed> = BTreeMap::new();
     let mut gone: BTreeMap<u64, ParticipantMediaStats> = BTreeMap::new();
     let mut mixer = Mixer::default();
@@ -423,6 +455,11 @@ async fn run(
         && let Err(e) = sink.finish()
     {
         tracing::warn!(error = %e, "could not finish the video file");
+    }
+    if let Some(mut times) = outputs.video_times.take()
+        && let Err(e) = std::io::Write::flush(&mut times.file)
+    {
+        tracing::warn!(error = %e, "could not finish the video times file");
     }
     for (feed, state) in &feeds {
         gone.insert(*feed, stats_of(*feed, state));
@@ -581,13 +618,13 @@ fn play(
                 kind: TrackKind::Video,
             });
         }
-        write_video(outputs, *feed, picture);
+        write_video(outputs, *feed, picture, now_ms);
     }
 }
 
 /// Everyone's picture goes to the screen; the first participant with video goes into the Y4M
-/// file, at the size it started with.
-fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame) {
+/// file, at the size it started with (and when it was shown, `now_ms`, into the times file).
+fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame, now_ms: u64) {
     let size = (picture.width(), picture.height());
     if outputs.video.is_none()
         && let Some(path) = outputs.video_path.take()
@@ -600,9 +637,18 @@ fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame) {
     if let Some((owner, sink, first_size)) = &mut outputs.video
         && *owner == feed
         && *first_size == size
-        && let Err(e) = sink.write(&picture)
     {
-        tracing::warn!(error = %e, "video file write failed");
+        match sink.write(&picture) {
+            Ok(()) => {
+                if let Some(times) = &mut outputs.video_times
+                    && let Err(e) = times.write(now_ms)
+                {
+                    tracing::warn!(error = %e, "video times file write failed; no more times");
+                    outputs.video_times = None;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "video file write failed"),
+        }
     }
     if let Some(screen) = &outputs.screen {
         screen.show(&feed.to_string(), picture);
