@@ -9,16 +9,20 @@
 //!   what the receiver played against the sent speech, sender and receiver the same client;
 //! - CPU (whole process tree: the app with its WebKit processes; Chromium with all of its
 //!   processes) and memory (PSS) in a 2-party call, each side sending and showing 360p30 video,
-//!   both on the same Xvfb display.
+//!   both on the same Xvfb display;
+//! - video as received from a sender of the same kind, under loss of what the server sends:
+//!   frame rate, freezes (gaps over 200 ms) and PSNR/SSIM (ffmpeg) of the received pictures
+//!   against the sent ones of the same frame counter.
 //!
 //! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
-//! cannot rot). Not yet here: mouth-to-ear latency (needs a paced sound server), video quality
-//! (PSNR/SSIM, freezes), delay and jitter (a userspace impairment step).
+//! cannot rot). Not yet here: mouth-to-ear latency (needs a paced sound server), delay and jitter
+//! (a userspace impairment step).
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
 mod join;
 mod load;
 mod speech;
+mod video;
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -87,18 +91,22 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     join::join_times(&setup, &mut rows)?;
     speech::speech_under_loss(&setup, &mut rows)?;
+    video::video_quality(&setup, &mut rows)?;
     load::cpu_and_memory(&setup, &mut rows, 1)?;
     load::cpu_and_memory(&setup, &mut rows, 3)?;
 
     println!("\n| metric | Runde | Chromium | Runde ÷ Chromium |");
     println!("|---|---:|---:|---:|");
     let cell = |v: Option<f64>, unit: &str| match v {
+        // Scores below 1 (SSIM) differ in the third and fourth decimal.
+        Some(v) if v != 0.0 && v.abs() < 1.0 => format!("{v:.4} {unit}"),
         Some(v) => format!("{v:.2} {unit}"),
         None => "no media".to_owned(),
     };
     for row in &rows {
         let ratio = match (row.runde, row.chromium) {
-            (Some(a), Some(b)) => {
+            // Nothing to divide by (e.g. no freezes on Chromium's side): no ratio.
+            (Some(a), Some(b)) if b != 0.0 => {
                 let ratio = a / b;
                 let verdict = match row.better {
                     Better::Lower if ratio <= 1.0 => "better",
