@@ -62,6 +62,14 @@ pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         e["event"] == "mediaStarted" && e["kind"] == "audio"
     })?;
     let ours = measure(&sound, &markers, &dir.join("runde.raw"), count)?;
+    // Leave normally, for the receiver's statistics (its jitter buffer's delay).
+    for client in [&mut receiver, &mut sender] {
+        client.interrupt()?;
+        client.wait_exit(wait)?;
+    }
+    if let Some(stats) = receiver.events().iter().find(|e| e["event"] == "stats") {
+        println!("Runde's receiver at the end: {}", stats["participants"]);
+    }
     sender.save_output(&dir);
     receiver.save_output(&dir);
     drop(receiver);
@@ -142,12 +150,7 @@ fn measure(
     wait_until(
         "the markers to be played",
         length + Duration::from_secs(10),
-        || {
-            Ok(player
-                .child_mut()
-                .try_wait()
-                .map_err(|e| err("paplay", e))?)
-        },
+        || player.child_mut().try_wait().map_err(|e| err("paplay", e)),
     )?;
     drop::<ChildGuard>(player);
     let (mouth, ear) = recorder.finish()?;

@@ -3,6 +3,9 @@
 //! and Y4M through its fake capture devices). Prints one table — metric, Runde, Chromium, ratio —
 //! and asserts nothing about the numbers.
 //!
+//! - mouth-to-ear latency: chirps played into the sender's microphone and heard from the
+//!   receiver's speaker, both devices of one private PulseAudio paced in real time, on one
+//!   recording (see `runde_e2e::sound`);
 //! - join time: link → first decoded remote sound (Runde: `runde-cli` started per join, so process
 //!   start counts; Chromium: the interop page opened in an already running browser);
 //! - speech under random loss of what the server sends (nftables in the namespace): WB-PESQ of
@@ -15,11 +18,12 @@
 //!   against the sent ones of the same frame counter.
 //!
 //! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
-//! cannot rot). Not yet here: mouth-to-ear latency (needs a paced sound server), delay and jitter
-//! (a userspace impairment step).
+//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,load2,load4`: only the scenarios
+//! named.
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
 mod join;
+mod latency;
 mod load;
 mod speech;
 mod video;
@@ -67,7 +71,13 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let quick = std::env::var_os("RUNDE_BENCH_QUICK").is_some();
-    let dir = artifacts::dir("bench-versus-browser")?;
+    // `RUNDE_BENCH_ONLY=latency,speech`: only those scenarios (while working on one), in a
+    // folder of their own.
+    let only = std::env::var("RUNDE_BENCH_ONLY").ok();
+    let dir = match &only {
+        Some(only) => artifacts::dir(&format!("bench-versus-browser-{}", only.replace(',', "-")))?,
+        None => artifacts::dir("bench-versus-browser")?,
+    };
     let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN)])?;
     let pin = dir.join("pin");
     std::fs::write(&pin, format!("{PIN}\n")).map_err(|e| err("pin", e))?;
@@ -89,11 +99,23 @@ fn main() -> Result<()> {
         quick,
     };
     let mut rows = Vec::new();
-    join::join_times(&setup, &mut rows)?;
-    speech::speech_under_loss(&setup, &mut rows)?;
-    video::video_quality(&setup, &mut rows)?;
-    load::cpu_and_memory(&setup, &mut rows, 1)?;
-    load::cpu_and_memory(&setup, &mut rows, 3)?;
+    type Scenario = fn(&Setup, &mut Vec<Row>) -> Result<()>;
+    let scenarios: [(&str, Scenario); 6] = [
+        ("join", join::join_times),
+        ("latency", latency::mouth_to_ear),
+        ("speech", speech::speech_under_loss),
+        ("video", video::video_quality),
+        ("load2", |s, r| load::cpu_and_memory(s, r, 1)),
+        ("load4", |s, r| load::cpu_and_memory(s, r, 3)),
+    ];
+    for (name, run) in scenarios {
+        if only
+            .as_deref()
+            .is_none_or(|only| only.split(',').any(|o| o.trim() == name))
+        {
+            run(&setup, &mut rows)?;
+        }
+    }
 
     println!("\n| metric | Runde | Chromium | Runde ÷ Chromium |");
     println!("|---|---:|---:|---:|");

@@ -22,6 +22,23 @@ const POLL: Duration = Duration::from_millis(2);
 /// More than this much queued on the speaker (ms) means the call produces faster than the device
 /// plays (clock drift): a frame is dropped to keep the delay down.
 const MAX_SPEAKER_QUEUE_MS: usize = 120;
+/// The speaker queue we keep (ms): a device period (10 ms) plus the playout tick's and this
+/// thread's timing jitter. Every sound waits behind what is queued, and the queue never shrinks by
+/// itself: the playout ticks from the start of the call while a device that opens later (a sound
+/// server takes tens of ms) has not taken anything yet, and the two then run at the same pace.
+/// Above this, quiet frames of the mix are skipped.
+const SPEAKER_QUEUE_TARGET_MS: usize = 30;
+/// Quiet enough to skip: silence, comfort noise, a room's hum (RMS below this, dBFS).
+const QUIET_DBFS: f64 = -50.0;
+
+/// Whether a mix frame goes to a speaker that has `queued_ms` queued: skipped when the queue is
+/// over its target and the frame is quiet, or when the queue is full regardless.
+fn keep_for_speaker(queued_ms: usize, mix: &[f32]) -> bool {
+    if queued_ms > MAX_SPEAKER_QUEUE_MS {
+        return false;
+    }
+    queued_ms <= SPEAKER_QUEUE_TARGET_MS || runde_media::measure::rms_dbfs(mix) >= QUIET_DBFS
+}
 
 /// Which device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +318,7 @@ fn run(
         while let Ok(mix) = playout.try_recv() {
             if let Some(out) = &mut speaker {
                 let queued_ms = out.queued() / 48;
-                if queued_ms <= MAX_SPEAKER_QUEUE_MS && out.write(&mix).is_err() {
+                if keep_for_speaker(queued_ms, &mix) && out.write(&mix).is_err() {
                     tracing::debug!("speaker write failed");
                 }
             }
@@ -355,5 +372,26 @@ fn switch<D>(
             *slot = Some(open(id.as_deref()).map_err(device_failed)?);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Quiet frames are skipped only above the target queue; sound is skipped only when the
+    /// queue is full.
+    #[test]
+    fn the_speaker_queue_is_kept_short_without_cutting_sound() {
+        let quiet = vec![0.0005_f32; FRAME_10MS]; // about −66 dBFS
+        let sound: Vec<f32> = (0..FRAME_10MS)
+            .map(|i| 0.3 * (i as f32 * 0.1).sin())
+            .collect();
+        assert!(keep_for_speaker(0, &quiet));
+        assert!(keep_for_speaker(SPEAKER_QUEUE_TARGET_MS, &quiet));
+        assert!(!keep_for_speaker(SPEAKER_QUEUE_TARGET_MS + 1, &quiet));
+        assert!(keep_for_speaker(SPEAKER_QUEUE_TARGET_MS + 1, &sound));
+        assert!(keep_for_speaker(MAX_SPEAKER_QUEUE_MS, &sound));
+        assert!(!keep_for_speaker(MAX_SPEAKER_QUEUE_MS + 1, &sound));
     }
 }

@@ -9,7 +9,7 @@
 //! the user can pick another device.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -191,22 +191,22 @@ fn realtime<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Errors that are usually passing (an I/O error from a sound server that has no timing yet, a
-/// busy device) end a stream only when this many arrive in a row with no audio in between: about
-/// a second of failed 10 ms periods. A sound server's plugin reports such errors right after a
-/// stream opens (ALSA's `pulse` plugin, while PulseAudio has no latency yet), and treating the
-/// first one as a lost device left calls without sound.
-const PASSING_ERRORS_BEFORE_LOST: u32 = 100;
+/// busy device) end a stream only when they go on this long with no audio in between. ALSA's
+/// `pulse` plugin reports such errors right after a stream opens, while PulseAudio has no latency
+/// yet, and the backend retries at once, so hundreds can come within a millisecond; taking the
+/// first one for a lost device left calls without sound.
+const PASSING_ERRORS_FOR: Duration = Duration::from_secs(1);
 
-/// What a stream error means for the device, given how many errors came in a row (this one
-/// included) since audio last flowed. `None`: a glitch or a passing error, the stream goes on.
-fn judge(kind: cpal::ErrorKind, in_a_row: u32) -> Option<DeviceEvent> {
+/// What a stream error means for the device, given for how long errors have been coming with no
+/// audio in between. `None`: a glitch or a passing error, the stream goes on.
+fn judge(kind: cpal::ErrorKind, failing_for: Duration) -> Option<DeviceEvent> {
     use cpal::ErrorKind as K;
     match kind {
         K::DeviceChanged => Some(DeviceEvent::Rerouted),
         // A gap in the sound (the stream recovers by itself), or no real-time priority.
         K::Xrun | K::RealtimeDenied => None,
         K::BackendError | K::DeviceBusy | K::ResourceExhausted
-            if in_a_row < PASSING_ERRORS_BEFORE_LOST =>
+            if failing_for < PASSING_ERRORS_FOR =>
         {
             None
         }
@@ -216,14 +216,47 @@ fn judge(kind: cpal::ErrorKind, in_a_row: u32) -> Option<DeviceEvent> {
     }
 }
 
-/// The error callback of a stream whose data callback resets `in_a_row` whenever audio flows.
+/// When the current run of errors began, in ms after `opened` plus one; 0 while audio flows (the
+/// data callback stores 0 each time it runs, which is all the real-time side does).
+struct ErrorRun {
+    opened: Instant,
+    since: Arc<AtomicU64>,
+}
+
+impl ErrorRun {
+    fn new() -> Self {
+        Self {
+            opened: Instant::now(),
+            since: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Note an error; how long errors have been coming.
+    fn error(&self) -> Duration {
+        self.error_at(self.opened.elapsed().as_millis() as u64 + 1)
+    }
+
+    /// Note an error at `now` (ms after opening, plus one).
+    fn error_at(&self, now: u64) -> Duration {
+        let began = match self
+            .since
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => now,
+            Err(began) => began,
+        };
+        Duration::from_millis(now.saturating_sub(began))
+    }
+}
+
+/// The error callback of a stream whose data callback clears `run` whenever audio flows.
 fn error_callback(
     events: mpsc::Sender<DeviceEvent>,
-    in_a_row: Arc<AtomicU32>,
+    run: ErrorRun,
 ) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e| {
-        let count = in_a_row.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        match judge(e.kind(), count) {
+        let failing_for = run.error();
+        match judge(e.kind(), failing_for) {
             Some(DeviceEvent::Lost { .. }) => {
                 let _ = events.send(DeviceEvent::Lost {
                     reason: e.to_string(),
@@ -232,7 +265,7 @@ fn error_callback(
             Some(event) => {
                 let _ = events.send(event);
             }
-            None => tracing::debug!(error = %e, in_a_row = count, "audio stream error, going on"),
+            None => tracing::trace!(error = %e, ?failing_for, "audio stream error, going on"),
         }
     }
 }
@@ -394,8 +427,8 @@ where
     f32: FromSample<T>,
 {
     let channels = usize::from(config.channels.max(1));
-    let in_a_row = Arc::new(AtomicU32::new(0));
-    let flowing = in_a_row.clone();
+    let run = ErrorRun::new();
+    let flowing = run.since.clone();
     let data = move |input: &[T], _: &cpal::InputCallbackInfo| {
         realtime(|| {
             flowing.store(0, Ordering::Relaxed);
@@ -412,7 +445,7 @@ where
             }
         });
     };
-    device.build_input_stream::<T, _, _>(*config, data, error_callback(events, in_a_row), None)
+    device.build_input_stream::<T, _, _>(*config, data, error_callback(events, run), None)
 }
 
 /// A speaker playing 48 kHz mono frames.
@@ -499,8 +532,8 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let channels = usize::from(config.channels.max(1));
-    let in_a_row = Arc::new(AtomicU32::new(0));
-    let flowing = in_a_row.clone();
+    let run = ErrorRun::new();
+    let flowing = run.since.clone();
     let data = move |output: &mut [T], _: &cpal::OutputCallbackInfo| {
         realtime(|| {
             flowing.store(0, Ordering::Relaxed);
@@ -520,7 +553,7 @@ where
             }
         });
     };
-    device.build_output_stream::<T, _, _>(*config, data, error_callback(events, in_a_row), None)
+    device.build_output_stream::<T, _, _>(*config, data, error_callback(events, run), None)
 }
 
 #[cfg(test)]
@@ -536,14 +569,27 @@ mod tests {
     /// of periods, or a device that is gone, ends it.
     #[test]
     fn passing_errors_keep_the_device_and_persistent_ones_lose_it() {
-        assert!(judge(K::BackendError, 1).is_none());
-        assert!(judge(K::BackendError, PASSING_ERRORS_BEFORE_LOST - 1).is_none());
-        assert!(lost(judge(K::BackendError, PASSING_ERRORS_BEFORE_LOST)));
-        assert!(judge(K::DeviceBusy, 3).is_none());
-        assert!(judge(K::Xrun, 1_000).is_none());
-        assert!(lost(judge(K::DeviceNotAvailable, 1)));
-        assert!(lost(judge(K::StreamInvalidated, 1)));
-        assert!(lost(judge(K::Other, 1)));
-        assert_eq!(judge(K::DeviceChanged, 1), Some(DeviceEvent::Rerouted));
+        let moment = Duration::from_millis(5);
+        assert!(judge(K::BackendError, Duration::ZERO).is_none());
+        assert!(judge(K::BackendError, PASSING_ERRORS_FOR - moment).is_none());
+        assert!(lost(judge(K::BackendError, PASSING_ERRORS_FOR)));
+        assert!(judge(K::DeviceBusy, moment).is_none());
+        assert!(judge(K::Xrun, Duration::from_secs(60)).is_none());
+        assert!(lost(judge(K::DeviceNotAvailable, Duration::ZERO)));
+        assert!(lost(judge(K::StreamInvalidated, Duration::ZERO)));
+        assert!(lost(judge(K::Other, Duration::ZERO)));
+        assert_eq!(judge(K::DeviceChanged, moment), Some(DeviceEvent::Rerouted));
+    }
+
+    /// A run of errors is timed from its first error, and audio flowing ends it.
+    #[test]
+    fn an_error_run_is_timed_from_its_first_error() {
+        let run = ErrorRun::new();
+        assert_eq!(run.error_at(101), Duration::ZERO);
+        assert_eq!(run.error_at(350), Duration::from_millis(249));
+        assert_eq!(run.error_at(1101), Duration::from_secs(1));
+        run.since.store(0, Ordering::Relaxed); // audio flowed
+        assert_eq!(run.error_at(1200), Duration::ZERO);
+        assert_eq!(run.error_at(1210), Duration::from_millis(10));
     }
 }
