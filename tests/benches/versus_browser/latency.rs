@@ -15,7 +15,7 @@ use runde_e2e::process::{ChildGuard, wait_until};
 use runde_e2e::sound::{Port, SoundServer};
 use runde_e2e::{Result, analysis, err};
 
-use crate::{Better, PIN, ROOM, Row, Setup, percentile};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, percentile};
 
 /// Markers are 1 s apart; a marker heard more than this after it was sent counts as lost.
 const SPACING_MS: usize = 1000;
@@ -23,14 +23,56 @@ const MAX_MS: f64 = 900.0;
 
 pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     let count = if setup.quick { 12 } else { 65 };
+    let networks: &[Network] = if setup.quick {
+        &[Network::Clean]
+    } else {
+        &[Network::Clean, Network::Jitter]
+    };
     let dir = setup.dir.join("latency");
     std::fs::create_dir_all(&dir).map_err(|e| err("latency", e))?;
     let markers = dir.join("markers.wav");
     analysis::marker_track(&markers, count, SPACING_MS)?;
     let sound = SoundServer::start(&dir)?;
-    let wait = Duration::from_secs(30);
+    for &network in networks {
+        // Joining happens on the clean network; the markers cross the impaired one.
+        let ours = runde_pair(setup, &sound, &markers, &dir, count, network)?;
+        let theirs = chromium_pair(setup, &sound, &markers, &dir, count, network)?;
+        let on = match network {
+            Network::Clean => String::new(),
+            other => format!(", {}", other.name()),
+        };
+        for (label, p) in [("p50", 0.5), ("p95", 0.95)] {
+            rows.push(Row {
+                metric: format!("mouth-to-ear latency, {label} ({count} markers{on})"),
+                runde: ours.as_ref().map(|d| percentile(&d.0, p)),
+                chromium: theirs.as_ref().map(|d| percentile(&d.0, p)),
+                unit: "ms",
+                better: Better::Lower,
+            });
+        }
+        rows.push(Row {
+            metric: format!("mouth-to-ear: markers not heard within {MAX_MS} ms (of {count}{on})"),
+            runde: ours.as_ref().map(|d| d.1 as f64),
+            chromium: theirs.as_ref().map(|d| d.1 as f64),
+            unit: "",
+            better: Better::Lower,
+        });
+    }
+    Ok(())
+}
 
-    // Runde: the command-line client on ALSA devices, its default logging.
+/// A Runde sender on the mouth and a Runde receiver on the ear (the command-line client on ALSA
+/// devices, its default logging).
+fn runde_pair(
+    setup: &Setup,
+    sound: &SoundServer,
+    markers: &Path,
+    dir: &Path,
+    count: usize,
+    network: Network,
+) -> Result<Option<(Vec<f64>, usize)>> {
+    let wait = Duration::from_secs(30);
+    let slug = network.slug();
     let link = setup.janus.link(ROOM);
     let mouth_alsa = sound.alsa_config(&dir.join("alsa-mouth.conf"), Port::Mouth, Port::Void)?;
     let ear_alsa = sound.alsa_config(&dir.join("alsa-ear.conf"), Port::Void, Port::Ear)?;
@@ -48,7 +90,7 @@ pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         ];
         args.extend_from_slice(extra);
         CliClient::spawn_with_env(
-            &format!("latency-{}", name.to_lowercase()),
+            &format!("latency-{}-{slug}", name.to_lowercase()),
             &args,
             &[("ALSA_CONFIG_PATH", alsa), ("RUNDE_LOG", "warn")],
         )
@@ -61,7 +103,14 @@ pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     receiver.wait_event("the receiver's first sound packet", wait, |e| {
         e["event"] == "mediaStarted" && e["kind"] == "audio"
     })?;
-    let ours = measure(&sound, &markers, &dir.join("runde.raw"), count)?;
+    network.apply(&setup.wire)?;
+    let result = measure(
+        sound,
+        markers,
+        &dir.join(format!("runde-{slug}.raw")),
+        count,
+    );
+    Network::Clean.apply(&setup.wire)?;
     // Leave normally, for the receiver's statistics (its jitter buffer's delay).
     for client in [&mut receiver, &mut sender] {
         client.interrupt()?;
@@ -70,15 +119,26 @@ pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     if let Some(stats) = receiver.events().iter().find(|e| e["event"] == "stats") {
         println!("Runde's receiver at the end: {}", stats["participants"]);
     }
-    sender.save_output(&dir);
-    receiver.save_output(&dir);
-    drop(receiver);
-    drop(sender);
+    sender.save_output(dir);
+    receiver.save_output(dir);
+    result
+}
 
-    // Chromium: two browsers, each on the same sound server.
+/// Two Chromiums on the same sound server: one publishing its microphone (the mouth), one
+/// listening (on the ear).
+fn chromium_pair(
+    setup: &Setup,
+    sound: &SoundServer,
+    markers: &Path,
+    dir: &Path,
+    count: usize,
+    network: Network,
+) -> Result<Option<(Vec<f64>, usize)>> {
+    let wait = Duration::from_secs(30);
+    let slug = network.slug();
     let page = &setup.page;
-    let speaker_dir = dir.join("chromium-mouth");
-    let listener_dir = dir.join("chromium-ear");
+    let speaker_dir = dir.join(format!("chromium-mouth-{slug}"));
+    let listener_dir = dir.join(format!("chromium-ear-{slug}"));
     for d in [&speaker_dir, &listener_dir] {
         std::fs::create_dir_all(d).map_err(|e| err("latency", e))?;
     }
@@ -111,28 +171,15 @@ pub fn mouth_to_ear(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         });
         Ok(receiving.then_some(()))
     })?;
-    let theirs = measure(&sound, &markers, &dir.join("chromium.raw"), count)?;
-    drop(listener);
-    drop(speaker);
-    drop(sound);
-
-    for (label, p) in [("p50", 0.5), ("p95", 0.95)] {
-        rows.push(Row {
-            metric: format!("mouth-to-ear latency, {label} ({count} markers)"),
-            runde: ours.as_ref().map(|d| percentile(&d.0, p)),
-            chromium: theirs.as_ref().map(|d| percentile(&d.0, p)),
-            unit: "ms",
-            better: Better::Lower,
-        });
-    }
-    rows.push(Row {
-        metric: format!("mouth-to-ear: markers not heard within {MAX_MS} ms (of {count})"),
-        runde: ours.as_ref().map(|d| d.1 as f64),
-        chromium: theirs.as_ref().map(|d| d.1 as f64),
-        unit: "",
-        better: Better::Lower,
-    });
-    Ok(())
+    network.apply(&setup.wire)?;
+    let result = measure(
+        sound,
+        markers,
+        &dir.join(format!("chromium-{slug}.raw")),
+        count,
+    );
+    Network::Clean.apply(&setup.wire)?;
+    result
 }
 
 /// Play the markers into the mouth while recording the room; the sorted delays and how many

@@ -29,11 +29,12 @@ mod speech;
 mod video;
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use runde_e2e::browser::Browser;
 use runde_e2e::cli::CliClient;
 use runde_e2e::janus::{JanusServer, RoomSpec};
+use runde_e2e::wire::{Impairment, Wire};
 use runde_e2e::{Result, analysis, artifacts, err, netns};
 use serde_json::Value;
 
@@ -64,6 +65,65 @@ struct Setup {
     camera: PathBuf,
     page: PathBuf,
     quick: bool,
+    /// The link between the clients' host and the server's (dropped after Janus).
+    wire: Wire,
+}
+
+/// What the network between the clients and the server does. Everything is measured on the
+/// same link: the clients on this host, Janus on a second one behind a userspace wire
+/// (`runde_e2e::wire`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Network {
+    /// As fast and clean as the machine allows.
+    Clean,
+    /// This % of what the server sends is lost at random (nftables, on arrival here).
+    Loss(u32),
+    /// Each way, a delay of 50 ms ± 20 ms (uniform per packet; packets keep their order).
+    Jitter,
+    /// Each way, a 1 Mbit/s bottleneck (the kernel's tbf on the wire).
+    Bottleneck,
+}
+
+impl Network {
+    /// For the table.
+    fn name(self) -> String {
+        match self {
+            Self::Clean => "clean network".into(),
+            Self::Loss(p) => format!("{p} % loss"),
+            Self::Jitter => "50 ± 20 ms delay each way".into(),
+            Self::Bottleneck => "1 Mbit/s each way".into(),
+        }
+    }
+
+    /// For file names.
+    fn slug(self) -> String {
+        match self {
+            Self::Clean => "clean".into(),
+            Self::Loss(p) => format!("loss{p}"),
+            Self::Jitter => "jitter".into(),
+            Self::Bottleneck => "rate1m".into(),
+        }
+    }
+
+    /// Make the link behave so (replacing whatever it did before).
+    fn apply(self, wire: &Wire) -> Result<()> {
+        let jitter = Impairment {
+            delay: Duration::from_millis(50),
+            jitter: Duration::from_millis(20),
+            loss_percent: 0.0,
+        };
+        let (impairment, rate, loss) = match self {
+            Self::Clean => (Impairment::default(), None, 0),
+            Self::Loss(p) => (Impairment::default(), None, p),
+            Self::Jitter => (jitter, None, 0),
+            Self::Bottleneck => (Impairment::default(), Some(1000), 0),
+        };
+        wire.set_uplink(impairment);
+        wire.set_downlink(impairment);
+        wire.limit_uplink_rate(rate)?;
+        wire.limit_downlink_rate(rate)?;
+        netns::lose_server_media(loss)
+    }
 }
 
 fn main() -> Result<()> {
@@ -78,7 +138,8 @@ fn main() -> Result<()> {
         Some(only) => artifacts::dir(&format!("bench-versus-browser-{}", only.replace(',', "-")))?,
         None => artifacts::dir("bench-versus-browser")?,
     };
-    let janus = JanusServer::start(&dir, &[RoomSpec::with_pin(ROOM, PIN)])?;
+    let wire = Wire::start(0x5eed_2026)?;
+    let janus = JanusServer::start_on(wire.host(), &dir, &[RoomSpec::with_pin(ROOM, PIN)])?;
     let pin = dir.join("pin");
     std::fs::write(&pin, format!("{PIN}\n")).map_err(|e| err("pin", e))?;
     let speech = dir.join("speech.wav");
@@ -97,6 +158,7 @@ fn main() -> Result<()> {
         speech,
         camera,
         quick,
+        wire,
     };
     let mut rows = Vec::new();
     type Scenario = fn(&Setup, &mut Vec<Row>) -> Result<()>;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use runde_e2e::browser::PageOptions;
 use runde_e2e::process::wait_until;
-use runde_e2e::{Result, analysis, err, netns};
+use runde_e2e::{Result, analysis, err};
 
-use crate::{Better, PIN, ROOM, Row, Setup, chromium, runde};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, runde};
 
 fn pesq_python() -> Result<PathBuf> {
     let path = std::env::var_os("RUNDE_PESQ_PYTHON")
@@ -85,14 +85,21 @@ pub fn decode_base64_pcm(text: &str) -> Result<Vec<f32>> {
         .collect())
 }
 
-/// The speech from one client to another of the same kind, through Janus, with each loss rate on
-/// the receivers' downlink.
+/// The speech from one client to another of the same kind, through Janus, under each network
+/// condition: random loss of what the server sends at each level, and delay with jitter. A full
+/// run scores each condition three times (each a new receiver, so a new draw of losses) and
+/// reports the mean: single scores under loss vary by about 0.1.
 pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
-    let levels: &[u32] = if setup.quick {
-        &[0, 20]
+    let networks: Vec<Network> = if setup.quick {
+        vec![Network::Loss(0), Network::Loss(20)]
     } else {
-        &[0, 5, 10, 20, 30]
+        [0, 5, 10, 20, 30]
+            .into_iter()
+            .map(Network::Loss)
+            .chain([Network::Jitter])
+            .collect()
     };
+    let runs = if setup.quick { 1 } else { 3 };
     let sent = analysis::wav(&setup.speech)?;
     // One loop of the speech is scored, from 2 s after the first sound; with loss, the media
     // path itself takes longer to come up (lost connectivity checks and handshakes are resent),
@@ -104,37 +111,37 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     let mut sender = runde(
         setup,
         "Speaker",
-        &["--audio-in", &speech, "--send-only", "--duration", "900"],
+        &["--audio-in", &speech, "--send-only", "--duration", "1800"],
     )?;
     sender.wait_event("connected", wait, |e| {
         e["event"] == "connection" && e["state"] == "connected"
     })?;
-    for &percent in levels {
-        netns::lose_server_media(percent)?;
-        let out = setup.dir.join(format!("runde-loss{percent}.wav"));
-        let out_arg = out.display().to_string();
-        let mut receiver = runde(
-            setup,
-            &format!("Receiver-{percent}"),
-            &[
-                "--audio-out",
-                &out_arg,
-                "--duration",
-                &(seconds + 1).to_string(),
-            ],
-        )?;
-        receiver.wait_exit(Duration::from_secs(seconds as u64 + 30))?;
-        receiver.save_output(&setup.dir);
-        // Its file starts when it joined; the score starts after the first sound.
-        let received = analysis::wav(&out)?;
-        ours.push(pesq(
-            setup,
-            &sent,
-            &received,
-            &format!("runde-loss{percent}"),
-        )?);
+    for network in &networks {
+        network.apply(&setup.wire)?;
+        let mut scores = Vec::new();
+        for run in 0..runs {
+            let name = format!("runde-{}-{run}", network.slug());
+            let out = setup.dir.join(format!("{name}.wav"));
+            let out_arg = out.display().to_string();
+            let mut receiver = runde(
+                setup,
+                &format!("Receiver-{}-{run}", network.slug()),
+                &[
+                    "--audio-out",
+                    &out_arg,
+                    "--duration",
+                    &(seconds + 1).to_string(),
+                ],
+            )?;
+            receiver.wait_exit(Duration::from_secs(seconds as u64 + 30))?;
+            receiver.save_output(&setup.dir);
+            // Its file starts when it joined; the score starts after the first sound.
+            let received = analysis::wav(&out)?;
+            scores.push(pesq(setup, &sent, &received, &name)?);
+        }
+        ours.push(mean_score(&scores));
     }
-    netns::lose_server_media(0)?;
+    Network::Clean.apply(&setup.wire)?;
     drop(sender);
 
     let mut theirs = Vec::new();
@@ -144,32 +151,37 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         Ok((speaker.results()?["publishing"] == true).then_some(()))
     })?;
     let listener = chromium(setup, "chromium-listener", None)?;
-    for &percent in levels {
-        netns::lose_server_media(percent)?;
-        let record = PageOptions {
-            listen_only: true,
-            record_seconds: Some(seconds as u32),
-            ..PageOptions::default()
-        };
-        listener.open(&setup.janus.ws_url(), ROOM, PIN, &record)?;
-        let recording = wait_until(
-            "Chromium's recording",
-            Duration::from_secs(seconds as u64 + 30),
-            || Ok(listener.results()?["recording"].as_str().map(str::to_owned)),
-        )?;
-        listener.leave()?;
-        let received = decode_base64_pcm(&recording)?;
-        theirs.push(pesq(
-            setup,
-            &sent,
-            &received,
-            &format!("chromium-loss{percent}"),
-        )?);
+    for network in &networks {
+        network.apply(&setup.wire)?;
+        let mut scores = Vec::new();
+        for run in 0..runs {
+            let record = PageOptions {
+                listen_only: true,
+                record_seconds: Some(seconds as u32),
+                ..PageOptions::default()
+            };
+            listener.open(&setup.janus.ws_url(), ROOM, PIN, &record)?;
+            let recording = wait_until(
+                "Chromium's recording",
+                Duration::from_secs(seconds as u64 + 30),
+                || Ok(listener.results()?["recording"].as_str().map(str::to_owned)),
+            )?;
+            listener.leave()?;
+            let received = decode_base64_pcm(&recording)?;
+            let name = format!("chromium-{}-{run}", network.slug());
+            scores.push(pesq(setup, &sent, &received, &name)?);
+        }
+        theirs.push(mean_score(&scores));
     }
-    netns::lose_server_media(0)?;
-    for (i, &percent) in levels.iter().enumerate() {
+    Network::Clean.apply(&setup.wire)?;
+    for (i, network) in networks.iter().enumerate() {
+        let runs = if runs > 1 {
+            format!(", mean of {runs}")
+        } else {
+            String::new()
+        };
         rows.push(Row {
-            metric: format!("speech quality (WB-PESQ), {percent} % loss"),
+            metric: format!("speech quality (WB-PESQ), {}{runs}", network.name()),
             runde: ours[i],
             chromium: theirs[i],
             unit: "",
@@ -177,4 +189,13 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The mean of the scores, printed with them; `None` if any run had no sound at all (a failure
+/// the table should show, not average away).
+fn mean_score(scores: &[Option<f64>]) -> Option<f64> {
+    let all: Option<Vec<f64>> = scores.iter().copied().collect();
+    let all = all?;
+    println!("  scores {all:.2?}");
+    Some(all.iter().sum::<f64>() / all.len().max(1) as f64)
 }

@@ -18,54 +18,30 @@ use std::time::Duration;
 
 use runde_e2e::browser::{Browser, PageOptions};
 use runde_e2e::process::{find_program, wait_until};
-use runde_e2e::{Result, err, netns};
+use runde_e2e::{Result, err};
 use runde_media::video::{I420Frame, VideoSink, VideoSource, Y4mSink, Y4mSource, read_stamp};
 use serde_json::Value;
 
-use crate::{Better, PIN, ROOM, Row, Setup, chromium, now_ms, runde};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, now_ms, runde};
 
 /// A gap between successive received frames longer than this is a freeze.
 const FREEZE_MS: f64 = 200.0;
 /// The size the pattern is sent at; smaller received pictures are scaled up to it for scoring.
 const SENT: (u32, u32) = (640, 360);
 
-/// A network condition both pairs are measured under: applied before the pair joins (so joining
-/// happens under it too), removed after.
-struct Condition {
-    /// For the table ("5 % loss").
-    name: &'static str,
-    /// For file names.
-    slug: &'static str,
-    apply: fn() -> Result<()>,
-    remove: fn() -> Result<()>,
-}
-
-fn conditions(quick: bool) -> Vec<Condition> {
-    let mut all = vec![
-        Condition {
-            name: "0 % loss",
-            slug: "loss0",
-            apply: || Ok(()),
-            remove: || Ok(()),
-        },
-        Condition {
-            name: "5 % loss",
-            slug: "loss5",
-            apply: || netns::lose_server_media(5),
-            remove: || netns::lose_server_media(0),
-        },
-    ];
-    // Full runs only. TO DO, the 1 Mbit/s bottleneck ("1 Mbit/s bottleneck", "rate1m"): with
-    // `runde_e2e::wire`, `wire.limit_downlink_rate(Some(1000))` limits what the server sends to
-    // 1 Mbit/s (tbf), as the loss conditions impair it. A `Wire` replaces the namespace's veth
-    // pair, so the Janus in `Setup` is unreachable afterwards: that condition runs last with its
-    // own Janus on the server host (`JanusServer::start_on`), or the whole scenario moves behind
-    // the wire; either way `Condition` then carries the Janus the pairs join.
-    let full_only: Vec<Condition> = Vec::new();
-    if !quick {
-        all.extend(full_only);
+/// The network conditions both pairs are measured under, each applied before the pair joins (so
+/// joining happens under it too).
+fn conditions(quick: bool) -> Vec<Network> {
+    if quick {
+        vec![Network::Clean, Network::Loss(5)]
+    } else {
+        vec![
+            Network::Clean,
+            Network::Loss(5),
+            Network::Bottleneck,
+            Network::Jitter,
+        ]
     }
-    all
 }
 
 /// How long to look and how much to score.
@@ -133,17 +109,17 @@ pub fn video_quality(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     let sender = chromium(setup, "chromium-video-sender", None)?;
     let receiver = chromium(setup, "chromium-video-receiver", None)?;
     for condition in conditions(setup.quick) {
-        (condition.apply)()?;
-        let ours = runde_pair(setup, condition.slug, &timing);
+        condition.apply(&setup.wire)?;
+        let ours = runde_pair(setup, &condition.slug(), &timing);
         let theirs = chromium_pair(setup, &sender, &receiver, &timing);
-        (condition.remove)()?;
+        Network::Clean.apply(&setup.wire)?;
         let mut scored = Vec::new();
         for (client, received) in [("Runde", ours?), ("Chromium", theirs?)] {
-            let label = format!("{}-{}", client.to_lowercase(), condition.slug);
+            let label = format!("{}-{}", client.to_lowercase(), &condition.slug());
             scored.push(match received {
                 Some(received) => Some(score(setup, &label, &received, &timing)?),
                 None => {
-                    println!("video, {}, {client}: no picture arrived", condition.name);
+                    println!("video, {}, {client}: no picture arrived", condition.name());
                     None
                 }
             });
@@ -154,7 +130,7 @@ pub fn video_quality(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
                        better: Better,
                        value: fn(&Scores) -> Option<f64>| {
             rows.push(Row {
-                metric: format!("{metric}, {}", condition.name),
+                metric: format!("{metric}, {}", condition.name()),
                 runde: ours.as_ref().and_then(value),
                 chromium: theirs.as_ref().and_then(value),
                 unit,
