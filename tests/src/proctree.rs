@@ -107,8 +107,51 @@ pub fn pss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time of every thread of `pid` so far, in clock ticks, by thread id, with the thread's name.
+fn threads(pid: u32) -> BTreeMap<u32, (String, u64)> {
+    let mut out = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.insert(tid, (stat[open + 1..close].to_owned(), num(11) + num(12)));
+    }
+    out
+}
+
+/// One thread's share of a window.
+#[derive(Debug, Clone)]
+pub struct ThreadUsage {
+    /// The process's command name.
+    pub process: String,
+    /// The thread's name.
+    pub thread: String,
+    /// CPU time over the window, in % of one core.
+    pub cpu_percent: f64,
+}
+
 /// What a process tree used over a window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Usage {
     /// CPU time over the window, in % of one core (200 % is both cores of a 2-core machine).
     pub cpu_percent: f64,
@@ -116,6 +159,9 @@ pub struct Usage {
     pub pss_mib: f64,
     /// Processes in the tree at the end.
     pub processes: usize,
+    /// The busiest threads of the tree, busiest first (at most eight): where the time goes, and
+    /// whether one thread is saturated (100 % of one core).
+    pub busiest_threads: Vec<ThreadUsage>,
 }
 
 /// Measure `root` and its descendants over `window`: CPU per process as the difference of its
@@ -124,6 +170,10 @@ pub struct Usage {
 /// that only starts the measured program).
 pub fn usage(root: u32, window: std::time::Duration, skip: &[&str]) -> Usage {
     let before = all();
+    let threads_before: BTreeMap<u32, BTreeMap<u32, (String, u64)>> = tree(&before, root)
+        .into_iter()
+        .map(|pid| (pid, threads(pid)))
+        .collect();
     let started = std::time::Instant::now();
     std::thread::sleep(window);
     let after = all();
@@ -143,8 +193,28 @@ pub fn usage(root: u32, window: std::time::Duration, skip: &[&str]) -> Usage {
             Some(now.saturating_sub(before.get(pid).map_or(0, |b| b.ticks)))
         })
         .sum();
+    let percent = |ticks: u64| ticks as f64 / ticks_per_second() as f64 / elapsed * 100.0;
+    let mut busiest: Vec<ThreadUsage> = members
+        .iter()
+        .flat_map(|&pid| {
+            let process = after.get(&pid).map(|p| p.name.clone()).unwrap_or_default();
+            let earlier = threads_before.get(&pid).cloned().unwrap_or_default();
+            threads(pid)
+                .into_iter()
+                .map(move |(tid, (thread, now))| ThreadUsage {
+                    process: process.clone(),
+                    thread,
+                    cpu_percent: percent(
+                        now.saturating_sub(earlier.get(&tid).map_or(0, |(_, t)| *t)),
+                    ),
+                })
+        })
+        .collect();
+    busiest.sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
+    busiest.truncate(8);
     Usage {
-        cpu_percent: ticks as f64 / ticks_per_second() as f64 / elapsed * 100.0,
+        busiest_threads: busiest,
+        cpu_percent: percent(ticks),
         pss_mib: members.iter().map(|pid| pss_kib(*pid)).sum::<u64>() as f64 / 1024.0,
         processes: members.len(),
     }

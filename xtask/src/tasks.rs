@@ -297,7 +297,7 @@ pub fn bench() -> Result<()> {
             .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
     )?;
     println!(
-        "==> Runde beside Chromium: join time, speech under loss, CPU and memory (release build, real Janus, private network namespace)"
+        "==> Runde beside Chromium: join time, mouth-to-ear latency, speech and video under loss, jitter and a bottleneck, CPU and memory (release build, real Janus behind a userspace wire, private network namespaces; about 30 minutes)"
     );
     build_ui(&node)?;
     exec::run(exec::cargo().args([

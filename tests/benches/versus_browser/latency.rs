@@ -92,7 +92,10 @@ fn runde_pair(
         CliClient::spawn_with_env(
             &format!("latency-{}-{slug}", name.to_lowercase()),
             &args,
-            &[("ALSA_CONFIG_PATH", alsa), ("RUNDE_LOG", "warn")],
+            &[
+                ("ALSA_CONFIG_PATH", alsa),
+                ("RUNDE_LOG", "warn,runde_call::media::devices=info"),
+            ],
         )
     };
     let mut sender = join("Mouth", &["--audio-in", "mic", "--send-only"], &mouth_alsa)?;
@@ -118,6 +121,13 @@ fn runde_pair(
     }
     if let Some(stats) = receiver.events().iter().find(|e| e["event"] == "stats") {
         println!("Runde's receiver at the end: {}", stats["participants"]);
+    }
+    for line in receiver
+        .stderr()
+        .iter()
+        .filter(|l| l.contains("speaker closed"))
+    {
+        println!("Runde's receiver: {line}");
     }
     sender.save_output(dir);
     receiver.save_output(dir);

@@ -91,7 +91,16 @@ pub fn cpu_and_memory(setup: &Setup, rows: &mut Vec<Row>, others: usize) -> Resu
     drop(browser);
     drop(display);
     drop(peers);
-    println!("{call}: Runde {ours:?}; Chromium {theirs:?} (window {window:?})");
+    println!("{call} (window {window:?}):");
+    for (who, usage) in [("Runde", &ours), ("Chromium", &theirs)] {
+        println!(
+            "  {who}: {:.0} % CPU, {:.0} MiB PSS, {} processes; busiest threads:",
+            usage.cpu_percent, usage.pss_mib, usage.processes
+        );
+        for t in &usage.busiest_threads {
+            println!("    {:5.1} %  {} / {}", t.cpu_percent, t.process, t.thread);
+        }
+    }
     rows.push(Row {
         metric: format!("CPU, {call} (% of one core)"),
         runde: Some(ours.cpu_percent),

@@ -27,7 +27,7 @@ const MAX_SPEAKER_QUEUE_MS: usize = 120;
 /// itself: the playout ticks from the start of the call while a device that opens later (a sound
 /// server takes tens of ms) has not taken anything yet, and the two then run at the same pace.
 /// Above this, quiet frames of the mix are skipped.
-const SPEAKER_QUEUE_TARGET_MS: usize = 30;
+const SPEAKER_QUEUE_TARGET_MS: usize = 20;
 /// Quiet enough to skip: silence, comfort noise, a room's hum (RMS below this, dBFS).
 const QUIET_DBFS: f64 = -50.0;
 
@@ -311,7 +311,13 @@ fn run(
                     };
                     let _ = done.send(result);
                 }
-                Ok(Command::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => return,
+                Ok(Command::Stop) | Err(std_mpsc::TryRecvError::Disconnected) => {
+                    if let Some(out) = &speaker {
+                        // Gaps in the sound (the queue ran dry), for tuning the queue's target.
+                        tracing::info!(starved_ms = out.starved_samples() / 48, "speaker closed");
+                    }
+                    return;
+                }
                 Err(std_mpsc::TryRecvError::Empty) => break,
             }
         }

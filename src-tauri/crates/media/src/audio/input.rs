@@ -144,4 +144,9 @@ impl Switchable<Speaker> {
     pub fn queued(&self) -> usize {
         self.device.as_ref().map_or(0, Speaker::queued)
     }
+
+    /// Samples the device wanted when nothing was queued (gaps in the sound), since it opened.
+    pub fn starved_samples(&self) -> u64 {
+        self.device.as_ref().map_or(0, Speaker::starved_samples)
+    }
 }
