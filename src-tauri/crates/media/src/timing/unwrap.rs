@@ -2,6 +2,7 @@
 
 /// Turns a wrapping n-bit counter into a monotonic 64-bit one, tolerating reordering of up to
 /// half the counter's range.
+#[derive(Debug, Clone)]
 pub struct Unwrapper {
     bits: u32,
     last: Option<u64>,

@@ -5,7 +5,8 @@
 //! *subscriber* answers an offer of remote tracks. Media goes in and out as RTP payloads: audio
 //! is Opus packets, video is our own VP8 RTP payloads ([`crate::rtp::vp8`]), so packetization,
 //! jitter buffering and frame assembly stay in our tested code. Incoming RTCP sender reports are
-//! handed out for lip sync, keyframe requests go back as PLI.
+//! handed out for lip sync, keyframe requests go back as PLI behind a receiver report that names
+//! the stream; lost packets are asked for again (NACK) and answered (webrtc-rs's interceptors).
 //!
 //! Privacy: no STUN or TURN servers unless the caller names them, multicast DNS off, host
 //! candidates only on the machine's real interfaces.
@@ -14,15 +15,17 @@ mod feedback;
 mod sdp;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport as RtcpSenderReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
@@ -42,6 +45,7 @@ use webrtc::rtp_transceiver::RtpSender;
 pub use sdp::ssrcs_by_mid;
 
 use crate::MediaError;
+use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
 
 /// Opus's RTP payload type in our offers (what browsers use).
@@ -151,12 +155,9 @@ impl PeerConnectionEventHandler for Handler {
         };
         let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
         let track_id = track.track_id().await.to_string();
-        let _ = self.events.send(LinkEvent::Track(RemoteTrack {
-            inner: track,
-            kind,
-            ssrc,
-            track_id,
-        }));
+        let _ = self.events.send(LinkEvent::Track(RemoteTrack::new(
+            track, kind, ssrc, track_id,
+        )));
     }
 }
 
@@ -469,18 +470,60 @@ pub struct RemoteTrack {
     pub ssrc: u32,
     /// The track id from the SDP's msid (Janus: `janus<mid>`).
     pub track_id: String,
+    /// Our SSRC as the sender of RTCP about this track (we send no media on a subscription, so
+    /// it is ours alone; never 0, which Janus takes for its first m-line).
+    reporter_ssrc: u32,
+    /// What a receiver report block says about this track, kept from every packet (boxed: a
+    /// track travels in events by value).
+    reception: Box<Mutex<ReceptionStats>>,
+    /// The clock `reception` is told.
+    epoch: Instant,
 }
 
 impl RemoteTrack {
+    fn new(inner: Arc<dyn TrackRemote>, kind: TrackKind, ssrc: u32, track_id: String) -> Self {
+        let clock_rate = match kind {
+            TrackKind::Audio => 48_000,
+            TrackKind::Video => 90_000,
+        };
+        Self {
+            inner,
+            kind,
+            ssrc,
+            track_id,
+            reporter_ssrc: crate::rtp::random_start().max(1),
+            reception: Box::new(Mutex::new(ReceptionStats::new(clock_rate))),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Our reception statistics, updated (a poisoned lock only means a panic elsewhere mid-count:
+    /// the counts are still usable).
+    fn reception(&self) -> std::sync::MutexGuard<'_, ReceptionStats> {
+        self.reception
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The next packet or report; `None` when the track has ended.
     pub async fn next(&self) -> Option<RemoteEvent> {
         loop {
             match self.inner.poll().await? {
                 TrackRemoteEvent::OnRtpPacket(packet) => {
+                    let header = &packet.header;
+                    self.reception().on_packet(
+                        header.sequence_number,
+                        header.timestamp,
+                        self.now_us(),
+                    );
                     return Some(RemoteEvent::Rtp(RtpPacket {
-                        sequence: packet.header.sequence_number,
-                        timestamp: packet.header.timestamp,
-                        marker: packet.header.marker,
+                        sequence: header.sequence_number,
+                        timestamp: header.timestamp,
+                        marker: header.marker,
                         payload: packet.payload,
                     }));
                 }
@@ -494,6 +537,8 @@ impl RemoteTrack {
                             })
                     });
                     if let Some(report) = report {
+                        self.reception()
+                            .on_sender_report(report.ntp_time, self.now_us());
                         return Some(RemoteEvent::SenderReport(report));
                     }
                 }
@@ -505,12 +550,76 @@ impl RemoteTrack {
 
     /// Ask the sender for a keyframe (PLI).
     pub async fn request_keyframe(&self) {
-        let pli = PictureLossIndication {
-            sender_ssrc: 0,
-            media_ssrc: self.ssrc,
-        };
-        if let Err(e) = self.inner.write_rtcp(vec![Box::new(pli)]).await {
+        let block = self.reception().report(self.now_us());
+        let packets = keyframe_request(self.reporter_ssrc, self.ssrc, block);
+        if let Err(e) = self.inner.write_rtcp(packets).await {
             tracing::debug!(error = %e, "could not send a keyframe request");
         }
+    }
+}
+
+/// A keyframe request as a compound RTCP packet (RFC 4585 §3.1): a receiver report about the
+/// stream, then the PLI. Servers find the stream a packet is about by its SSRCs; on a
+/// subscription we send no media, so our own SSRC means nothing to them. A PLI alone names the
+/// stream only in its media SSRC, which Janus before 1.3 does not read: it looks up the sender
+/// SSRC, finds nothing (or, for 0, the first m-line — the audio) and drops the request, so the
+/// video froze for good after the first loss. The report block names the video stream where
+/// every server looks, and carries our real reception statistics.
+fn keyframe_request(
+    reporter_ssrc: u32,
+    media_ssrc: u32,
+    block: Option<ReportBlock>,
+) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+    let reports = block
+        .map(|b| ReceptionReport {
+            ssrc: media_ssrc,
+            fraction_lost: b.fraction_lost,
+            total_lost: b.cumulative_lost,
+            last_sequence_number: b.extended_highest_seq,
+            jitter: b.jitter,
+            last_sender_report: b.last_sender_report,
+            delay: b.delay_since_last_sender_report,
+        })
+        .into_iter()
+        .collect();
+    vec![
+        Box::new(ReceiverReport {
+            ssrc: reporter_ssrc,
+            reports,
+            profile_extensions: Bytes::new(),
+        }),
+        Box::new(PictureLossIndication {
+            sender_ssrc: reporter_ssrc,
+            media_ssrc,
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_keyframe_request_names_the_stream_in_a_report_block_first() {
+        let block = ReportBlock {
+            fraction_lost: 12,
+            cumulative_lost: 34,
+            extended_highest_seq: 0x1_0005,
+            ..Default::default()
+        };
+        let packets = keyframe_request(0x1111, 0x2222, Some(block));
+        let wire = rtc::rtcp::packet::marshal(&packets).expect("marshal");
+        // One compound packet: RR (type 201) with one block about 0x2222, then PLI (206, FMT 1).
+        assert_eq!(wire[1], 201);
+        assert_eq!(wire[0] & 0x1f, 1, "one report block");
+        assert_eq!(&wire[4..8], &0x1111u32.to_be_bytes(), "from us");
+        assert_eq!(&wire[8..12], &0x2222u32.to_be_bytes(), "about the video");
+        assert_eq!(wire[12], 12, "our fraction lost");
+        let rr_len = 4 * (usize::from(u16::from_be_bytes([wire[2], wire[3]])) + 1);
+        let pli = &wire[rr_len..];
+        assert_eq!((pli[0] & 0x1f, pli[1]), (1, 206));
+        assert_eq!(&pli[4..8], &0x1111u32.to_be_bytes());
+        assert_eq!(&pli[8..12], &0x2222u32.to_be_bytes());
+        assert_eq!(pli.len(), 12);
     }
 }
