@@ -19,7 +19,8 @@ use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
 use runde_media::codec::vp8::Vp8Decoder;
 use runde_media::jitter::{AudioJitterBuffer, PullKind};
 use runde_media::rtp::Unwrapper;
-use runde_media::rtp::vp8::FrameAssembler;
+use runde_media::rtp::keyframe::KeyframeRequests;
+use runde_media::rtp::vp8::{AssemblerOutput, FrameAssembler};
 use runde_media::sync::AvSync;
 use runde_media::transport::{RemoteEvent, RemoteTrack, TrackKind};
 use runde_media::video::{I420Frame, VideoPlayout, VideoSink, Y4mSink};
@@ -118,24 +119,11 @@ struct VideoRx {
     decoder: Vp8Decoder,
     playout: VideoPlayout<I420Frame>,
     decoded: u64,
+    /// Where keyframe requests go (the track's reader sends them as RTCP PLI).
     keyframes: mpsc::UnboundedSender<()>,
-    /// A frame was dropped because it did not decrypt: the frames after it refer to a picture
-    /// the decoder never saw, so nothing is decoded until a keyframe (asked for at most once a
-    /// second, not once per frame of someone we cannot decrypt).
-    awaiting_keyframe: bool,
-    keyframe_asked_ms: Option<u64>,
-}
-
-impl VideoRx {
-    fn ask_for_keyframe(&mut self, now_ms: u64) {
-        if self
-            .keyframe_asked_ms
-            .is_none_or(|at| now_ms.saturating_sub(at) >= 1000)
-        {
-            self.keyframe_asked_ms = Some(now_ms);
-            let _ = self.keyframes.send(());
-        }
-    }
+    /// When to ask again while no keyframe decodes (backing off to once a second, so that
+    /// someone we cannot decrypt is not asked for keyframe after keyframe).
+    requests: KeyframeRequests,
 }
 
 #[derive(Default)]
@@ -419,8 +407,7 @@ async fn run(
                                 playout: VideoPlayout::new(),
                                 decoded: 0,
                                 keyframes,
-                                awaiting_keyframe: false,
-                                keyframe_asked_ms: None,
+                                requests: KeyframeRequests::new(),
                             }),
                             Err(e) => tracing::warn!(error = %e, "no VP8 decoder"),
                         },
@@ -442,7 +429,16 @@ async fn run(
                 }
             },
             _ = ticker.tick() => {
-                play(&mut feeds, &mut mixer, &mut cues, &mut outputs, &reports, ms(Instant::now()));
+                let now_ms = ms(Instant::now());
+                // Frames that waited for retransmissions are given up when their time is over,
+                // even if no packet arrives to notice it.
+                for (feed, state) in feeds.iter_mut() {
+                    if let Some(video) = &mut state.video {
+                        let output = video.assembler.poll(now_ms);
+                        on_assembled(state, *feed, output, now_ms, &mut decryptor, &reports);
+                    }
+                }
+                play(&mut feeds, &mut mixer, &mut cues, &mut outputs, &reports, now_ms);
                 ticks += 1;
                 if ticks.is_multiple_of(QUALITY_TICKS) {
                     judge_quality(&mut feeds, &reports);
@@ -514,40 +510,54 @@ fn on_media(
             ) else {
                 return;
             };
-            if output.request_keyframe {
-                let _ = video.keyframes.send(());
-            }
-            for frame in output.frames {
-                let opened = state.open(feed, decryptor, FrameKind::Vp8, &frame.data, reports);
-                let Some(video) = &mut state.video else {
-                    return;
-                };
-                let Some(data) = opened else {
-                    video.awaiting_keyframe = true;
-                    video.ask_for_keyframe(now_ms);
-                    continue;
-                };
-                // VP8: bit 0 of the first byte is 0 for a keyframe (RFC 6386 9.1).
-                let keyframe = data.first().is_some_and(|b| b & 1 == 0);
-                if video.awaiting_keyframe {
-                    if !keyframe {
-                        video.ask_for_keyframe(now_ms);
-                        continue;
-                    }
-                    video.awaiting_keyframe = false;
-                }
-                match video.decoder.decode(&data) {
-                    Ok(Some(picture)) => {
-                        video.decoded += 1;
-                        video.playout.insert(frame.rtp_timestamp, now_ms, picture);
-                    }
-                    Ok(None) => {}
-                    Err(_) => {
-                        let _ = video.keyframes.send(());
-                    }
-                }
-            }
+            on_assembled(state, feed, output, now_ms, decryptor, reports);
         }
+    }
+}
+
+/// Decode the frames the assembler handed out, and ask for a keyframe when the assembler or the
+/// decoder needs one.
+fn on_assembled(
+    state: &mut Feed,
+    feed: u64,
+    output: AssemblerOutput,
+    now_ms: u64,
+    decryptor: &mut Option<FrameDecryptor>,
+    reports: &mpsc::UnboundedSender<EngineReport>,
+) {
+    // A frame that did not decrypt or did not decode breaks the picture: the frames after it
+    // refer to one the decoder never saw, until a keyframe.
+    let mut broken = false;
+    for frame in output.frames {
+        if broken && !frame.keyframe {
+            continue;
+        }
+        let opened = state.open(feed, decryptor, FrameKind::Vp8, &frame.data, reports);
+        let Some(video) = &mut state.video else {
+            return;
+        };
+        match opened.map(|data| video.decoder.decode(&data)) {
+            Some(Ok(Some(picture))) => {
+                video.decoded += 1;
+                if frame.keyframe {
+                    broken = false;
+                    video.requests.satisfied();
+                }
+                video.playout.insert(frame.rtp_timestamp, now_ms, picture);
+            }
+            Some(Ok(None)) => {}
+            None | Some(Err(_)) => broken = true,
+        }
+    }
+    let Some(video) = &mut state.video else {
+        return;
+    };
+    if broken {
+        // The assembler hands out frames after the last one as if it had been decoded.
+        video.assembler.reference_lost();
+    }
+    if (output.request_keyframe || broken) && video.requests.need(now_ms) {
+        let _ = video.keyframes.send(());
     }
 }
 
@@ -662,10 +672,7 @@ fn judge_quality(feeds: &mut BTreeMap<u64, Feed>, reports: &mpsc::UnboundedSende
             let s = j.stats();
             (s.packets_received, s.packets_lost + s.packets_late)
         });
-        let keyframes = state
-            .video
-            .as_ref()
-            .map_or(0, |v| v.assembler.stats().keyframe_requests);
+        let keyframes = state.video.as_ref().map_or(0, |v| v.requests.sent());
         let (r0, m0, k0) = state.counted;
         state.counted = (received, missing, keyframes);
         let window = Window {
@@ -702,7 +709,7 @@ fn stats_of(feed: u64, state: &Feed) -> ParticipantMediaStats {
         stats.video_frames_shown = p.frames_shown;
         stats.video_frames_dropped = p.frames_dropped;
         stats.video_freezes = p.freezes;
-        stats.video_keyframe_requests = video.assembler.stats().keyframe_requests;
+        stats.video_keyframe_requests = video.requests.sent();
     }
     stats
 }

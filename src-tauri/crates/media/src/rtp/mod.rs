@@ -1,5 +1,6 @@
 //! RTP payload formats: the codec-specific part of sending and receiving media over RTP.
 
+pub mod keyframe;
 pub mod report;
 pub mod vp8;
 

@@ -45,8 +45,9 @@ impl Sender {
         Self {
             source: TestPattern::new(640, 360, 30).expect("pattern"),
             encoder: Vp8Encoder::new(Vp8Config::camera(640, 360)).expect("encoder"),
-            packetizer: Vp8Packetizer::new(1200, 300),
-            seq: 1000,
+            // Small packets, so that delta frames take several too.
+            packetizer: Vp8Packetizer::new(300, 300),
+            seq: 100_000,
         }
     }
 
@@ -70,7 +71,6 @@ struct Receiver {
     assembler: FrameAssembler,
     decoder: Vp8Decoder,
     counters: Vec<u32>,
-    requests: u32,
 }
 
 impl Receiver {
@@ -79,31 +79,50 @@ impl Receiver {
             assembler: FrameAssembler::default(),
             decoder: Vp8Decoder::new().expect("decoder"),
             counters: Vec::new(),
-            requests: 0,
         }
     }
 
+    /// Take these packets at `now_ms`; whether a keyframe is still needed after them.
     fn receive(&mut self, packets: &[Wire], now_ms: u64) -> bool {
-        let mut requested = false;
+        let mut needed = false;
         for (seq, ts, marker, payload) in packets {
             let out = self
                 .assembler
                 .insert(*seq, *ts, *marker, payload, now_ms)
                 .expect("valid payload");
-            requested |= out.request_keyframe;
-            for frame in out.frames {
-                let picture = self
-                    .decoder
-                    .decode(&frame.data)
-                    .expect("decodable")
-                    .expect("a picture");
-                self.counters
-                    .push(read_stamp(&picture).expect("stamp").counter);
-            }
+            needed = self.decode(out);
         }
-        self.requests += u32::from(requested);
-        requested
+        needed
     }
+
+    /// Let time pass to `now_ms`; whether the assembler said a keyframe is needed.
+    fn tick(&mut self, now_ms: u64) -> bool {
+        let out = self.assembler.poll(now_ms);
+        self.decode(out)
+    }
+
+    fn decode(&mut self, out: AssemblerOutput) -> bool {
+        for frame in out.frames {
+            let picture = self
+                .decoder
+                .decode(&frame.data)
+                .expect("decodable")
+                .expect("a picture");
+            self.counters
+                .push(read_stamp(&picture).expect("stamp").counter);
+        }
+        out.request_keyframe
+    }
+}
+
+/// A receiver that has decoded frames 0..n (sent at 33 ms intervals, arriving at once).
+fn streaming(n: u32) -> (Sender, Receiver) {
+    let (mut tx, mut rx) = (Sender::new(), Receiver::new());
+    for i in 0..n {
+        rx.receive(&tx.frame(), u64::from(i) * 33);
+    }
+    assert_eq!(rx.counters, (0..n).collect::<Vec<_>>());
+    (tx, rx)
 }
 
 #[test]
@@ -114,35 +133,146 @@ fn frames_survive_packetization_and_reordering() {
         let mut packets = tx.frame();
         largest = largest.max(packets.len());
         packets.reverse(); // worst-case reordering inside the frame
-        assert!(!rx.receive(&packets, i * 33));
+        rx.receive(&packets, i * 33);
     }
-    assert!(largest > 1, "the keyframe should need several packets");
+    assert!(largest > 2, "the keyframe should need several packets");
     assert_eq!(rx.counters, (0..30).collect::<Vec<_>>());
     assert_eq!(rx.assembler.stats().frames_dropped, 0);
 }
 
 #[test]
-fn a_lost_packet_drops_frames_until_the_requested_keyframe() {
-    let (mut tx, mut rx) = (Sender::new(), Receiver::new());
-    for i in 0..10 {
-        rx.receive(&tx.frame(), i * 33);
+fn a_retransmitted_packet_completes_its_frame_and_the_frames_after_it() {
+    let (mut tx, mut rx) = streaming(10);
+    let mut lossy = tx.frame(); // frame 10 loses its first packet...
+    let lost = lossy.remove(0);
+    rx.receive(&lossy, 330);
+    // ...frames 11 and 12 arrive whole, but depend on 10: they wait.
+    assert!(!rx.receive(&tx.frame(), 363));
+    assert!(!rx.tick(380));
+    assert!(!rx.receive(&tx.frame(), 396));
+    assert_eq!(rx.counters.len(), 10);
+    // The retransmission comes a NACK round later: all three go out, in order.
+    assert!(!rx.receive(&[lost], 430));
+    assert_eq!(rx.counters, (0..13).collect::<Vec<_>>());
+    let stats = rx.assembler.stats();
+    assert_eq!((stats.frames_dropped, stats.packets_recovered), (0, 1));
+}
+
+/// Frames 0..10 decoded, then frame 10 loses its first packet; the rest of it shows the hole at
+/// 330 ms and frames 11 and 12 follow whole. Before any retransmission was seen, the wait is
+/// 300 ms: no keyframe is needed before 630 ms. Returns the lost packet.
+fn lose_a_packet_and_wait_for_it(tx: &mut Sender, rx: &mut Receiver) -> Wire {
+    let mut lossy = tx.frame();
+    let lost = lossy.remove(0);
+    rx.receive(&lossy, 330);
+    rx.receive(&tx.frame(), 363);
+    rx.receive(&tx.frame(), 396);
+    for now in (400..630).step_by(10) {
+        assert!(!rx.tick(now), "still waiting at {now} ms");
     }
-    let mut lossy = tx.frame(); // frame 10 loses its first packet
-    lossy.remove(0);
-    assert!(
-        !rx.receive(&lossy, 330),
-        "no request until a later frame shows the gap"
-    );
-    // Frame 11 completes: 10 is gone, 11 is a delta built on it — dropped, keyframe requested.
-    assert!(rx.receive(&tx.frame(), 363));
-    rx.receive(&tx.frame(), 396); // frame 12: still waiting (request rate-limited)
+    assert!(rx.tick(630), "overdue at 630 ms: a keyframe is needed");
+    assert_eq!(rx.counters.len(), 10);
+    lost
+}
+
+#[test]
+fn a_packet_that_never_comes_brings_a_keyframe_request_at_the_deadline() {
+    let (mut tx, mut rx) = streaming(10);
+    lose_a_packet_and_wait_for_it(&mut tx, &mut rx);
     tx.encoder.request_keyframe();
-    rx.receive(&tx.frame(), 429); // frame 13: the keyframe
-    rx.receive(&tx.frame(), 462);
+    assert!(!rx.receive(&tx.frame(), 660), "the keyframe ends the need");
+    rx.receive(&tx.frame(), 693);
     let expected: Vec<u32> = (0..10).chain([13, 14]).collect();
     assert_eq!(rx.counters, expected);
-    let stats = rx.assembler.stats();
-    assert_eq!((stats.frames_dropped, stats.keyframe_requests), (3, 1));
+    assert_eq!(
+        rx.assembler.stats().frames_dropped,
+        3,
+        "frames 10, 11 and 12"
+    );
+}
+
+#[test]
+fn a_retransmission_after_the_deadline_still_continues_the_picture() {
+    // The keyframe request went out (or was lost): whichever comes first continues.
+    let (mut tx, mut rx) = streaming(10);
+    let lost = lose_a_packet_and_wait_for_it(&mut tx, &mut rx);
+    assert!(!rx.receive(&[lost], 700));
+    assert_eq!(rx.counters, (0..13).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_packet_later_than_any_retransmission_is_given_up() {
+    let (mut tx, mut rx) = streaming(10);
+    let lost = lose_a_packet_and_wait_for_it(&mut tx, &mut rx);
+    // 600 ms after the hole showed, the frames are dropped; the packet is too late now.
+    assert!(rx.tick(930));
+    assert!(rx.receive(&[lost], 940), "still only a keyframe helps");
+    assert!(rx.receive(&tx.frame(), 960));
+    assert_eq!(rx.counters.len(), 10);
+    assert_eq!(rx.assembler.stats().packets_late, 1);
+}
+
+#[test]
+fn the_wait_follows_how_long_retransmissions_take() {
+    let (mut tx, mut rx) = streaming(1);
+    assert_eq!(
+        rx.assembler.stats().recovery_wait_ms,
+        300,
+        "nothing learnt yet"
+    );
+    // Retransmissions that take 45 ms from the loss showing: the wait shrinks to one more NACK
+    // round (100 ms) and 20 ms beyond that, but not below 150 ms.
+    let mut now = 33;
+    for _ in 0..5 {
+        let mut packets = tx.frame();
+        let lost = packets.remove(0);
+        rx.receive(&packets, now);
+        rx.receive(&tx.frame(), now + 5);
+        rx.receive(&[lost], now + 45);
+        now += 66;
+    }
+    assert_eq!(rx.assembler.stats().recovery_wait_ms, 165);
+    // One that takes 200 ms: the wait grows to cover it and another round.
+    let mut packets = tx.frame();
+    let lost = packets.remove(0);
+    rx.receive(&packets, now);
+    rx.receive(&tx.frame(), now + 5);
+    rx.receive(&[lost], now + 200);
+    assert_eq!(rx.assembler.stats().recovery_wait_ms, 320);
+    assert_eq!(rx.counters, (0..13).collect::<Vec<_>>(), "nothing was lost");
+}
+
+#[test]
+fn a_keyframe_missing_a_packet_is_completed_by_its_retransmission() {
+    let (mut tx, mut rx) = (Sender::new(), Receiver::new());
+    let mut key = tx.frame(); // the first frame is a keyframe of several packets
+    assert!(key.len() > 2);
+    let lost = key.remove(1);
+    assert!(rx.receive(&key, 0), "nothing decodable yet");
+    rx.receive(&tx.frame(), 33);
+    rx.receive(&tx.frame(), 66);
+    assert!(rx.counters.is_empty());
+    assert!(
+        !rx.receive(&[lost], 120),
+        "the keyframe is whole: no more need"
+    );
+    assert_eq!(rx.counters, vec![0, 1, 2], "and the deltas after it follow");
+}
+
+#[test]
+fn a_complete_keyframe_ends_any_wait() {
+    let (mut tx, mut rx) = streaming(10);
+    let mut lossy = tx.frame();
+    lossy.remove(0);
+    rx.receive(&lossy, 330);
+    rx.receive(&tx.frame(), 363);
+    tx.encoder.request_keyframe();
+    assert!(!rx.receive(&tx.frame(), 396));
+    let expected: Vec<u32> = (0..10).chain([12]).collect();
+    assert_eq!(
+        rx.counters, expected,
+        "frame 12 is a keyframe: 10 and 11 are not waited for"
+    );
 }
 
 #[test]
@@ -153,18 +283,42 @@ fn joining_mid_stream_waits_for_a_keyframe_and_duplicates_do_nothing() {
     }
     assert!(
         rx.receive(&tx.frame(), 0),
-        "a delta first: ask for a keyframe"
+        "a delta first: a keyframe is needed"
     );
-    assert!(!rx.receive(&tx.frame(), 100), "requests are rate-limited");
-    assert!(
-        rx.receive(&tx.frame(), 400),
-        "and repeated while none comes"
-    );
+    assert!(rx.tick(100), "and still needed while none comes");
     tx.encoder.request_keyframe();
     let key = tx.frame();
-    rx.receive(&key, 433);
-    rx.receive(&key, 434);
-    assert_eq!(rx.counters, vec![8]);
+    assert!(!rx.receive(&key, 133));
+    rx.receive(&key, 134);
+    assert_eq!(rx.counters, vec![6]);
+    assert_eq!(rx.assembler.stats().packets_late, key.len() as u64);
+}
+
+#[test]
+fn a_frame_the_decoder_could_not_use_needs_a_keyframe() {
+    // A frame that did not decrypt or decode: the frames after it refer to a picture the decoder
+    // never saw.
+    let (mut tx, mut rx) = streaming(5);
+    rx.assembler.reference_lost();
+    assert!(rx.receive(&tx.frame(), 165));
+    assert!(rx.receive(&tx.frame(), 198));
+    tx.encoder.request_keyframe();
+    assert!(!rx.receive(&tx.frame(), 231));
+    rx.receive(&tx.frame(), 264);
+    let expected: Vec<u32> = (0..5).chain([7, 8]).collect();
+    assert_eq!(rx.counters, expected);
+}
+
+#[test]
+fn sequence_numbers_that_jump_back_start_anew_instead_of_freezing() {
+    // A sender that starts again with new sequence numbers, lower than before: its packets must
+    // not all be taken for late ones.
+    let (mut tx, mut rx) = streaming(5);
+    tx.seq -= 20_000;
+    tx.encoder.request_keyframe();
+    rx.receive(&tx.frame(), 165);
+    rx.receive(&tx.frame(), 198);
+    assert_eq!(rx.counters, (0..7).collect::<Vec<_>>());
 }
 
 /// Deterministic random packets (the libFuzzer target in `fuzz/` explores further): any bytes,
@@ -180,5 +334,8 @@ fn random_packets_never_panic() {
         let seq = u64::from(next() % 64) + i / 8;
         let _ = parse_payload(&payload);
         let _ = assembler.insert(seq, next() % 4, next() % 3 == 0, &payload, i);
+        if i % 16 == 0 {
+            let _ = assembler.poll(i);
+        }
     }
 }
