@@ -175,15 +175,20 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     }
     Network::Clean.apply(&setup.wire)?;
     for (i, network) in networks.iter().enumerate() {
-        let runs = if runs > 1 {
-            format!(", mean of {runs}")
-        } else {
-            String::new()
+        let count = |side: Option<(f64, usize)>| match side {
+            Some((_, n)) if n < runs => format!("{n} of {runs}"),
+            _ => runs.to_string(),
+        };
+        let (a, b) = (count(ours[i]), count(theirs[i]));
+        let label = match (runs, a == b) {
+            (1, _) => String::new(),
+            (_, true) => format!(", mean of {a}"),
+            (_, false) => format!(", mean of {a} (Runde) / {b} (Chromium)"),
         };
         rows.push(Row {
-            metric: format!("speech quality (WB-PESQ), {}{runs}", network.name()),
-            runde: ours[i],
-            chromium: theirs[i],
+            metric: format!("speech quality (WB-PESQ), {}{label}", network.name()),
+            runde: ours[i].map(|(m, _)| m),
+            chromium: theirs[i].map(|(m, _)| m),
             unit: "",
             better: Better::Higher,
         });
@@ -191,11 +196,16 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     Ok(())
 }
 
-/// The mean of the scores, printed with them; `None` if any run had no sound at all (a failure
-/// the table should show, not average away).
-fn mean_score(scores: &[Option<f64>]) -> Option<f64> {
-    let all: Option<Vec<f64>> = scores.iter().copied().collect();
-    let all = all?;
-    println!("  scores {all:.2?}");
-    Some(all.iter().sum::<f64>() / all.len().max(1) as f64)
+/// The mean of the runs that could be scored, printed with every run's score (`None`: too little
+/// sound, e.g. a receiver whose media path came up late under heavy loss); `None` if no run
+/// could be scored. The count scored goes into the table when it is not every run.
+fn mean_score(scores: &[Option<f64>]) -> Option<(f64, usize)> {
+    println!("  scores {scores:.2?}");
+    let scored: Vec<f64> = scores.iter().flatten().copied().collect();
+    (!scored.is_empty()).then(|| {
+        (
+            scored.iter().sum::<f64>() / scored.len() as f64,
+            scored.len(),
+        )
+    })
 }
