@@ -15,6 +15,25 @@ pub struct ProcessSample {
     pub ticks: u64,
 }
 
+/// The command name and the fields after it of a `/proc/.../stat` file ("pid (comm) state ppid
+/// … utime stime …"; comm may hold spaces and parentheses, so it ends at the last ')').
+fn read_stat(path: &str) -> Option<(String, Vec<u64>)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields = stat
+        .get(close + 2..)?
+        .split_whitespace()
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .collect();
+    Some((stat.get(open + 1..close)?.to_owned(), fields))
+}
+
+/// Field `i` after the command name (1: parent, 11: utime, 12: stime; 0, the state, is a letter
+/// and reads as 0).
+fn field(fields: &[u64], i: usize) -> u64 {
+    fields.get(i).copied().unwrap_or(0)
+}
+
 /// Every process now, by PID.
 pub fn all() -> BTreeMap<u32, ProcessSample> {
     let mut out = BTreeMap::new();
@@ -29,27 +48,15 @@ pub fn all() -> BTreeMap<u32, ProcessSample> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some((name, fields)) = read_stat(&format!("/proc/{pid}/stat")) else {
             continue;
-        };
-        // "pid (comm) state ppid … utime stime …": comm may hold spaces, so split at the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_owned();
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let num = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
         };
         out.insert(
             pid,
             ProcessSample {
                 name,
-                parent: num(1) as u32,
-                ticks: num(11) + num(12),
+                parent: field(&fields, 1) as u32,
+                ticks: field(&fields, 11) + field(&fields, 12),
             },
         );
     }
@@ -121,20 +128,10 @@ fn threads(pid: u32) -> BTreeMap<u32, (String, u64)> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+        let Some((name, fields)) = read_stat(&format!("/proc/{pid}/task/{tid}/stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let num = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        out.insert(tid, (stat[open + 1..close].to_owned(), num(11) + num(12)));
+        out.insert(tid, (name, field(&fields, 11) + field(&fields, 12)));
     }
     out
 }
