@@ -346,7 +346,7 @@ impl Drop for WavFile {
 struct Outputs {
     audio: Option<Box<dyn AudioSink>>,
     video_path: Option<std::path::PathBuf>,
-    video: Option<(u64, Y4mSink, (u32, u32))>,
+    video: Option<(u64, Y4mSink)>,
     /// When each frame in the Y4M file was shown.
     video_times: Option<ShownTimes>,
     screen: Option<VideoScreen>,
@@ -447,7 +447,7 @@ async fn run(
         }
     }
     drop(outputs.audio.take());
-    if let Some((_, sink, _)) = outputs.video.take()
+    if let Some((_, sink)) = outputs.video.take()
         && let Err(e) = sink.finish()
     {
         tracing::warn!(error = %e, "could not finish the video file");
@@ -633,20 +633,19 @@ fn play(
 }
 
 /// Everyone's picture goes to the screen; the first participant with video goes into the Y4M
-/// file, at the size it started with (and when it was shown, `now_ms`, into the times file).
+/// file, at the size it started with (a later size is scaled to it: senders change size under load
+/// or on a slow link), and when it was shown, `now_ms`, into the times file.
 fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame, now_ms: u64) {
-    let size = (picture.width(), picture.height());
     if outputs.video.is_none()
         && let Some(path) = outputs.video_path.take()
     {
         match Y4mSink::create(&path, (30, 1)) {
-            Ok(sink) => outputs.video = Some((feed, sink, size)),
+            Ok(sink) => outputs.video = Some((feed, sink)),
             Err(e) => tracing::warn!(error = %e, "cannot write the video file"),
         }
     }
-    if let Some((owner, sink, first_size)) = &mut outputs.video
+    if let Some((owner, sink)) = &mut outputs.video
         && *owner == feed
-        && *first_size == size
     {
         match sink.write(&picture) {
             Ok(()) => {

@@ -172,14 +172,13 @@ impl VideoSink for Y4mSink {
                 self.writer.write_all(header.as_bytes()).map_err(io)?;
                 self.size = Some(size);
             }
+            // A Y4M file holds one picture size, but senders change theirs (browsers do under
+            // load or on a slow link): later pictures are scaled to the file's size, as a window
+            // of fixed size shows them, rather than ending the recording.
             Some(s) if s != size => {
-                return Err(MediaError::file(
-                    &self.path,
-                    format!(
-                        "frame size changed from {}x{} to {}x{}",
-                        s.0, s.1, size.0, size.1
-                    ),
-                ));
+                let scaled = super::convert::scale_i420(frame, s.0, s.1)?;
+                self.writer.write_all(b"FRAME\n").map_err(io)?;
+                return self.writer.write_all(scaled.as_bytes()).map_err(io);
             }
             Some(_) => {}
         }
@@ -220,6 +219,32 @@ mod tests {
         let frames = std::iter::from_fn(|| once.next_frame().ok().flatten()).count();
         std::fs::remove_file(&path).ok();
         assert_eq!(frames, 3);
+        Ok(())
+    }
+
+    /// A sender that changes its picture size does not end the recording: the later, smaller
+    /// pictures are scaled to the file's size.
+    #[test]
+    fn a_size_change_is_scaled_to_the_files_size() -> Result<(), MediaError> {
+        let path = temp("size-change");
+        let mut big = TestPattern::new(640, 360, 30)?;
+        let mut small = TestPattern::new(320, 180, 30)?;
+        let mut sink = Y4mSink::create(&path, (30, 1))?;
+        for pattern in [&mut big, &mut small] {
+            for _ in 0..3 {
+                let frame = pattern.next_frame()?.expect("endless");
+                sink.write(&frame)?;
+            }
+        }
+        sink.finish()?;
+        let mut file = Y4mSource::open(&path, false)?;
+        let mut frames = 0;
+        while let Some(frame) = file.next_frame()? {
+            assert_eq!((frame.width(), frame.height()), (640, 360));
+            frames += 1;
+        }
+        assert_eq!(frames, 6);
+        let _ = std::fs::remove_file(&path);
         Ok(())
     }
 
