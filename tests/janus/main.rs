@@ -535,45 +535,7 @@ fn video_keeps_flowing_when_what_reaches_the_server_is_lost() -> Result<()> {
     if !netns::enter("video_keeps_flowing_when_what_reaches_the_server_is_lost")? {
         return Ok(());
     }
-    video_under_loss("janus-video-loss-up", lose_media_to_server)
-}
-
-/// Lose `percent` % of the packets arriving at the server's media ports, at random (`0`: none).
-/// Dropped on arrival, like `netns::lose_server_media`: nobody's `sendto` fails.
-fn lose_media_to_server(percent: u32) -> Result<()> {
-    let nft = |args: &[&str]| runde_e2e::process::run_tool("nft", "nftables", args, None);
-    let _ = nft(&["delete", "table", "inet", "runde_uplink_loss"]);
-    if percent == 0 {
-        return Ok(());
-    }
-    nft(&["add", "table", "inet", "runde_uplink_loss"])?;
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "runde_uplink_loss",
-        "arriving",
-        "{ type filter hook input priority 0; }",
-    ])?;
-    let percent = percent.to_string();
-    let rule = [
-        "add",
-        "rule",
-        "inet",
-        "runde_uplink_loss",
-        "arriving",
-        "udp",
-        "dport",
-        "20000-30000",
-        "numgen",
-        "random",
-        "mod",
-        "100",
-        "<",
-        &percent,
-        "drop",
-    ];
-    nft(&rule).map(|_| ())
+    video_under_loss("janus-video-loss-up", netns::lose_media_to_server)
 }
 
 /// A Runde → Runde video call with 5 % loss made by `lose`, joined under it. Over ten seconds

@@ -238,17 +238,29 @@ impl EgressWatch {
 /// dropped on output, the server's `sendto` fails with EPERM, which its ICE stack takes for a
 /// broken path rather than a lost packet.
 pub fn lose_server_media(percent: u32) -> Result<()> {
+    lose_arriving("runde_loss", "sport", percent)
+}
+
+/// Lose `percent` % of what reaches the server's media ports (every sender's uplink), at random,
+/// or nothing (`0`); dropped on arrival like [`lose_server_media`], and independent of it.
+pub fn lose_media_to_server(percent: u32) -> Result<()> {
+    lose_arriving("runde_uplink_loss", "dport", percent)
+}
+
+/// Drop `percent` % of the UDP packets arriving whose `port` (`sport` or `dport`) is one of
+/// Janus's media ports, with the nftables table `table` (replaced; removed for `0`).
+fn lose_arriving(table: &str, port: &str, percent: u32) -> Result<()> {
     let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
-    let _ = nft(&["delete", "table", "inet", "runde_loss"]);
+    let _ = nft(&["delete", "table", "inet", table]);
     if percent == 0 {
         return Ok(());
     }
-    nft(&["add", "table", "inet", "runde_loss"])?;
+    nft(&["add", "table", "inet", table])?;
     nft(&[
         "add",
         "chain",
         "inet",
-        "runde_loss",
+        table,
         "arriving",
         "{ type filter hook input priority 0; }",
     ])?;
@@ -257,10 +269,10 @@ pub fn lose_server_media(percent: u32) -> Result<()> {
         "add",
         "rule",
         "inet",
-        "runde_loss",
+        table,
         "arriving",
         "udp",
-        "sport",
+        port,
         "20000-30000",
         "numgen",
         "random",

@@ -10,12 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use runde_e2e::browser::{Browser, PageOptions};
-use runde_e2e::cli::CliClient;
 use runde_e2e::process::{ChildGuard, wait_until};
 use runde_e2e::sound::{Port, SoundServer};
 use runde_e2e::{Result, analysis, err};
 
-use crate::{Better, Network, PIN, ROOM, Row, Setup, percentile};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, percentile, runde_with_env};
 
 /// Markers are 1 s apart; a marker heard more than this after it was sent counts as lost.
 const SPACING_MS: usize = 1000;
@@ -73,24 +72,14 @@ fn runde_pair(
 ) -> Result<Option<(Vec<f64>, usize)>> {
     let wait = Duration::from_secs(30);
     let slug = network.slug();
-    let link = setup.janus.link(ROOM);
     let mouth_alsa = sound.alsa_config(&dir.join("alsa-mouth.conf"), Port::Mouth, Port::Void)?;
     let ear_alsa = sound.alsa_config(&dir.join("alsa-ear.conf"), Port::Void, Port::Ear)?;
     let join = |name: &str, extra: &[&str], alsa: &str| {
-        let mut args = vec![
-            "join",
-            link.as_str(),
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            setup.pin.as_str(),
-            "--duration",
-            "900",
-        ];
+        let mut args = vec!["--duration", "900"];
         args.extend_from_slice(extra);
-        CliClient::spawn_with_env(
-            &format!("latency-{}-{slug}", name.to_lowercase()),
+        runde_with_env(
+            setup,
+            &format!("Latency-{name}-{slug}"),
             &args,
             &[
                 ("ALSA_CONFIG_PATH", alsa),

@@ -237,6 +237,16 @@ fn chromium(setup: &Setup, name: &str, display: Option<&str>) -> Result<Browser>
 }
 
 fn runde(setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
+    runde_with_env(setup, name, extra, &[])
+}
+
+/// [`runde`] with extra environment variables (e.g. its sound devices).
+fn runde_with_env(
+    setup: &Setup,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<CliClient> {
     let link = setup.janus.link(ROOM);
     let mut args = vec![
         "join",
@@ -248,5 +258,5 @@ fn runde(setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
         setup.pin.as_str(),
     ];
     args.extend_from_slice(extra);
-    CliClient::spawn(&name.to_lowercase(), &args)
+    CliClient::spawn_with_env(&name.to_lowercase(), &args, env)
 }
