@@ -1236,10 +1236,19 @@ fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
     );
     let sent = analysis::wav(&speech)?;
     let got = analysis::wav(std::path::Path::new(&heard))?;
-    let late = got.len().saturating_sub(48_000 * 6);
-    let m = analysis::match_speech(&sent, &got, late, 96_000);
-    println!("Chromium's speech at Runde: {m:?}");
-    assert!(m.envelope > 0.8, "{m:?}");
+    // Three 2 s windows over the last 10 s (Chromium joined well before). Broken audio fails them
+    // all; one window may hold a glitch of an overloaded machine (the browser's capture or our
+    // playout stretching), so two of three must match.
+    let matches: Vec<_> = [10, 8, 6]
+        .iter()
+        .map(|s| analysis::match_speech(&sent, &got, got.len().saturating_sub(48_000 * s), 96_000))
+        .collect();
+    println!("Chromium's speech at Runde: {matches:?}");
+    let matching = matches.iter().filter(|m| m.envelope > 0.8).count();
+    assert!(
+        matching >= 2,
+        "loudness contour matches in {matching} of 3: {matches:?}"
+    );
 
     // What the server kept: Janus's recordings, decoded as the operator would.
     janus.kill();
