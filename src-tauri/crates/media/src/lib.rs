@@ -13,6 +13,7 @@
 
 pub mod audio;
 pub mod codec;
+pub mod congestion;
 mod error;
 pub mod jitter;
 pub mod measure;
