@@ -17,6 +17,7 @@ pub mod process;
 pub mod proctree;
 pub mod sound;
 pub mod tls_proxy;
+pub mod uplink;
 pub mod webdriver;
 pub mod wire;
 

@@ -79,6 +79,8 @@ pub struct Impairment {
 pub struct WireStats {
     /// Packets written to the other side.
     pub forwarded: u64,
+    /// Bytes of those packets (IP packets as the TUN device sees them).
+    pub forwarded_bytes: u64,
     /// Packets dropped on purpose (loss) or because the other side refused them.
     pub dropped: u64,
     /// Latest write after a packet's release time (how precise the wire's sleeping is).
@@ -92,6 +94,45 @@ impl WireStats {
     pub fn late_mean(&self) -> Duration {
         let n = u32::try_from(self.forwarded.max(1)).unwrap_or(u32::MAX);
         self.late_total / n
+    }
+}
+
+/// What a `tbf` rate limit reports (`tc -s qdisc show`): zero for a device without one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Bytes sent on.
+    pub sent_bytes: u64,
+    /// Packets sent on.
+    pub sent_packets: u64,
+    /// Packets dropped because the queue was full.
+    pub dropped: u64,
+    /// Bytes waiting in the queue now.
+    pub backlog_bytes: u64,
+}
+
+impl QueueStats {
+    /// Read the first qdisc's counters from `tc -s qdisc show` output: `Sent 123 bytes 4 pkt
+    /// (dropped 5, overlimits 6 requeues 0)` and `backlog 0b 0p requeues 0`.
+    pub fn parse(shown: &str) -> Self {
+        let words: Vec<&str> = shown
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let after = |key: &str, skip: usize| -> u64 {
+            words
+                .iter()
+                .position(|w| *w == key)
+                .and_then(|i| words.get(i + 1 + skip))
+                .map(|w| w.trim_end_matches(|c: char| c.is_ascii_alphabetic()))
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            sent_bytes: after("Sent", 0),
+            sent_packets: after("Sent", 2),
+            dropped: after("dropped", 0),
+            backlog_bytes: after("backlog", 0),
+        }
     }
 }
 
@@ -287,6 +328,7 @@ fn forward(from: &File, to: &File, dir: &Direction, stop: &AtomicBool, mut rng: 
             let mut stats = dir.stats.lock().unwrap_or_else(PoisonError::into_inner);
             if written {
                 stats.forwarded += 1;
+                stats.forwarded_bytes += packet.len() as u64;
                 stats.late_max = stats.late_max.max(late);
                 stats.late_total += late;
             } else {
@@ -463,6 +505,17 @@ impl Wire {
         limit_rate(CLIENT_TUN, kbit, tc)
     }
 
+    /// The uplink's rate limit so far: what it let through, what it dropped, what it holds.
+    pub fn uplink_queue(&self) -> Result<QueueStats> {
+        let shown = run_tool(
+            "tc",
+            "iproute2",
+            &["-s", "qdisc", "show", "dev", CLIENT_TUN],
+            None,
+        )?;
+        Ok(QueueStats::parse(&shown))
+    }
+
     /// Limit the downlink to `kbit` kbit/s (kernel tbf on rt1 on the server host, before the
     /// wire); `None` or 0 removes the limit.
     pub fn limit_downlink_rate(&self, kbit: Option<u32>) -> Result<()> {
@@ -612,5 +665,25 @@ impl Drop for TcpRelay {
         for pump in pumps {
             let _ = pump.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QueueStats;
+
+    #[test]
+    fn tbf_counters_are_read() {
+        let shown = "qdisc tbf 8001: root refcnt 2 rate 500Kbit burst 3028b lat 50ms \n Sent 1234567 bytes 2345 pkt (dropped 17, overlimits 99 requeues 0) \n backlog 2400b 2p requeues 0\n";
+        assert_eq!(
+            QueueStats::parse(shown),
+            QueueStats {
+                sent_bytes: 1_234_567,
+                sent_packets: 2345,
+                dropped: 17,
+                backlog_bytes: 2400,
+            }
+        );
+        assert_eq!(QueueStats::parse(""), QueueStats::default());
     }
 }

@@ -15,10 +15,14 @@
 //!   both on the same Xvfb display;
 //! - video as received from a sender of the same kind, under loss of what the server sends:
 //!   frame rate, freezes (gaps over 200 ms) and PSNR/SSIM (ffmpeg) of the received pictures
-//!   against the sent ones of the same frame counter.
+//!   against the sent ones of the same frame counter;
+//! - a bottleneck step: the uplink narrows from 2.5 Mbit/s to 500 kbit/s and widens again under
+//!   a sender of each kind; the rate each offered (the kernel's counters at the limit), what the
+//!   limit dropped, how soon the rate came back, and WB-PESQ at a Runde receiver before and
+//!   right after the step.
 //!
 //! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
-//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,load2,load4`: only the scenarios
+//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,step,load2,load4`: only the scenarios
 //! named.
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
@@ -26,6 +30,7 @@ mod join;
 mod latency;
 mod load;
 mod speech;
+mod step;
 mod video;
 
 use std::path::PathBuf;
@@ -46,6 +51,8 @@ const PIN: &str = "bench";
 enum Better {
     Lower,
     Higher,
+    /// Neither is better in itself (e.g. how much a sender sends on a wide link).
+    Neither,
 }
 
 struct Row {
@@ -162,11 +169,12 @@ fn main() -> Result<()> {
     };
     let mut rows = Vec::new();
     type Scenario = fn(&Setup, &mut Vec<Row>) -> Result<()>;
-    let scenarios: [(&str, Scenario); 6] = [
+    let scenarios: [(&str, Scenario); 7] = [
         ("join", join::join_times),
         ("latency", latency::mouth_to_ear),
         ("speech", speech::speech_under_loss),
         ("video", video::video_quality),
+        ("step", step::bottleneck_step),
         ("load2", |s, r| load::cpu_and_memory(s, r, 1)),
         ("load4", |s, r| load::cpu_and_memory(s, r, 3)),
     ];
@@ -193,11 +201,12 @@ fn main() -> Result<()> {
             (Some(a), Some(b)) if b != 0.0 => {
                 let ratio = a / b;
                 let verdict = match row.better {
-                    Better::Lower if ratio <= 1.0 => "better",
-                    Better::Higher if ratio >= 1.0 => "better",
-                    _ => "worse",
+                    Better::Neither => "",
+                    Better::Lower if ratio <= 1.0 => " (better)",
+                    Better::Higher if ratio >= 1.0 => " (better)",
+                    _ => " (worse)",
                 };
-                format!("{ratio:.2} ({verdict})")
+                format!("{ratio:.2}{verdict}")
             }
             _ => "–".to_owned(),
         };

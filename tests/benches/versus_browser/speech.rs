@@ -40,13 +40,18 @@ pub fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result
         return Ok(None);
     };
     let received = &received[start * 480..];
-    use runde_media::audio::resample::resample_clip;
-    use runde_media::audio::write_wav_at;
     let from = 48_000 * 2;
     let Some(piece) = received.get(from..from + sent.len()) else {
         println!("{name}: sound for only {} samples", received.len());
         return Ok(None);
     };
+    pesq_piece(setup, sent, piece, name).map(Some)
+}
+
+/// WB-PESQ of a received `piece` against the stretch of the looped `sent` speech it matches.
+pub fn pesq_piece(setup: &Setup, sent: &[f32], piece: &[f32], name: &str) -> Result<f64> {
+    use runde_media::audio::resample::resample_clip;
+    use runde_media::audio::write_wav_at;
     let at = analysis::loop_position(sent, piece);
     let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
     let reference = &looped[at..at + piece.len()];
@@ -70,7 +75,6 @@ pub fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .map(Some)
         .map_err(|_| err("PESQ", String::from_utf8_lossy(&out.stderr).into_owned()))
 }
 

@@ -17,6 +17,7 @@ pub mod congestion;
 mod error;
 pub mod jitter;
 pub mod measure;
+pub mod pacer;
 pub mod rtp;
 pub mod sync;
 mod timing;

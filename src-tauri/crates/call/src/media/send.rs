@@ -12,11 +12,14 @@ use runde_e2ee::{FrameEncryptor, FrameKind, KeyChain};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
 use runde_media::codec::opus::{OpusConfig, OpusEncoder};
 use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
+use runde_media::pacer::{PACING_FACTOR, Pacer};
 use runde_media::rtp::random_start;
 use runde_media::rtp::vp8::Vp8Packetizer;
 use runde_media::transport::LocalTrack;
 use runde_media::video::camera::CameraQuality;
+use runde_media::video::convert::scale_i420;
 use runde_media::video::ivf::IvfSource;
+use runde_media::video::ladder::{VideoLadder, VideoPlan};
 use runde_media::video::{TestPattern, VideoInput, Y4mSource};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -29,6 +32,15 @@ use crate::UserError;
 const VIDEO_PAYLOAD: usize = 1100;
 /// Cameras are asked for this many frames per second.
 const CAMERA_FPS: u32 = 30;
+/// What video is paced at before the server has reported on what we send (bit/s, before the
+/// pacing factor): the encoder's default bitrate with room for keyframes.
+const UNKNOWN_PACE_BPS: u32 = 1_000_000;
+/// A picture is skipped while the pacer still holds this much: the encoder makes more than the
+/// link carries (a keyframe, or an estimate that just fell), and a picture that would leave this
+/// late is better not made.
+const MAX_PACER_QUEUE: Duration = Duration::from_millis(150);
+/// How often the audio encoder is told the loss the server reports (packets of 20 ms).
+const LOSS_UPDATE_PACKETS: u32 = 50;
 
 fn media_failed(e: impl std::fmt::Display) -> UserError {
     UserError::MediaFailed {
@@ -374,6 +386,7 @@ async fn send_audio(
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let mut after_gap = true;
     let mut failures = 0u32;
+    let mut packets = 0u32;
     loop {
         ticker.tick().await;
         let packet_ts = timestamp;
@@ -397,7 +410,10 @@ async fn send_audio(
             continue;
         };
         match track.send(payload, packet_ts, after_gap).await {
-            Ok(()) => after_gap = false,
+            Ok(()) => {
+                after_gap = false;
+                follow_loss(&track, &mut encoder, &mut packets);
+            }
             Err(e) => {
                 failures += 1;
                 if failures == 1 {
@@ -420,6 +436,7 @@ async fn send_captured(
     let mut pcm = Vec::with_capacity(FRAME_20MS);
     let mut timestamp = random_start();
     let mut after_gap = true;
+    let mut packets = 0u32;
     while let Some(frame) = frames.recv().await {
         pcm.extend_from_slice(&frame);
         if pcm.len() < FRAME_20MS {
@@ -441,6 +458,9 @@ async fn send_captured(
         match encoded {
             Some(payload) => {
                 after_gap = track.send(payload, packet_ts, after_gap).await.is_err();
+                if !after_gap {
+                    follow_loss(&track, &mut encoder, &mut packets);
+                }
             }
             None => after_gap = true,
         }
@@ -489,11 +509,14 @@ fn seal_video(
 }
 
 /// Send one encoded picture: sealed when the call is end-to-end encrypted, packetised, the
-/// marker on its last packet. A packet the transport refuses ends the picture.
+/// marker on its last packet, each packet at the pacer's time (this thread sleeps until then;
+/// audio is sent from tasks of its own and never waits for it). A packet the transport refuses
+/// ends the picture.
 fn send_picture(
     runtime: &tokio::runtime::Handle,
     track: &LocalTrack,
     packetizer: &mut Vp8Packetizer,
+    pacer: &mut Pacer,
     encryptor: &mut Option<FrameEncryptor>,
     frame: EncodedFrame,
     timestamp: u32,
@@ -504,12 +527,36 @@ fn send_picture(
     let payloads = packetizer.packetize(&frame);
     let last = payloads.len().saturating_sub(1);
     for (i, payload) in payloads.into_iter().enumerate() {
+        let now = Instant::now();
+        let release = pacer.release_at(now, payload.len());
+        if release > now {
+            std::thread::sleep(release - now);
+        }
         if runtime
             .block_on(track.send(Bytes::from(payload), timestamp, i == last))
             .is_err()
         {
             break;
         }
+    }
+}
+
+/// The pacer's rate for a sending estimate (`None`: the server has not reported yet).
+fn pace_bps(estimate: Option<u32>) -> u32 {
+    (f64::from(estimate.unwrap_or(UNKNOWN_PACE_BPS)) * PACING_FACTOR) as u32
+}
+
+/// Tell the Opus encoder the loss the server reports on what we send, so it spends bits on
+/// in-band redundancy (FEC) when packets are lost and none when they are not.
+fn follow_loss(track: &LocalTrack, encoder: &mut OpusEncoder, packets: &mut u32) {
+    *packets += 1;
+    if !packets.is_multiple_of(LOSS_UPDATE_PACKETS) {
+        return;
+    }
+    if let Some(loss) = track.bandwidth().loss()
+        && encoder.set_measured_loss(loss).is_err()
+    {
+        tracing::debug!("the audio encoder refused the measured loss");
     }
 }
 
@@ -530,6 +577,9 @@ impl EncodedLoop {
         let interval = Duration::from_secs_f64(f64::from(scale) / f64::from(rate))
             .max(Duration::from_millis(5));
         let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
+        // A file's pictures are sent as they are (their bitrate cannot follow the estimate), but
+        // paced like any others.
+        let mut pacer = Pacer::new(pace_bps(None));
         let start = Instant::now();
         let ts_base = random_start();
         let mut next = Instant::now();
@@ -558,10 +608,12 @@ impl EncodedLoop {
             }
             need_keyframe = false;
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
+            pacer.set_rate(pace_bps(self.track.bandwidth().target_bps()));
             send_picture(
                 &self.runtime,
                 &self.track,
                 &mut packetizer,
+                &mut pacer,
                 &mut self.encryptor,
                 frame,
                 timestamp,
@@ -626,6 +678,7 @@ impl VideoLoop {
     fn run(mut self) {
         let mut encoder: Option<Vp8Encoder> = None;
         let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
+        let mut adapt = Adaptation::new();
         let start = Instant::now();
         let ts_base = random_start();
         let interval = Duration::from_secs(1) / self.fps.max(1);
@@ -688,12 +741,32 @@ impl VideoLoop {
             if let Some(view) = &self.self_view {
                 view.show(SELF_VIEW, frame.clone());
             }
-            let size = (frame.width(), frame.height());
+            let Some(plan) = adapt.plan(&frame, self.track.bandwidth(), start.elapsed()) else {
+                // Skipped: the budget carries only audio, fewer frames, or the pacer is behind.
+                // The next picture sent after a pause must be decodable on its own.
+                if adapt.paused {
+                    self.keyframe.store(true, Ordering::Relaxed);
+                }
+                continue;
+            };
+            let frame = if (plan.width, plan.height) == (frame.width(), frame.height()) {
+                frame
+            } else {
+                match scale_i420(&frame, plan.width, plan.height) {
+                    Ok(scaled) => scaled,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "picture not scaled; skipped");
+                        continue;
+                    }
+                }
+            };
+            let size = (plan.width, plan.height);
             let encoder = match &mut encoder {
                 Some(e) if (e.config().width, e.config().height) == size => e,
                 slot => {
                     let mut config = Vp8Config::camera(size.0, size.1);
                     config.fps = self.fps;
+                    config.bitrate_kbps = plan.bitrate_kbps;
                     match Vp8Encoder::new(config) {
                         Ok(e) => slot.insert(e),
                         Err(e) => {
@@ -703,6 +776,7 @@ impl VideoLoop {
                     }
                 }
             };
+            adapt.configure(encoder, &plan, self.fps);
             if self.keyframe.swap(false, Ordering::Relaxed) {
                 encoder.request_keyframe();
             }
@@ -715,11 +789,105 @@ impl VideoLoop {
                     &self.runtime,
                     &self.track,
                     &mut packetizer,
+                    &mut adapt.pacer,
                     &mut self.encryptor,
                     frame,
                     timestamp,
                 );
             }
+        }
+    }
+}
+
+/// How the video thread follows the bandwidth estimate: the ladder picks size, frame rate and
+/// bitrate; the pacer spreads the packets; a picture is skipped while the pacer is behind.
+struct Adaptation {
+    ladder: Option<VideoLadder>,
+    pacer: Pacer,
+    /// Source frames seen, for sending every n-th.
+    frames: u64,
+    /// The last plan, to log changes.
+    last: Option<VideoPlan>,
+    /// Video is paused: the budget carries only audio.
+    paused: bool,
+}
+
+impl Adaptation {
+    fn new() -> Self {
+        Self {
+            ladder: None,
+            pacer: Pacer::new(pace_bps(None)),
+            frames: 0,
+            last: None,
+            paused: false,
+        }
+    }
+
+    /// The plan for this source frame, or `None` to skip it.
+    fn plan(
+        &mut self,
+        frame: &runde_media::video::I420Frame,
+        bandwidth: &runde_media::transport::Bandwidth,
+        elapsed: Duration,
+    ) -> Option<VideoPlan> {
+        let (width, height) = (frame.width(), frame.height());
+        let ladder = self
+            .ladder
+            .get_or_insert_with(|| VideoLadder::new(width, height));
+        ladder.set_source(width, height);
+        let estimate = bandwidth.target_bps();
+        self.pacer.set_rate(pace_bps(estimate));
+        let plan = match estimate {
+            Some(bps) => ladder.plan(elapsed.as_millis() as u64, bps),
+            // No report from the server yet (or ever): the picture as it comes, at the default.
+            None => VideoPlan {
+                width: width & !1,
+                height: height & !1,
+                frame_divisor: 1,
+                bitrate_kbps: Vp8Config::camera(width, height).bitrate_kbps,
+                paused: false,
+            },
+        };
+        if self.last.is_none_or(|last| {
+            (last.width, last.height, last.frame_divisor, last.paused)
+                != (plan.width, plan.height, plan.frame_divisor, plan.paused)
+        }) {
+            tracing::info!(
+                estimate_kbps = estimate.map(|b| b / 1000),
+                width = plan.width,
+                height = plan.height,
+                frame_divisor = plan.frame_divisor,
+                kbps = plan.bitrate_kbps,
+                paused = plan.paused,
+                "video follows the bandwidth"
+            );
+        }
+        self.last = Some(plan);
+        self.paused = plan.paused;
+        self.frames += 1;
+        if plan.paused
+            || !self
+                .frames
+                .is_multiple_of(u64::from(plan.frame_divisor.max(1)))
+            || self.pacer.queued(Instant::now()) > MAX_PACER_QUEUE
+        {
+            return None;
+        }
+        Some(plan)
+    }
+
+    /// Bring the encoder to the plan's bitrate and frame rate (a change under 5 % is not worth
+    /// a reconfiguration).
+    fn configure(&mut self, encoder: &mut Vp8Encoder, plan: &VideoPlan, source_fps: u32) {
+        let fps = (source_fps / plan.frame_divisor.max(1)).max(1);
+        if encoder.config().fps != fps {
+            encoder.set_frame_rate(fps);
+        }
+        let current = encoder.config().bitrate_kbps;
+        if current.abs_diff(plan.bitrate_kbps) * 20 > current
+            && encoder.set_bitrate(plan.bitrate_kbps).is_err()
+        {
+            tracing::debug!("the encoder refused a new bitrate");
         }
     }
 }

@@ -179,6 +179,12 @@ impl Vp8Encoder {
         self.reconfigure()
     }
 
+    /// Change the frame rate while encoding: the rate controller gives each frame the share of
+    /// the bitrate its duration is worth, so a sender that skips frames says so here.
+    pub fn set_frame_rate(&mut self, fps: u32) {
+        self.config.fps = fps.clamp(1, 120);
+    }
+
     /// Change the frame size while encoding (the next frame is a keyframe).
     pub fn set_resolution(&mut self, width: u32, height: u32) -> Result<(), MediaError> {
         I420Frame::black(width, height)?;

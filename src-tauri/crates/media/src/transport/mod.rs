@@ -11,6 +11,7 @@
 //! Privacy: no STUN or TURN servers unless the caller names them, multicast DNS off, host
 //! candidates only on the machine's real interfaces.
 
+mod bandwidth;
 mod feedback;
 mod sdp;
 
@@ -38,13 +39,15 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, SettingEngineBuilder, register_default_interceptors,
+    Registry, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+pub use bandwidth::Bandwidth;
 pub use sdp::ssrcs_by_mid;
 
 use crate::MediaError;
+use crate::congestion::EstimatorConfig;
 use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
 
@@ -57,6 +60,20 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
 /// the join time; libwebrtc paces checks at about 50 ms.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// How often a missing video packet is asked for again (NACK), and at most how often. webrtc-rs
+/// asks every 100 ms without end: a retransmission lost once came 200 ms late, and a packet that
+/// is gone for good (its sender's history overwritten) was asked for until the stream moved on.
+/// 40 ms is a few round trips on the paths we serve; ten tries cover 400 ms, as long as the frame
+/// assembler waits for a retransmission.
+const NACK_INTERVAL: Duration = Duration::from_millis(40);
+const NACK_TRIES: u16 = 10;
+/// The sending estimate before the server has said anything (bit/s): what Runde sent as a fixed
+/// rate before it estimated, so a good path starts as it always did.
+const START_BPS: u32 = 900_000;
+/// Never estimate below this: Opus speech and its packet overhead, with room for a small picture.
+const MIN_BPS: u32 = 60_000;
+/// Never above this: 720p video and audio with headroom.
+const MAX_BPS: u32 = 3_000_000;
 
 fn transport_err(what: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::Transport {
@@ -181,11 +198,56 @@ fn vp8_codec() -> RTCRtpCodec {
     }
 }
 
+/// The interceptor chain: NACK both ways (asking more often, and not forever), RTCP reports,
+/// TWCC (numbering what we send, reporting what we receive), send-side congestion control
+/// feeding `bandwidth`, and delivery of the feedback the engine reads. Registers the RTCP
+/// feedback and header extensions these need on `media`.
+fn interceptors(media: &mut MediaEngine, bandwidth: &Bandwidth) -> Result<Registry, MediaError> {
+    use rtc::interceptor::{
+        CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Slot,
+        TwccSenderBuilder,
+    };
+    use rtc::peer_connection::configuration::interceptor_registry::{
+        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+    };
+    use rtc::rtp_transceiver::rtp_sender::RTCPFeedback;
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(media).map_err(|e| transport_err("interceptors", e))?;
+    // Registers the transport-wide sequence number extension and `transport-cc` feedback for
+    // audio and video, and reports what we receive.
+    let registry = configure_twcc_receiver_only(Registry::new(), media)
+        .map_err(|e| transport_err("interceptors", e))?;
+    Ok(configure_rtcp_reports(registry)
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_interval(NACK_INTERVAL)
+                .with_max_nacks_per_packet(NACK_TRIES)
+                .build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(bandwidth.driver()).build(),
+        )
+        .with(feedback::SLOT, feedback::DeliverFeedback::default()))
+}
+
 /// One WebRTC peer connection.
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     events: mpsc::UnboundedReceiver<LinkEvent>,
     gathered: watch::Receiver<bool>,
+    bandwidth: Bandwidth,
 }
 
 impl PeerLink {
@@ -207,9 +269,12 @@ impl PeerLink {
                 )
                 .map_err(|e| transport_err("codec", e))?;
         }
-        let registry = register_default_interceptors(Registry::new(), &mut media)
-            .map_err(|e| transport_err("interceptors", e))?
-            .with(feedback::SLOT, feedback::DeliverFeedback::default());
+        let bandwidth = Bandwidth::new(EstimatorConfig {
+            start_bps: START_BPS,
+            min_bps: MIN_BPS,
+            max_bps: MAX_BPS,
+        });
+        let registry = interceptors(&mut media, &bandwidth)?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
@@ -239,7 +304,14 @@ impl PeerLink {
             pc: Arc::new(pc),
             events,
             gathered,
+            bandwidth,
         })
+    }
+
+    /// What the connection can carry in our sending direction, as estimated from the server's
+    /// feedback.
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
     }
 
     /// Add a track we send.
@@ -275,6 +347,7 @@ impl PeerLink {
             ssrc,
             payload_type: AtomicU32::new(u32::MAX),
             sequence: AtomicU16::new(crate::rtp::random_start() as u16),
+            bandwidth: self.bandwidth.clone(),
         })
     }
 
@@ -365,9 +438,15 @@ pub struct LocalTrack {
     /// Negotiated payload type (`u32::MAX` until known).
     payload_type: AtomicU32,
     sequence: AtomicU16,
+    bandwidth: Bandwidth,
 }
 
 impl LocalTrack {
+    /// What the connection this track leaves on can carry (shared by all its tracks).
+    pub fn bandwidth(&self) -> &Bandwidth {
+        &self.bandwidth
+    }
+
     /// Audio or video.
     pub fn kind(&self) -> TrackKind {
         self.kind

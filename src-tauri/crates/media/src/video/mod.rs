@@ -6,6 +6,7 @@ pub mod convert;
 mod frame;
 mod input;
 pub mod ivf;
+pub mod ladder;
 mod pattern;
 mod playout;
 mod y4m;

@@ -1,0 +1,252 @@
+//! The bridge between webrtc-rs's send history and our bandwidth estimator.
+//!
+//! webrtc-rs numbers every packet that leaves (the transport-wide sequence number, TWCC) and its
+//! congestion-control interceptor joins the server's feedback with what it recorded, per packet:
+//! when it left, when it arrived (on the server's clock), its size. That interceptor drives an
+//! estimator through a small trait; ours ([`crate::congestion::Estimator`]) is written and tested
+//! on its own, knows nothing of webrtc-rs, and is shared with the sender through a
+//! [`Bandwidth`] handle. The interceptor's own pacer is not used: the sender paces video itself,
+//! so that audio never waits behind a picture (see `call`'s sender).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{BandwidthEstimator, PacketReport};
+
+use crate::congestion::{EstimateStats, Estimator, EstimatorConfig, PacketResult};
+
+/// How often the estimator gets a chance to notice that feedback stopped.
+const TICK: Duration = Duration::from_millis(250);
+/// How far back the rate of streams without feedback is measured.
+const UNNUMBERED_WINDOW: Duration = Duration::from_secs(1);
+/// The estimate is logged (debug) every this many feedback batches (about every 2 s).
+const LOG_EVERY: u64 = 20;
+
+struct Shared {
+    estimator: Estimator,
+    /// Feedback batches taken so far: none means the server sends no congestion feedback (or
+    /// not yet), and the estimate is only the starting guess.
+    batches: u64,
+    /// Packets of streams the server does not report on (departure, bytes), over the last
+    /// [`UNNUMBERED_WINDOW`].
+    unnumbered: VecDeque<(Instant, usize)>,
+}
+
+impl Shared {
+    /// What the streams the server does not report on send, in bit/s.
+    fn unnumbered_bps(&self) -> u32 {
+        let bytes: usize = self.unnumbered.iter().map(|(_, b)| b).sum();
+        (bytes as f64 * 8.0 / UNNUMBERED_WINDOW.as_secs_f64()) as u32
+    }
+
+    /// The budget for everything we send: the estimate covers the streams the server reports
+    /// on. Traffic it does not report on (audio, on Janus 1.1) is still in the delays and the
+    /// queue the estimator sees, so the estimate settles at what the link leaves beside it: that
+    /// traffic's own rate is added back.
+    fn budget_bps(&self) -> u32 {
+        self.estimator
+            .target_bps()
+            .saturating_add(self.unnumbered_bps())
+    }
+}
+
+/// What the connection can carry, as the estimator sees it. Cheap to clone; shared between the
+/// transport (which feeds it) and the sender (which follows it).
+#[derive(Clone)]
+pub struct Bandwidth {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl Bandwidth {
+    pub(super) fn new(config: EstimatorConfig) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Shared {
+                estimator: Estimator::new(config),
+                batches: 0,
+                unnumbered: VecDeque::new(),
+            })),
+        }
+    }
+
+    /// A poisoned lock only means a panic elsewhere mid-update; the estimate is still usable.
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What everything we send may take together (bit/s), once the server has reported on
+    /// what we sent; `None` while it has not (the server sends no feedback, or the call just
+    /// started).
+    pub fn target_bps(&self) -> Option<u32> {
+        let shared = self.lock();
+        (shared.batches > 0).then(|| shared.budget_bps())
+    }
+
+    /// The share of what we send that the server reports lost, over the estimator's recent
+    /// window; `None` before any report.
+    pub fn loss(&self) -> Option<f32> {
+        let shared = self.lock();
+        (shared.batches > 0).then(|| shared.estimator.stats().loss_fraction)
+    }
+
+    /// The estimator's view, for logs and the call's events.
+    pub fn stats(&self) -> EstimateStats {
+        self.lock().estimator.stats()
+    }
+
+    pub(super) fn driver(&self) -> Driver {
+        Driver {
+            bandwidth: self.clone(),
+            target: f64::from(self.lock().estimator.target_bps()),
+            next_tick: None,
+        }
+    }
+}
+
+/// What webrtc-rs's congestion-control interceptor drives.
+pub(super) struct Driver {
+    bandwidth: Bandwidth,
+    /// The last target read, for `target_bitrate` (which may not lock).
+    target: f64,
+    next_tick: Option<Instant>,
+}
+
+fn result(report: &PacketReport) -> PacketResult {
+    PacketResult {
+        departure: report.departure,
+        arrival: if report.arrived { report.arrival } else { None },
+        size: report.size,
+    }
+}
+
+impl BandwidthEstimator for Driver {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        // Only packets that carried a transport-wide number can be reported on. webrtc-rs hands
+        // over every packet sent up to the newest one acknowledged, including those of a
+        // stream the server did not agree to number (Janus 1.1 numbers video, not audio):
+        // those it reports as never arrived, which read as 40 % loss on a clean link.
+        let results: Vec<PacketResult> = reports.iter().filter(|r| r.is_twcc).map(result).collect();
+        let mut shared = self.bandwidth.lock();
+        shared.unnumbered.extend(
+            reports
+                .iter()
+                .filter(|r| !r.is_twcc)
+                .map(|r| (r.departure, r.size)),
+        );
+        let newest = reports.iter().map(|r| r.departure).max();
+        while let (Some(newest), Some((oldest, _))) = (newest, shared.unnumbered.front())
+            && newest.saturating_duration_since(*oldest) > UNNUMBERED_WINDOW
+        {
+            shared.unnumbered.pop_front();
+        }
+        if results.is_empty() {
+            return;
+        }
+        shared.estimator.on_feedback(now, &results, None);
+        shared.batches += 1;
+        if shared.batches == 1 {
+            tracing::info!("the server reports on what we send: the sending rate follows it");
+        }
+        if shared.batches % LOG_EVERY == 1 {
+            let stats = shared.estimator.stats();
+            let lost = results.iter().filter(|r| r.arrival.is_none()).count();
+            tracing::debug!(
+                target_kbps = stats.target_bps / 1000,
+                unnumbered_kbps = shared.unnumbered_bps() / 1000,
+                delay_kbps = stats.delay_based_bps / 1000,
+                loss_kbps = stats.loss_based_bps / 1000,
+                loss = stats.loss_fraction,
+                acknowledged_kbps = stats.acknowledged_bps.map(|b| b / 1000),
+                state = ?stats.delay_state,
+                batch = results.len(),
+                batch_lost = lost,
+                "bandwidth estimate"
+            );
+        }
+        self.target = f64::from(shared.estimator.target_bps());
+        self.next_tick = Some(now + TICK);
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.target
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let mut shared = self.bandwidth.lock();
+        shared.estimator.on_timeout(now);
+        self.target = f64::from(shared.estimator.target_bps());
+        self.next_tick = Some(now + TICK);
+    }
+
+    /// Ticks only once feedback has come: a connection whose server sends none wakes nobody.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+
+    fn report(id: u64, is_twcc: bool, departure: Instant, arrived: bool) -> PacketReport {
+        PacketReport {
+            ssrc: if is_twcc { 1 } else { 2 },
+            id,
+            rtp_sequence_number: id as u16,
+            is_twcc,
+            twcc_sequence_number: if is_twcc { id as u16 } else { 0 },
+            size: 1000,
+            arrived,
+            departure,
+            arrival: arrived.then(|| Duration::from_millis(id * 10)),
+            ecn: Ecn::default(),
+        }
+    }
+
+    fn config() -> EstimatorConfig {
+        EstimatorConfig {
+            start_bps: 500_000,
+            min_bps: 50_000,
+            max_bps: 3_000_000,
+        }
+    }
+
+    #[test]
+    fn nothing_is_known_before_the_server_reports() {
+        let bandwidth = Bandwidth::new(config());
+        assert_eq!(bandwidth.target_bps(), None);
+        assert_eq!(bandwidth.loss(), None);
+        // A batch of nothing but packets the server does not number says nothing either.
+        let mut driver = bandwidth.driver();
+        let t0 = Instant::now();
+        driver.on_reports(t0, &[report(0, false, t0, false)]);
+        assert_eq!(bandwidth.target_bps(), None);
+    }
+
+    #[test]
+    fn streams_without_feedback_are_neither_lost_nor_forgotten() {
+        // Video numbered and acknowledged, audio not numbered (as Janus 1.1 negotiates it):
+        // webrtc-rs hands the audio over as "not arrived". It must not read as loss, and its
+        // rate belongs to the budget.
+        let bandwidth = Bandwidth::new(config());
+        let mut driver = bandwidth.driver();
+        let t0 = Instant::now();
+        let mut id = 0;
+        for batch in 0..40u64 {
+            let mut reports = Vec::new();
+            for i in 0..10u64 {
+                let at = t0 + Duration::from_millis(batch * 50 + i * 5);
+                reports.push(report(id, i % 2 == 0, at, i % 2 == 0));
+                id += 1;
+            }
+            driver.on_reports(t0 + Duration::from_millis(batch * 50 + 50), &reports);
+        }
+        assert_eq!(bandwidth.loss(), Some(0.0));
+        let estimate = bandwidth.stats().target_bps;
+        let target = bandwidth.target_bps().unwrap_or(0);
+        // Five 1000-byte unnumbered packets per 50 ms: 800 kbit/s beside the estimate.
+        let beside = target - estimate;
+        assert!((780_000..=820_000).contains(&beside), "{beside}");
+    }
+}

@@ -1,0 +1,198 @@
+//! The bottleneck step: the uplink narrows from 2.5 Mbit/s to 500 kbit/s under a running call
+//! and widens again. One sender (Runde, then Chromium) sends speech and the 360p camera file; a
+//! Runde receiver records the speech for both, so the same instrument scores both senders. The
+//! kernel's counters on the uplink limit say what each sender offered and what the limit had to
+//! drop.
+
+use std::time::{Duration, Instant};
+
+use runde_e2e::browser::PageOptions;
+use runde_e2e::cli::CliClient;
+use runde_e2e::process::wait_until;
+use runde_e2e::uplink::RateLog;
+use runde_e2e::{Result, analysis};
+
+use crate::speech::pesq_piece;
+use crate::{Better, PIN, ROOM, Row, Setup, chromium, runde};
+
+const WIDE: u32 = 2_500;
+const NARROW: u32 = 500;
+/// Speech is scored over this many seconds before the step down and right after it.
+const SCORED: f64 = 8.0;
+
+/// What one sender did through the step.
+struct Outcome {
+    before_kbps: f64,
+    narrow_kbps: f64,
+    dropped: f64,
+    recovered_s: Option<f64>,
+    pesq_before: Option<f64>,
+    pesq_after: Option<f64>,
+}
+
+/// Phase lengths in seconds: wide, narrow, wide again.
+fn phases(setup: &Setup) -> (u64, u64, u64) {
+    if setup.quick {
+        (9, 10, 8)
+    } else {
+        (15, 20, 20)
+    }
+}
+
+/// Run the step with a sender already in the room; `name` names the files.
+fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
+    let (wide, narrow, again) = phases(setup);
+    let out = setup.dir.join(format!("step-{name}.wav"));
+    let out_arg = out.display().to_string();
+    let total = wide + narrow + again + 3;
+    let spawned = Instant::now();
+    let mut receiver = runde(
+        setup,
+        &format!("Step-receiver-{name}"),
+        &["--audio-out", &out_arg, "--duration", &total.to_string()],
+    )?;
+    receiver.wait_event(media_seen, Duration::from_secs(30), |e| {
+        e["event"] == "mediaStarted" && e["kind"] == "video"
+    })?;
+    let mut log = RateLog::new();
+    // Where the log's clock starts in the receiver's recording.
+    let offset = spawned.elapsed().as_secs_f64();
+    log.record(&setup.wire, Duration::from_secs(wide))?;
+    let down = log.now();
+    setup.wire.limit_uplink_rate(Some(NARROW))?;
+    log.record(&setup.wire, Duration::from_secs(narrow))?;
+    let up = log.now();
+    setup.wire.limit_uplink_rate(Some(WIDE))?;
+    log.record(&setup.wire, Duration::from_secs(again))?;
+    receiver_leaves(&mut receiver, setup)?;
+    println!(
+        "  {name}: uplink kbit/s (! = dropped): {}",
+        log.per_second()
+    );
+    let before_kbps = log.span(down - 4.0, down).0;
+    let (narrow_kbps, dropped) = log.span(down + 5.0, up);
+    let recovered_s = log.reached(up, log.now(), 2.0, 0.8 * before_kbps);
+    if recovered_s.is_none() {
+        println!("  {name}: not back to 80 % within {again} s of the step up");
+    }
+
+    let sent = analysis::wav(&setup.speech)?;
+    let received = analysis::wav(&out)?;
+    let piece = |from: f64| {
+        let start = ((from + offset) * 48_000.0) as usize;
+        let len = ((SCORED * 48_000.0) as usize).min(sent.len());
+        received.get(start..start + len)
+    };
+    let score = |from: f64, label: &str| -> Result<Option<f64>> {
+        match piece(from) {
+            Some(p) => pesq_piece(setup, &sent, p, &format!("step-{name}-{label}")).map(Some),
+            None => Ok(None),
+        }
+    };
+    let pesq_before = score(down - SCORED, "before")?;
+    let pesq_after = score(down + 0.5, "after")?;
+    Ok(Outcome {
+        before_kbps,
+        narrow_kbps,
+        dropped,
+        recovered_s,
+        pesq_before,
+        pesq_after,
+    })
+}
+
+/// The receiver leaves on its own (its duration); wait for it so the recording is complete.
+fn receiver_leaves(receiver: &mut CliClient, setup: &Setup) -> Result<()> {
+    receiver.wait_exit(Duration::from_secs(60))?;
+    receiver.save_output(&setup.dir);
+    Ok(())
+}
+
+pub fn bottleneck_step(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
+    setup.wire.limit_uplink_rate(Some(WIDE))?;
+    let speech = setup.speech.display().to_string();
+    let camera = setup.camera.display().to_string();
+    let mut sender = runde(
+        setup,
+        "Step-sender",
+        &[
+            "--audio-in",
+            &speech,
+            "--video-in",
+            &camera,
+            "--send-only",
+            "--duration",
+            "600",
+        ],
+    )?;
+    sender.wait_event("connected", Duration::from_secs(30), |e| {
+        e["event"] == "connection" && e["state"] == "connected"
+    })?;
+    let ours = run_step(setup, "runde", "Runde's video")?;
+    sender.save_output(&setup.dir);
+    drop(sender);
+
+    setup.wire.limit_uplink_rate(Some(WIDE))?;
+    let browser = chromium(setup, "chromium-step", None)?;
+    browser.open(&setup.janus.ws_url(), ROOM, PIN, &PageOptions::default())?;
+    wait_until("Chromium to publish", Duration::from_secs(30), || {
+        Ok((browser.results()?["publishing"] == true).then_some(()))
+    })?;
+    let theirs = run_step(setup, "chromium", "Chromium's video")?;
+    drop(browser);
+    setup.wire.limit_uplink_rate(None)?;
+
+    let label = format!("bottleneck {WIDE} → {NARROW} → {WIDE} kbit/s");
+    let mut row = |metric: &str, a: Option<f64>, b: Option<f64>, unit: &'static str, better| {
+        rows.push(Row {
+            metric: format!("{label}: {metric}"),
+            runde: a,
+            chromium: b,
+            unit,
+            better,
+        });
+    };
+    row(
+        "sent before the step",
+        Some(ours.before_kbps),
+        Some(theirs.before_kbps),
+        "kbit/s",
+        Better::Neither,
+    );
+    row(
+        "sent at 500 kbit/s, from 5 s after the step",
+        Some(ours.narrow_kbps),
+        Some(theirs.narrow_kbps),
+        "kbit/s",
+        Better::Higher,
+    );
+    row(
+        "dropped by the link from 5 s after the step",
+        Some(ours.dropped * 100.0),
+        Some(theirs.dropped * 100.0),
+        "%",
+        Better::Lower,
+    );
+    row(
+        "back to 80 % after the step up",
+        ours.recovered_s,
+        theirs.recovered_s,
+        "s",
+        Better::Lower,
+    );
+    row(
+        "WB-PESQ, 8 s before the step",
+        ours.pesq_before,
+        theirs.pesq_before,
+        "",
+        Better::Higher,
+    );
+    row(
+        "WB-PESQ, 8 s from the step",
+        ours.pesq_after,
+        theirs.pesq_after,
+        "",
+        Better::Higher,
+    );
+    Ok(())
+}
