@@ -26,6 +26,13 @@ const GROWTH_BPS_PER_S: f64 = 1_000.0;
 const WINDOW_PACKETS: u32 = 100;
 const MIN_PACKETS: u32 = 20;
 const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// A window closes early, with at least `MIN_PACKETS`, once more than this share is lost: the
+/// link just narrowed below what we send and drops a third of everything, speech included.
+/// Random loss does not look like this: at 5 %, 6 of 20 packets lost has a chance of 3 in
+/// 10 000.
+const BURST_LOSS: f64 = 0.25;
+/// After heavy loss, at most this share of what got through.
+const THROUGH_SHARE: f64 = 0.85;
 /// After a decrease, wait this plus a round trip before the next: the packets in flight were
 /// sent at the old rate and will be lost just the same.
 const DECREASE_GAP: Duration = Duration::from_millis(300);
@@ -75,12 +82,14 @@ impl LossRateControl {
     }
 
     /// A feedback batch reported `received` and `lost` packets; `target_bps` is what we send.
+    /// `acked_bps` is what the receiver got lately, if measured.
     pub(super) fn on_feedback(
         &mut self,
         now: Instant,
         received: u32,
         lost: u32,
         target_bps: f64,
+        acked_bps: Option<f64>,
         rtt: Duration,
     ) {
         self.received = self.received.saturating_add(received);
@@ -88,24 +97,31 @@ impl LossRateControl {
         let start = *self.window_start.get_or_insert(now);
         let packets = self.received.saturating_add(self.lost);
         let long_enough = now.saturating_duration_since(start) >= MAX_WINDOW;
-        if packets < WINDOW_PACKETS && !(long_enough && packets >= MIN_PACKETS) {
+        let burst =
+            packets >= MIN_PACKETS && f64::from(self.lost) > BURST_LOSS * f64::from(packets);
+        if packets < WINDOW_PACKETS && !(long_enough && packets >= MIN_PACKETS) && !burst {
             return;
         }
         self.fraction = f64::from(self.lost) / f64::from(packets);
         self.received = 0;
         self.lost = 0;
         self.window_start = Some(now);
-        self.decide(now, target_bps, rtt);
+        self.decide(now, target_bps, acked_bps, rtt);
     }
 
-    fn decide(&mut self, now: Instant, target_bps: f64, rtt: Duration) {
+    fn decide(&mut self, now: Instant, target_bps: f64, acked_bps: Option<f64>, rtt: Duration) {
         if self.fraction > HEAVY_LOSS {
             let waited = self
                 .last_decrease
                 .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_GAP + rtt);
             if waited {
+                // Halve the loss off what we send, and go below what got through (as the
+                // delay-based rate does on overuse, so the queue drains): a link that narrowed
+                // to a fifth drops 80 %, and halving the loss off would take several rounds of
+                // loss (speech lost with everything else) to get there.
                 let base = self.ceiling_bps.min(target_bps);
-                self.ceiling_bps = base * (1.0 - 0.5 * self.fraction);
+                let through = acked_bps.map_or(f64::MAX, |a| a * THROUGH_SHARE);
+                self.ceiling_bps = (base * (1.0 - 0.5 * self.fraction)).min(through);
                 self.last_decrease = Some(now);
             }
         } else if self.fraction < LIGHT_LOSS {
@@ -138,11 +154,31 @@ mod tests {
     fn moderate_loss_limits_nothing_heavy_loss_cuts() {
         let t0 = Instant::now();
         let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
-        loss.on_feedback(t0, 95, 5, 1_000_000.0, RTT);
+        loss.on_feedback(t0, 95, 5, 1_000_000.0, None, RTT);
         assert_eq!(loss.fraction(), 0.05);
         assert_eq!(loss.rate_bps(), 5_000_000.0);
-        loss.on_feedback(t0 + Duration::from_secs(1), 80, 20, 1_000_000.0, RTT);
+        loss.on_feedback(t0 + Duration::from_secs(1), 80, 20, 1_000_000.0, None, RTT);
         assert_eq!(loss.rate_bps(), 900_000.0);
+    }
+
+    #[test]
+    fn a_burst_of_loss_is_answered_at_once_down_to_what_got_through() {
+        let t0 = Instant::now();
+        let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
+        // 8 of 24 lost in the first batch after the link narrowed: no waiting for 100 packets
+        // or a second; below the 520 kbit/s that arrived.
+        loss.on_feedback(t0, 16, 8, 800_000.0, Some(520_000.0), RTT);
+        assert!((loss.fraction() - 1.0 / 3.0).abs() < 1e-9);
+        assert!(
+            (loss.rate_bps() - 442_000.0).abs() < 1.0,
+            "{}",
+            loss.rate_bps()
+        );
+        // Random loss of 5 % in a batch of 24 does not close the window early.
+        let mut random = LossRateControl::new(50_000.0, 5_000_000.0);
+        random.on_feedback(t0, 23, 1, 800_000.0, Some(760_000.0), RTT);
+        assert_eq!(random.fraction(), 0.0);
+        assert_eq!(random.rate_bps(), 5_000_000.0);
     }
 
     #[test]
@@ -150,7 +186,7 @@ mod tests {
         let t0 = Instant::now();
         let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
         // Two of twelve lost (17 %) in one batch: not yet a verdict.
-        loss.on_feedback(t0, 10, 2, 1_000_000.0, RTT);
+        loss.on_feedback(t0, 10, 2, 1_000_000.0, None, RTT);
         assert_eq!(loss.fraction(), 0.0);
         assert_eq!(loss.rate_bps(), 5_000_000.0);
     }
@@ -159,10 +195,10 @@ mod tests {
     fn the_ceiling_rises_again_without_loss() {
         let t0 = Instant::now();
         let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
-        loss.on_feedback(t0, 50, 50, 1_000_000.0, RTT);
+        loss.on_feedback(t0, 50, 50, 1_000_000.0, None, RTT);
         assert_eq!(loss.rate_bps(), 750_000.0);
         for s in 1..=5 {
-            loss.on_feedback(t0 + Duration::from_secs(s), 100, 0, 750_000.0, RTT);
+            loss.on_feedback(t0 + Duration::from_secs(s), 100, 0, 750_000.0, None, RTT);
         }
         // 8 %/s in the first second, then faster: 16, 24, 32, 40 %.
         let expected = 750_000.0 * 1.08 * 1.16 * 1.24 * 1.32 * 1.40;

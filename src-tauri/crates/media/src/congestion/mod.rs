@@ -171,8 +171,9 @@ impl Estimator {
             self.delay
                 .update(now, self.trendline.state(), acked, self.rtt);
         }
+        let acked = self.acked.rate_bps();
         self.loss
-            .on_feedback(now, received, lost, self.target_bps, self.rtt);
+            .on_feedback(now, received, lost, self.target_bps, acked, self.rtt);
         self.update_target();
     }
 

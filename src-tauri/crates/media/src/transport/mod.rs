@@ -60,6 +60,14 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
 /// the join time; libwebrtc paces checks at about 50 ms.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// A path that has carried nothing back for this long is reported disconnected (webrtc-rs: 5 s):
+/// the call can start repairing it while people still wait, not after they gave up.
+const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
+/// ... and failed after this long (webrtc-rs: 25 s).
+const ICE_FAILED_AFTER: Duration = Duration::from_secs(6);
+/// Connectivity checks on an otherwise quiet path this often, so that silence means a broken
+/// path (a publisher's link carries little back while nobody reports on it).
+const ICE_KEEPALIVE: Duration = Duration::from_millis(500);
 /// How often a missing video packet is asked for again (NACK), and at most how often. webrtc-rs
 /// asks every 100 ms without end: a retransmission lost once came 200 ms late, and a packet that
 /// is gone for good (its sender's history overwritten) was asked for until the stream moved on.
@@ -279,6 +287,11 @@ impl PeerLink {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+            .with_ice_timeouts(
+                Some(ICE_DISCONNECTED_AFTER),
+                Some(ICE_FAILED_AFTER),
+                Some(ICE_KEEPALIVE),
+            )
             // When we answer (a server's subscription offer), the server starts DTLS once its
             // own checks succeed. As the DTLS client we could send our hello before the server
             // accepts media on the path, lose it and wait for the 1 s retransmission.
