@@ -436,6 +436,109 @@ fn a_call_rejoins_when_the_server_comes_back() -> Result<()> {
     Ok(())
 }
 
+/// End-to-end encryption carries over a rejoin: the same call key (the same safety code), the
+/// indicator claims end to end only while it is proven (not while the server is away, again once
+/// the other side's media opens after the rejoin), and nobody is said to have left.
+#[test]
+fn an_end_to_end_encrypted_call_stays_encrypted_across_a_rejoin() -> Result<()> {
+    if !netns::enter("an_end_to_end_encrypted_call_stays_encrypted_across_a_rejoin")? {
+        return Ok(());
+    }
+    let (dir, mut janus) = server("janus-rejoin-e2ee")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let passphrase = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
+    let wait = Duration::from_secs(20);
+    let join = |name: &str, extra: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            &pin,
+            "--e2ee-passphrase-file",
+            &passphrase,
+            "--duration",
+            "120",
+        ];
+        args.extend_from_slice(extra);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
+    alice.wait_event("joined", wait, event_is("joined"))?;
+    let mut bob = join("Bob", &["--audio-in", "tone:660"])?;
+    let end_to_end = |e: &Value| {
+        e["event"] == "indicators" && e["indicators"]["encryption"]["state"] == "endToEnd"
+    };
+    bob.wait_event("end to end at Bob's", wait, end_to_end)?;
+    let code =
+        bob.wait_event("Bob's safety code", wait, event_is("endToEnd"))?["safetyCode"].clone();
+    let (bob_before, alice_before) = (bob.events().len(), alice.events().len());
+
+    janus.kill();
+    bob.wait_event_from(bob_before, "reconnecting", wait, event_is("reconnecting"))?;
+    alice.wait_event_from(alice_before, "reconnecting", wait, event_is("reconnecting"))?;
+    let degraded = bob
+        .events()
+        .into_iter()
+        .skip(bob_before)
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("bob", "no indicators after the loss"))?;
+    println!(
+        "Bob's encryption while away: {}",
+        degraded["indicators"]["encryption"]
+    );
+    assert_ne!(
+        degraded["indicators"]["encryption"]["state"], "endToEnd",
+        "{degraded}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    janus.restart()?;
+    let restarted = Instant::now();
+    let rejoined = bob.wait_event_from(bob_before, "rejoined", wait, event_is("rejoined"))?;
+    alice.wait_event_from(alice_before, "rejoined", wait, event_is("rejoined"))?;
+    let back = bob
+        .events()
+        .iter()
+        .position(|e| e == &rejoined)
+        .unwrap_or(bob_before);
+    bob.wait_event_from(back, "Alice's media opens again", wait, |e| {
+        e["event"] == "decryption" && e["decrypting"] == true
+    })?;
+    bob.wait_event_from(back, "end to end again at Bob's", wait, end_to_end)?;
+    println!(
+        "end to end again at Bob's {:?} after the restart",
+        restarted.elapsed()
+    );
+    let before_leaving = bob.events().len();
+    alice.interrupt()?;
+    bob.interrupt()?;
+    let (a, b) = (
+        alice.wait_exit(Duration::from_secs(20)),
+        bob.wait_exit(Duration::from_secs(20)),
+    );
+    alice.save_output(&dir);
+    bob.save_output(&dir);
+    let (a, b) = (a?, b?);
+    assert!(a.success() && b.success(), "alice {a}, bob {b}");
+    // (When Alice leaves at the end, Bob is advised a new passphrase: that is not the rejoin.)
+    let after: Vec<Value> = bob.events()[bob_before..before_leaving].to_vec();
+    assert!(
+        after
+            .iter()
+            .filter(|e| e["event"] == "endToEnd")
+            .all(|e| e["safetyCode"] == code),
+        "the call key changed: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|e| e["event"] == "newPassphraseAdvised"),
+        "Alice came back; nobody left: {after:?}"
+    );
+    Ok(())
+}
+
 /// A server that never comes back: the call keeps trying for the time given (`--rejoin-for`),
 /// then ends as lost, saying so.
 #[test]

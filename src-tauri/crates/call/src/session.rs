@@ -19,7 +19,7 @@ use runde_media::audio::cue::Cue;
 use crate::quality::Quality;
 
 mod rejoining;
-use rejoining::{RejoinProgress, Rejoining, rejoin_progress};
+use rejoining::{Missing, RejoinProgress, Rejoining, first_missing_due, rejoin_progress};
 use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
 use serde::Serialize;
 
@@ -760,6 +760,9 @@ pub struct Call {
     rejoining: Option<Rejoining>,
     /// The microphone's frames, for whichever sender is current (a rejoin starts a new one).
     capture_relay: Option<CaptureRelay>,
+    /// End-to-end encrypted calls: who was not in the room when we rejoined, until they are back
+    /// or their grace ends.
+    missing: Vec<Missing>,
 }
 
 /// The next event of an optional peer connection; never, without one.
@@ -855,6 +858,7 @@ impl Call {
             conn_open: true,
             rejoining: None,
             capture_relay: None,
+            missing: Vec::new(),
         }
     }
 
@@ -1236,6 +1240,7 @@ impl Call {
                     RejoinProgress::Due => self.start_attempt(),
                     RejoinProgress::Connected(result) => self.on_attempt_connected(result),
                 },
+                () = first_missing_due(&self.missing) => self.advise_missing(),
                 Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
                     self.on_publisher_link(event);
                 }
@@ -1479,6 +1484,7 @@ impl Call {
         match event {
             RoomEvent::ParticipantJoined(p) | RoomEvent::ParticipantPublishing(p) => {
                 let info = ParticipantInfo::from(&p);
+                self.came_back(&info);
                 let known = self.participants.insert(p.id, info.clone());
                 if known.is_none() {
                     self.queued

@@ -359,11 +359,15 @@ pub async fn join(options: Options) -> ExitCode {
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
     let mut change_requests = ChangeRequests::new();
+    // One listener for the whole call: a Ctrl-C that comes while an event is being printed is
+    // not lost (a listener made anew for each event would miss it, and the call would go on).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let event = tokio::select! {
             event = call.next_event() => event,
             () = until(deadline) => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             () = change_requests.next() => {
                 let changed = match options.e2ee_next.as_deref() {
                     Some(path) => match read_passphrase(path) {

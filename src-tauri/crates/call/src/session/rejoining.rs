@@ -5,6 +5,28 @@
 use super::*;
 use crate::rejoin::{NextStep, Rejoin, rejoin_tls};
 
+/// How long someone missing from the room after a rejoin has to come back (after a server
+/// restart everybody rejoins, some later than us) before a new passphrase is advised.
+pub(super) const COMEBACK_GRACE: Duration = Duration::from_secs(15);
+
+/// Someone who knows the passphrase and was not in the room when we rejoined.
+pub(super) struct Missing {
+    /// Their display name, to recognise them when they are back under a new id.
+    name: Option<String>,
+    /// How the advice names them.
+    label: String,
+    /// When to advise a new passphrase unless they are back.
+    due: Instant,
+}
+
+/// When the first missing participant's grace ends; never, with nobody missing.
+pub(super) async fn first_missing_due(missing: &[Missing]) {
+    match missing.iter().map(|m| m.due).min() {
+        Some(due) => tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// A connection attempt in progress.
 type Connecting = Pin<Box<dyn Future<Output = Result<JanusConnection, ConnectError>> + Send>>;
 
@@ -239,7 +261,6 @@ impl Call {
             .iter()
             .map(|p| (p.id, ParticipantInfo::from(p)))
             .collect();
-        let names_back: BTreeSet<Option<String>> = now.values().map(|p| p.name.clone()).collect();
         let gone: Vec<u64> = self
             .participants
             .keys()
@@ -252,18 +273,41 @@ impl Call {
             };
             self.queued
                 .push_back(CallEvent::ParticipantLeft { id: id.to_string() });
-            // Someone back under a new id (the server restarted) did not leave the call.
-            if self.context.e2ee.is_some() && !names_back.contains(&info.name) {
-                self.queued.push_back(CallEvent::NewPassphraseAdvised {
-                    left: info.name.unwrap_or(info.id),
+            // They may be rejoining too: advise a new passphrase only if they stay away.
+            if self.context.e2ee.is_some() {
+                self.missing.push(Missing {
+                    label: info.name.clone().unwrap_or(info.id),
+                    name: info.name,
+                    due: Instant::now() + COMEBACK_GRACE,
                 });
             }
         }
         for (id, info) in now {
+            self.came_back(&info);
             if self.participants.insert(id, info.clone()).is_none() {
                 self.queued
                     .push_back(CallEvent::ParticipantJoined { participant: info });
             }
+        }
+    }
+
+    /// Someone entered: if they are back under their name after a rejoin, nobody left.
+    pub(super) fn came_back(&mut self, info: &ParticipantInfo) {
+        if info.name.is_some() {
+            self.missing.retain(|m| m.name != info.name);
+        }
+    }
+
+    /// Whoever did not come back in time left the call: advise a new passphrase.
+    pub(super) fn advise_missing(&mut self) {
+        let now = Instant::now();
+        let (due, waiting): (Vec<Missing>, Vec<Missing>) = std::mem::take(&mut self.missing)
+            .into_iter()
+            .partition(|m| m.due <= now);
+        self.missing = waiting;
+        for gone in due {
+            self.queued
+                .push_back(CallEvent::NewPassphraseAdvised { left: gone.label });
         }
     }
 
