@@ -436,6 +436,98 @@ fn a_call_rejoins_when_the_server_comes_back() -> Result<()> {
     Ok(())
 }
 
+/// The hotel Wi-Fi: the network goes away without a word (no reset, no close: every packet is
+/// dropped) and comes back. Runde notices from unanswered requests, keeps trying while nothing
+/// gets through, and rejoins once the network is back; the listener hears the tone again.
+#[test]
+fn a_call_rejoins_after_the_network_was_gone() -> Result<()> {
+    if !netns::enter("a_call_rejoins_after_the_network_was_gone")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-rejoin-network")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            &pin,
+            "--duration",
+            "120",
+        ];
+        args.extend_from_slice(media);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut speaker = join("Tone", &["--audio-in", "tone:660"])?;
+    speaker.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    let mut listener = join("Ear", &[])?;
+    let audio_plays = |e: &Value| e["event"] == "mediaStarted" && e["kind"] == "audio";
+    listener.wait_event("the tone plays", Duration::from_secs(15), audio_plays)?;
+    let before = listener.events().len();
+
+    netns::cut_network(true)?;
+    let cut = Instant::now();
+    // Unanswered requests are noticed within the room-facts interval plus the reply timeout.
+    let reconnecting = listener.wait_event_from(
+        before,
+        "reconnecting",
+        Duration::from_secs(20),
+        event_is("reconnecting"),
+    );
+    let noticed = cut.elapsed();
+    if reconnecting.is_err() {
+        netns::cut_network(false)?;
+    }
+    let reconnecting = reconnecting?;
+    println!("a silent network loss was noticed after {noticed:?}: {reconnecting}");
+    // Away a little longer: attempts meanwhile get no answer at all.
+    std::thread::sleep(Duration::from_secs(4));
+    netns::cut_network(false)?;
+    let restored = Instant::now();
+    let rejoined = listener.wait_event_from(
+        before,
+        "rejoined",
+        Duration::from_secs(20),
+        event_is("rejoined"),
+    )?;
+    let back = restored.elapsed();
+    listener.wait_event_from(
+        before,
+        "the tone plays again",
+        Duration::from_secs(20),
+        audio_plays,
+    )?;
+    println!(
+        "network back: rejoined after {back:?} ({rejoined}), the tone plays again after {:?}",
+        restored.elapsed()
+    );
+    listener.interrupt()?;
+    speaker.interrupt()?;
+    let (l, s) = (
+        listener.wait_exit(Duration::from_secs(20)),
+        speaker.wait_exit(Duration::from_secs(20)),
+    );
+    listener.save_output(&dir);
+    speaker.save_output(&dir);
+    let (l, s) = (l?, s?);
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    assert!(
+        back < Duration::from_secs(15),
+        "rejoined {back:?} after the network came back"
+    );
+    for client in [&listener, &speaker] {
+        assert!(
+            client.stderr().iter().all(|l| !l.contains(PIN)),
+            "the password never reaches the log"
+        );
+    }
+    Ok(())
+}
+
 /// End-to-end encryption carries over a rejoin: the same call key (the same safety code), the
 /// indicator claims end to end only while it is proven (not while the server is away, again once
 /// the other side's media opens after the rejoin), and nobody is said to have left.
