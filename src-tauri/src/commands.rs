@@ -93,6 +93,7 @@ pub(crate) async fn join(
             .e2ee_passphrase
             .filter(|p| !p.is_empty())
             .map(Secret::new),
+        rejoin_for: runde_call::REJOIN_FOR,
     };
     tracing::info!("joining");
     match runde_call::join(options).await {

@@ -242,6 +242,7 @@ fn participants_see_each_other_come_and_go() -> Result<()> {
     Ok(())
 }
 
+/// With rejoining turned off (`--rejoin-for 0`), a server that dies ends the call at once.
 #[test]
 fn a_server_that_dies_ends_the_call_with_server_lost() -> Result<()> {
     if !netns::enter("a_server_that_dies_ends_the_call_with_server_lost")? {
@@ -259,6 +260,8 @@ fn a_server_that_dies_ends_the_call_with_server_lost() -> Result<()> {
             &pin,
             "--duration",
             "60",
+            "--rejoin-for",
+            "0",
         ],
     )?;
     alice.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
@@ -276,6 +279,498 @@ fn a_server_that_dies_ends_the_call_with_server_lost() -> Result<()> {
     assert_eq!(ended["reason"]["kind"], "lost", "{ended}");
     assert_eq!(ended["reason"]["error"]["code"], "ServerLost", "{ended}");
     println!("server lost noticed after {took:?}");
+    Ok(())
+}
+
+/// A server that is killed and started again (same configuration, same port): both
+/// participants report that they are rejoining, are back within 5 s of the server, and the
+/// listener hears the tone again; the password never reaches a log.
+#[test]
+fn a_call_rejoins_when_the_server_comes_back() -> Result<()> {
+    if !netns::enter("a_call_rejoins_when_the_server_comes_back")? {
+        return Ok(());
+    }
+    let (dir, mut janus) = server("janus-rejoin")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let heard = dir.join("listener.wav").display().to_string();
+    let join = |name: &str, display: &str, media: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            display,
+            "--password-file",
+            &pin,
+            "--duration",
+            "120",
+        ];
+        args.extend_from_slice(media);
+        CliClient::spawn(name, &args)
+    };
+    let mut speaker = join("speaker", "Tone", &["--audio-in", "tone:660"])?;
+    speaker.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    let mut listener = join("listener", "Ear", &["--audio-out", &heard])?;
+    let audio_plays = |e: &Value| e["event"] == "mediaStarted" && e["kind"] == "audio";
+    listener.wait_event("the tone plays", Duration::from_secs(15), audio_plays)?;
+    let (listener_before, speaker_before) = (listener.events().len(), speaker.events().len());
+
+    janus.kill();
+    let killed = Instant::now();
+    let reconnecting = listener.wait_event_from(
+        listener_before,
+        "reconnecting",
+        Duration::from_secs(15),
+        event_is("reconnecting"),
+    )?;
+    speaker.wait_event_from(
+        speaker_before,
+        "reconnecting",
+        Duration::from_secs(15),
+        event_is("reconnecting"),
+    )?;
+    println!(
+        "the loss was noticed after {:?}: {reconnecting}",
+        killed.elapsed()
+    );
+    let state = listener
+        .events()
+        .into_iter()
+        .skip(listener_before)
+        .find(|e| e["event"] == "connection")
+        .ok_or_else(|| err("listener", "no connection state after the loss"))?;
+    assert_eq!(state["state"], "reconnecting", "{state}");
+    // Without the server, the recording indicator claims nothing it cannot prove any more.
+    let indicators = listener
+        .events()
+        .into_iter()
+        .skip(listener_before)
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("listener", "no indicators after the loss"))?;
+    assert_eq!(
+        indicators["indicators"]["recording"]["reason"], "connectionLost",
+        "{indicators}"
+    );
+
+    // Down for a few seconds (attempts fail meanwhile), then back as it was.
+    std::thread::sleep(Duration::from_secs(3));
+    janus.restart()?;
+    let restarted = Instant::now();
+    let down = restarted - killed;
+    let limit = Duration::from_secs(5);
+    let rejoined =
+        listener.wait_event_from(listener_before, "rejoined", limit, event_is("rejoined"))?;
+    let listener_back = restarted.elapsed();
+    speaker.wait_event_from(speaker_before, "rejoined", limit, event_is("rejoined"))?;
+    let speaker_back = restarted.elapsed();
+    listener.wait_event_from(
+        listener_before,
+        "the tone plays again",
+        Duration::from_secs(15),
+        audio_plays,
+    )?;
+    let media_back = restarted.elapsed();
+    println!(
+        "after the restart: listener rejoined in {listener_back:?} ({rejoined}), speaker in \
+         {speaker_back:?}, the tone played again after {media_back:?} (the server was down \
+         for {down:?})"
+    );
+    let connected = listener
+        .events()
+        .into_iter()
+        .skip(listener_before)
+        .rfind(|e| e["event"] == "connection")
+        .ok_or_else(|| err("listener", "no connection state"))?;
+    assert_eq!(connected["state"], "connected", "{connected}");
+
+    // Hear it for a while, then leave.
+    std::thread::sleep(Duration::from_secs(4));
+    listener.interrupt()?;
+    speaker.interrupt()?;
+    let (l, s) = (
+        listener.wait_exit(Duration::from_secs(20))?,
+        speaker.wait_exit(Duration::from_secs(20))?,
+    );
+    listener.save_output(&dir);
+    speaker.save_output(&dir);
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    // The speaker's old id left and its new one came; nobody else.
+    let events = listener.events();
+    let left = events
+        .iter()
+        .filter(|e| e["event"] == "participantLeft")
+        .count();
+    let came = events
+        .iter()
+        .filter(|e| e["event"] == "participantJoined")
+        .count();
+    println!("the listener saw {left} leave and {came} come");
+    assert!(left >= 1 && came >= 1, "left {left}, came {came}");
+    for client in [&listener, &speaker] {
+        let everything = client.stderr().join("\n") + &client.stdout().join("\n");
+        assert!(!everything.contains(PIN), "the password reached the output");
+    }
+
+    // The listener's file: the tone, a silence while the server was away, the tone again.
+    let samples = analysis::wav(std::path::Path::new(&heard))?;
+    let rms = |s: &[f32]| (s.iter().map(|x| x * x).sum::<f32>() / s.len().max(1) as f32).sqrt();
+    let loud: Vec<bool> = samples.chunks(4_800).map(|c| rms(c) > 0.02).collect();
+    let silent_run = loud.split(|l| *l).map(<[bool]>::len).max().unwrap_or(0);
+    println!(
+        "the longest silence in the listener's file: {} ms",
+        silent_run * 100
+    );
+    assert!(silent_run >= 20, "no outage heard: {silent_run} × 100 ms");
+    let tail = &samples[samples.len().saturating_sub(48_000 * 3)..samples.len() - 14_400];
+    let hz = analysis::tone_hz(tail);
+    println!(
+        "the end of the listener's file: {hz:.1} Hz, RMS {:.3}",
+        rms(tail)
+    );
+    assert!(
+        (hz - 660.0).abs() < 5.0,
+        "the listener hears {hz} Hz after the restart"
+    );
+    assert!(rms(tail) > 0.05, "the tone after the restart is too quiet");
+    Ok(())
+}
+
+/// The hotel Wi-Fi: the network goes away without a word (no reset, no close: every packet is
+/// dropped) and comes back. Runde notices from unanswered requests, keeps trying while nothing
+/// gets through, and rejoins once the network is back; the listener hears the tone again.
+#[test]
+fn a_call_rejoins_after_the_network_was_gone() -> Result<()> {
+    if !netns::enter("a_call_rejoins_after_the_network_was_gone")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-rejoin-network")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            &pin,
+            "--duration",
+            "120",
+        ];
+        args.extend_from_slice(media);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut speaker = join("Tone", &["--audio-in", "tone:660"])?;
+    speaker.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    let mut listener = join("Ear", &[])?;
+    let audio_plays = |e: &Value| e["event"] == "mediaStarted" && e["kind"] == "audio";
+    listener.wait_event("the tone plays", Duration::from_secs(15), audio_plays)?;
+    let before = listener.events().len();
+
+    netns::cut_network(true)?;
+    let cut = Instant::now();
+    // Unanswered requests are noticed within the room-facts interval plus the reply timeout.
+    let reconnecting = listener.wait_event_from(
+        before,
+        "reconnecting",
+        Duration::from_secs(20),
+        event_is("reconnecting"),
+    );
+    let noticed = cut.elapsed();
+    if reconnecting.is_err() {
+        netns::cut_network(false)?;
+    }
+    let reconnecting = reconnecting?;
+    println!("a silent network loss was noticed after {noticed:?}: {reconnecting}");
+    // Away a little longer: attempts meanwhile get no answer at all.
+    std::thread::sleep(Duration::from_secs(4));
+    netns::cut_network(false)?;
+    let restored = Instant::now();
+    let rejoined = listener.wait_event_from(
+        before,
+        "rejoined",
+        Duration::from_secs(20),
+        event_is("rejoined"),
+    )?;
+    let back = restored.elapsed();
+    listener.wait_event_from(
+        before,
+        "the tone plays again",
+        Duration::from_secs(20),
+        audio_plays,
+    )?;
+    println!(
+        "network back: rejoined after {back:?} ({rejoined}), the tone plays again after {:?}",
+        restored.elapsed()
+    );
+    listener.interrupt()?;
+    speaker.interrupt()?;
+    let (l, s) = (
+        listener.wait_exit(Duration::from_secs(20)),
+        speaker.wait_exit(Duration::from_secs(20)),
+    );
+    listener.save_output(&dir);
+    speaker.save_output(&dir);
+    let (l, s) = (l?, s?);
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    assert!(
+        back < Duration::from_secs(15),
+        "rejoined {back:?} after the network came back"
+    );
+    for client in [&listener, &speaker] {
+        assert!(
+            client.stderr().iter().all(|l| !l.contains(PIN)),
+            "the password never reaches the log"
+        );
+    }
+    Ok(())
+}
+
+/// End-to-end encryption carries over a rejoin: the same call key (the same safety code), the
+/// indicator claims end to end only while it is proven (not while the server is away, again once
+/// the other side's media opens after the rejoin), and nobody is said to have left.
+#[test]
+fn an_end_to_end_encrypted_call_stays_encrypted_across_a_rejoin() -> Result<()> {
+    if !netns::enter("an_end_to_end_encrypted_call_stays_encrypted_across_a_rejoin")? {
+        return Ok(());
+    }
+    let (dir, mut janus) = server("janus-rejoin-e2ee")?;
+    let link = janus.link(ROOM);
+    let pin = password_file(&dir, "pin", PIN)?;
+    let passphrase = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
+    let wait = Duration::from_secs(20);
+    let join = |name: &str, extra: &[&str]| -> Result<CliClient> {
+        let mut args = vec![
+            "join",
+            &link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            &pin,
+            "--e2ee-passphrase-file",
+            &passphrase,
+            "--duration",
+            "120",
+        ];
+        args.extend_from_slice(extra);
+        CliClient::spawn(&name.to_lowercase(), &args)
+    };
+    let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
+    alice.wait_event("joined", wait, event_is("joined"))?;
+    let mut bob = join("Bob", &["--audio-in", "tone:660"])?;
+    let end_to_end = |e: &Value| {
+        e["event"] == "indicators" && e["indicators"]["encryption"]["state"] == "endToEnd"
+    };
+    bob.wait_event("end to end at Bob's", wait, end_to_end)?;
+    let code =
+        bob.wait_event("Bob's safety code", wait, event_is("endToEnd"))?["safetyCode"].clone();
+    let (bob_before, alice_before) = (bob.events().len(), alice.events().len());
+
+    janus.kill();
+    bob.wait_event_from(bob_before, "reconnecting", wait, event_is("reconnecting"))?;
+    alice.wait_event_from(alice_before, "reconnecting", wait, event_is("reconnecting"))?;
+    let degraded = bob
+        .events()
+        .into_iter()
+        .skip(bob_before)
+        .find(|e| e["event"] == "indicators")
+        .ok_or_else(|| err("bob", "no indicators after the loss"))?;
+    println!(
+        "Bob's encryption while away: {}",
+        degraded["indicators"]["encryption"]
+    );
+    assert_ne!(
+        degraded["indicators"]["encryption"]["state"], "endToEnd",
+        "{degraded}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    janus.restart()?;
+    let restarted = Instant::now();
+    let rejoined = bob.wait_event_from(bob_before, "rejoined", wait, event_is("rejoined"))?;
+    alice.wait_event_from(alice_before, "rejoined", wait, event_is("rejoined"))?;
+    let back = bob
+        .events()
+        .iter()
+        .position(|e| e == &rejoined)
+        .unwrap_or(bob_before);
+    bob.wait_event_from(back, "Alice's media opens again", wait, |e| {
+        e["event"] == "decryption" && e["decrypting"] == true
+    })?;
+    bob.wait_event_from(back, "end to end again at Bob's", wait, end_to_end)?;
+    println!(
+        "end to end again at Bob's {:?} after the restart",
+        restarted.elapsed()
+    );
+    let before_leaving = bob.events().len();
+    alice.interrupt()?;
+    bob.interrupt()?;
+    let (a, b) = (
+        alice.wait_exit(Duration::from_secs(20)),
+        bob.wait_exit(Duration::from_secs(20)),
+    );
+    alice.save_output(&dir);
+    bob.save_output(&dir);
+    let (a, b) = (a?, b?);
+    assert!(a.success() && b.success(), "alice {a}, bob {b}");
+    // (When Alice leaves at the end, Bob is advised a new passphrase: that is not the rejoin.)
+    let after: Vec<Value> = bob.events()[bob_before..before_leaving].to_vec();
+    assert!(
+        after
+            .iter()
+            .filter(|e| e["event"] == "endToEnd")
+            .all(|e| e["safetyCode"] == code),
+        "the call key changed: {after:?}"
+    );
+    assert!(
+        !after.iter().any(|e| e["event"] == "newPassphraseAdvised"),
+        "Alice came back; nobody left: {after:?}"
+    );
+    Ok(())
+}
+
+/// A server that never comes back: the call keeps trying for the time given (`--rejoin-for`),
+/// then ends as lost, saying so.
+#[test]
+fn a_server_that_never_comes_back_ends_the_call_after_the_rejoin_time() -> Result<()> {
+    if !netns::enter("a_server_that_never_comes_back_ends_the_call_after_the_rejoin_time")? {
+        return Ok(());
+    }
+    let (dir, mut janus) = server("janus-never-back")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let rejoin_for = Duration::from_secs(6);
+    let mut alice = CliClient::spawn(
+        "alice",
+        &[
+            "join",
+            &janus.link(ROOM),
+            "--json",
+            "--password-file",
+            &pin,
+            "--duration",
+            "60",
+            "--rejoin-for",
+            "6",
+        ],
+    )?;
+    alice.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+    janus.kill();
+    let killed = Instant::now();
+    let status = alice.wait_exit(Duration::from_secs(20))?;
+    let took = killed.elapsed();
+    alice.save_output(&dir);
+    let events = alice.events();
+    let attempts = events
+        .iter()
+        .filter(|e| e["event"] == "reconnecting")
+        .count();
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "ended")
+        .ok_or_else(|| err("alice", "no ended event"))?;
+    println!("gave up after {took:?} and {attempts} attempts: {ended}");
+    assert_eq!(status.code(), Some(7), "exit code for a lost server");
+    assert_eq!(ended["reason"]["kind"], "lost", "{ended}");
+    assert_eq!(ended["reason"]["error"]["code"], "ServerLost", "{ended}");
+    let detail = ended["reason"]["error"]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(detail.contains("could not rejoin"), "{detail}");
+    assert!(attempts >= 4, "{attempts} attempts");
+    assert!(
+        took >= rejoin_for && took < rejoin_for + Duration::from_secs(3),
+        "ended after {took:?}"
+    );
+    Ok(())
+}
+
+/// Rejoining checks the server as the first join did: behind TLS, a server that comes back with
+/// its pinned key is rejoined; one that comes back with another key (same authority, same name)
+/// blocks the call instead.
+#[test]
+fn a_rejoin_checks_the_servers_key_again() -> Result<()> {
+    use runde_e2e::tls_proxy::{TestCa, TlsProxy};
+    if !netns::enter("a_rejoin_checks_the_servers_key_again")? {
+        return Ok(());
+    }
+    let (dir, janus) = server("janus-rejoin-tls")?;
+    let pin = password_file(&dir, "pin", PIN)?;
+    let ca = TestCa::new(&dir.join("ca"))?;
+    let ca_bundle = ca.certificate().display().to_string();
+    let store = dir.join("trust-store").display().to_string();
+    let first = ca.server("first", "Beratung Test e.V.")?;
+    let proxy = TlsProxy::start(&dir.join("nginx-1"), &first, janus.port())?;
+    let port = proxy.port();
+    let link = proxy.link(ROOM);
+    let mut alice = CliClient::spawn_with_env(
+        "alice",
+        &[
+            "join",
+            &link,
+            "--json",
+            "--password-file",
+            &pin,
+            "--trust-store",
+            &store,
+            "--accept-new-server",
+            "--audio-in",
+            "tone:440",
+            "--duration",
+            "60",
+        ],
+        &[("SSL_CERT_FILE", ca_bundle.as_str())],
+    )?;
+    alice.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
+
+    // The server goes away and comes back with the key Alice pinned: she is back.
+    drop(proxy);
+    alice.wait_event(
+        "reconnecting",
+        Duration::from_secs(15),
+        event_is("reconnecting"),
+    )?;
+    let proxy = TlsProxy::start_on(&dir.join("nginx-2"), &first, janus.port(), port)?;
+    let back = Instant::now();
+    alice.wait_event("rejoined", Duration::from_secs(10), event_is("rejoined"))?;
+    println!(
+        "rejoined behind TLS {:?} after the server was back",
+        back.elapsed()
+    );
+    let seen = alice.events().len();
+
+    // Away again, back with another key: blocked, not rejoined.
+    drop(proxy);
+    alice.wait_event_from(
+        seen,
+        "reconnecting",
+        Duration::from_secs(15),
+        event_is("reconnecting"),
+    )?;
+    let second = ca.server("second", "Beratung Test e.V.")?;
+    let _proxy = TlsProxy::start_on(&dir.join("nginx-3"), &second, janus.port(), port)?;
+    let status = alice.wait_exit(Duration::from_secs(20))?;
+    alice.save_output(&dir);
+    let events: Vec<Value> = alice.events().into_iter().skip(seen).collect();
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "ended")
+        .ok_or_else(|| err("alice", "no ended event"))?;
+    println!("with another key: {}", ended["reason"]["error"]["code"]);
+    assert_eq!(
+        ended["reason"]["error"]["code"], "ServerKeyChanged",
+        "{ended}"
+    );
+    assert_eq!(status.code(), Some(10), "exit code for a changed key");
+    assert!(
+        !events.iter().any(|e| e["event"] == "rejoined"),
+        "a changed key must not be rejoined: {events:?}"
+    );
+    assert!(
+        alice.stderr().iter().all(|l| !l.contains(PIN)),
+        "the password never reaches the log"
+    );
     Ok(())
 }
 

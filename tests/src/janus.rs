@@ -74,6 +74,10 @@ pub struct JanusServer {
     port: u16,
     log: PathBuf,
     recordings: PathBuf,
+    /// The configuration folder and the WebSocket's address, for a restart.
+    conf: PathBuf,
+    ws_addr: SocketAddr,
+    starts: u32,
     /// Loopback relay to a Janus behind the wire (dropped after Janus).
     _relay: Option<TcpRelay>,
 }
@@ -113,7 +117,7 @@ impl JanusServer {
     fn launch(
         dir: &Path,
         rooms: &[RoomSpec],
-        mut command: Command,
+        command: Command,
         iface: &str,
         ws_ip: &str,
         port: u16,
@@ -195,34 +199,39 @@ events: {{
         write("janus.plugin.videoroom.jcfg", videoroom)?;
 
         let log = dir.join("janus.log");
-        let log_file = fs::File::create(&log).map_err(|e| err("janus log", e))?;
-        command
-            .arg("-F")
-            .arg(&conf)
-            .args(["-o", "-D"])
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().map_err(|e| err("janus log", e))?)
-            .stderr(log_file);
-        let mut guard = ChildGuard::spawn("janus", &mut command)?;
         let addr = SocketAddr::new(ws_ip.parse().map_err(|e| err("janus ws_ip", e))?, port);
-        wait_until(
-            "Janus's WebSocket to accept",
-            Duration::from_secs(10),
-            || {
-                guard.ensure_running()?;
-                Ok(TcpStream::connect_timeout(&addr, Duration::from_secs(1))
-                    .ok()
-                    .map(|_| ()))
-            },
-        )
-        .map_err(|e| err(&format!("janus (log: {})", log.display()), e))?;
+        let guard = run_janus(command, &conf, &log, addr)?;
         Ok(Self {
             guard: Some(guard),
             port: relay.as_ref().map_or(port, TcpRelay::port),
             log,
             recordings: rec,
+            conf,
+            ws_addr: addr,
+            starts: 1,
             _relay: relay,
         })
+    }
+
+    /// Start Janus again after [`kill`](Self::kill), as an operator restarts a crashed server:
+    /// the same configuration folder, the same WebSocket port. Returns once its WebSocket
+    /// accepts connections; its log goes to `janus-<n>.log` beside the first one. (Not for a
+    /// server behind a wire.)
+    pub fn restart(&mut self) -> Result<()> {
+        if self.guard.is_some() {
+            return Err(err("janus restart", "Janus is still running"));
+        }
+        if self._relay.is_some() {
+            return Err(err("janus restart", "not supported behind a wire"));
+        }
+        self.starts += 1;
+        let log = self
+            .log
+            .with_file_name(format!("janus-{}.log", self.starts));
+        let command = Command::new(find_program("janus")?);
+        self.guard = Some(run_janus(command, &self.conf, &log, self.ws_addr)?);
+        self.log = log;
+        Ok(())
     }
 
     /// The WebSocket URL (inside the test's namespace).
@@ -257,6 +266,37 @@ events: {{
             let _ = guard.child_mut().wait();
         }
     }
+}
+
+/// Run `command` (Janus) with the configuration in `conf`, its output into `log`, until its
+/// WebSocket at `addr` accepts connections.
+fn run_janus(
+    mut command: Command,
+    conf: &Path,
+    log: &Path,
+    addr: SocketAddr,
+) -> Result<ChildGuard> {
+    let log_file = fs::File::create(log).map_err(|e| err("janus log", e))?;
+    command
+        .arg("-F")
+        .arg(conf)
+        .args(["-o", "-D"])
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().map_err(|e| err("janus log", e))?)
+        .stderr(log_file);
+    let mut guard = ChildGuard::spawn("janus", &mut command)?;
+    wait_until(
+        "Janus's WebSocket to accept",
+        Duration::from_secs(10),
+        || {
+            guard.ensure_running()?;
+            Ok(TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                .ok()
+                .map(|_| ()))
+        },
+    )
+    .map_err(|e| err(&format!("janus (log: {})", log.display()), e))?;
+    Ok(guard)
 }
 
 /// Where Debian installs Janus's plugins and transports.

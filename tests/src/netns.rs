@@ -284,3 +284,24 @@ fn lose_arriving(table: &str, port: &str, percent: u32) -> Result<()> {
     ])
     .map(|_| ())
 }
+
+/// Take the test's network away (`true`: every packet arriving in the namespace is dropped,
+/// signalling and media alike, as when a Wi-Fi drops out without telling anyone: no reset, no
+/// close) or give it back (`false`). Inside the test's namespace.
+pub fn cut_network(cut: bool) -> Result<()> {
+    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
+    let _ = nft(&["delete", "table", "inet", "runde_cut"]);
+    if !cut {
+        return Ok(());
+    }
+    nft(&["add", "table", "inet", "runde_cut"])?;
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "runde_cut",
+        "arriving",
+        "{ type filter hook input priority -10; policy drop; }",
+    ])
+    .map(|_| ())
+}

@@ -209,6 +209,32 @@ test("call: a problem on the way, an interrupted connection, and the end", async
   await app.id("link-input").waitFor();
 });
 
+test("call: reconnecting after the server was lost, and back", async (t) => {
+  const app = await busyCall(t);
+  await app.callEvents(
+    { event: "connection", state: "reconnecting" },
+    {
+      event: "indicators",
+      indicators: {
+        recording: { state: "notAnnounced", reason: "connectionLost" },
+        encryption: { state: "transportOnly", reason: "serverDecryptsMedia", notProven: [] },
+        operator: { source: "selfDeclared", name: "Beratung Nord e.V." },
+      },
+      recordingChange: null,
+    },
+    { event: "reconnecting", attempt: 3, sinceMs: 1500, error: { code: "ServerLost", detail: "closed" } },
+  );
+  await waitText(app.id("connection"), "Reconnecting…");
+  await waitText(app.id("reconnecting-detail"), "attempt 3");
+  await app.check("call-reconnecting");
+  await app.callEvents(
+    { event: "rejoined", me: "9", afterMs: 3500, attempts: 4 },
+    { event: "connection", state: "connected" },
+  );
+  await waitText(app.id("connection"), "Connected");
+  assert.equal(await app.id("reconnecting-detail").count(), 0);
+});
+
 test("call: leaving", async (t) => {
   const app = await busyCall(t);
   await app.id("leave").click();

@@ -360,7 +360,31 @@ left: string, } | { "event": "pushToTalk",
 /**
  * The key combination, as set.
  */
-keys: string, } | { "event": "warning", 
+keys: string, } | { "event": "reconnecting", 
+/**
+ * Which attempt this is (1: the first, made at once).
+ */
+attempt: number, 
+/**
+ * Milliseconds since the connection was lost.
+ */
+sinceMs: number, 
+/**
+ * Why the connection is gone (or why the last attempt failed).
+ */
+error: UserError, } | { "event": "rejoined", 
+/**
+ * Our new id.
+ */
+me: string, 
+/**
+ * Milliseconds from the loss to being back in the room.
+ */
+afterMs: number, 
+/**
+ * How many attempts it took.
+ */
+attempts: number, } | { "event": "warning", 
 /**
  * What.
  */
@@ -386,7 +410,7 @@ publishing: boolean, };
 
 export type TrackKind = "audio" | "video";
 
-export type ConnectionState = "connecting" | "connected" | "interrupted" | "failed";
+export type ConnectionState = "connecting" | "connected" | "interrupted" | "failed" | "reconnecting";
 
 export type EndReason = { "kind": "left" } | { "kind": "kicked" } | { "kind": "roomClosed" } | { "kind": "lost", 
 /**
@@ -420,7 +444,7 @@ reason: RecordingReason, };
 
 export type RecordingState = "active" | "roomSetToRecord" | "notAnnounced" | "off";
 
-export type RecordingReason = "notYetKnown" | "roomRecordFlagOn" | "serverCannotTell" | "privateRoom";
+export type RecordingReason = "notYetKnown" | "roomRecordFlagOn" | "serverCannotTell" | "privateRoom" | "connectionLost";
 
 export type RecordingChange = "raised" | "lowered";
 

@@ -32,6 +32,8 @@ export class CallState {
   people = $state<Person[]>([]);
   indicators = $state<Indicators | null>(null);
   connection = $state<ConnectionState>("connecting");
+  /** While the engine rejoins after losing the server: which attempt it is on. */
+  reconnectAttempt = $state<number | null>(null);
   ended = $state<EndReason | null>(null);
   announcement = $state<Announcement | null>(null);
   warnings = $state<UserError[]>([]);
@@ -118,6 +120,14 @@ export class CallState {
         break;
       case "connection":
         this.connection = event.state;
+        break;
+      case "reconnecting":
+        this.reconnectAttempt = event.attempt;
+        break;
+      case "rejoined":
+        // Back under a new id; who left or came meanwhile follows as their own events.
+        this.me = event.me;
+        this.reconnectAttempt = null;
         break;
       case "decryption": {
         const person = this.#person(event.participant);

@@ -40,6 +40,28 @@ describe("CallState", () => {
     expect(call.announcement?.serial).not.toBe(first);
   });
 
+  it("follows a rejoin: reconnecting with its attempt, then back under a new id", () => {
+    const call = new CallState(true, false);
+    call.handle({ event: "joined", me: "1", participants: [{ id: "2", name: "Ada", publishing: true }] });
+    call.handle({ event: "connection", state: "connected" });
+    call.handle({ event: "connection", state: "reconnecting" });
+    call.handle({ event: "indicators", indicators: indicators("notAnnounced", "connectionLost"), recordingChange: null });
+    call.handle({ event: "reconnecting", attempt: 3, sinceMs: 1500, error: { code: "ServerLost", detail: "closed" } });
+    expect(call.connection).toBe("reconnecting");
+    expect(call.reconnectAttempt).toBe(3);
+    expect(call.indicators?.recording.reason).toBe("connectionLost");
+    expect(call.announcement).toBeNull();
+    call.handle({ event: "rejoined", me: "7", afterMs: 3500, attempts: 4 });
+    call.handle({ event: "participantLeft", id: "2" });
+    call.handle({ event: "participantJoined", participant: { id: "8", name: "Ada", publishing: true } });
+    call.handle({ event: "connection", state: "connected" });
+    expect(call.me).toBe("7");
+    expect(call.reconnectAttempt).toBeNull();
+    expect(call.people.map((p) => p.id)).toEqual(["8"]);
+    expect(call.connection).toBe("connected");
+    expect(call.ended).toBeNull();
+  });
+
   it("records the end and its reason", () => {
     const call = new CallState(true, false);
     call.handle({ event: "connection", state: "connected" });

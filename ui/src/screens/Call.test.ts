@@ -54,6 +54,25 @@ describe("Call", () => {
     expect(announcement.dataset.change).toBe("raised");
   });
 
+  it("says in words that it is reconnecting, in English and German", async () => {
+    const call = new CallState(true, false);
+    render(Call, { call, onclose: () => {} });
+    call.handle({ event: "joined", me: "1", participants: [] });
+    call.handle({ event: "connection", state: "reconnecting" });
+    call.handle({ event: "reconnecting", attempt: 2, sinceMs: 600, error: { code: "ServerLost", detail: "closed" } });
+    await waitFor(() => expect(screen.getByTestId("connection").textContent).toContain("Reconnecting…"));
+    expect(screen.getByTestId("connection").dataset.state).toBe("reconnecting");
+    expect(screen.getByTestId("reconnecting-detail").textContent).toContain("attempt 2");
+    i18n.lang = "de";
+    await waitFor(() =>
+      expect(screen.getByTestId("connection").textContent).toContain("Verbindung wird wiederhergestellt…"),
+    );
+    call.handle({ event: "rejoined", me: "5", afterMs: 2100, attempts: 3 });
+    call.handle({ event: "connection", state: "connected" });
+    await waitFor(() => expect(screen.queryByTestId("reconnecting-detail")).toBeNull());
+    expect(screen.getByTestId("connection").textContent).toContain("Verbunden");
+  });
+
   it("asks the engine to mute and shows what the engine then sends; a missing camera cannot be turned on", async () => {
     const call = new CallState(true, false);
     render(Call, { call, onclose: () => {} });

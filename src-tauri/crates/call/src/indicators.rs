@@ -36,6 +36,9 @@ pub enum RecordingReason {
     ServerCannotTell,
     /// The room is private: the server does not publish its settings.
     PrivateRoom,
+    /// The connection to the server is lost: whatever it said before may no longer hold, and it
+    /// cannot tell us now (until it does again after rejoining).
+    ConnectionLost,
 }
 
 /// The recording indicator.
@@ -69,6 +72,15 @@ impl RecordingIndicator {
             }
         };
         Self { state, reason }
+    }
+
+    /// While the call is not connected to its server: nothing is proven, whatever was proven
+    /// before ("the room records" may have changed; "not announced" stays the weakest claim).
+    pub fn connection_lost() -> Self {
+        Self {
+            state: RecordingState::NotAnnounced,
+            reason: RecordingReason::ConnectionLost,
+        }
     }
 }
 
@@ -342,6 +354,15 @@ mod tests {
                 "{facts:?}"
             );
         }
+        // Not connected: nothing the server said before is claimed any more.
+        let lost = RecordingIndicator::connection_lost();
+        assert_eq!(lost.state, RecordingState::NotAnnounced);
+        assert_eq!(lost.reason, RecordingReason::ConnectionLost);
+        assert_eq!(
+            RecordingState::RoomSetToRecord.change_to(lost.state),
+            Some(RecordingChange::Lowered),
+            "the call plays no cue for it itself (see session::rejoining)"
+        );
         assert_eq!(
             RecordingIndicator::from_janus(Some(RoomFacts::Listed {
                 record: true,

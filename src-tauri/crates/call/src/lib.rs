@@ -15,6 +15,7 @@ pub mod indicators;
 pub mod link;
 pub mod media;
 pub mod quality;
+pub mod rejoin;
 pub mod session;
 pub mod settings;
 pub mod trust;
@@ -26,6 +27,7 @@ pub use media::{
     AudioIn, AudioOut, MediaChoice, MediaSummary, ParticipantMediaStats, SELF_VIEW, ScreenFrame,
     TileCounts, VideoIn, VideoOut, VideoScreen,
 };
+pub use rejoin::REJOIN_FOR;
 pub use runde_connect::{Secret, TlsSettings};
 pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,

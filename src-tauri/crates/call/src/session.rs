@@ -5,16 +5,21 @@
 //! connection so that the user only types the password again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use runde_connect::janus::{
     self, JanusConnection, JoinConfig, MediaKind, Participant, RemoteStream, RoomEvent, RoomFacts,
     RoomId,
 };
-use runde_connect::{Secret, TlsSettings, parse_link};
+use runde_connect::{ConnectError, Secret, TlsSettings, parse_link};
 use runde_media::audio::cue::Cue;
 
 use crate::quality::Quality;
+
+mod rejoining;
+use rejoining::{Missing, RejoinProgress, Rejoining, first_missing_due, rejoin_progress};
 use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
 use serde::Serialize;
 
@@ -27,6 +32,7 @@ use crate::media::{
     AudioDevices, AudioIn, AudioOut, DeviceReport, DeviceRole, Engine, EngineReport, FeedTrack,
     MediaChoice, MediaSummary, SendOptions, Sender, Sources,
 };
+use crate::rejoin::{CaptureRelay, SeenKey};
 
 /// What to join, and as whom.
 #[derive(Debug, Clone)]
@@ -46,6 +52,10 @@ pub struct JoinOptions {
     /// End-to-end encrypt our media, and decrypt the others', with the key from this passphrase
     /// (not the room password: the server must never learn it).
     pub e2ee: Option<Secret>,
+    /// When the connection to the server is lost during the call, how long to keep trying to
+    /// rejoin before the call ends ([`crate::rejoin::REJOIN_FOR`] unless a test or an operator
+    /// wants otherwise; zero ends the call at once).
+    pub rejoin_for: Duration,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -95,6 +105,9 @@ pub enum ConnectionState {
     Interrupted,
     /// Media cannot flow.
     Failed,
+    /// The connection to the server was lost; Runde is rejoining the call
+    /// ([`CallEvent::Reconnecting`] tells each attempt, [`CallEvent::Rejoined`] the way back).
+    Reconnecting,
 }
 
 /// Why a call ended.
@@ -247,6 +260,30 @@ pub enum CallEvent {
         /// The key combination, as set.
         keys: String,
     },
+    /// The connection to the server was lost and Runde is trying to rejoin the call (the same
+    /// room, name and password); sent at each attempt. Until [`CallEvent::Rejoined`] nobody hears
+    /// or sees us and we receive nothing; the indicators say only what is still proven.
+    Reconnecting {
+        /// Which attempt this is (1: the first, made at once).
+        attempt: u32,
+        /// Milliseconds since the connection was lost.
+        #[cfg_attr(feature = "typescript", ts(type = "number"))]
+        since_ms: u64,
+        /// Why the connection is gone (or why the last attempt failed).
+        error: UserError,
+    },
+    /// Back in the call after the connection was lost: the server gave us a new id; who left
+    /// or came meanwhile follows as [`CallEvent::ParticipantLeft`] and
+    /// [`CallEvent::ParticipantJoined`], our media is offered again.
+    Rejoined {
+        /// Our new id.
+        me: String,
+        /// Milliseconds from the loss to being back in the room.
+        #[cfg_attr(feature = "typescript", ts(type = "number"))]
+        after_ms: u64,
+        /// How many attempts it took.
+        attempts: u32,
+    },
     /// Something failed that does not end the call.
     Warning {
         /// What.
@@ -363,6 +400,20 @@ struct JoinContext {
     operator: OperatorIndicator,
     /// Where to remember an accepted password: origin, room, and whether the policy forbids it.
     remember: Option<(String, String, bool)>,
+    /// What rejoining after a lost connection needs (set once the server is known).
+    rejoin: Option<RejoinTarget>,
+}
+
+/// What a rejoin needs: the same server, room, name and password (in memory only, as for the
+/// join itself), and how the server was trusted.
+struct RejoinTarget {
+    endpoint: url::Url,
+    origin: String,
+    config: JoinConfig,
+    trust: crate::trust::TrustOptions,
+    /// The key the server presented when we joined (TLS only).
+    seen_key: Option<SeenKey>,
+    limit: Duration,
 }
 
 /// Remember an accepted password if the user asked; a keyring problem is a warning, not a failure.
@@ -403,10 +454,13 @@ impl RetryJoin {
     /// Try again with this password.
     pub async fn with_password(self, password: Option<Secret>) -> Result<Call, JoinFailure> {
         self.conn.retry_join(password.clone());
-        let context = JoinContext {
+        let mut context = JoinContext {
             started: Instant::now(),
             ..self.context
         };
+        if let Some(target) = &mut context.rejoin {
+            target.config.pin = password.clone();
+        }
         let remember = context.remember.clone();
         let mut call = await_joined(self.conn, context).await?;
         remember_password(&mut call, &remember, password.as_ref());
@@ -428,6 +482,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         started: Instant::now(),
         operator: OperatorIndicator::unknown(),
         remember: None,
+        rejoin: None,
     };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
@@ -464,6 +519,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         receive: !context.media.send_only,
         e2ee: context.e2ee.is_some(),
     };
+    let rejoin_config = config.clone();
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
     let decision = crate::trust::decide(&origin, &options.trust)?;
@@ -537,8 +593,20 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         }
     }
     let operator = crate::trust::operator(trusted.as_ref(), conn.certificate(), statement.as_ref());
+    let rejoin = RejoinTarget {
+        endpoint: link.endpoint().clone(),
+        origin,
+        config: rejoin_config,
+        trust: options.trust,
+        seen_key: conn.certificate().map(|c| SeenKey {
+            key_sha256: c.key_sha256.clone(),
+            vouched: c.trusted_by_system,
+        }),
+        limit: options.rejoin_for,
+    };
     let context = JoinContext {
         operator,
+        rejoin: Some(rejoin),
         ..context
     };
     let remember = context.remember.clone();
@@ -686,6 +754,15 @@ pub struct Call {
     reported_sending: Option<(SendState, SendState)>,
     device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
     device_rx: tokio::sync::mpsc::UnboundedReceiver<DeviceReport>,
+    /// Whether `conn` still delivers events (a lost one is kept only until a rejoin replaces it).
+    conn_open: bool,
+    /// While the connection to the server is lost: the rejoin under way.
+    rejoining: Option<Rejoining>,
+    /// The microphone's frames, for whichever sender is current (a rejoin starts a new one).
+    capture_relay: Option<CaptureRelay>,
+    /// End-to-end encrypted calls: who was not in the room when we rejoined, until they are back
+    /// or their grace ends.
+    missing: Vec<Missing>,
 }
 
 /// The next event of an optional peer connection; never, without one.
@@ -778,6 +855,10 @@ impl Call {
             device_tx,
             device_rx,
             sealed_room: false,
+            conn_open: true,
+            rejoining: None,
+            capture_relay: None,
+            missing: Vec::new(),
         }
     }
 
@@ -813,6 +894,8 @@ impl Call {
         }
         let captured = started.map(|(devices, frames)| {
             self.devices = Some(devices);
+            let (relay, frames) = CaptureRelay::start(frames);
+            self.capture_relay = Some(relay);
             frames
         });
         let sources = if self.sealed_room {
@@ -848,6 +931,16 @@ impl Call {
         self.sources = Some(sources);
         self.can_send = (audio, video);
         self.report_sending();
+        self.offer_media().await
+    }
+
+    /// Offer what `sources` holds to the server on a new peer connection (the sender starts
+    /// with the answer).
+    async fn offer_media(&mut self) -> Result<(), UserError> {
+        let Some(sources) = &self.sources else {
+            return Ok(());
+        };
+        let (audio, video) = (sources.has_audio(), sources.has_video());
         if !audio && !video {
             return Ok(());
         }
@@ -923,7 +1016,19 @@ impl Call {
     /// The encryption indicator from what the media path proves: end-to-end only when every
     /// publishing participant's media has opened with the call key.
     fn update_encryption(&mut self) {
-        let encryption = EncryptionIndicator::from_streams(
+        let encryption = self.encryption_now();
+        if encryption != self.indicators.encryption {
+            self.indicators.encryption = encryption;
+            self.queued.push_back(CallEvent::Indicators {
+                indicators: self.indicators.clone(),
+                recording_change: None,
+            });
+        }
+    }
+
+    /// The encryption indicator as the media path proves it now.
+    fn encryption_now(&self) -> EncryptionIndicator {
+        EncryptionIndicator::from_streams(
             self.context.e2ee.is_some(),
             self.participants
                 .values()
@@ -938,14 +1043,7 @@ impl Call {
                         .unwrap_or(StreamProof::Nothing);
                     Some((name, proof))
                 }),
-        );
-        if encryption != self.indicators.encryption {
-            self.indicators.encryption = encryption;
-            self.queued.push_back(CallEvent::Indicators {
-                indicators: self.indicators.clone(),
-                recording_change: None,
-            });
-        }
+        )
     }
 
     /// Change the end-to-end passphrase during the call (everyone still here agreed on a new one,
@@ -1132,14 +1230,17 @@ impl Call {
                 return None;
             }
             tokio::select! {
-                event = self.conn.next_event() => match event {
+                event = self.conn.next_event(), if self.conn_open => match event {
                     Some(event) => self.on_room_event(event).await,
-                    None => self.end(EndReason::Lost {
-                        error: UserError::ServerLost {
-                            detail: "the connection ended".into(),
-                        },
+                    None => self.on_lost(UserError::ServerLost {
+                        detail: "the connection ended".into(),
                     }),
                 },
+                progress = rejoin_progress(self.rejoining.as_mut()) => match progress {
+                    RejoinProgress::Due => self.start_attempt(),
+                    RejoinProgress::Connected(result) => self.on_attempt_connected(result),
+                },
+                () = first_missing_due(&self.missing) => self.advise_missing(),
                 Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
                     self.on_publisher_link(event);
                 }
@@ -1202,10 +1303,14 @@ impl Call {
         } else {
             ConnectionState::Connecting
         };
-        if self.reported_state != Some(combined) {
-            self.reported_state = Some(combined);
-            self.queued
-                .push_back(CallEvent::Connection { state: combined });
+        self.set_connection(combined);
+    }
+
+    /// Report the connection's state when it changed.
+    fn set_connection(&mut self, state: ConnectionState) {
+        if self.reported_state != Some(state) {
+            self.reported_state = Some(state);
+            self.queued.push_back(CallEvent::Connection { state });
         }
     }
 
@@ -1379,6 +1484,7 @@ impl Call {
         match event {
             RoomEvent::ParticipantJoined(p) | RoomEvent::ParticipantPublishing(p) => {
                 let info = ParticipantInfo::from(&p);
+                self.came_back(&info);
                 let known = self.participants.insert(p.id, info.clone());
                 if known.is_none() {
                     self.queued
@@ -1450,14 +1556,25 @@ impl Call {
             RoomEvent::RoomDestroyed => self.end(EndReason::RoomClosed),
             RoomEvent::Kicked => self.end(EndReason::Kicked),
             RoomEvent::Left => self.end(EndReason::Left),
-            RoomEvent::SessionLost { reason } => self.end(EndReason::Lost {
-                error: UserError::ServerLost { detail: reason },
-            }),
+            RoomEvent::SessionLost { reason } => {
+                self.on_lost(UserError::ServerLost { detail: reason });
+            }
+            RoomEvent::Joined { me, participants } => self.on_rejoined(me, participants).await,
+            // Our own ghost (the session the server has not noticed is gone) may still hold
+            // the last place: it is freed soon.
+            RoomEvent::JoinFailed(janus::JoinError::RoomFull) if self.rejoining.is_some() => {
+                self.on_lost(UserError::from(janus::JoinError::RoomFull));
+            }
+            RoomEvent::JoinFailed(e) if self.rejoining.is_some() => {
+                self.rejoining = None;
+                self.end(EndReason::Lost {
+                    error: UserError::from(e),
+                });
+            }
             RoomEvent::ProtocolError { reason } => self.end(EndReason::Lost {
                 error: UserError::ProtocolError { detail: reason },
             }),
-            RoomEvent::Joined { .. }
-            | RoomEvent::JoinFailed(_)
+            RoomEvent::JoinFailed(_)
             | RoomEvent::WebRtcUp(_)
             | RoomEvent::MediaFlowing { .. }
             | RoomEvent::Hangup { .. } => {}
@@ -1540,6 +1657,39 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&track)?,
             json!({"event": "trackAdded", "participant": "7", "kind": "video"})
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn rejoin_events_serialise_for_the_ui_and_the_cli() -> Result<(), serde_json::Error> {
+        let state = CallEvent::Connection {
+            state: ConnectionState::Reconnecting,
+        };
+        assert_eq!(
+            serde_json::to_value(&state)?,
+            json!({"event": "connection", "state": "reconnecting"})
+        );
+        let reconnecting = CallEvent::Reconnecting {
+            attempt: 2,
+            since_ms: 512,
+            error: UserError::ServerUnreachable {
+                detail: "connection refused".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&reconnecting)?,
+            json!({"event": "reconnecting", "attempt": 2, "sinceMs": 512,
+                "error": {"code": "ServerUnreachable", "detail": "connection refused"}})
+        );
+        let rejoined = CallEvent::Rejoined {
+            me: "42".into(),
+            after_ms: 3516,
+            attempts: 4,
+        };
+        assert_eq!(
+            serde_json::to_value(&rejoined)?,
+            json!({"event": "rejoined", "me": "42", "afterMs": 3516, "attempts": 4})
         );
         Ok(())
     }

@@ -77,6 +77,8 @@ pub struct Options {
     media: MediaChoice,
     trust: TrustOptions,
     remember_password: bool,
+    /// How long to keep trying to rejoin when the server connection is lost during the call.
+    rejoin_for: Duration,
     /// A file whose first line is the end-to-end passphrase.
     e2ee: Option<PathBuf>,
     /// Where the next passphrase is, taken up on SIGUSR1.
@@ -161,6 +163,7 @@ impl Options {
             remember_password: false,
             e2ee: None,
             e2ee_next: None,
+            rejoin_for: runde_call::REJOIN_FOR,
         };
         let mut video_out_times = None;
         let mut args = args.iter();
@@ -184,6 +187,15 @@ impl Options {
                         return Err("--duration takes a positive number of seconds".into());
                     }
                     options.duration = Some(Duration::from_secs_f64(seconds));
+                }
+                "--rejoin-for" => {
+                    let seconds: f64 = value("--rejoin-for")?
+                        .parse()
+                        .map_err(|_| "--rejoin-for takes seconds".to_owned())?;
+                    if !(seconds.is_finite() && (0.0..=86_400.0).contains(&seconds)) {
+                        return Err("--rejoin-for takes 0 to 86400 seconds".into());
+                    }
+                    options.rejoin_for = Duration::from_secs_f64(seconds);
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
@@ -318,6 +330,7 @@ pub async fn join(options: Options) -> ExitCode {
         media: options.media.clone(),
         remember_password: options.remember_password,
         e2ee,
+        rejoin_for: options.rejoin_for,
     })
     .await;
     let mut prompts = 0;
@@ -346,11 +359,15 @@ pub async fn join(options: Options) -> ExitCode {
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
     let mut change_requests = ChangeRequests::new();
+    // One listener for the whole call: a Ctrl-C that comes while an event is being printed is
+    // not lost (a listener made anew for each event would miss it, and the call would go on).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         let event = tokio::select! {
             event = call.next_event() => event,
             () = until(deadline) => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             () = change_requests.next() => {
                 let changed = match options.e2ee_next.as_deref() {
                     Some(path) => match read_passphrase(path) {
@@ -595,6 +612,18 @@ fn print_event(options: &Options, event: &CallEvent) {
             "{left} left and knows the passphrase: agree on a new one to keep them out of the rest of the call"
         ),
         CallEvent::PushToTalk { keys } => println!("push to talk: hold {keys}"),
+        CallEvent::Reconnecting {
+            attempt, since_ms, ..
+        } => println!(
+            "connection to the server lost {:.1} s ago; rejoining (attempt {attempt})",
+            *since_ms as f64 / 1000.0
+        ),
+        CallEvent::Rejoined {
+            after_ms, attempts, ..
+        } => println!(
+            "back in the call after {:.1} s ({attempts} attempts)",
+            *after_ms as f64 / 1000.0
+        ),
         CallEvent::Warning { error } => println!("warning: {error}"),
         CallEvent::Ended { reason } => println!("call ended: {reason:?}"),
     }

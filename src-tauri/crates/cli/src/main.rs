@@ -27,6 +27,8 @@ commands:
                               is never taken from the command line)
       --remember-password     once accepted, remember the password in the system keyring
       --duration <seconds>    leave after this long (default: until the call ends or Ctrl-C)
+      --rejoin-for <seconds>  when the server connection is lost, keep trying to rejoin this
+                              long before the call ends (default: 120; 0: end at once)
       --audio-in <source>     send sound: mic, mic:<device>, tone, tone:<hz>, or a WAV file
                               (looped)
       --video-in <source>     send video: camera, camera:<device>, pattern (640x360@30),

@@ -59,6 +59,18 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// Whether trying again later may succeed: nothing answered, or something other than the
+    /// server answered (a proxy while the server restarts). A certificate problem is never
+    /// transient: the same server is checked again as on first contact, and a changed key blocks.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::NotAConferenceServer { .. }
+        )
+    }
+}
+
 /// TLS settings for `wss://`: the system's trust store (which honours `SSL_CERT_FILE` and
 /// `SSL_CERT_DIR`), extra trusted authorities, and the server's pinned keys.
 #[derive(Debug, Clone, Default)]
@@ -246,4 +258,42 @@ fn classify(error: WsError, observed: &Observed) -> ConnectError {
 /// A text frame.
 pub(crate) fn text(message: String) -> tungstenite::Message {
     tungstenite::Message::text(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_server_is_worth_trying_again() {
+        let certificate = Box::new(ServerCertificate {
+            subject: "CN=meet.example.org".into(),
+            issuer: "CN=meet.example.org".into(),
+            organisation: None,
+            not_before: 0,
+            not_after: 0,
+            key_sha256: "KEY".into(),
+            trusted_by_system: false,
+        });
+        let unreachable = ConnectError::Unreachable {
+            reason: "connection refused".into(),
+        };
+        let proxy = ConnectError::NotAConferenceServer {
+            reason: "502 Bad Gateway".into(),
+        };
+        assert!(unreachable.is_transient() && proxy.is_transient());
+        for blocked in [
+            ConnectError::KeyChanged {
+                presented: certificate.clone(),
+            },
+            ConnectError::UntrustedCertificate {
+                presented: certificate,
+            },
+            ConnectError::Tls {
+                reason: "bad certificate".into(),
+            },
+        ] {
+            assert!(!blocked.is_transient(), "{blocked}");
+        }
+    }
 }
