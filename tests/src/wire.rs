@@ -505,6 +505,19 @@ impl Wire {
         limit_rate(CLIENT_TUN, kbit, tc)
     }
 
+    /// The client side moves to another address on the same link, as a laptop does when its
+    /// network changes under it: `to` is added first, then `from` removed (with it go the
+    /// paths that were bound to it).
+    pub fn move_client_address(&self, from: &str, to: &str) -> Result<()> {
+        // A second address on the same subnet is a "secondary" one, and the kernel deletes the
+        // secondaries with the primary unless told to promote one.
+        let promote = format!("/proc/sys/net/ipv4/conf/{CLIENT_TUN}/promote_secondaries");
+        std::fs::write(&promote, "1").map_err(|e| err(&promote, e))?;
+        ip(&["addr", "add", &format!("{to}/24"), "dev", CLIENT_TUN])?;
+        ip(&["addr", "del", &format!("{from}/24"), "dev", CLIENT_TUN])?;
+        Ok(())
+    }
+
     /// The uplink's rate limit so far: what it let through, what it dropped, what it holds.
     pub fn uplink_queue(&self) -> Result<QueueStats> {
         let shown = run_tool(

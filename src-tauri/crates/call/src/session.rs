@@ -1292,6 +1292,27 @@ impl Call {
 
     /// Combine both connections' states into one and report changes.
     fn on_link_state(&mut self, index: usize, state: LinkState) {
+        // Nothing has come back on a media path for 1.5 s (ICE's keepalives go every 500 ms):
+        // the network changed under us (another address, an interface down and up) or dropped.
+        // The server's side of the path is tied to the address we had, so the call rejoins as
+        // when the server connection is lost: new peer connections from the addresses we have
+        // now. (When the signalling connection went with it, that loss starts the same.)
+        let rejoins = self
+            .context
+            .rejoin
+            .as_ref()
+            .is_some_and(|target| !target.limit.is_zero());
+        if matches!(state, LinkState::Disconnected | LinkState::Failed)
+            && rejoins
+            && self.rejoining.is_none()
+        {
+            let which = if index == 0 { "sending" } else { "receiving" };
+            tracing::info!(link = which, "a media path went silent; rejoining");
+            self.on_lost(UserError::MediaFailed {
+                detail: format!("nothing arrived on the media connection for {which} for a while"),
+            });
+            return;
+        }
         self.link_states[index] = Some(state);
         let states = self.link_states.iter().flatten();
         let combined = if states.clone().any(|s| *s == LinkState::Failed) {
