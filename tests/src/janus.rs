@@ -215,20 +215,32 @@ events: {{
 
     /// Start Janus again after [`kill`](Self::kill), as an operator restarts a crashed server:
     /// the same configuration folder, the same WebSocket port. Returns once its WebSocket
-    /// accepts connections; its log goes to `janus-<n>.log` beside the first one. (Not for a
-    /// server behind a wire.)
+    /// accepts connections; its log goes to `janus-<n>.log` beside the first one. (For a server
+    /// behind a wire: [`restart_on`](Self::restart_on).)
     pub fn restart(&mut self) -> Result<()> {
+        if self._relay.is_some() {
+            return Err(err("janus restart", "behind a wire: restart_on"));
+        }
+        self.relaunch(Command::new(find_program("janus")?))
+    }
+
+    /// [`restart`](Self::restart) for a server started with [`start_on`](Self::start_on) that
+    /// `host`.
+    pub fn restart_on(&mut self, host: &ServerHost) -> Result<()> {
+        if self._relay.is_none() {
+            return Err(err("janus restart", "not behind a wire: restart"));
+        }
+        self.relaunch(host.command(find_program("janus")?)?)
+    }
+
+    fn relaunch(&mut self, command: Command) -> Result<()> {
         if self.guard.is_some() {
             return Err(err("janus restart", "Janus is still running"));
-        }
-        if self._relay.is_some() {
-            return Err(err("janus restart", "not supported behind a wire"));
         }
         self.starts += 1;
         let log = self
             .log
             .with_file_name(format!("janus-{}.log", self.starts));
-        let command = Command::new(find_program("janus")?);
         self.guard = Some(run_janus(command, &self.conf, &log, self.ws_addr)?);
         self.log = log;
         Ok(())

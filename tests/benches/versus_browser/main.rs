@@ -19,16 +19,19 @@
 //! - a bottleneck step: the uplink narrows from 2.5 Mbit/s to 500 kbit/s and widens again under
 //!   a sender of each kind; the rate each offered (the kernel's counters at the limit), what the
 //!   limit dropped, how soon the rate came back, and WB-PESQ at a Runde receiver before and
-//!   right after the step.
+//!   right after the step;
+//! - recovery: how soon a listener hears its sender again after the clients' address changed
+//!   and after the server was restarted.
 //!
 //! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
-//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,step,load2,load4`: only the scenarios
+//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,step,load2,load4,recovery`: only the scenarios
 //! named.
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
 mod join;
 mod latency;
 mod load;
+mod recovery;
 mod speech;
 mod step;
 mod video;
@@ -157,7 +160,7 @@ fn main() -> Result<()> {
     )?;
     let camera = dir.join("camera.y4m");
     analysis::pattern_y4m(&camera, 300)?;
-    let setup = Setup {
+    let mut setup = Setup {
         pin: pin.display().to_string(),
         page: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("janus/page"),
         dir,
@@ -178,13 +181,18 @@ fn main() -> Result<()> {
         ("load2", |s, r| load::cpu_and_memory(s, r, 1)),
         ("load4", |s, r| load::cpu_and_memory(s, r, 3)),
     ];
-    for (name, run) in scenarios {
-        if only
-            .as_deref()
+    let wanted = |name: &str| {
+        only.as_deref()
             .is_none_or(|only| only.split(',').any(|o| o.trim() == name))
-        {
+    };
+    for (name, run) in scenarios {
+        if wanted(name) {
             run(&setup, &mut rows)?;
         }
+    }
+    // Last: it restarts the server and moves the clients' address.
+    if wanted("recovery") {
+        recovery::recovery(&mut setup, &mut rows)?;
     }
 
     println!("\n| metric | Runde | Chromium | Runde ÷ Chromium |");

@@ -1297,21 +1297,13 @@ impl Call {
         // The server's side of the path is tied to the address we had, so the call rejoins as
         // when the server connection is lost: new peer connections from the addresses we have
         // now. (When the signalling connection went with it, that loss starts the same.)
-        let rejoins = self
-            .context
-            .rejoin
-            .as_ref()
-            .is_some_and(|target| !target.limit.is_zero());
-        if matches!(state, LinkState::Disconnected | LinkState::Failed)
-            && rejoins
-            && self.rejoining.is_none()
-        {
+        if matches!(state, LinkState::Disconnected | LinkState::Failed) {
             let which = if index == 0 { "sending" } else { "receiving" };
-            tracing::info!(link = which, "a media path went silent; rejoining");
-            self.on_lost(UserError::MediaFailed {
-                detail: format!("nothing arrived on the media connection for {which} for a while"),
-            });
-            return;
+            if self.rejoin_for_media(format!(
+                "nothing arrived on the media connection for {which} for a while"
+            )) {
+                return;
+            }
         }
         self.link_states[index] = Some(state);
         let states = self.link_states.iter().flatten();
@@ -1327,6 +1319,28 @@ impl Call {
         self.set_connection(combined);
     }
 
+    /// Rejoin because the media paths broke (when rejoining is wanted and not under way);
+    /// whether it started.
+    fn rejoin_for_media(&mut self, detail: String) -> bool {
+        let rejoins = self
+            .context
+            .rejoin
+            .as_ref()
+            .is_some_and(|target| !target.limit.is_zero());
+        if !rejoins || self.rejoining.is_some() {
+            return false;
+        }
+        tracing::info!(reason = %detail, "the media paths broke; rejoining");
+        self.on_lost(UserError::MediaFailed { detail });
+        true
+    }
+
+    /// A local address a connection started with is gone: its paths are broken now, whatever
+    /// ICE says yet.
+    fn on_address_lost(&mut self, address: std::net::IpAddr) {
+        self.rejoin_for_media(format!("this computer's address {address} went away"));
+    }
+
     /// Report the connection's state when it changed.
     fn set_connection(&mut self, state: ConnectionState) {
         if self.reported_state != Some(state) {
@@ -1336,6 +1350,9 @@ impl Call {
     }
 
     fn on_publisher_link(&mut self, event: LinkEvent) {
+        if let LinkEvent::AddressLost(address) = event {
+            return self.on_address_lost(address);
+        }
         if let LinkEvent::State(state) = event {
             self.on_link_state(0, state);
             if state == LinkState::Failed {
@@ -1350,6 +1367,7 @@ impl Call {
 
     fn on_subscriber_link(&mut self, event: LinkEvent) {
         match event {
+            LinkEvent::AddressLost(address) => self.on_address_lost(address),
             LinkEvent::Track(track) => {
                 let by_mid = track
                     .track_id

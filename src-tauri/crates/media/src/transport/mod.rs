@@ -136,6 +136,9 @@ pub enum LinkState {
 pub enum LinkEvent {
     /// The connection state changed.
     State(LinkState),
+    /// A local address the connection was set up with is gone (the network changed): the
+    /// server's side of its paths points at an address we no longer have.
+    AddressLost(std::net::IpAddr),
     /// Media from the peer started arriving on a new track.
     Track(RemoteTrack),
 }
@@ -144,6 +147,7 @@ impl std::fmt::Debug for LinkEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::State(s) => write!(f, "State({s:?})"),
+            Self::AddressLost(a) => write!(f, "AddressLost({a})"),
             Self::Track(t) => write!(f, "Track({:?}, ssrc {})", t.kind, t.ssrc),
         }
     }
@@ -204,6 +208,44 @@ fn vp8_codec() -> RTCRtpCodec {
         sdp_fmtp_line: String::new(),
         rtcp_feedback: vec![],
     }
+}
+
+/// How often the machine's addresses are compared with those a connection started with.
+const ADDRESS_CHECK: Duration = Duration::from_millis(250);
+
+/// The machine's addresses a connection can use (what webrtc-rs makes host candidates of).
+fn usable_addresses() -> Vec<std::net::IpAddr> {
+    rtc::shared::ifaces::ifaces()
+        .map(|interfaces| {
+            interfaces
+                .into_iter()
+                .filter_map(|i| i.addr.map(|a| a.ip()))
+                .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Watch the machine's addresses for as long as the connection's events are read: when one it
+/// started with disappears, say so at once. ICE would notice only when nothing comes back for a
+/// while (1.5 s); browsers follow the system's address changes the same way.
+fn watch_addresses(events: mpsc::UnboundedSender<LinkEvent>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let start = usable_addresses();
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(ADDRESS_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !events.is_closed() {
+            tick.tick().await;
+            let now = usable_addresses();
+            if let Some(gone) = start.iter().find(|a| !now.contains(a)) {
+                let _ = events.send(LinkEvent::AddressLost(*gone));
+                return;
+            }
+        }
+    });
 }
 
 /// The interceptor chain: NACK both ways (asking more often, and not forever), RTCP reports,
@@ -298,6 +340,7 @@ impl PeerLink {
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let (event_tx, events) = mpsc::unbounded_channel();
+        watch_addresses(event_tx.clone());
         let (gathered_tx, gathered) = watch::channel(false);
         let handler = Arc::new(Handler {
             events: event_tx,
