@@ -35,6 +35,7 @@ async fn wait_connected(link: &mut PeerLink) -> Vec<RemoteTrack> {
             LinkEvent::State(LinkState::Connected) => return tracks,
             LinkEvent::State(LinkState::Failed | LinkState::Closed) => panic!("link failed"),
             LinkEvent::Track(t) => tracks.push(t),
+            LinkEvent::AddressLost(a) => panic!("address {a} went away during the test"),
             LinkEvent::State(_) => {}
         }
     }
