@@ -145,7 +145,17 @@ impl VideoLadder {
         } else {
             4
         };
-        let payload = (f64::from(video.min(max_bps(pixels))) * PAYLOAD_SHARE) as u32;
+        // Below the full size, the encoder may spend enough to carry the next bigger size's
+        // step up: the estimate never grows past 1.5 × what arrives (it cannot tell a link
+        // that is full from an encoder that has nothing more to say), so a small picture capped
+        // at what it needs would hold the estimate below what the bigger one needs, for good.
+        let cap = if self.halvings > 0 {
+            let bigger = min_bps(self.pixels(self.halvings - 1));
+            max_bps(pixels).max((f64::from(bigger) * UP_MARGIN * 1.1) as u32)
+        } else {
+            max_bps(pixels)
+        };
+        let payload = (f64::from(video.min(cap)) * PAYLOAD_SHARE) as u32;
         VideoPlan {
             width,
             height,
@@ -215,6 +225,19 @@ mod tests {
             vec![(320, 3_000), (640, 7_000), (1280, 11_100)],
             "{sizes:?}"
         );
+    }
+
+    #[test]
+    fn a_small_picture_may_spend_enough_for_the_estimate_to_grow_past_it() {
+        let mut ladder = VideoLadder::new(640, 360);
+        assert_eq!(ladder.plan(0, 200_000).width, 320);
+        // Plenty again, but not yet for long: still 180p, allowed more than 180p needs, so
+        // that what arrives (× 1.5, the estimator's ceiling) carries 360p's step up.
+        let plan = ladder.plan(100, 1_000_000);
+        assert_eq!(plan.width, 320);
+        assert!(plan.bitrate_kbps > 300, "{plan:?}");
+        // The full size is capped at what it needs.
+        assert!(VideoLadder::new(640, 360).plan(0, 1_000_000).bitrate_kbps < 700);
     }
 
     #[test]
