@@ -37,21 +37,7 @@ fn the_sending_rate_follows_a_bottleneck_step() -> Result<()> {
     let pin = pin.display().to_string();
     let heard = dir.join("bob.wav").display().to_string();
     let speech_arg = speech.display().to_string();
-    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "50",
-        ];
-        args.extend_from_slice(media);
-        CliClient::spawn(&name.to_lowercase(), &args)
-    };
+    let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 50, media);
     let wait = Duration::from_secs(20);
     let mut alice = join(
         "Alice",
@@ -158,21 +144,7 @@ fn media_comes_back_after_an_address_change() -> Result<()> {
     std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
     let pin = pin.display().to_string();
     let heard = dir.join("ear.wav").display().to_string();
-    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "40",
-        ];
-        args.extend_from_slice(media);
-        CliClient::spawn(&name.to_lowercase(), &args)
-    };
+    let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 40, media);
     let wait = Duration::from_secs(20);
     let mut speaker = join(
         "Tone",

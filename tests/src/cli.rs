@@ -39,6 +39,31 @@ fn collect(
 }
 
 impl CliClient {
+    /// `runde-cli join <link> --json` as `name` (also its label, lower-cased), with the room
+    /// password from `password_file`, for `seconds`, and `media` options.
+    pub fn join(
+        link: &str,
+        password_file: &str,
+        name: &str,
+        seconds: u32,
+        media: &[&str],
+    ) -> Result<Self> {
+        let seconds = seconds.to_string();
+        let mut args = vec![
+            "join",
+            link,
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            password_file,
+            "--duration",
+            &seconds,
+        ];
+        args.extend_from_slice(media);
+        Self::spawn(&name.to_lowercase(), &args)
+    }
+
     /// Start `runde-cli <args>`; `name` labels it in failures. Its output is also written to
     /// `<dir>/<name>.out` / `.err` when it is dropped.
     pub fn spawn(name: &str, args: &[&str]) -> Result<Self> {
