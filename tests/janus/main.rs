@@ -447,21 +447,7 @@ fn a_call_rejoins_after_the_network_was_gone() -> Result<()> {
     let (dir, janus) = server("janus-rejoin-network")?;
     let link = janus.link(ROOM);
     let pin = password_file(&dir, "pin", PIN)?;
-    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "120",
-        ];
-        args.extend_from_slice(media);
-        CliClient::spawn(&name.to_lowercase(), &args)
-    };
+    let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 120, media);
     let mut speaker = join("Tone", &["--audio-in", "tone:660"])?;
     speaker.wait_event("joined", Duration::from_secs(15), event_is("joined"))?;
     let mut listener = join("Ear", &[])?;
@@ -541,22 +527,9 @@ fn an_end_to_end_encrypted_call_stays_encrypted_across_a_rejoin() -> Result<()> 
     let pin = password_file(&dir, "pin", PIN)?;
     let passphrase = password_file(&dir, "e2ee", "Kaffee Kanne Kuchen Kerze")?;
     let wait = Duration::from_secs(20);
-    let join = |name: &str, extra: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--e2ee-passphrase-file",
-            &passphrase,
-            "--duration",
-            "120",
-        ];
-        args.extend_from_slice(extra);
-        CliClient::spawn(&name.to_lowercase(), &args)
+    let join = |name: &str, extra: &[&str]| {
+        let media = [&["--e2ee-passphrase-file", passphrase.as_str()], extra].concat();
+        CliClient::join(&link, &pin, name, 120, &media)
     };
     let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
     alice.wait_event("joined", wait, event_is("joined"))?;
@@ -963,21 +936,7 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
     let link = janus.link(ROOM);
     let pin = password_file(&dir, "pin", PIN)?;
     let wait = Duration::from_secs(15);
-    let join = |name: &str, media: &[&'static str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "60",
-        ];
-        args.extend_from_slice(media);
-        CliClient::spawn(&name.to_lowercase(), &args)
-    };
+    let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 60, media);
     let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
     let joined = alice.wait_event("joined", wait, event_is("joined"))?;
     let alice_id = joined["me"].as_str().unwrap_or_default().to_owned();
@@ -1160,21 +1119,9 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
     let out = |name: &str| dir.join(name).display().to_string();
     let wait = Duration::from_secs(20);
     // The receivers stay four seconds and leave by themselves (their files are then complete).
-    let join = |name: &str, extra: &[&str]| -> Result<CliClient> {
-        let seconds = if name == "Alice" { "60" } else { "4" };
-        let mut args = vec![
-            "join",
-            link.as_str(),
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            pin.as_str(),
-            "--duration",
-            seconds,
-        ];
-        args.extend_from_slice(extra);
-        CliClient::spawn(&name.to_lowercase(), &args)
+    let join = |name: &str, extra: &[&str]| {
+        let seconds = if name == "Alice" { 60 } else { 4 };
+        CliClient::join(&link, &pin, name, seconds, extra)
     };
     let mut alice = join(
         "Alice",
@@ -1336,25 +1283,14 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
     let new = password_file(&dir, "e2ee-new", "Milch Zucker Loeffel Teller")?;
     let bob_y4m = dir.join("bob.y4m").display().to_string();
     let wait = Duration::from_secs(20);
-    let join = |name: &str, seconds: &str, extra: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            link.as_str(),
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            pin.as_str(),
-            "--duration",
-            seconds,
-            "--e2ee-passphrase-file",
-        ];
-        args.extend_from_slice(extra);
-        CliClient::spawn(&name.to_lowercase(), &args)
+    // `extra` starts with the passphrase file.
+    let join = |name: &str, seconds: u32, extra: &[&str]| {
+        let media = [&["--e2ee-passphrase-file"], extra].concat();
+        CliClient::join(&link, &pin, name, seconds, &media)
     };
     let mut alice = join(
         "Alice",
-        "60",
+        60,
         &[
             &old,
             "--e2ee-next-passphrase-file",
@@ -1371,7 +1307,7 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
         .to_owned();
     let mut bob = join(
         "Bob",
-        "60",
+        60,
         &[
             &old,
             "--e2ee-next-passphrase-file",
@@ -1380,7 +1316,7 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
             &bob_y4m,
         ],
     )?;
-    let mut carol = join("Carol", "3", &[&old])?;
+    let mut carol = join("Carol", 3, &[&old])?;
     let from_alice = |e: &Value, decrypting: bool, previous: bool| {
         e["event"] == "decryption"
             && e["participant"] == alice_id.as_str()
@@ -1438,7 +1374,7 @@ fn a_new_passphrase_after_someone_left_shuts_them_out() -> Result<()> {
         e["event"] == "indicators" && e["indicators"]["encryption"]["state"] == "endToEnd"
     })?;
     // Carol comes back with the old passphrase: nothing of Alice's opens for her.
-    let mut carol_again = join("Carol", "4", &[&old])?;
+    let mut carol_again = join("Carol", 4, &[&old])?;
     carol_again.wait_event("Carol, back, cannot open Alice's media", wait, |e| {
         from_alice(e, false, false)
     })?;

@@ -335,21 +335,7 @@ fn a_call_through_the_wire_carries_media() -> Result<()> {
     let pin = dir.join("pin");
     std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
     let pin = pin.display().to_string();
-    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "30",
-        ];
-        args.extend_from_slice(media);
-        CliClient::spawn(&name.to_lowercase(), &args)
-    };
+    let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 30, media);
     let wait = Duration::from_secs(20);
     let mut alice = join("Alice", &["--audio-in", "tone:440"])?;
     let joined = alice.wait_event("joined", wait, |e| e["event"] == "joined")?;

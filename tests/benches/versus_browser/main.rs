@@ -253,6 +253,21 @@ fn chromium(setup: &Setup, name: &str, display: Option<&str>) -> Result<Browser>
     Browser::start(&dir, &setup.page, &setup.speech, &setup.camera, display)
 }
 
+/// A Chromium page in the room, publishing the speech and the camera file.
+fn chromium_publishing(setup: &Setup, name: &str) -> Result<Browser> {
+    let browser = chromium(setup, name, None)?;
+    browser.open(
+        &setup.janus.ws_url(),
+        ROOM,
+        PIN,
+        &runde_e2e::browser::PageOptions::default(),
+    )?;
+    runde_e2e::process::wait_until("Chromium to publish", Duration::from_secs(30), || {
+        Ok((browser.results()?["publishing"] == true).then_some(()))
+    })?;
+    Ok(browser)
+}
+
 fn runde(setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
     runde_with_env(setup, name, extra, &[])
 }

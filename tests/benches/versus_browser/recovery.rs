@@ -13,7 +13,7 @@ use runde_e2e::netns::CLIENT_ADDR;
 use runde_e2e::process::wait_until;
 use serde_json::Value;
 
-use crate::{Better, PIN, ROOM, Row, Setup, chromium, runde};
+use crate::{Better, PIN, ROOM, Row, Setup, chromium, chromium_publishing, runde};
 
 /// The address the clients' host moves to.
 const MOVED_ADDR: &str = "198.18.0.3";
@@ -101,11 +101,7 @@ fn received(listener: &Browser) -> Result<u64> {
 }
 
 fn chromium_recovers(setup: &mut Setup, event: Event, name: &str) -> Result<Option<f64>> {
-    let sender = chromium(setup, &format!("chromium-recovery-sender-{name}"), None)?;
-    sender.open(&setup.janus.ws_url(), ROOM, PIN, &PageOptions::default())?;
-    wait_until("Chromium to publish", Duration::from_secs(30), || {
-        Ok((sender.results()?["publishing"] == true).then_some(()))
-    })?;
+    let sender = chromium_publishing(setup, &format!("chromium-recovery-sender-{name}"))?;
     let listener = chromium(setup, &format!("chromium-recovery-listener-{name}"), None)?;
     let listen = PageOptions {
         listen_only: true,

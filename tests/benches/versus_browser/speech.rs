@@ -7,7 +7,7 @@ use runde_e2e::browser::PageOptions;
 use runde_e2e::process::wait_until;
 use runde_e2e::{Result, analysis, err};
 
-use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, runde};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, chromium_publishing, runde};
 
 fn pesq_python() -> Result<PathBuf> {
     let path = std::env::var_os("RUNDE_PESQ_PYTHON")
@@ -149,11 +149,7 @@ pub fn speech_under_loss(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     drop(sender);
 
     let mut theirs = Vec::new();
-    let speaker = chromium(setup, "chromium-speaker", None)?;
-    speaker.open(&setup.janus.ws_url(), ROOM, PIN, &PageOptions::default())?;
-    wait_until("Chromium to publish", wait, || {
-        Ok((speaker.results()?["publishing"] == true).then_some(()))
-    })?;
+    let _speaker = chromium_publishing(setup, "chromium-speaker")?;
     let listener = chromium(setup, "chromium-listener", None)?;
     for network in &networks {
         network.apply(&setup.wire)?;

@@ -6,14 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use runde_e2e::browser::PageOptions;
 use runde_e2e::cli::CliClient;
-use runde_e2e::process::wait_until;
 use runde_e2e::uplink::RateLog;
 use runde_e2e::{Result, analysis};
 
 use crate::speech::pesq_piece;
-use crate::{Better, PIN, ROOM, Row, Setup, chromium, runde};
+use crate::{Better, Row, Setup, chromium_publishing, runde};
 
 const WIDE: u32 = 2_500;
 const NARROW: u32 = 500;
@@ -133,11 +131,7 @@ pub fn bottleneck_step(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     drop(sender);
 
     setup.wire.limit_uplink_rate(Some(WIDE))?;
-    let browser = chromium(setup, "chromium-step", None)?;
-    browser.open(&setup.janus.ws_url(), ROOM, PIN, &PageOptions::default())?;
-    wait_until("Chromium to publish", Duration::from_secs(30), || {
-        Ok((browser.results()?["publishing"] == true).then_some(()))
-    })?;
+    let browser = chromium_publishing(setup, "chromium-step")?;
     let theirs = run_step(setup, "chromium", "Chromium's video")?;
     drop(browser);
     setup.wire.limit_uplink_rate(None)?;

@@ -744,7 +744,7 @@ impl VideoLoop {
             let Some(plan) = adapt.plan(&frame, self.track.bandwidth(), start.elapsed()) else {
                 // Skipped: the budget carries only audio, fewer frames, or the pacer is behind.
                 // The next picture sent after a pause must be decodable on its own.
-                if adapt.paused {
+                if adapt.paused() {
                     self.keyframe.store(true, Ordering::Relaxed);
                 }
                 continue;
@@ -808,8 +808,6 @@ struct Adaptation {
     frames: u64,
     /// The last plan, to log changes.
     last: Option<VideoPlan>,
-    /// Video is paused: the budget carries only audio.
-    paused: bool,
 }
 
 impl Adaptation {
@@ -819,8 +817,12 @@ impl Adaptation {
             pacer: Pacer::new(pace_bps(None)),
             frames: 0,
             last: None,
-            paused: false,
         }
+    }
+
+    /// Video is paused: the budget carries only audio.
+    fn paused(&self) -> bool {
+        self.last.is_some_and(|plan| plan.paused)
     }
 
     /// The plan for this source frame, or `None` to skip it.
@@ -863,7 +865,6 @@ impl Adaptation {
             );
         }
         self.last = Some(plan);
-        self.paused = plan.paused;
         self.frames += 1;
         if plan.paused
             || !self

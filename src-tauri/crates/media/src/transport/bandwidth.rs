@@ -97,7 +97,6 @@ impl Bandwidth {
     pub(super) fn driver(&self) -> Driver {
         Driver {
             bandwidth: self.clone(),
-            target: f64::from(self.lock().estimator.target_bps()),
             next_tick: None,
         }
     }
@@ -106,8 +105,6 @@ impl Bandwidth {
 /// What webrtc-rs's congestion-control interceptor drives.
 pub(super) struct Driver {
     bandwidth: Bandwidth,
-    /// The last target read, for `target_bitrate` (which may not lock).
-    target: f64,
     next_tick: Option<Instant>,
 }
 
@@ -163,18 +160,16 @@ impl BandwidthEstimator for Driver {
                 "bandwidth estimate"
             );
         }
-        self.target = f64::from(shared.estimator.target_bps());
         self.next_tick = Some(now + TICK);
     }
 
     fn target_bitrate(&self) -> f64 {
-        self.target
+        f64::from(self.bandwidth.lock().estimator.target_bps())
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         let mut shared = self.bandwidth.lock();
         shared.estimator.on_timeout(now);
-        self.target = f64::from(shared.estimator.target_bps());
         self.next_tick = Some(now + TICK);
     }
 
