@@ -743,6 +743,9 @@ pub struct Call {
     devices: Option<AudioDevices>,
     /// The last state of each media connection (publisher, subscriber) and what we reported.
     link_states: [Option<LinkState>; 2],
+    /// The server closed this media path itself (publisher, subscriber: e.g. the last publisher
+    /// left): its silence is no broken network.
+    hung_up: [bool; 2],
     reported_state: Option<ConnectionState>,
     indicators: Indicators,
     /// Our opened sources, until the sender takes them.
@@ -845,6 +848,7 @@ impl Call {
             decrypting: HashMap::new(),
             devices: None,
             link_states: [None, None],
+            hung_up: [false, false],
             reported_state: None,
             indicators,
             sources: None,
@@ -1297,7 +1301,10 @@ impl Call {
         // The server's side of the path is tied to the address we had, so the call rejoins as
         // when the server connection is lost: new peer connections from the addresses we have
         // now. (When the signalling connection went with it, that loss starts the same.)
-        if matches!(state, LinkState::Disconnected | LinkState::Failed) {
+        if state == LinkState::Connected {
+            self.hung_up[index] = false;
+        }
+        if matches!(state, LinkState::Disconnected | LinkState::Failed) && !self.hung_up[index] {
             let which = if index == 0 { "sending" } else { "receiving" };
             if self.rejoin_for_media(format!(
                 "nothing arrived on the media connection for {which} for a while"
@@ -1350,17 +1357,19 @@ impl Call {
     }
 
     fn on_publisher_link(&mut self, event: LinkEvent) {
-        if let LinkEvent::AddressLost(address) = event {
-            return self.on_address_lost(address);
-        }
-        if let LinkEvent::State(state) = event {
-            self.on_link_state(0, state);
-            if state == LinkState::Failed {
-                self.queued.push_back(CallEvent::Warning {
-                    error: UserError::MediaFailed {
-                        detail: "the media connection for sending failed".into(),
-                    },
-                });
+        match event {
+            LinkEvent::AddressLost(address) => self.on_address_lost(address),
+            // We publish: the server sends us no tracks.
+            LinkEvent::Track(_) => {}
+            LinkEvent::State(state) => {
+                self.on_link_state(0, state);
+                if state == LinkState::Failed {
+                    self.queued.push_back(CallEvent::Warning {
+                        error: UserError::MediaFailed {
+                            detail: "the media connection for sending failed".into(),
+                        },
+                    });
+                }
             }
         }
     }
@@ -1613,10 +1622,14 @@ impl Call {
             RoomEvent::ProtocolError { reason } => self.end(EndReason::Lost {
                 error: UserError::ProtocolError { detail: reason },
             }),
-            RoomEvent::JoinFailed(_)
-            | RoomEvent::WebRtcUp(_)
-            | RoomEvent::MediaFlowing { .. }
-            | RoomEvent::Hangup { .. } => {}
+            RoomEvent::JoinFailed(_) | RoomEvent::WebRtcUp(_) | RoomEvent::MediaFlowing { .. } => {}
+            RoomEvent::Hangup { role, .. } => {
+                let index = match role {
+                    janus::Role::Publisher => 0,
+                    janus::Role::Subscriber => 1,
+                };
+                self.hung_up[index] = true;
+            }
         }
     }
 

@@ -82,7 +82,7 @@ impl LossRateControl {
     }
 
     /// A feedback batch reported `received` and `lost` packets; `target_bps` is what we send.
-    /// `acked_bps` is what the receiver got lately, if measured.
+    /// `acked_bps` is what the receiver got lately, if measured (used after a burst of loss).
     pub(super) fn on_feedback(
         &mut self,
         now: Instant,
@@ -106,7 +106,10 @@ impl LossRateControl {
         self.received = 0;
         self.lost = 0;
         self.window_start = Some(now);
-        self.decide(now, target_bps, acked_bps, rtt);
+        // Only a burst says the link narrowed below what we send; random loss in a window that
+        // happened to be heavy does not, and cutting to what got through each time would ratchet
+        // the rate down (what gets through follows what we send).
+        self.decide(now, target_bps, acked_bps.filter(|_| burst), rtt);
     }
 
     fn decide(&mut self, now: Instant, target_bps: f64, acked_bps: Option<f64>, rtt: Duration) {
@@ -173,6 +176,15 @@ mod tests {
             (loss.rate_bps() - 442_000.0).abs() < 1.0,
             "{}",
             loss.rate_bps()
+        );
+        // A full window that happened to be heavy (random loss) is cut gently, not to what got
+        // through: 12 of 100 lost takes 6 % off.
+        let mut unlucky = LossRateControl::new(50_000.0, 5_000_000.0);
+        unlucky.on_feedback(t0, 88, 12, 800_000.0, Some(500_000.0), RTT);
+        assert!(
+            (unlucky.rate_bps() - 752_000.0).abs() < 1.0,
+            "{}",
+            unlucky.rate_bps()
         );
         // Random loss of 5 % in a batch of 24 does not close the window early.
         let mut random = LossRateControl::new(50_000.0, 5_000_000.0);
