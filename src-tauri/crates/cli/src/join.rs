@@ -83,6 +83,20 @@ pub struct Options {
     e2ee: Option<PathBuf>,
     /// Where the next passphrase is, taken up on SIGUSR1.
     e2ee_next: Option<PathBuf>,
+    /// The others' pictures are shown in tiles of this size: it decides which simulcast layer
+    /// is asked for.
+    tile: Option<(u32, u32)>,
+}
+
+/// `<w>x<h>` in pixels, each 2 to 8192.
+fn tile_size(value: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--tile {value}: <width>x<height> in pixels");
+    let (w, h) = value.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !((2..=8192).contains(&w) && (2..=8192).contains(&h)) {
+        return Err(bad());
+    }
+    Ok((w, h))
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -164,6 +178,7 @@ impl Options {
             e2ee: None,
             e2ee_next: None,
             rejoin_for: runde_call::REJOIN_FOR,
+            tile: None,
         };
         let mut video_out_times = None;
         let mut args = args.iter();
@@ -199,6 +214,8 @@ impl Options {
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
+                "--single-layer" => options.media.single_layer = true,
+                "--tile" => options.tile = Some(tile_size(&value("--tile")?)?),
                 "--e2ee-next-passphrase-file" => {
                     options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
                 }
@@ -356,6 +373,9 @@ pub async fn join(options: Options) -> ExitCode {
         }
     };
 
+    if let Some(size) = options.tile {
+        call.set_tile_for_others(size);
+    }
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
     let mut change_requests = ChangeRequests::new();
