@@ -1164,15 +1164,10 @@ fn video_under_loss(artifacts: &str, lose: fn(u32) -> Result<()>) -> Result<()> 
     let longest = shown.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     println!("with 5 % loss: {fps:.1} fps, longest gap {longest:.0} ms");
     let (counters, _) = analysis::frame_counters(&y4m)?;
-    // Never backwards. A picture may come twice where the server switches simulcast layers
-    // (each layer carries every picture; Janus switches at the new layer's keyframe, which can be
-    // the picture the old layer just brought): once per switch, and there are few.
     assert!(
-        counters.windows(2).all(|w| w[1] >= w[0]),
-        "frames go forwards"
+        analysis::frames_go_forwards(&counters),
+        "frames go forwards: {counters:?}"
     );
-    let repeated = counters.windows(2).filter(|w| w[1] == w[0]).count();
-    assert!(repeated <= 3, "{repeated} pictures came twice");
     assert!(fps >= MIN_FPS, "{fps:.1} fps");
     assert!(longest <= MAX_GAP_MS, "a gap of {longest:.0} ms");
     Ok(())
@@ -1205,8 +1200,9 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
         &[
             "--audio-in",
             "tone:440",
+            // 360p: sent as two simulcast layers, each end-to-end encrypted.
             "--video-in",
-            "pattern:320x180@15",
+            "pattern:640x360@15",
             "--e2ee-passphrase-file",
             &right,
         ],
@@ -1318,7 +1314,7 @@ fn an_end_to_end_encrypted_call_opens_only_with_the_passphrase() -> Result<()> {
         counters.len()
     );
     assert!(
-        counters.len() >= 15 && counters.windows(2).all(|w| w[1] > w[0]),
+        counters.len() >= 15 && analysis::frames_go_forwards(&counters),
         "{counters:?}"
     );
     // Eve has no key: her decoder gets ciphertext. Whatever it makes of it is not Alice's tone or
