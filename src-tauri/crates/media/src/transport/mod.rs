@@ -541,7 +541,7 @@ pub struct LocalTrack {
     /// the server can tell the layers apart (it learns SSRCs from them).
     rid: Option<Bytes>,
     /// Negotiated ids of the mid and rid header extensions, and our mid (looked up once).
-    extensions: tokio::sync::OnceCell<Option<LayerExtensions>>,
+    extensions: tokio::sync::OnceCell<LayerExtensions>,
     /// Negotiated payload type (`u32::MAX` until known).
     payload_type: AtomicU32,
     sequence: AtomicU16,
@@ -584,38 +584,38 @@ impl LocalTrack {
         Ok(pt)
     }
 
-    /// The header extensions a simulcast layer's packets carry, once negotiated.
+    /// The header extensions a simulcast layer's packets carry, once negotiated (looked up until
+    /// they are: before the offer there is no mid yet).
     async fn layer_extensions(&self) -> Option<&LayerExtensions> {
         self.rid.as_ref()?;
-        self.extensions
-            .get_or_init(|| async {
-                let parameters = self.sender.get_parameters().await.ok()?;
-                let id = |uri: &str| {
-                    parameters
-                        .rtp_parameters
-                        .header_extensions
-                        .iter()
-                        .find(|e| e.uri == uri)
-                        .map(|e| e.id as u8)
-                };
-                let mid_id = id(rtc::sdp::extmap::SDES_MID_URI)?;
-                let rid_id = id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?;
-                let mut mid = None;
-                for transceiver in self.pc.get_transceivers().await {
-                    if let Ok(Some(sender)) = transceiver.sender().await
-                        && sender.id() == self.sender.id()
-                    {
-                        mid = transceiver.mid().await.ok().flatten();
-                    }
-                }
-                Some(LayerExtensions {
-                    mid_id,
-                    mid: Bytes::from(mid?),
-                    rid_id,
-                })
-            })
-            .await
-            .as_ref()
+        if let Some(known) = self.extensions.get() {
+            return Some(known);
+        }
+        let parameters = self.sender.get_parameters().await.ok()?;
+        let id = |uri: &str| {
+            parameters
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == uri)
+                .map(|e| e.id as u8)
+        };
+        let mid_id = id(rtc::sdp::extmap::SDES_MID_URI)?;
+        let rid_id = id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?;
+        let mut mid = None;
+        for transceiver in self.pc.get_transceivers().await {
+            if let Ok(Some(sender)) = transceiver.sender().await
+                && sender.id() == self.sender.id()
+            {
+                mid = transceiver.mid().await.ok().flatten();
+            }
+        }
+        let found = LayerExtensions {
+            mid_id,
+            mid: Bytes::from(mid?),
+            rid_id,
+        };
+        Some(self.extensions.get_or_init(|| async { found }).await)
     }
 
     /// Send one RTP packet with this payload.
