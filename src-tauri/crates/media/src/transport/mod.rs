@@ -62,6 +62,11 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
 /// the join time; libwebrtc paces checks at about 50 ms.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// How long a relayed path (through a TURN server) that works must wait before it may be chosen,
+/// so that a direct one checked at the same time wins when it works too. webrtc-rs waits 2 s:
+/// on a network where only the relay works, that was 2 s of every join (3.3 s to the first
+/// sound instead of 1.2 s). Direct checks go out every 20 ms and answer within a round trip.
+const RELAY_ACCEPTANCE_WAIT: Duration = Duration::from_millis(250);
 /// A path that has carried nothing back for this long is reported disconnected (webrtc-rs: 5 s):
 /// the call can start repairing it while people still wait, not after they gave up.
 const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
@@ -375,6 +380,7 @@ impl PeerLink {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+            .with_relay_acceptance_min_wait(Some(RELAY_ACCEPTANCE_WAIT))
             .with_ice_timeouts(
                 Some(ICE_DISCONNECTED_AFTER),
                 Some(ICE_FAILED_AFTER),
