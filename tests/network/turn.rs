@@ -191,8 +191,8 @@ fn all_paths_relayed(output: &str) -> (usize, usize) {
 
 /// On a network that lets only TCP to port 443 through: without TURN the call says within
 /// seconds that no media gets through (a typed `MediaBlocked`, not a hang); with TURN over TCP
-/// and over TLS on port 443, sound flows both ways through the relay; the TURN credential
-/// reaches no log. Times to the first remote sound are measured against the direct UDP path.
+/// and over TLS on port 443 (given on the command line, or by the administrator's policy for
+/// this server), sound flows both ways through the relay; the TURN credential reaches no log. Times to the first remote sound are measured against the direct UDP path.
 #[test]
 fn media_goes_through_turn_over_tcp_and_tls_when_only_tcp_443_is_open() -> Result<()> {
     let name = "turn::media_goes_through_turn_over_tcp_and_tls_when_only_tcp_443_is_open";
@@ -276,6 +276,26 @@ fn media_goes_through_turn_over_tcp_and_tls_when_only_tcp_443_is_open() -> Resul
             ("RUNDE_TURN_CREDENTIAL", credential.as_str()),
         ],
     )?;
+    // (e) The same TURN server from the administrator's policy, as the server's own.
+    let policy = dir.join("policy.json");
+    let policy_text = serde_json::json!({
+        "version": 1,
+        "servers": [{
+            "label": "Test server",
+            "origin": format!("ws://127.0.0.1:{}", janus.port()),
+            "turn": [{"urls": [tcp_url], "username": TURN_USER, "credential": credential}],
+        }],
+    });
+    std::fs::write(&policy, policy_text.to_string()).map_err(|e| err("policy file", e))?;
+    let policy = policy.display().to_string();
+    let preset = call_both_ways(
+        &dir,
+        &link,
+        &pin,
+        "turn-policy",
+        &["--policy-file", &policy],
+        &[],
+    )?;
 
     println!(
         "first remote sound after joining (Bob hearing Alice / Alice hearing Bob): direct UDP \
@@ -293,7 +313,11 @@ fn media_goes_through_turn_over_tcp_and_tls_when_only_tcp_443_is_open() -> Resul
     let allocations = log.matches("ALLOCATE processed, success").count();
     let permissions = log.matches("CREATE_PERMISSION processed, success").count();
     println!("coturn: {allocations} allocations, {permissions} permissions granted");
-    for (label, run) in [("TCP", &tcp), ("TLS", &tls)] {
+    for (label, run) in [
+        ("TCP", &tcp),
+        ("TLS", &tls),
+        ("TCP from the policy", &preset),
+    ] {
         let (relayed, paths) = all_paths_relayed(&run.output);
         println!("TURN over {label}: {relayed} of {paths} media paths relayed");
         assert!(

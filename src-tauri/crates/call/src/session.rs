@@ -531,7 +531,10 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
     let decision = crate::trust::decide(&origin, &options.trust)?;
-    context.links = link_options(options.turn, &decision.tls)?;
+    // The TURN servers the user gave, then the administrator's for this server.
+    let mut turn = options.turn;
+    turn.extend(decision.turn.iter().cloned());
+    context.links = link_options(turn, &decision.tls)?;
     let mut trusted = decision.entry;
     let conn =
         match JanusConnection::join(link.endpoint(), config.clone(), &decision.tls, tx_prefix())
