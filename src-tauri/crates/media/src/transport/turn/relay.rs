@@ -8,6 +8,7 @@
 //! (TURN then sees a new client; ICE notices a relay that stopped working as any broken path).
 
 use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,7 +96,18 @@ async fn serve(socket: Arc<UdpSocket>, target: Arc<Target>) {
     loop {
         tokio::select! {
             received = socket.recv_from(&mut buffer) => {
-                let Ok((n, from)) = received else { continue };
+                let (n, from) = match received {
+                    Ok(received) => received,
+                    // An ICMP error for an earlier datagram, or a signal: the socket still works.
+                    Err(e) if matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused | ErrorKind::Interrupted
+                    ) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "TURN relay: the local socket failed");
+                        return;
+                    }
+                };
                 let framed = match buffer.get(..n).map(framing::to_stream) {
                     Some(Ok(framed)) => framed,
                     Some(Err(e)) => {
@@ -205,5 +217,76 @@ async fn pump(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    const STUN: [u8; 24] = [
+        0x00, 0x03, 0x00, 0x04, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        0xaa, 0xbb, 0xcc, 0xdd,
+    ];
+    const CHANNEL_DATA: [u8; 7] = [0x40, 0x00, 0x00, 0x03, 7, 8, 9];
+
+    async fn receive(socket: &UdpSocket) -> Vec<u8> {
+        let mut buffer = [0u8; 2048];
+        let n = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buffer))
+            .await
+            .expect("a datagram in time")
+            .expect("receive");
+        buffer[..n].to_vec()
+    }
+
+    /// A datagram to the relay reaches a TCP "TURN server" framed; what the server writes (two
+    /// messages in one write, ChannelData padded) comes back as two datagrams without padding;
+    /// a broken stream closes the connection, and the next datagram opens a new one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn datagrams_cross_a_tcp_connection_both_ways() {
+        let server = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("listen");
+        let port = server.local_addr().expect("address").port();
+        let url = TurnUrl::parse(&format!("turn:127.0.0.1:{port}?transport=tcp")).expect("url");
+        let relay = StreamRelay::start(&url, None).await.expect("relay");
+        assert!(relay.local_url().starts_with("turn:127.0.0.1:"));
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("client");
+        client.connect(relay.local).await.expect("connect");
+
+        client.send(&CHANNEL_DATA).await.expect("send");
+        let (mut stream, _) = server.accept().await.expect("a connection");
+        let mut framed = [0u8; 8];
+        stream.read_exact(&mut framed).await.expect("framed");
+        assert_eq!(&framed[..7], &CHANNEL_DATA, "padded to 8 on the stream");
+        assert_eq!(framed[7], 0);
+
+        let mut both = framed.to_vec();
+        both.extend_from_slice(&STUN);
+        stream.write_all(&both).await.expect("write");
+        assert_eq!(
+            receive(&client).await,
+            CHANNEL_DATA.to_vec(),
+            "without padding"
+        );
+        assert_eq!(receive(&client).await, STUN.to_vec());
+
+        // Garbage from the server: the relay closes that connection.
+        stream.write_all(&[0xff; 8]).await.expect("write");
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest));
+        assert!(
+            closed.await.is_ok(),
+            "the relay closed the broken connection"
+        );
+
+        client.send(&STUN).await.expect("send again");
+        let (mut again, _) = server.accept().await.expect("a new connection");
+        let mut message = [0u8; 24];
+        again.read_exact(&mut message).await.expect("read");
+        assert_eq!(message, STUN);
     }
 }
