@@ -276,6 +276,45 @@ fn media_goes_through_turn_over_tcp_and_tls_when_only_tcp_443_is_open() -> Resul
             ("RUNDE_TURN_CREDENTIAL", credential.as_str()),
         ],
     )?;
+    // A TLS TURN server whose certificate nobody vouches for (the test CA not trusted): no
+    // connection to it, and the call says that media is blocked.
+    let mut untrusted = CliClient::spawn_with_env(
+        "untrusted-turn",
+        &[
+            "join",
+            &link,
+            "--json",
+            "--name",
+            "Untrusted",
+            "--password-file",
+            &pin,
+            "--duration",
+            "60",
+            "--audio-in",
+            "tone:440",
+            "--turn",
+            &tls_url,
+            "--turn-user",
+            TURN_USER,
+        ],
+        &[("RUNDE_TURN_CREDENTIAL", credential.as_str())],
+    )?;
+    let ended = untrusted.wait_event("the call to end", Duration::from_secs(30), |e| {
+        e["event"] == "ended"
+    })?;
+    untrusted.wait_exit(Duration::from_secs(20))?;
+    untrusted.save_output(&dir);
+    assert_eq!(ended["reason"]["error"]["code"], "MediaBlocked", "{ended}");
+    let log = untrusted.stderr().join("\n");
+    assert!(
+        log.contains("TLS with the TURN server failed"),
+        "no TLS refusal in the log:\n{log}"
+    );
+    assert!(
+        !log.contains(&credential),
+        "the TURN credential reached a log"
+    );
+
     // (e) The same TURN server from the administrator's policy, as the server's own.
     let policy = dir.join("policy.json");
     let policy_text = serde_json::json!({
