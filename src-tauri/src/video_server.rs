@@ -80,12 +80,16 @@ struct TileSize {
     height: u32,
 }
 
+/// The tiles the page shows, by id, with their size on screen in device pixels.
+pub(crate) type TileSizes = BTreeMap<String, (u32, u32)>;
+
 /// The running server.
 pub(crate) struct VideoServer {
     endpoint: VideoEndpoint,
     port: u16,
     counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
     screen: VideoScreen,
+    tiles: tokio::sync::watch::Receiver<TileSizes>,
 }
 
 impl VideoServer {
@@ -98,6 +102,7 @@ impl VideoServer {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let (tiles_tx, tiles) = tokio::sync::watch::channel(TileSizes::new());
         let server = Self {
             endpoint: VideoEndpoint {
                 url: format!("ws://127.0.0.1:{port}/video/{key}"),
@@ -105,6 +110,7 @@ impl VideoServer {
             port,
             counts: counts.clone(),
             screen: screen.clone(),
+            tiles,
         };
         let path = format!("/video/{key}");
         tauri::async_runtime::spawn(async move {
@@ -138,6 +144,7 @@ impl VideoServer {
                             socket,
                             screen.clone(),
                             counts.clone(),
+                            tiles_tx.clone(),
                         )));
                     }
                     Err(e) => tracing::warn!(error = %e, "a video connection was refused"),
@@ -150,6 +157,12 @@ impl VideoServer {
     /// The loopback port it listens on.
     pub(crate) fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The tiles the page shows now and their sizes (the call asks the server for each picture
+    /// in the size its tile needs).
+    pub(crate) fn tiles(&self) -> tokio::sync::watch::Receiver<TileSizes> {
+        self.tiles.clone()
     }
 
     /// Where the page connects.
@@ -218,9 +231,10 @@ async fn serve(
     socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     screen: VideoScreen,
     counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    tile_sizes: tokio::sync::watch::Sender<TileSizes>,
 ) {
     let (mut tx, mut rx) = socket.split();
-    let mut tiles: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut tiles: TileSizes = BTreeMap::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
     let count = |id: &str, sent: u64, drawn: u64| {
         if let Ok(mut c) = counts.lock() {
@@ -239,6 +253,13 @@ async fn serve(
                             .map(|t| (t.id, (t.width.clamp(2, 3840), t.height.clamp(2, 2160))))
                             .collect();
                         in_flight.retain(|id| tiles.contains_key(id));
+                        tile_sizes.send_if_modified(|old| {
+                            let changed = *old != tiles;
+                            if changed {
+                                old.clone_from(&tiles);
+                            }
+                            changed
+                        });
                     }
                     Ok(PageMessage::Drawn { drawn }) => {
                         if in_flight.remove(&drawn) {

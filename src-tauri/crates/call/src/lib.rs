@@ -12,6 +12,7 @@ pub mod check;
 pub mod devices;
 pub mod error;
 pub mod indicators;
+pub mod layers;
 pub mod link;
 pub mod media;
 pub mod quality;

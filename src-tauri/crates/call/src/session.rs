@@ -724,7 +724,8 @@ fn tx_prefix() -> String {
 struct Publisher {
     link: PeerLink,
     audio: Option<std::sync::Arc<LocalTrack>>,
-    video: Option<std::sync::Arc<LocalTrack>>,
+    /// Our picture's simulcast layers, smallest first (one for a single stream).
+    video: Vec<std::sync::Arc<LocalTrack>>,
 }
 
 /// A call in progress.
@@ -745,6 +746,8 @@ pub struct Call {
     subscriber: Option<PeerLink>,
     /// Whose stream each subscription mid and SSRC is.
     feed_by_mid: HashMap<String, u64>,
+    /// Which simulcast layer of each picture we ask the server for.
+    layers: crate::layers::LayerChoice,
     feed_by_ssrc: HashMap<u32, u64>,
     engine: Option<Engine>,
     /// A sound cue that came before playout started.
@@ -877,6 +880,7 @@ impl Call {
             sender: None,
             subscriber: None,
             feed_by_mid: HashMap::new(),
+            layers: crate::layers::LayerChoice::default(),
             feed_by_ssrc: HashMap::new(),
             engine: None,
             pending_cue: None,
@@ -947,6 +951,7 @@ impl Call {
                 &media.video_in,
                 captured,
                 self.video_off,
+                media.single_layer,
             )?)
         };
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
@@ -982,6 +987,7 @@ impl Call {
             return Ok(());
         };
         let (audio, video) = (sources.has_audio(), sources.has_video());
+        let layers = sources.video_layers();
         if !audio && !video {
             return Ok(());
         }
@@ -998,13 +1004,14 @@ impl Call {
             None
         };
         let video = if video {
-            Some(std::sync::Arc::new(
-                link.add_track(transport::TrackKind::Video)
-                    .await
-                    .map_err(media_failed)?,
-            ))
+            link.add_video_layers(layers)
+                .await
+                .map_err(media_failed)?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect()
         } else {
-            None
+            Vec::new()
         };
         let offer = link.create_offer().await.map_err(media_failed)?;
         self.conn.publish(offer);
@@ -1041,6 +1048,29 @@ impl Call {
             tracing::debug!(error = %error, "the microphone did not close");
         }
         self.report_sending();
+    }
+
+    /// The tiles the others' pictures are shown in now, by participant, in device pixels. A
+    /// participant without a tile is not seen. Each picture is asked of the server in the
+    /// smallest simulcast layer that fills its tile.
+    pub fn set_tiles(&mut self, tiles: HashMap<u64, (u32, u32)>) {
+        self.layers.set_tiles(tiles);
+        self.request_layers();
+    }
+
+    /// Everyone without a tile of their own is shown in a tile of this size (device pixels):
+    /// for a headless viewer.
+    pub fn set_tile_for_others(&mut self, size: (u32, u32)) {
+        self.layers.set_tile_for_others(size);
+        self.request_layers();
+    }
+
+    /// Ask the server for the layers whose choice changed.
+    fn request_layers(&mut self) {
+        for (mid, layer) in self.layers.changes() {
+            tracing::debug!(mid, layer, "simulcast layer asked for");
+            self.conn.choose_layer(mid, layer);
+        }
     }
 
     /// Turn our picture off or on. Off, nothing is sent and a camera is closed; on, it opens
@@ -1500,11 +1530,16 @@ impl Call {
                 feed,
                 quality,
                 audio_missing_percent,
-            } => self.queued.push_back(CallEvent::Quality {
-                participant: feed.to_string(),
-                quality,
-                audio_lost_percent: audio_missing_percent,
-            }),
+            } => {
+                // Our link does not carry their picture well: a smaller layer.
+                self.layers.set_quality(feed, quality);
+                self.request_layers();
+                self.queued.push_back(CallEvent::Quality {
+                    participant: feed.to_string(),
+                    quality,
+                    audio_lost_percent: audio_missing_percent,
+                });
+            }
         }
     }
 
@@ -1712,6 +1747,13 @@ impl Call {
             })
             .collect();
         self.drop_tracks(|track| !now.contains(track));
+        let video_mids = streams
+            .iter()
+            .filter(|s| s.active && s.kind == MediaKind::Video)
+            .filter_map(|s| Some((s.feed?, s.mid.clone())))
+            .collect();
+        self.layers.set_streams(video_mids);
+        self.request_layers();
         for (feed, kind) in now {
             if self.tracks.insert((feed, kind)) {
                 self.queued.push_back(CallEvent::TrackAdded {

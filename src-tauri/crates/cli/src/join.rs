@@ -85,6 +85,20 @@ pub struct Options {
     e2ee_next: Option<PathBuf>,
     /// TURN servers to relay media through.
     turn: crate::turn::TurnOptions,
+    /// The others' pictures are shown in tiles of this size: it decides which simulcast layer
+    /// is asked for.
+    tile: Option<(u32, u32)>,
+}
+
+/// `<w>x<h>` in pixels, each 2 to 8192.
+fn tile_size(value: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--tile {value}: <width>x<height> in pixels");
+    let (w, h) = value.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !((2..=8192).contains(&w) && (2..=8192).contains(&h)) {
+        return Err(bad());
+    }
+    Ok((w, h))
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -167,6 +181,7 @@ impl Options {
             e2ee_next: None,
             rejoin_for: runde_call::REJOIN_FOR,
             turn: crate::turn::TurnOptions::default(),
+            tile: None,
         };
         let mut video_out_times = None;
         let mut args = args.iter();
@@ -205,6 +220,8 @@ impl Options {
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
+                "--single-layer" => options.media.single_layer = true,
+                "--tile" => options.tile = Some(tile_size(&value("--tile")?)?),
                 "--e2ee-next-passphrase-file" => {
                     options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
                 }
@@ -371,6 +388,9 @@ pub async fn join(options: Options) -> ExitCode {
         }
     };
 
+    if let Some(size) = options.tile {
+        call.set_tile_for_others(size);
+    }
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
     let mut change_requests = ChangeRequests::new();

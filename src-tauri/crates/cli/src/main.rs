@@ -43,6 +43,9 @@ commands:
                               line per frame, in milliseconds since the Unix epoch (for frame
                               rate and freezes as seen)
       --send-only             receive nobody's media (for load tests: many cheap senders)
+      --single-layer          send our picture in one size only (no simulcast layers)
+      --tile <w>x<h>          the others' pictures are shown this large (pixels): each is
+                              asked of the server in the smallest size that fills it
       --e2ee-passphrase-file <path>
                               end-to-end encrypt the call with the key from the passphrase on
                               this file's first line (not the room password; never on the

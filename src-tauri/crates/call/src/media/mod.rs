@@ -108,4 +108,7 @@ pub struct MediaChoice {
     pub start_video_off: bool,
     /// Send only: receive nobody's media (a load generator for benchmarks).
     pub send_only: bool,
+    /// Send our picture in one size only. By default a picture of 360p or more also goes out
+    /// smaller (simulcast), so that the server can forward each viewer the size that fits.
+    pub single_layer: bool,
 }

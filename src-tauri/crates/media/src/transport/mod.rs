@@ -53,6 +53,8 @@ use crate::congestion::EstimatorConfig;
 use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
 
+/// RTP stream ids of simulcast layers, highest first (what janus.js names them).
+const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
 /// Opus's RTP payload type in our offers (what browsers use).
 const OPUS_PT: u8 = 111;
 /// VP8's RTP payload type in our offers.
@@ -426,39 +428,82 @@ impl PeerLink {
 
     /// Add a track we send.
     pub async fn add_track(&self, kind: TrackKind) -> Result<LocalTrack, MediaError> {
-        let ssrc = crate::rtp::random_start();
+        let mut tracks = self.add_tracks(kind, 1).await?;
+        tracks
+            .pop()
+            .ok_or_else(|| transport_err("add track", "no track"))
+    }
+
+    /// Add our video as `layers` simulcast layers (1 to 3): one SSRC each, named by an RTP
+    /// stream id (rid) in the offer, highest first as Janus reads them by default. The tracks
+    /// come back smallest first. With one layer this is an ordinary track.
+    pub async fn add_video_layers(&self, layers: usize) -> Result<Vec<LocalTrack>, MediaError> {
+        self.add_tracks(TrackKind::Video, layers.clamp(1, LAYER_RIDS.len()))
+            .await
+    }
+
+    async fn add_tracks(
+        &self,
+        kind: TrackKind,
+        layers: usize,
+    ) -> Result<Vec<LocalTrack>, MediaError> {
         let (codec, rtc_kind, name) = match kind {
             TrackKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
             TrackKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
         };
+        // Highest first; no rid for a single layer.
+        let rids: Vec<Option<&'static str>> = if layers > 1 {
+            LAYER_RIDS[LAYER_RIDS.len() - layers..]
+                .iter()
+                .map(|r| Some(*r))
+                .collect()
+        } else {
+            vec![None]
+        };
+        let ssrcs: Vec<u32> = rids.iter().map(|_| crate::rtp::random_start()).collect();
+        let encodings = rids
+            .iter()
+            .zip(&ssrcs)
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.unwrap_or_default().into(),
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
+                ..Default::default()
+            })
+            .collect();
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "runde".to_owned(),
             format!("runde-{name}"),
             format!("runde-{name}"),
             rtc_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
+            encodings,
         )));
         let sender = self
             .pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| transport_err("add track", e))?;
-        Ok(LocalTrack {
-            track,
-            sender,
-            kind,
-            ssrc,
-            payload_type: AtomicU32::new(u32::MAX),
-            sequence: AtomicU16::new(crate::rtp::random_start() as u16),
-            bandwidth: self.bandwidth.clone(),
-        })
+        let tracks = rids
+            .iter()
+            .zip(ssrcs)
+            .rev()
+            .map(|(rid, ssrc)| LocalTrack {
+                track: Arc::clone(&track),
+                sender: Arc::clone(&sender),
+                pc: Arc::clone(&self.pc),
+                kind,
+                ssrc,
+                rid: rid.map(|r| Bytes::from_static(r.as_bytes())),
+                extensions: tokio::sync::OnceCell::new(),
+                payload_type: AtomicU32::new(u32::MAX),
+                sequence: AtomicU16::new(crate::rtp::random_start() as u16),
+                bandwidth: self.bandwidth.clone(),
+            })
+            .collect();
+        Ok(tracks)
     }
 
     /// Our offer, with all candidates (the servers we speak to prefer complete SDP).
@@ -572,8 +617,14 @@ impl Drop for PeerLink {
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn RtpSender>,
+    pc: Arc<dyn PeerConnection>,
     kind: TrackKind,
     ssrc: u32,
+    /// The simulcast layer's RTP stream id, carried in every packet with the media id, so that
+    /// the server can tell the layers apart (it learns SSRCs from them).
+    rid: Option<Bytes>,
+    /// Negotiated ids of the mid and rid header extensions, and our mid (looked up once).
+    extensions: tokio::sync::OnceCell<Option<LayerExtensions>>,
     /// Negotiated payload type (`u32::MAX` until known).
     payload_type: AtomicU32,
     sequence: AtomicU16,
@@ -616,6 +667,40 @@ impl LocalTrack {
         Ok(pt)
     }
 
+    /// The header extensions a simulcast layer's packets carry, once negotiated.
+    async fn layer_extensions(&self) -> Option<&LayerExtensions> {
+        self.rid.as_ref()?;
+        self.extensions
+            .get_or_init(|| async {
+                let parameters = self.sender.get_parameters().await.ok()?;
+                let id = |uri: &str| {
+                    parameters
+                        .rtp_parameters
+                        .header_extensions
+                        .iter()
+                        .find(|e| e.uri == uri)
+                        .map(|e| e.id as u8)
+                };
+                let mid_id = id(rtc::sdp::extmap::SDES_MID_URI)?;
+                let rid_id = id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?;
+                let mut mid = None;
+                for transceiver in self.pc.get_transceivers().await {
+                    if let Ok(Some(sender)) = transceiver.sender().await
+                        && sender.id() == self.sender.id()
+                    {
+                        mid = transceiver.mid().await.ok().flatten();
+                    }
+                }
+                Some(LayerExtensions {
+                    mid_id,
+                    mid: Bytes::from(mid?),
+                    rid_id,
+                })
+            })
+            .await
+            .as_ref()
+    }
+
     /// Send one RTP packet with this payload.
     pub async fn send(
         &self,
@@ -637,6 +722,14 @@ impl LocalTrack {
             },
             payload,
         };
+        let mut packet = packet;
+        if let (Some(rid), Some(ext)) = (&self.rid, self.layer_extensions().await) {
+            packet
+                .header
+                .set_extension(ext.mid_id, ext.mid.clone())
+                .and_then(|()| packet.header.set_extension(ext.rid_id, rid.clone()))
+                .map_err(|e| transport_err("layer extensions", e))?;
+        }
         self.track
             .write_rtp(packet)
             .await
@@ -645,16 +738,39 @@ impl LocalTrack {
 
     /// The next feedback from the receiver: `true` for a keyframe request (PLI or FIR).
     pub async fn next_feedback(&self) -> Option<bool> {
+        self.next_keyframe_requests()
+            .await
+            .map(|ssrcs| !ssrcs.is_empty())
+    }
+
+    /// The SSRCs the receiver asks keyframes for in its next feedback (PLI or FIR; empty for
+    /// other feedback). The layers of a simulcast track share their feedback: read it from one
+    /// of them only.
+    pub async fn next_keyframe_requests(&self) -> Option<Vec<u32>> {
+        use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
         loop {
             if let TrackLocalEvent::OnRtcpPacket(packets) = self.track.poll().await? {
-                return Some(packets.iter().any(|p| {
-                    let any = p.as_any();
-                    any.is::<PictureLossIndication>()
-                        || any.is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
-                }));
+                let mut ssrcs = Vec::new();
+                for packet in &packets {
+                    let any = packet.as_any();
+                    if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                        ssrcs.push(pli.media_ssrc);
+                    } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                        ssrcs.extend(fir.fir.iter().map(|e| e.ssrc));
+                    }
+                }
+                return Some(ssrcs);
             }
         }
     }
+}
+
+/// The header extensions that name a simulcast layer: its transceiver's mid and its rid.
+#[derive(Debug)]
+struct LayerExtensions {
+    mid_id: u8,
+    mid: Bytes,
+    rid_id: u8,
 }
 
 /// One RTP packet received.
