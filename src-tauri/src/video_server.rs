@@ -64,6 +64,11 @@ pub(crate) struct TileStats {
     /// Pictures the page drew.
     #[cfg_attr(test, ts(type = "number"))]
     pub drawn: u64,
+    /// The last picture's size as received, before it was scaled to the tile (the simulcast
+    /// layer the server forwards); 0 × 0 before any.
+    pub received_width: u32,
+    /// See `received_width`.
+    pub received_height: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,9 +92,17 @@ pub(crate) type TileSizes = BTreeMap<String, (u32, u32)>;
 pub(crate) struct VideoServer {
     endpoint: VideoEndpoint,
     port: u16,
-    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    counts: Arc<Mutex<BTreeMap<String, TileCounts>>>,
     screen: VideoScreen,
     tiles: tokio::sync::watch::Receiver<TileSizes>,
+}
+
+/// Per tile: pictures sent and drawn, and the last one's size as received.
+#[derive(Debug, Clone, Copy, Default)]
+struct TileCounts {
+    sent: u64,
+    drawn: u64,
+    received: (u32, u32),
 }
 
 impl VideoServer {
@@ -177,13 +190,15 @@ impl VideoServer {
             .counts()
             .into_iter()
             .map(|(participant, c)| {
-                let (sent, drawn) = counts.get(&participant).copied().unwrap_or_default();
+                let t = counts.get(&participant).copied().unwrap_or_default();
                 TileStats {
                     participant,
                     shown: c.shown,
                     replaced: c.replaced,
-                    sent,
-                    drawn,
+                    sent: t.sent,
+                    drawn: t.drawn,
+                    received_width: t.received.0,
+                    received_height: t.received.1,
                 }
             })
             .collect()
@@ -230,17 +245,20 @@ fn header(id: &str, width: u32, height: u32) -> Vec<u8> {
 async fn serve(
     socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     screen: VideoScreen,
-    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    counts: Arc<Mutex<BTreeMap<String, TileCounts>>>,
     tile_sizes: tokio::sync::watch::Sender<TileSizes>,
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut tiles: TileSizes = BTreeMap::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
-    let count = |id: &str, sent: u64, drawn: u64| {
+    let count = |id: &str, sent: u64, drawn: u64, received: Option<(u32, u32)>| {
         if let Ok(mut c) = counts.lock() {
             let entry = c.entry(id.to_owned()).or_default();
-            entry.0 += sent;
-            entry.1 += drawn;
+            entry.sent += sent;
+            entry.drawn += drawn;
+            if let Some(size) = received {
+                entry.received = size;
+            }
         }
     };
     loop {
@@ -263,7 +281,7 @@ async fn serve(
                     }
                     Ok(PageMessage::Drawn { drawn }) => {
                         if in_flight.remove(&drawn) {
-                            count(&drawn, 0, 1);
+                            count(&drawn, 0, 1, None);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "a video message was not understood"),
@@ -288,7 +306,7 @@ async fn serve(
                 return;
             }
             in_flight.insert(frame.participant.clone());
-            count(&frame.participant, 1, 0);
+            count(&frame.participant, 1, 0, Some(frame.size()));
         }
     }
 }

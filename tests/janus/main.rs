@@ -1164,10 +1164,15 @@ fn video_under_loss(artifacts: &str, lose: fn(u32) -> Result<()>) -> Result<()> 
     let longest = shown.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     println!("with 5 % loss: {fps:.1} fps, longest gap {longest:.0} ms");
     let (counters, _) = analysis::frame_counters(&y4m)?;
+    // Never backwards. A picture may come twice where the server switches simulcast layers
+    // (each layer carries every picture; Janus switches at the new layer's keyframe, which can be
+    // the picture the old layer just brought): once per switch, and there are few.
     assert!(
-        counters.windows(2).all(|w| w[1] > w[0]),
+        counters.windows(2).all(|w| w[1] >= w[0]),
         "frames go forwards"
     );
+    let repeated = counters.windows(2).filter(|w| w[1] == w[0]).count();
+    assert!(repeated <= 3, "{repeated} pictures came twice");
     assert!(fps >= MIN_FPS, "{fps:.1} fps");
     assert!(longest <= MAX_GAP_MS, "a gap of {longest:.0} ms");
     Ok(())

@@ -155,7 +155,10 @@ fn video_in(value: &str) -> Result<VideoIn, String> {
         _ => match value.strip_prefix("pattern:") {
             Some(spec) => pattern(spec)
                 .ok_or_else(|| format!("--video-in {value}: use pattern:WIDTHxHEIGHT@FPS")),
-            None if value.ends_with(".ivf") => Ok(VideoIn::Ivf(value.into())),
+            // Several IVF files, comma-separated: simulcast layers, smallest first.
+            None if value.split(',').all(|f| f.ends_with(".ivf")) => Ok(VideoIn::Ivf(
+                value.split(',').map(std::path::PathBuf::from).collect(),
+            )),
             None => Ok(VideoIn::Y4m(value.into())),
         },
     }

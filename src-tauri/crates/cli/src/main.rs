@@ -34,7 +34,9 @@ commands:
                               (looped)
       --video-in <source>     send video: camera, camera:<device>, pattern (640x360@30),
                               pattern:<w>x<h>@<fps>, a Y4M file, or an IVF file of VP8
-                              frames sent as they are (both looped)
+                              frames sent as they are (both looped); several IVF
+                              files, comma-separated and smallest first, are sent as
+                              simulcast layers
       --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file

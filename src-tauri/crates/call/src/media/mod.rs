@@ -51,10 +51,11 @@ pub enum VideoIn {
     Y4m(PathBuf),
     /// A camera (`None`: the first), at 360p and 30 frames per second.
     Camera(Option<String>),
-    /// Already encoded VP8 frames from an IVF file, looped, sent as they are (no encoding: for
-    /// benchmarks with many senders on one machine). Keyframe requests wait for the file's next
-    /// keyframe.
-    Ivf(PathBuf),
+    /// Already encoded VP8 frames from IVF files, looped, sent as they are (no encoding: for
+    /// benchmarks with many senders on one machine). One file is a single stream; several are
+    /// simulcast layers, smallest first, read in step at the first file's frame rate. Keyframe
+    /// requests wait for the files' next keyframe.
+    Ivf(Vec<PathBuf>),
 }
 
 /// Where the others' sound goes.

@@ -71,8 +71,8 @@ enum AudioSourceKind {
 /// fails the join with a clear error instead of a silent call.
 pub(crate) struct Sources {
     audio: Option<AudioSourceKind>,
-    /// Already encoded pictures, sent as they are.
-    encoded: Option<IvfSource>,
+    /// Already encoded pictures, sent as they are (one file per layer, smallest first).
+    encoded: Vec<IvfSource>,
     video: Option<(VideoInput, u32)>,
     /// The camera in use, when the picture comes from one (`Some(None)`: the first camera).
     camera: Option<Option<String>>,
@@ -134,12 +134,21 @@ impl Sources {
             VideoIn::Camera(id) => Some(id.clone()),
             _ => None,
         };
-        let encoded = match video_in {
-            VideoIn::Ivf(path) => Some(IvfSource::open(path, true).map_err(media_failed)?),
-            _ => None,
+        let mut encoded = match video_in {
+            VideoIn::Ivf(paths) => paths
+                .iter()
+                .map(|path| IvfSource::open(path, true).map_err(media_failed))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
         };
-        // Pictures encoded in advance go out as they are: one layer.
-        let layers = if single_layer || encoded.is_some() {
+        if single_layer && encoded.len() > 1 {
+            // The biggest file alone.
+            encoded.drain(..encoded.len() - 1);
+        }
+        // Pictures encoded in advance go out as they are: a layer per file.
+        let layers = if !encoded.is_empty() {
+            encoded.len()
+        } else if single_layer {
             1
         } else {
             layer_count(size.0, size.1)
@@ -166,7 +175,7 @@ impl Sources {
 
     /// Whether there is a picture to send.
     pub(crate) fn has_video(&self) -> bool {
-        self.video.is_some() || self.encoded.is_some()
+        self.video.is_some() || !self.encoded.is_empty()
     }
 }
 
@@ -255,19 +264,23 @@ impl Sender {
                 )),
             });
         }
-        if let (Some(track), Some(file)) = (video.first(), sources.encoded) {
+        if !video.is_empty() && !sources.encoded.is_empty() {
             let encoded = EncodedLoop {
                 runtime: tokio::runtime::Handle::current(),
-                track: track.clone(),
-                file,
+                layers: video.iter().cloned().zip(sources.encoded).collect(),
                 off: sender.video_off.clone(),
                 stop: sender.stop.clone(),
                 encryptor: video_encryptor.take(),
             };
-            sender.tasks.push(tokio::spawn(listen_feedback(
-                vec![track.clone()],
-                vec![Arc::new(AtomicBool::new(false))],
-            )));
+            // Keyframe requests are read (and so answered by the transport's bookkeeping) but
+            // wait for the files' next keyframe.
+            let ignored = video
+                .iter()
+                .map(|_| Arc::new(AtomicBool::new(false)))
+                .collect();
+            sender
+                .tasks
+                .push(tokio::spawn(listen_feedback(video.clone(), ignored)));
             let thread = std::thread::Builder::new()
                 .name("runde-video-file".into())
                 .spawn(move || encoded.run())
@@ -595,11 +608,12 @@ fn follow_loss(track: &LocalTrack, encoder: &mut OpusEncoder, packets: &mut u32)
     }
 }
 
-/// The thread for already encoded pictures: read, pace at the file's frame rate, packetize, send.
+/// The thread for already encoded pictures: read each layer's file in step, pace at the first
+/// file's frame rate, packetize, send.
 struct EncodedLoop {
     runtime: tokio::runtime::Handle,
-    track: Arc<LocalTrack>,
-    file: IvfSource,
+    /// Each layer's track and file, smallest first.
+    layers: Vec<(Arc<LocalTrack>, IvfSource)>,
     off: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     encryptor: Option<FrameEncryptor>,
@@ -607,11 +621,18 @@ struct EncodedLoop {
 
 impl EncodedLoop {
     fn run(mut self) {
-        let header = self.file.header();
-        let (rate, scale) = header.fps;
+        let Some((first, file)) = self.layers.first() else {
+            return;
+        };
+        let (rate, scale) = file.header().fps;
+        let bandwidth = first.bandwidth().clone();
         let interval = Duration::from_secs_f64(f64::from(scale) / f64::from(rate))
             .max(Duration::from_millis(5));
-        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
+        let mut packetizers: Vec<Vp8Packetizer> = self
+            .layers
+            .iter()
+            .map(|_| Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16))
+            .collect();
         // A file's pictures are sent as they are (their bitrate cannot follow the estimate), but
         // paced like any others.
         let mut pacer = Pacer::new(pace_bps(None));
@@ -619,40 +640,43 @@ impl EncodedLoop {
         let ts_base = random_start();
         let mut next = Instant::now();
         // After a pause, wait for a keyframe: a receiver cannot decode anything else first.
-        let mut need_keyframe = true;
+        let mut need_keyframe = vec![true; self.layers.len()];
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             if next > now {
                 std::thread::sleep(next - now);
             }
             next = if now > next + interval { now } else { next } + interval;
-            let frame = match self.file.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "video file unreadable; video stops");
-                    return;
-                }
-            };
-            if self.off.load(Ordering::Relaxed) {
-                need_keyframe = true;
-                continue;
-            }
-            if need_keyframe && !frame.keyframe {
-                continue;
-            }
-            need_keyframe = false;
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-            pacer.set_rate(pace_bps(self.track.bandwidth().target_bps()));
-            send_picture(
-                &self.runtime,
-                &self.track,
-                &mut packetizer,
-                &mut pacer,
-                &mut self.encryptor,
-                frame,
-                timestamp,
-            );
+            pacer.set_rate(pace_bps(bandwidth.target_bps()));
+            let off = self.off.load(Ordering::Relaxed);
+            for (i, (track, file)) in self.layers.iter_mut().enumerate() {
+                let frame = match file.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "video file unreadable; video stops");
+                        return;
+                    }
+                };
+                if off {
+                    need_keyframe[i] = true;
+                    continue;
+                }
+                if need_keyframe[i] && !frame.keyframe {
+                    continue;
+                }
+                need_keyframe[i] = false;
+                send_picture(
+                    &self.runtime,
+                    track,
+                    &mut packetizers[i],
+                    &mut pacer,
+                    &mut self.encryptor,
+                    frame,
+                    timestamp,
+                );
+            }
         }
     }
 }
