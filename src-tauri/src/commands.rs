@@ -94,6 +94,7 @@ pub(crate) async fn join(
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         rejoin_for: runde_call::REJOIN_FOR,
+        turn: Vec::new(),
     };
     tracing::info!("joining");
     match runde_call::join(options).await {

@@ -194,6 +194,10 @@ detail: string, } | { "code": "MediaFailed",
 /**
  * What went wrong.
  */
+detail: string, } | { "code": "MediaBlocked", 
+/**
+ * What was tried.
+ */
 detail: string, };
 
 export type JoinRequest = { 

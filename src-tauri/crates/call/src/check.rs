@@ -128,6 +128,7 @@ fn loopback() -> LinkOptions {
     LinkOptions {
         udp_bind: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         include_loopback: true,
+        ..LinkOptions::default()
     }
 }
 

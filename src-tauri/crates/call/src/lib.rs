@@ -30,6 +30,9 @@ pub use media::{
 };
 pub use rejoin::REJOIN_FOR;
 pub use runde_connect::{Secret, TlsSettings};
+pub use runde_media::transport::{
+    TurnCredential, TurnServer, TurnTransport, TurnUrl, TurnUrlError,
+};
 pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
     RetryJoin, SendState, ServerReport, TrackKind, join, probe_server,

@@ -20,7 +20,9 @@ use crate::quality::Quality;
 
 mod rejoining;
 use rejoining::{Missing, RejoinProgress, Rejoining, first_missing_due, rejoin_progress};
-use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
+use runde_media::transport::{
+    self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink, TurnServer,
+};
 use serde::Serialize;
 
 use crate::UserError;
@@ -56,6 +58,9 @@ pub struct JoinOptions {
     /// rejoin before the call ends ([`crate::rejoin::REJOIN_FOR`] unless a test or an operator
     /// wants otherwise; zero ends the call at once).
     pub rejoin_for: Duration,
+    /// TURN servers that relay media when the network lets nothing else through (the server's,
+    /// configured by the user or the administrator's policy; none: no relay).
+    pub turn: Vec<TurnServer>,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -402,6 +407,8 @@ struct JoinContext {
     remember: Option<(String, String, bool)>,
     /// What rejoining after a lost connection needs (set once the server is known).
     rejoin: Option<RejoinTarget>,
+    /// How media connections are made: the TURN servers and what a TLS one must prove.
+    links: LinkOptions,
 }
 
 /// What a rejoin needs: the same server, room, name and password (in memory only, as for the
@@ -483,6 +490,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         operator: OperatorIndicator::unknown(),
         remember: None,
         rejoin: None,
+        links: LinkOptions::default(),
     };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
@@ -523,6 +531,10 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
     let decision = crate::trust::decide(&origin, &options.trust)?;
+    // The TURN servers the user gave, then the administrator's for this server.
+    let mut turn = options.turn;
+    turn.extend(decision.turn.iter().cloned());
+    context.links = link_options(turn, &decision.tls)?;
     let mut trusted = decision.entry;
     let conn =
         match JanusConnection::join(link.endpoint(), config.clone(), &decision.tls, tx_prefix())
@@ -749,6 +761,9 @@ pub struct Call {
     /// The server closed this media path itself (publisher, subscriber: e.g. the last publisher
     /// left): its silence is no broken network.
     hung_up: [bool; 2],
+    /// Whether a media connection was ever up in this call (a rejoin keeps it): one that never
+    /// was tells of a network that blocks media, which rejoining cannot fix.
+    media_connected: bool,
     reported_state: Option<ConnectionState>,
     indicators: Indicators,
     /// Our opened sources, until the sender takes them.
@@ -785,6 +800,27 @@ pub(crate) async fn next_report(engine: &mut Option<Engine>) -> Option<EngineRep
         Some(engine) => engine.next_report().await,
         None => std::future::pending().await,
     }
+}
+
+/// How this call's media connections are made: through `turn` (a `turns:` server's certificate
+/// checked against the same trust store as the signalling server's).
+fn link_options(turn: Vec<TurnServer>, tls: &TlsSettings) -> Result<LinkOptions, UserError> {
+    let needs_tls = turn
+        .iter()
+        .any(|t| t.url.transport == transport::TurnTransport::Tls);
+    let turn_tls = if needs_tls {
+        let config = tls.turn_client_config().map_err(|e| UserError::TlsFailed {
+            detail: e.to_string(),
+        })?;
+        Some(transport::TurnTls(config))
+    } else {
+        None
+    };
+    Ok(LinkOptions {
+        turn,
+        turn_tls,
+        ..LinkOptions::default()
+    })
 }
 
 fn media_failed(e: impl std::fmt::Display) -> UserError {
@@ -853,6 +889,7 @@ impl Call {
             devices: None,
             link_states: [None, None],
             hung_up: [false, false],
+            media_connected: false,
             reported_state: None,
             indicators,
             sources: None,
@@ -954,7 +991,7 @@ impl Call {
         if !audio && !video {
             return Ok(());
         }
-        let mut link = PeerLink::new(&LinkOptions::default())
+        let mut link = PeerLink::new(&self.context.links)
             .await
             .map_err(media_failed)?;
         let audio = if audio {
@@ -1333,6 +1370,11 @@ impl Call {
         // now. (When the signalling connection went with it, that loss starts the same.)
         if state == LinkState::Connected {
             self.hung_up[index] = false;
+            self.media_connected = true;
+        }
+        if state == LinkState::Failed && !self.media_connected && self.rejoining.is_none() {
+            self.media_blocked();
+            return;
         }
         if matches!(state, LinkState::Disconnected | LinkState::Failed) && !self.hung_up[index] {
             let which = if index == 0 { "sending" } else { "receiving" };
@@ -1354,6 +1396,28 @@ impl Call {
             ConnectionState::Connecting
         };
         self.set_connection(combined);
+    }
+
+    /// No media connection came up at all (ICE gives up after 7.5 s of checks): the server is
+    /// reachable, its media ports are not. Rejoining would end the same way for two minutes, so
+    /// the call ends now and says why.
+    fn media_blocked(&mut self) {
+        let ending = self
+            .queued
+            .iter()
+            .any(|e| matches!(e, CallEvent::Ended { .. }));
+        if self.ended || ending {
+            return;
+        }
+        let detail = if self.context.links.turn.is_empty() {
+            "no TURN server is configured".to_owned()
+        } else {
+            "not through the TURN servers either".to_owned()
+        };
+        tracing::warn!(reason = %detail, "no media connection came up");
+        self.end(EndReason::Lost {
+            error: UserError::MediaBlocked { detail },
+        });
     }
 
     /// Rejoin because the media paths broke (when rejoining is wanted and not under way);
@@ -1538,7 +1602,7 @@ impl Call {
             }
         }
         if self.subscriber.is_none() {
-            match PeerLink::new(&LinkOptions::default()).await {
+            match PeerLink::new(&self.context.links).await {
                 Ok(link) => self.subscriber = Some(link),
                 Err(e) => {
                     self.queued.push_back(CallEvent::Warning {

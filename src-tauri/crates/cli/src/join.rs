@@ -83,6 +83,8 @@ pub struct Options {
     e2ee: Option<PathBuf>,
     /// Where the next passphrase is, taken up on SIGUSR1.
     e2ee_next: Option<PathBuf>,
+    /// TURN servers to relay media through.
+    turn: crate::turn::TurnOptions,
     /// The others' pictures are shown in tiles of this size: it decides which simulcast layer
     /// is asked for.
     tile: Option<(u32, u32)>,
@@ -181,6 +183,7 @@ impl Options {
             e2ee: None,
             e2ee_next: None,
             rejoin_for: runde_call::REJOIN_FOR,
+            turn: crate::turn::TurnOptions::default(),
             tile: None,
         };
         let mut video_out_times = None;
@@ -191,6 +194,9 @@ impl Options {
                     .map(|v| (*v).to_owned())
                     .ok_or_else(|| format!("{name} needs a value"))
             };
+            if options.turn.take(arg, || value(arg))? {
+                continue;
+            }
             match *arg {
                 "--name" => options.name = value("--name")?,
                 "--password-file" => {
@@ -258,6 +264,7 @@ impl Options {
                 other => return Err(format!("unknown option {other}")),
             }
         }
+        options.turn.check()?;
         if let Some(file) = video_out_times {
             match &mut options.media.video_out {
                 VideoOut::Y4m { times, .. } => *times = Some(file),
@@ -340,6 +347,13 @@ pub async fn join(options: Options) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    let turn = match options.turn.servers() {
+        Ok(turn) => turn,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let can_prompt =
         matches!(options.password, PasswordSource::None) && std::io::stdin().is_terminal();
     let mut attempt = runde_call::join(JoinOptions {
@@ -351,6 +365,7 @@ pub async fn join(options: Options) -> ExitCode {
         remember_password: options.remember_password,
         e2ee,
         rejoin_for: options.rejoin_for,
+        turn,
     })
     .await;
     let mut prompts = 0;

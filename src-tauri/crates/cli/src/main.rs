@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod join;
+mod turn;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,14 @@ commands:
       --accept-new-server     trust a server met for the first time and pin its key (after you
                               checked what Runde showed you about it)
       --policy-file <path>    apply this policy file too (it can only add restrictions)
+      --turn <url>            relay media through this TURN server when the network blocks
+                              it: turn:<host>[:<port>][?transport=udp|tcp] or
+                              turns:<host>[:<port>] (TLS); may be repeated
+      --turn-user <name>      the TURN servers' user name
+      --turn-credential-file <path>
+                              the TURN credential, on this file's first line (else from the
+                              environment variable RUNDE_TURN_CREDENTIAL; never on the
+                              command line)
   policy [--policy-file <path>]...
                       show what the administrator's policy enforces
   --version           print the version
@@ -68,7 +77,7 @@ commands:
 exit codes:
   0 ok · 2 usage · 3 unusable link · 4 password missing or wrong · 5 no such room or room full
   6 server unreachable, not a conference server, or TLS failed · 7 connection lost
-  8 the server was not understood · 9 a media device or file failed
+  8 the server was not understood · 9 a media device or file failed, or no media got through
   10 the server needs your review, is blocked, or its key changed";
 
 fn main() -> ExitCode {
@@ -127,7 +136,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         E::ServerUnreachable { .. } | E::TlsFailed { .. } | E::NotAConferenceServer { .. } => 6,
         E::ServerLost { .. } => 7,
         E::ProtocolError { .. } => 8,
-        E::MediaFailed { .. } => 9,
+        E::MediaFailed { .. } | E::MediaBlocked { .. } => 9,
         E::ServerBlocked { .. }
         | E::NewServer { .. }
         | E::ServerKeyChanged { .. }
