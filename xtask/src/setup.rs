@@ -66,6 +66,12 @@ const APT_TEST: &[&str] = &[
     "python3",
     "python3-venv",
     "python3-dev",
+    // The installer test: a clean Debian root to install the .deb into, a private mount namespace
+    // to run it in, and the validators of the desktop entry and AppStream metadata.
+    "debootstrap",
+    "bubblewrap",
+    "desktop-file-utils",
+    "appstream",
 ];
 
 /// The speech-quality tests score with WB-PESQ from the Python package index, pinned.
@@ -83,6 +89,7 @@ pub fn ensure(purpose: Purpose) -> Result<Node> {
     if purpose == Purpose::Test {
         cargo_tools()?;
         pesq()?;
+        crate::clean_root::ensure()?;
     }
     Ok(node)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::exec::{self, Result};
 use crate::node::Node;
 use crate::report::{Outcome, Report};
-use crate::{checks, setup};
+use crate::{checks, installer, setup};
 
 fn build_ui(node: &Node) -> Result<()> {
     exec::run(&mut node.npm(&["run", "build"]))
@@ -124,13 +124,13 @@ pub fn test() -> ExitCode {
             );
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });
-        rust_steps(&mut report);
+        rust_steps(&mut report, &node);
     }
     deny_steps(&mut report, &node);
     report.finish(start.elapsed())
 }
 
-fn rust_steps(report: &mut Report) {
+fn rust_steps(report: &mut Report, node: &Node) {
     report.step("clippy -D warnings", |_| {
         exec::run(exec::cargo().args([
             "clippy",
@@ -183,6 +183,9 @@ fn rust_steps(report: &mut Report) {
                     .map(|()| Outcome::Passed)
                 });
             }
+            report.step("Linux .deb in a clean Debian 12 root", |_| {
+                installer::test(node)
+            });
         }
     }
 }
@@ -242,6 +245,19 @@ fn advisories(node: &Node) -> Result<Outcome> {
             println!("  ADVISORIES NOT CHECKED: {u}");
         }
         Ok(Outcome::Unavailable(unavailable.join("; ")))
+    }
+}
+
+/// Only the installer step of `test`, with what it needs: the UI, the debug app, the clean root.
+pub fn installer() -> Result<()> {
+    let node = crate::node::ensure()?;
+    crate::clean_root::ensure()?;
+    build_ui(&node)?;
+    // As the test's build step does (the same features, so nothing is built twice).
+    exec::run(exec::cargo().args(["build", "--locked", "-p", "runde", "-p", "runde-cli"]))?;
+    match installer::test(&node)? {
+        Outcome::Passed => Ok(()),
+        Outcome::Unavailable(why) | Outcome::Failed(why) => Err(why),
     }
 }
 
