@@ -67,14 +67,12 @@ pub fn ensure() -> Result<()> {
         println!("  clean Debian root for the .deb test: not made ({why})");
         return Ok(());
     }
-    let depends = declared_depends()?;
-    let stamp = depends.join(" ");
-    if path().join("usr/bin").is_dir()
-        && std::fs::read_to_string(stamp_path()).is_ok_and(|s| s == stamp)
-    {
+    if ready()? {
         println!("  clean Debian root for the .deb test: cached");
         return Ok(());
     }
+    let started = std::time::Instant::now();
+    let depends = declared_depends()?;
     let building = exec::target_dir().join("installer-root/bookworm.partial");
     remove(&building)?;
     remove(&path())?;
@@ -95,7 +93,19 @@ pub fn ensure() -> Result<()> {
     install_depends(&building, &depends)?;
     std::fs::rename(&building, path())
         .map_err(|e| format!("cannot move the clean root in place: {e}"))?;
-    write(&stamp_path(), &stamp)
+    write(&stamp_path(), &depends.join(" "))?;
+    println!(
+        "  clean Debian root made in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Whether the cached root exists and was made for the `Depends` declared now.
+pub fn ready() -> Result<bool> {
+    let stamp = declared_depends()?.join(" ");
+    Ok(path().join("usr/bin").is_dir()
+        && std::fs::read_to_string(stamp_path()).is_ok_and(|s| s == stamp))
 }
 
 /// `apt-get install` the declared dependencies inside the root (a private mount namespace with

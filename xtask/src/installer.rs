@@ -33,6 +33,13 @@ pub fn test(node: &Node) -> Result<Outcome> {
     if let Some(why) = clean_root::unavailable() {
         return Ok(Outcome::Unavailable(why.into()));
     }
+    if !clean_root::ready()? {
+        return Err(
+            "the clean Debian root is missing or was made for other Depends: the set-up \
+                    could not make it (its output says why)"
+                .into(),
+        );
+    }
     let mut clock = Phases::default();
     validate_metadata()?;
     clock.done("desktop file and AppStream metadata valid");
