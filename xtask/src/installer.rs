@@ -46,6 +46,8 @@ pub fn test(node: &Node) -> Result<Outcome> {
     let deb = bundle_deb(node)?;
     clock.done("built the .deb");
     check_control(&deb)?;
+    let package = package_files(&deb)?;
+    check_contents(&package)?;
     let work = exec::target_dir().join("installer-test");
     let root = fresh_root(&work, &deb)?;
     clock.done("copied the clean root");
@@ -58,7 +60,7 @@ pub fn test(node: &Node) -> Result<Outcome> {
     launch_and_screenshot(&root, &artifacts)?;
     clock.done("started under Xvfb, screenshot taken");
     run_in(&root, &["dpkg", "--purge", "runde"])?;
-    check_leftovers(&before, &files_in(&root)?, &package_files(&deb)?)?;
+    check_leftovers(&before, &files_in(&root)?, &package)?;
     clock.done("purged, nothing left behind");
     clean_root::remove(&work)?;
     Ok(Outcome::Passed)
@@ -140,6 +142,26 @@ fn check_control(deb: &Path) -> Result<()> {
             "the .deb depends on {actual:?}, but tauri.conf.json declares {declared:?} (the bundler \
              added or dropped some; declare them all so the clean root has them)"
         ))
+    }
+}
+
+/// The menu entry, AppStream metadata and icon named after the app id are in the package (the
+/// bundler's own desktop entry is named differently; see installers/README.md).
+fn check_contents(package: &[String]) -> Result<()> {
+    let wanted = [
+        "usr/bin/runde",
+        "usr/share/applications/org.runde.Runde.desktop",
+        "usr/share/metainfo/org.runde.Runde.metainfo.xml",
+        "usr/share/icons/hicolor/scalable/apps/org.runde.Runde.svg",
+    ];
+    let missing: Vec<&str> = wanted
+        .into_iter()
+        .filter(|w| !package.iter().any(|f| f == w))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the .deb lacks {missing:?}"))
     }
 }
 
