@@ -4,7 +4,9 @@
 use runde_call::devices::DeviceKind;
 use runde_call::{Call, CallEvent, MediaSummary};
 use tauri::ipc::Channel;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::video_server::TileSizes;
 
 enum Request {
     MuteMicrophone(bool),
@@ -28,14 +30,16 @@ pub(crate) struct RunningCall {
 
 impl RunningCall {
     /// Run `call`, sending each of its events to `events` until it ends; then `on_end` runs.
+    /// The window's tiles (`tiles`) decide which size of each picture the call asks for.
     pub(crate) fn start(
         call: Call,
         events: Channel<CallEvent>,
+        tiles: watch::Receiver<TileSizes>,
         on_end: impl FnOnce() + Send + 'static,
     ) -> Self {
         let (requests, request_rx) = mpsc::unbounded_channel();
         tauri::async_runtime::spawn(async move {
-            run(call, events, request_rx).await;
+            run(call, events, request_rx, tiles).await;
             on_end();
         });
         Self { requests }
@@ -90,11 +94,17 @@ async fn run(
     mut call: Call,
     events: Channel<CallEvent>,
     mut requests: mpsc::UnboundedReceiver<Request>,
+    mut tiles: watch::Receiver<TileSizes>,
 ) {
     // Push to talk unmuted us: letting go mutes again (and only then).
     let mut talking = false;
+    tiles.mark_changed();
     loop {
         tokio::select! {
+            Ok(()) = tiles.changed() => {
+                let sizes = participant_tiles(&tiles.borrow_and_update());
+                call.set_tiles(sizes);
+            }
             event = call.next_event() => {
                 let Some(event) = event else { break };
                 let ended = matches!(event, CallEvent::Ended { .. });
@@ -148,4 +158,12 @@ async fn run(
             let _ = done.send(summary.clone());
         }
     }
+}
+
+/// The others' tiles by participant (our own "self" tile and anything else left out).
+fn participant_tiles(tiles: &TileSizes) -> std::collections::HashMap<u64, (u32, u32)> {
+    tiles
+        .iter()
+        .filter_map(|(id, size)| Some((id.parse().ok()?, *size)))
+        .collect()
 }

@@ -94,6 +94,7 @@ pub(crate) async fn join(
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         rejoin_for: runde_call::REJOIN_FOR,
+        turn: Vec::new(),
     };
     tracing::info!("joining");
     match runde_call::join(options).await {
@@ -113,7 +114,8 @@ pub(crate) async fn join(
                     Err(error) => call.announce(CallEvent::Warning { error }),
                 }
             }
-            *running = Some(RunningCall::start(call, events, move || {
+            let tiles = shell.video.tiles();
+            *running = Some(RunningCall::start(call, events, tiles, move || {
                 if let Some(shortcut) = armed {
                     crate::push_to_talk::disarm(&app, shortcut);
                 }
@@ -374,6 +376,7 @@ impl Shell {
             start_muted: !microphone,
             start_video_off: !camera,
             send_only: false,
+            single_layer: false,
         }
     }
 }

@@ -64,6 +64,11 @@ pub(crate) struct TileStats {
     /// Pictures the page drew.
     #[cfg_attr(test, ts(type = "number"))]
     pub drawn: u64,
+    /// The last picture's size as received, before it was scaled to the tile (the simulcast
+    /// layer the server forwards); 0 × 0 before any.
+    pub received_width: u32,
+    /// See `received_width`.
+    pub received_height: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,12 +85,24 @@ struct TileSize {
     height: u32,
 }
 
+/// The tiles the page shows, by id, with their size on screen in device pixels.
+pub(crate) type TileSizes = BTreeMap<String, (u32, u32)>;
+
 /// The running server.
 pub(crate) struct VideoServer {
     endpoint: VideoEndpoint,
     port: u16,
-    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    counts: Arc<Mutex<BTreeMap<String, TileCounts>>>,
     screen: VideoScreen,
+    tiles: tokio::sync::watch::Receiver<TileSizes>,
+}
+
+/// Per tile: pictures sent and drawn, and the last one's size as received.
+#[derive(Debug, Clone, Copy, Default)]
+struct TileCounts {
+    sent: u64,
+    drawn: u64,
+    received: (u32, u32),
 }
 
 impl VideoServer {
@@ -98,6 +115,7 @@ impl VideoServer {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let (tiles_tx, tiles) = tokio::sync::watch::channel(TileSizes::new());
         let server = Self {
             endpoint: VideoEndpoint {
                 url: format!("ws://127.0.0.1:{port}/video/{key}"),
@@ -105,6 +123,7 @@ impl VideoServer {
             port,
             counts: counts.clone(),
             screen: screen.clone(),
+            tiles,
         };
         let path = format!("/video/{key}");
         tauri::async_runtime::spawn(async move {
@@ -138,6 +157,7 @@ impl VideoServer {
                             socket,
                             screen.clone(),
                             counts.clone(),
+                            tiles_tx.clone(),
                         )));
                     }
                     Err(e) => tracing::warn!(error = %e, "a video connection was refused"),
@@ -152,6 +172,12 @@ impl VideoServer {
         self.port
     }
 
+    /// The tiles the page shows now and their sizes (the call asks the server for each picture
+    /// in the size its tile needs).
+    pub(crate) fn tiles(&self) -> tokio::sync::watch::Receiver<TileSizes> {
+        self.tiles.clone()
+    }
+
     /// Where the page connects.
     pub(crate) fn endpoint(&self) -> VideoEndpoint {
         self.endpoint.clone()
@@ -164,13 +190,15 @@ impl VideoServer {
             .counts()
             .into_iter()
             .map(|(participant, c)| {
-                let (sent, drawn) = counts.get(&participant).copied().unwrap_or_default();
+                let t = counts.get(&participant).copied().unwrap_or_default();
                 TileStats {
                     participant,
                     shown: c.shown,
                     replaced: c.replaced,
-                    sent,
-                    drawn,
+                    sent: t.sent,
+                    drawn: t.drawn,
+                    received_width: t.received.0,
+                    received_height: t.received.1,
                 }
             })
             .collect()
@@ -217,16 +245,20 @@ fn header(id: &str, width: u32, height: u32) -> Vec<u8> {
 async fn serve(
     socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     screen: VideoScreen,
-    counts: Arc<Mutex<BTreeMap<String, (u64, u64)>>>,
+    counts: Arc<Mutex<BTreeMap<String, TileCounts>>>,
+    tile_sizes: tokio::sync::watch::Sender<TileSizes>,
 ) {
     let (mut tx, mut rx) = socket.split();
-    let mut tiles: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut tiles: TileSizes = BTreeMap::new();
     let mut in_flight: BTreeSet<String> = BTreeSet::new();
-    let count = |id: &str, sent: u64, drawn: u64| {
+    let count = |id: &str, sent: u64, drawn: u64, received: Option<(u32, u32)>| {
         if let Ok(mut c) = counts.lock() {
             let entry = c.entry(id.to_owned()).or_default();
-            entry.0 += sent;
-            entry.1 += drawn;
+            entry.sent += sent;
+            entry.drawn += drawn;
+            if let Some(size) = received {
+                entry.received = size;
+            }
         }
     };
     loop {
@@ -239,10 +271,17 @@ async fn serve(
                             .map(|t| (t.id, (t.width.clamp(2, 3840), t.height.clamp(2, 2160))))
                             .collect();
                         in_flight.retain(|id| tiles.contains_key(id));
+                        tile_sizes.send_if_modified(|old| {
+                            let changed = *old != tiles;
+                            if changed {
+                                old.clone_from(&tiles);
+                            }
+                            changed
+                        });
                     }
                     Ok(PageMessage::Drawn { drawn }) => {
                         if in_flight.remove(&drawn) {
-                            count(&drawn, 0, 1);
+                            count(&drawn, 0, 1, None);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "a video message was not understood"),
@@ -267,7 +306,7 @@ async fn serve(
                 return;
             }
             in_flight.insert(frame.participant.clone());
-            count(&frame.participant, 1, 0);
+            count(&frame.participant, 1, 0, Some(frame.size()));
         }
     }
 }

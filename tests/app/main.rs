@@ -346,6 +346,26 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     let tile = &stats[0];
     assert!(tile["drawn"].as_u64().unwrap_or(0) >= 25, "{stats}");
     assert!(tile["sent"].as_u64() >= tile["drawn"].as_u64(), "{stats}");
+    // Bob sends his 360p picture at 180p too (simulcast). His tile is large: the app asks for
+    // 360p.
+    let bob_arrives_at = |height: u64| -> runde_e2e::Result<Option<()>> {
+        let stats = s.execute_async(
+            "const done = arguments[arguments.length - 1];\
+             window.__TAURI_INTERNALS__.invoke('video_stats').then(done, (e) => done({ error: String(e) }));",
+            serde_json::json!([]),
+        )?;
+        let bob_tile = stats
+            .as_array()
+            .and_then(|tiles| tiles.iter().find(|t| t["participant"] != "self"))
+            .cloned()
+            .unwrap_or_default();
+        Ok((bob_tile["receivedHeight"].as_u64() == Some(height)).then_some(()))
+    };
+    wait_until(
+        "Bob's picture to arrive at 360p",
+        Duration::from_secs(15),
+        || bob_arrives_at(360),
+    )?;
 
     // The statistics panel shows the same counts to the user.
     s.click(&s.find("[data-testid=stats-toggle]")?)?;
@@ -421,6 +441,15 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     assert_eq!(pressed("camera")?.as_deref(), Some("false"));
     s.find("[data-testid=canvas-self]")?;
     app.screenshot("call-camera-on")?;
+    // A small window with our own picture beside Bob's: his tile is a thumbnail now, and the app
+    // asks the server for his 180p layer.
+    s.set_window_size(640, 480)?;
+    wait_until(
+        "Bob's picture to arrive at 180p in a small tile",
+        Duration::from_secs(15),
+        || bob_arrives_at(180),
+    )?;
+    app.screenshot("call-small-window")?;
 
     // Leaving ends the call here and Bob sees Ada go.
     let before = bob.events().len();

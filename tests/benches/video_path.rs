@@ -16,12 +16,16 @@ use runde_e2e::{Result, artifacts, err, netns, proctree};
 use serde_json::Value;
 
 const ROOM: u64 = 5151;
+const P180: (u32, u32) = (320, 180);
+const P360: (u32, u32) = (640, 360);
+const P720: (u32, u32) = (1280, 720);
 const PIN: &str = "bench";
 
 struct Scenario {
     name: &'static str,
-    /// (width, height) of each sender, all at 30 frames per second.
-    senders: Vec<(u32, u32)>,
+    /// Each sender's layers, smallest first, as (width, height), all at 30 frames per second:
+    /// one for a single stream, several for simulcast.
+    senders: Vec<Vec<(u32, u32)>>,
     /// The speaker layout with the last sender pinned (large), instead of the grid.
     speaker_view: bool,
 }
@@ -39,18 +43,23 @@ fn main() -> Result<()> {
     let mut scenarios = vec![
         Scenario {
             name: "1 × 360p30",
-            senders: vec![(640, 360)],
+            senders: vec![vec![P360]],
             speaker_view: false,
         },
         Scenario {
             name: "4 × 360p30",
-            senders: vec![(640, 360); 4],
+            senders: vec![vec![P360]; 4],
             speaker_view: false,
+        },
+        Scenario {
+            name: "10 participants, simulcast: 9 send 180p + 360p + 720p, speaker view (one pinned, large; 8 thumbnails)",
+            senders: vec![vec![P180, P360, P720]; 9],
+            speaker_view: true,
         },
     ];
     if !quick {
-        let mut nine = vec![(640, 360); 9];
-        nine.push((1280, 720));
+        let mut nine = vec![vec![P360]; 9];
+        nine.push(vec![P720]);
         scenarios.push(Scenario {
             name: "9 × 360p30 + 1 × 720p30, grid",
             senders: nine.clone(),
@@ -61,16 +70,21 @@ fn main() -> Result<()> {
             senders: nine,
             speaker_view: true,
         });
+        scenarios.push(Scenario {
+            name: "10 participants without simulcast: 9 send 720p only, speaker view",
+            senders: vec![vec![P720]; 9],
+            speaker_view: true,
+        });
     }
     let dir = artifacts::dir("bench-video-files")?;
-    let files = [(640, 360), (1280, 720)]
+    let files = [P180, P360, P720]
         .into_iter()
         .map(|(w, h)| {
             let path = dir.join(format!("pattern-{w}x{h}.ivf"));
             encode_pattern(&path, w, h).map(|()| ((w, h), path))
         })
         .collect::<Result<std::collections::BTreeMap<_, _>>>()?;
-    // `RUNDE_BENCH_ONLY=<tiles>` runs only the scenario with that many tiles.
+    // `RUNDE_BENCH_ONLY=<tiles>` runs only the scenarios with that many tiles.
     if let Some(only) = std::env::var("RUNDE_BENCH_ONLY")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -145,14 +159,16 @@ fn run(
     warm_up: Duration,
     window: Duration,
 ) -> Result<()> {
+    let simulcast = scenario.senders.iter().any(|layers| layers.len() > 1);
     let label = format!(
-        "{}{}",
+        "{}{}{}",
         scenario.senders.len(),
         if scenario.speaker_view {
             "-speaker"
         } else {
             ""
-        }
+        },
+        if simulcast { "-simulcast" } else { "" }
     );
     let dir = artifacts::dir(&format!("bench-video-{label}"))?;
     let janus = JanusServer::start(
@@ -167,7 +183,17 @@ fn run(
     let pin = pin.display().to_string();
     let link = janus.link(ROOM);
     let mut senders = Vec::new();
-    for (i, (w, h)) in scenario.senders.iter().enumerate() {
+    for (i, layers) in scenario.senders.iter().enumerate() {
+        let video_in = layers
+            .iter()
+            .map(|(w, h)| {
+                files
+                    .get(&(*w, *h))
+                    .map(|p| p.display().to_string())
+                    .ok_or_else(|| err("video file", format!("none for {w}×{h}")))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .join(",");
         let mut sender = CliClient::spawn(
             &format!("sender-{i}"),
             &[
@@ -179,11 +205,7 @@ fn run(
                 "--password-file",
                 &pin,
                 "--video-in",
-                &files
-                    .get(&(*w, *h))
-                    .ok_or_else(|| err("video file", format!("none for {w}×{h}")))?
-                    .display()
-                    .to_string(),
+                &video_in,
                 "--send-only",
                 "--duration",
                 "600",
@@ -197,6 +219,11 @@ fn run(
 
     let app = DesktopApp::launch(&format!("bench_video_{label}"))?;
     let s = &app.session;
+    if simulcast {
+        // As large as the screen (1280×800): the pinned picture's tile is then tall enough for
+        // its biggest layer, as on a user's full-screen window.
+        s.set_window_size(1280, 800)?;
+    }
     s.type_text(&s.find("[data-testid=link-input]")?, &link)?;
     s.click(&s.find("[data-testid=check-link]")?)?;
     s.type_text(&s.find("[data-testid=password-input]")?, PIN)?;
@@ -274,13 +301,20 @@ fn run(
             .unwrap_or(0);
         (tile[field].as_u64().unwrap_or(0) - old) as f64 / elapsed
     };
+    // Per tile, with the size it arrives in (the layer the server forwards) where that is not
+    // what the scenario's senders all send.
     let per_tile: Vec<String> = after_stats
         .as_array()
         .map(|a| {
             a.iter()
                 .map(|t| {
+                    let size = if simulcast {
+                        format!(" ({}p)", t["receivedHeight"].as_u64().unwrap_or(0))
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{:.0}/{:.0}/{:.0}/{:.0}",
+                        "{:.0}/{:.0}/{:.0}/{:.0}{size}",
                         rate(t, "shown"),
                         rate(t, "sent"),
                         rate(t, "drawn"),

@@ -4,6 +4,8 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::print_stdout)] // the measured numbers are printed for the person running them
 
+mod turn;
+
 use std::time::Duration;
 
 use runde_e2e::cli::CliClient;

@@ -157,6 +157,15 @@ pub fn cues(samples: &[f32]) -> Vec<(u32, [f64; 2])> {
     found
 }
 
+/// Pictures shown in order: frame counters never go backwards. A picture may come twice where
+/// the server switches simulcast layers (each layer carries every picture, and Janus switches at
+/// the new layer's keyframe, which can be the picture the old layer just brought): once per
+/// switch, so a few at most.
+pub fn frames_go_forwards(counters: &[u32]) -> bool {
+    let repeated = counters.windows(2).filter(|w| w[1] == w[0]).count();
+    counters.windows(2).all(|w| w[1] >= w[0]) && repeated <= 3
+}
+
 /// The frame counters of every readable test-pattern frame in a Y4M file, and the frame count.
 pub fn frame_counters(path: &Path) -> Result<(Vec<u32>, usize)> {
     let mut file = Y4mSource::open(path, false).map_err(|e| err("y4m", e))?;

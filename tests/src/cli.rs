@@ -198,6 +198,11 @@ impl CliClient {
         Ok(status)
     }
 
+    /// Its label (the lower-cased name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Keep the output next to the test's other artifacts.
     pub fn save_output(&self, dir: &Path) {
         let _ = std::fs::write(

@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod artifacts;
 pub mod browser;
 pub mod cli;
+pub mod coturn;
 pub mod desktop;
 pub mod janus;
 pub mod netns;

@@ -92,12 +92,22 @@ impl TestCa {
         self.server_for(name, "/CN=127.0.0.1")
     }
 
+    /// A certificate for the IP address `ip` (a test host other than loopback, e.g. a TURN
+    /// server on the server host), signed by this CA.
+    pub fn server_at(&self, name: &str, ip: &str) -> Result<ServerCert> {
+        self.server_with_ip(name, &format!("/CN={ip}"), ip)
+    }
+
     fn server_for(&self, name: &str, subject: &str) -> Result<ServerCert> {
+        self.server_with_ip(name, subject, "127.0.0.1")
+    }
+
+    fn server_with_ip(&self, name: &str, subject: &str, ip: &str) -> Result<ServerCert> {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         let cert = format!("{name}.pem");
         let ext = format!("{name}.ext");
-        fs::write(self.dir.join(&ext), "subjectAltName=IP:127.0.0.1\n")
+        fs::write(self.dir.join(&ext), format!("subjectAltName=IP:{ip}\n"))
             .map_err(|e| err("ext", e))?;
         self.key_and_request(&key, &csr, subject)?;
         openssl(

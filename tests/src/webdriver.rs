@@ -53,6 +53,16 @@ impl Session {
         Ok(())
     }
 
+    /// Make the window this large (CSS pixels), as a user would by resizing it.
+    pub fn set_window_size(&self, width: u32, height: u32) -> Result<()> {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )?;
+        Ok(())
+    }
+
     /// How long element look-ups wait for an element to appear.
     pub fn set_implicit_wait(&self, wait: Duration) -> Result<()> {
         let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);

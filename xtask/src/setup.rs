@@ -56,6 +56,8 @@ const APT_TEST: &[&str] = &[
     "chromium-driver",
     "nftables",
     "iproute2",
+    // TURN over TCP and TLS on networks that let only port 443 through.
+    "coturn",
     "espeak-ng",
     "sox",
     "ffmpeg",

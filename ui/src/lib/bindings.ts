@@ -194,6 +194,10 @@ detail: string, } | { "code": "MediaFailed",
 /**
  * What went wrong.
  */
+detail: string, } | { "code": "MediaBlocked", 
+/**
+ * What was tried.
+ */
 detail: string, };
 
 export type JoinRequest = { 
@@ -505,7 +509,16 @@ sent: number,
 /**
  * Pictures the page drew.
  */
-drawn: number, };
+drawn: number, 
+/**
+ * The last picture's size as received, before it was scaled to the tile (the simulcast
+ * layer the server forwards); 0 × 0 before any.
+ */
+receivedWidth: number, 
+/**
+ * See `received_width`.
+ */
+receivedHeight: number, };
 
 export type DeviceList = { 
 /**

@@ -36,6 +36,7 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "ServerLost", detail: "keepalive timeout" },
   { code: "ProtocolError", detail: "no answer" },
   { code: "MediaFailed", detail: "no microphone" },
+  { code: "MediaBlocked", detail: "no TURN server configured" },
   { code: "ServerBlocked", origin: "wss://meet.example.org:443" },
   { code: "NewServer", review },
   { code: "ServerKeyChanged", review },

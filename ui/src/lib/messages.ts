@@ -64,6 +64,7 @@ export const en = {
   "error.ServerLost": "The connection to the server was lost ({detail}).",
   "error.ProtocolError": "The server sent something Runde does not understand ({detail}).",
   "error.MediaFailed": "A microphone, speaker, camera or media file could not be used ({detail}).",
+  "error.MediaBlocked": "No sound or picture got through to the server. This network may block calls; a TURN server can carry them — ask the server's operator or your administrator ({detail}).",
   "error.ServerBlocked": "You blocked this server ({origin}). Runde will not connect to it.",
   "error.NewServer":
     "Runde has not met this server before. Check who runs it and its key, then trust it or cancel.",
@@ -379,6 +380,7 @@ export const de: Messages = {
   "error.ServerLost": "Die Verbindung zum Server ist abgebrochen ({detail}).",
   "error.ProtocolError": "Der Server hat etwas geschickt, das Runde nicht versteht ({detail}).",
   "error.MediaFailed": "Ein Mikrofon, Lautsprecher, eine Kamera oder Mediendatei ließ sich nicht verwenden ({detail}).",
+  "error.MediaBlocked": "Weder Ton noch Bild kamen beim Server an. Dieses Netz sperrt vielleicht Anrufe; ein TURN-Server kann sie weiterleiten – fragen Sie den Betreiber des Servers oder Ihre Administration ({detail}).",
   "error.ServerBlocked": "Sie haben diesen Server gesperrt ({origin}). Runde verbindet sich nicht mit ihm.",
   "error.NewServer":
     "Runde kennt diesen Server noch nicht. Prüfen Sie, wer ihn betreibt, und seinen Schlüssel; vertrauen Sie ihm dann oder brechen Sie ab.",

@@ -128,6 +128,7 @@ fn loopback() -> LinkOptions {
     LinkOptions {
         udp_bind: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         include_loopback: true,
+        ..LinkOptions::default()
     }
 }
 
@@ -173,6 +174,8 @@ impl DeviceCheck {
             &media.video_in,
             captured,
             media.start_video_off,
+            // The echo test shows our own picture back: one size is all it needs.
+            true,
         )?;
         // A speaker that could not be opened plays nothing (the mix still reaches the echo
         // canceller, as in a call).
@@ -200,7 +203,7 @@ impl DeviceCheck {
             return Ok(check);
         }
         let mut publisher = PeerLink::new(&loopback()).await.map_err(media_failed)?;
-        let mut tracks = (None, None);
+        let mut tracks = (None, Vec::new());
         if sources.has_audio() {
             tracks.0 = Some(Arc::new(
                 publisher
@@ -210,7 +213,7 @@ impl DeviceCheck {
             ));
         }
         if sources.has_video() {
-            tracks.1 = Some(Arc::new(
+            tracks.1.push(Arc::new(
                 publisher
                     .add_track(transport::TrackKind::Video)
                     .await

@@ -171,6 +171,15 @@ pub enum UserError {
         /// What went wrong.
         detail: String,
     },
+    /// The server answered, but no sound or picture got through to it: the network blocks media
+    /// (often all UDP), and no TURN server relayed it.
+    #[error(
+        "no sound or picture got through to the server; this network may block calls: {detail}"
+    )]
+    MediaBlocked {
+        /// What was tried.
+        detail: String,
+    },
 }
 
 impl UserError {
@@ -197,6 +206,7 @@ impl UserError {
             Self::ServerLost { .. } => "ServerLost",
             Self::ProtocolError { .. } => "ProtocolError",
             Self::MediaFailed { .. } => "MediaFailed",
+            Self::MediaBlocked { .. } => "MediaBlocked",
             Self::ServerBlocked { .. } => "ServerBlocked",
             Self::NewServer { .. } => "NewServer",
             Self::ServerKeyChanged { .. } => "ServerKeyChanged",

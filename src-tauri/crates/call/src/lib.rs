@@ -12,6 +12,7 @@ pub mod check;
 pub mod devices;
 pub mod error;
 pub mod indicators;
+pub mod layers;
 pub mod link;
 pub mod media;
 pub mod quality;
@@ -29,6 +30,9 @@ pub use media::{
 };
 pub use rejoin::REJOIN_FOR;
 pub use runde_connect::{Secret, TlsSettings};
+pub use runde_media::transport::{
+    TurnCredential, TurnServer, TurnTransport, TurnUrl, TurnUrlError,
+};
 pub use session::{
     Call, CallEvent, ConnectionState, EndReason, JoinFailure, JoinOptions, ParticipantInfo,
     RetryJoin, SendState, ServerReport, TrackKind, join, probe_server,

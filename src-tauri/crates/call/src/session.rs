@@ -20,7 +20,9 @@ use crate::quality::Quality;
 
 mod rejoining;
 use rejoining::{Missing, RejoinProgress, Rejoining, first_missing_due, rejoin_progress};
-use runde_media::transport::{self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink};
+use runde_media::transport::{
+    self, LinkEvent, LinkOptions, LinkState, LocalTrack, PeerLink, TurnServer,
+};
 use serde::Serialize;
 
 use crate::UserError;
@@ -56,6 +58,9 @@ pub struct JoinOptions {
     /// rejoin before the call ends ([`crate::rejoin::REJOIN_FOR`] unless a test or an operator
     /// wants otherwise; zero ends the call at once).
     pub rejoin_for: Duration,
+    /// TURN servers that relay media when the network lets nothing else through (the server's,
+    /// configured by the user or the administrator's policy; none: no relay).
+    pub turn: Vec<TurnServer>,
 }
 
 /// Someone in the call. Ids are strings: Janus ids exceed what JavaScript numbers hold.
@@ -402,6 +407,8 @@ struct JoinContext {
     remember: Option<(String, String, bool)>,
     /// What rejoining after a lost connection needs (set once the server is known).
     rejoin: Option<RejoinTarget>,
+    /// How media connections are made: the TURN servers and what a TLS one must prove.
+    links: LinkOptions,
 }
 
 /// What a rejoin needs: the same server, room, name and password (in memory only, as for the
@@ -483,6 +490,7 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
         operator: OperatorIndicator::unknown(),
         remember: None,
         rejoin: None,
+        links: LinkOptions::default(),
     };
     let link = parse_link(&options.link).map_err(UserError::from)?;
     let room = link.room().ok_or(UserError::LinkWithoutRoom)?;
@@ -523,6 +531,10 @@ pub async fn join(options: JoinOptions) -> Result<Call, JoinFailure> {
     let tls_link = link.is_tls();
     // The administrator's policy applies to every link; keys are pinned only over TLS.
     let decision = crate::trust::decide(&origin, &options.trust)?;
+    // The TURN servers the user gave, then the administrator's for this server.
+    let mut turn = options.turn;
+    turn.extend(decision.turn.iter().cloned());
+    context.links = link_options(turn, &decision.tls)?;
     let mut trusted = decision.entry;
     let conn =
         match JanusConnection::join(link.endpoint(), config.clone(), &decision.tls, tx_prefix())
@@ -712,7 +724,8 @@ fn tx_prefix() -> String {
 struct Publisher {
     link: PeerLink,
     audio: Option<std::sync::Arc<LocalTrack>>,
-    video: Option<std::sync::Arc<LocalTrack>>,
+    /// Our picture's simulcast layers, smallest first (one for a single stream).
+    video: Vec<std::sync::Arc<LocalTrack>>,
 }
 
 /// A call in progress.
@@ -733,6 +746,8 @@ pub struct Call {
     subscriber: Option<PeerLink>,
     /// Whose stream each subscription mid and SSRC is.
     feed_by_mid: HashMap<String, u64>,
+    /// Which simulcast layer of each picture we ask the server for.
+    layers: crate::layers::LayerChoice,
     feed_by_ssrc: HashMap<u32, u64>,
     engine: Option<Engine>,
     /// A sound cue that came before playout started.
@@ -746,6 +761,9 @@ pub struct Call {
     /// The server closed this media path itself (publisher, subscriber: e.g. the last publisher
     /// left): its silence is no broken network.
     hung_up: [bool; 2],
+    /// Whether a media connection was ever up in this call (a rejoin keeps it): one that never
+    /// was tells of a network that blocks media, which rejoining cannot fix.
+    media_connected: bool,
     reported_state: Option<ConnectionState>,
     indicators: Indicators,
     /// Our opened sources, until the sender takes them.
@@ -782,6 +800,27 @@ pub(crate) async fn next_report(engine: &mut Option<Engine>) -> Option<EngineRep
         Some(engine) => engine.next_report().await,
         None => std::future::pending().await,
     }
+}
+
+/// How this call's media connections are made: through `turn` (a `turns:` server's certificate
+/// checked against the same trust store as the signalling server's).
+fn link_options(turn: Vec<TurnServer>, tls: &TlsSettings) -> Result<LinkOptions, UserError> {
+    let needs_tls = turn
+        .iter()
+        .any(|t| t.url.transport == transport::TurnTransport::Tls);
+    let turn_tls = if needs_tls {
+        let config = tls.turn_client_config().map_err(|e| UserError::TlsFailed {
+            detail: e.to_string(),
+        })?;
+        Some(transport::TurnTls(config))
+    } else {
+        None
+    };
+    Ok(LinkOptions {
+        turn,
+        turn_tls,
+        ..LinkOptions::default()
+    })
 }
 
 fn media_failed(e: impl std::fmt::Display) -> UserError {
@@ -841,6 +880,7 @@ impl Call {
             sender: None,
             subscriber: None,
             feed_by_mid: HashMap::new(),
+            layers: crate::layers::LayerChoice::default(),
             feed_by_ssrc: HashMap::new(),
             engine: None,
             pending_cue: None,
@@ -849,6 +889,7 @@ impl Call {
             devices: None,
             link_states: [None, None],
             hung_up: [false, false],
+            media_connected: false,
             reported_state: None,
             indicators,
             sources: None,
@@ -910,6 +951,7 @@ impl Call {
                 &media.video_in,
                 captured,
                 self.video_off,
+                media.single_layer,
             )?)
         };
         let speaker_sink = self.devices.as_ref().map(AudioDevices::speaker_sink);
@@ -945,10 +987,11 @@ impl Call {
             return Ok(());
         };
         let (audio, video) = (sources.has_audio(), sources.has_video());
+        let layers = sources.video_layers();
         if !audio && !video {
             return Ok(());
         }
-        let mut link = PeerLink::new(&LinkOptions::default())
+        let mut link = PeerLink::new(&self.context.links)
             .await
             .map_err(media_failed)?;
         let audio = if audio {
@@ -961,13 +1004,14 @@ impl Call {
             None
         };
         let video = if video {
-            Some(std::sync::Arc::new(
-                link.add_track(transport::TrackKind::Video)
-                    .await
-                    .map_err(media_failed)?,
-            ))
+            link.add_video_layers(layers)
+                .await
+                .map_err(media_failed)?
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect()
         } else {
-            None
+            Vec::new()
         };
         let offer = link.create_offer().await.map_err(media_failed)?;
         self.conn.publish(offer);
@@ -1004,6 +1048,29 @@ impl Call {
             tracing::debug!(error = %error, "the microphone did not close");
         }
         self.report_sending();
+    }
+
+    /// The tiles the others' pictures are shown in now, by participant, in device pixels. A
+    /// participant without a tile is not seen. Each picture is asked of the server in the
+    /// smallest simulcast layer that fills its tile.
+    pub fn set_tiles(&mut self, tiles: HashMap<u64, (u32, u32)>) {
+        self.layers.set_tiles(tiles);
+        self.request_layers();
+    }
+
+    /// Everyone without a tile of their own is shown in a tile of this size (device pixels):
+    /// for a headless viewer.
+    pub fn set_tile_for_others(&mut self, size: (u32, u32)) {
+        self.layers.set_tile_for_others(size);
+        self.request_layers();
+    }
+
+    /// Ask the server for the layers whose choice changed.
+    fn request_layers(&mut self) {
+        for (mid, layer) in self.layers.changes() {
+            tracing::debug!(mid, layer, "simulcast layer asked for");
+            self.conn.choose_layer(mid, layer);
+        }
     }
 
     /// Turn our picture off or on. Off, nothing is sent and a camera is closed; on, it opens
@@ -1303,6 +1370,11 @@ impl Call {
         // now. (When the signalling connection went with it, that loss starts the same.)
         if state == LinkState::Connected {
             self.hung_up[index] = false;
+            self.media_connected = true;
+        }
+        if state == LinkState::Failed && !self.media_connected && self.rejoining.is_none() {
+            self.media_blocked();
+            return;
         }
         if matches!(state, LinkState::Disconnected | LinkState::Failed) && !self.hung_up[index] {
             let which = if index == 0 { "sending" } else { "receiving" };
@@ -1324,6 +1396,28 @@ impl Call {
             ConnectionState::Connecting
         };
         self.set_connection(combined);
+    }
+
+    /// No media connection came up at all (ICE gives up after 7.5 s of checks): the server is
+    /// reachable, its media ports are not. Rejoining would end the same way for two minutes, so
+    /// the call ends now and says why.
+    fn media_blocked(&mut self) {
+        let ending = self
+            .queued
+            .iter()
+            .any(|e| matches!(e, CallEvent::Ended { .. }));
+        if self.ended || ending {
+            return;
+        }
+        let detail = if self.context.links.turn.is_empty() {
+            "no TURN server is configured".to_owned()
+        } else {
+            "not through the TURN servers either".to_owned()
+        };
+        tracing::warn!(reason = %detail, "no media connection came up");
+        self.end(EndReason::Lost {
+            error: UserError::MediaBlocked { detail },
+        });
     }
 
     /// Rejoin because the media paths broke (when rejoining is wanted and not under way);
@@ -1436,11 +1530,16 @@ impl Call {
                 feed,
                 quality,
                 audio_missing_percent,
-            } => self.queued.push_back(CallEvent::Quality {
-                participant: feed.to_string(),
-                quality,
-                audio_lost_percent: audio_missing_percent,
-            }),
+            } => {
+                // Our link does not carry their picture well: a smaller layer.
+                self.layers.set_quality(feed, quality);
+                self.request_layers();
+                self.queued.push_back(CallEvent::Quality {
+                    participant: feed.to_string(),
+                    quality,
+                    audio_lost_percent: audio_missing_percent,
+                });
+            }
         }
     }
 
@@ -1503,7 +1602,7 @@ impl Call {
             }
         }
         if self.subscriber.is_none() {
-            match PeerLink::new(&LinkOptions::default()).await {
+            match PeerLink::new(&self.context.links).await {
                 Ok(link) => self.subscriber = Some(link),
                 Err(e) => {
                     self.queued.push_back(CallEvent::Warning {
@@ -1648,6 +1747,13 @@ impl Call {
             })
             .collect();
         self.drop_tracks(|track| !now.contains(track));
+        let video_mids = streams
+            .iter()
+            .filter(|s| s.active && s.kind == MediaKind::Video)
+            .filter_map(|s| Some((s.feed?, s.mid.clone())))
+            .collect();
+        self.layers.set_streams(video_mids);
+        self.request_layers();
         for (feed, kind) in now {
             if self.tracks.insert((feed, kind)) {
                 self.queued.push_back(CallEvent::TrackAdded {

@@ -119,6 +119,31 @@ pub(crate) fn admin_policy(options: &TrustOptions) -> Result<AdminPolicy, UserEr
 pub(crate) struct Decision {
     pub(crate) tls: TlsSettings,
     pub(crate) entry: Option<TrustedServer>,
+    /// The TURN servers the administrator gives this server's calls.
+    pub(crate) turn: Vec<runde_media::transport::TurnServer>,
+}
+
+/// The administrator's TURN servers for `origin`, checked; a malformed one stops the join with
+/// the policy error that names it (an administrator's setting is not silently dropped).
+fn preset_turn(
+    policy: &AdminPolicy,
+    origin: &str,
+) -> Result<Vec<runde_media::transport::TurnServer>, UserError> {
+    use runde_media::transport::{TurnCredential, TurnServer, TurnUrl};
+    let mut servers = Vec::new();
+    for preset in policy.turn_for(origin) {
+        for url in &preset.urls {
+            let parsed = TurnUrl::parse(url).map_err(|e| UserError::PolicyUnreadable {
+                detail: format!("the TURN server {url:?} of {origin}: {e}"),
+            })?;
+            servers.push(TurnServer {
+                url: parsed,
+                username: preset.username.clone(),
+                credential: TurnCredential::new(preset.credential.expose()),
+            });
+        }
+    }
+    Ok(servers)
 }
 
 fn store_error(e: impl std::fmt::Display) -> UserError {
@@ -221,7 +246,8 @@ pub(crate) fn decide(origin: &str, options: &TrustOptions) -> Result<Decision, U
         allow_pinned_self_signed: entry.is_some(),
         ..TlsSettings::default()
     };
-    Ok(Decision { tls, entry })
+    let turn = preset_turn(&policy, origin)?;
+    Ok(Decision { tls, entry, turn })
 }
 
 /// After connecting: a server without an entry is a first contact. With the user's acceptance it

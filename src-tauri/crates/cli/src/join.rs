@@ -83,6 +83,22 @@ pub struct Options {
     e2ee: Option<PathBuf>,
     /// Where the next passphrase is, taken up on SIGUSR1.
     e2ee_next: Option<PathBuf>,
+    /// TURN servers to relay media through.
+    turn: crate::turn::TurnOptions,
+    /// The others' pictures are shown in tiles of this size: it decides which simulcast layer
+    /// is asked for.
+    tile: Option<(u32, u32)>,
+}
+
+/// `<w>x<h>` in pixels, each 2 to 8192.
+fn tile_size(value: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("--tile {value}: <width>x<height> in pixels");
+    let (w, h) = value.split_once('x').ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    if !((2..=8192).contains(&w) && (2..=8192).contains(&h)) {
+        return Err(bad());
+    }
+    Ok((w, h))
 }
 
 /// `mic`, `mic:<device>` and the like: `Some(None)` for the default device.
@@ -139,7 +155,10 @@ fn video_in(value: &str) -> Result<VideoIn, String> {
         _ => match value.strip_prefix("pattern:") {
             Some(spec) => pattern(spec)
                 .ok_or_else(|| format!("--video-in {value}: use pattern:WIDTHxHEIGHT@FPS")),
-            None if value.ends_with(".ivf") => Ok(VideoIn::Ivf(value.into())),
+            // Several IVF files, comma-separated: simulcast layers, smallest first.
+            None if value.split(',').all(|f| f.ends_with(".ivf")) => Ok(VideoIn::Ivf(
+                value.split(',').map(std::path::PathBuf::from).collect(),
+            )),
             None => Ok(VideoIn::Y4m(value.into())),
         },
     }
@@ -164,6 +183,8 @@ impl Options {
             e2ee: None,
             e2ee_next: None,
             rejoin_for: runde_call::REJOIN_FOR,
+            turn: crate::turn::TurnOptions::default(),
+            tile: None,
         };
         let mut video_out_times = None;
         let mut args = args.iter();
@@ -173,6 +194,9 @@ impl Options {
                     .map(|v| (*v).to_owned())
                     .ok_or_else(|| format!("{name} needs a value"))
             };
+            if options.turn.take(arg, || value(arg))? {
+                continue;
+            }
             match *arg {
                 "--name" => options.name = value("--name")?,
                 "--password-file" => {
@@ -199,6 +223,8 @@ impl Options {
                 }
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
+                "--single-layer" => options.media.single_layer = true,
+                "--tile" => options.tile = Some(tile_size(&value("--tile")?)?),
                 "--e2ee-next-passphrase-file" => {
                     options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
                 }
@@ -238,6 +264,7 @@ impl Options {
                 other => return Err(format!("unknown option {other}")),
             }
         }
+        options.turn.check()?;
         if let Some(file) = video_out_times {
             match &mut options.media.video_out {
                 VideoOut::Y4m { times, .. } => *times = Some(file),
@@ -320,6 +347,13 @@ pub async fn join(options: Options) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
+    let turn = match options.turn.servers() {
+        Ok(turn) => turn,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let can_prompt =
         matches!(options.password, PasswordSource::None) && std::io::stdin().is_terminal();
     let mut attempt = runde_call::join(JoinOptions {
@@ -331,6 +365,7 @@ pub async fn join(options: Options) -> ExitCode {
         remember_password: options.remember_password,
         e2ee,
         rejoin_for: options.rejoin_for,
+        turn,
     })
     .await;
     let mut prompts = 0;
@@ -356,6 +391,9 @@ pub async fn join(options: Options) -> ExitCode {
         }
     };
 
+    if let Some(size) = options.tile {
+        call.set_tile_for_others(size);
+    }
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
     let mut change_requests = ChangeRequests::new();

@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout)]
 
 mod join;
+mod turn;
 
 use std::process::ExitCode;
 
@@ -33,7 +34,9 @@ commands:
                               (looped)
       --video-in <source>     send video: camera, camera:<device>, pattern (640x360@30),
                               pattern:<w>x<h>@<fps>, a Y4M file, or an IVF file of VP8
-                              frames sent as they are (both looped)
+                              frames sent as they are (both looped); several IVF
+                              files, comma-separated and smallest first, are sent as
+                              simulcast layers
       --audio-out <sink>      play what the others say on speaker or speaker:<device>, or
                               write the mix into a WAV file
       --video-out <file.y4m>  write the first other participant's video into a Y4M file
@@ -42,6 +45,9 @@ commands:
                               line per frame, in milliseconds since the Unix epoch (for frame
                               rate and freezes as seen)
       --send-only             receive nobody's media (for load tests: many cheap senders)
+      --single-layer          send our picture in one size only (no simulcast layers)
+      --tile <w>x<h>          the others' pictures are shown this large (pixels): each is
+                              asked of the server in the smallest size that fills it
       --e2ee-passphrase-file <path>
                               end-to-end encrypt the call with the key from the passphrase on
                               this file's first line (not the room password; never on the
@@ -55,6 +61,14 @@ commands:
       --accept-new-server     trust a server met for the first time and pin its key (after you
                               checked what Runde showed you about it)
       --policy-file <path>    apply this policy file too (it can only add restrictions)
+      --turn <url>            relay media through this TURN server when the network blocks
+                              it: turn:<host>[:<port>][?transport=udp|tcp] or
+                              turns:<host>[:<port>] (TLS); may be repeated
+      --turn-user <name>      the TURN servers' user name
+      --turn-credential-file <path>
+                              the TURN credential, on this file's first line (else from the
+                              environment variable RUNDE_TURN_CREDENTIAL; never on the
+                              command line)
   policy [--policy-file <path>]...
                       show what the administrator's policy enforces
   --version           print the version
@@ -63,7 +77,7 @@ commands:
 exit codes:
   0 ok · 2 usage · 3 unusable link · 4 password missing or wrong · 5 no such room or room full
   6 server unreachable, not a conference server, or TLS failed · 7 connection lost
-  8 the server was not understood · 9 a media device or file failed
+  8 the server was not understood · 9 a media device or file failed, or no media got through
   10 the server needs your review, is blocked, or its key changed";
 
 fn main() -> ExitCode {
@@ -122,7 +136,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         E::ServerUnreachable { .. } | E::TlsFailed { .. } | E::NotAConferenceServer { .. } => 6,
         E::ServerLost { .. } => 7,
         E::ProtocolError { .. } => 8,
-        E::MediaFailed { .. } => 9,
+        E::MediaFailed { .. } | E::MediaBlocked { .. } => 9,
         E::ServerBlocked { .. }
         | E::NewServer { .. }
         | E::ServerKeyChanged { .. }

@@ -91,6 +91,18 @@ impl TlsSettings {
         self.client_config(&Observed::default())
     }
 
+    /// TLS for a TURN server the call was given (`turns:`): its certificate is checked against
+    /// the system's trust store and the extra authorities, as for a server without pins. The
+    /// signalling server's pins are not applied: a TURN server is another host with its own key.
+    pub fn turn_client_config(&self) -> Result<Arc<ClientConfig>, ConnectError> {
+        let turn = Self {
+            extra_roots: self.extra_roots.clone(),
+            pins: Vec::new(),
+            allow_pinned_self_signed: false,
+        };
+        turn.client_config(&Observed::default())
+    }
+
     fn client_config(&self, observed: &Observed) -> Result<Arc<ClientConfig>, ConnectError> {
         let mut roots = rustls::RootCertStore::empty();
         let native = rustls_native_certs::load_native_certs();

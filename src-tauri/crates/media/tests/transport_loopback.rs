@@ -25,6 +25,7 @@ fn loopback() -> LinkOptions {
     LinkOptions {
         udp_bind: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
         include_loopback: true,
+        ..LinkOptions::default()
     }
 }
 
@@ -185,6 +186,12 @@ async fn audio_and_video_cross_a_real_webrtc_connection() {
     publisher.accept_answer(answer).await.expect("accept");
     wait_connected(&mut publisher).await;
     println!("connected after {:?}", started.elapsed());
+    let path = publisher.path().await;
+    assert_eq!(
+        path.as_ref().map(|p| p.local.as_str()),
+        Some("host"),
+        "the selected path, from the statistics"
+    );
 
     let seconds = 4;
     let sending = tokio::spawn(async move {

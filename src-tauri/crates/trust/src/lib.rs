@@ -12,7 +12,9 @@ pub mod secrets;
 pub mod settings;
 pub mod store;
 
-pub use policy::{AdminPolicy, PolicyError, PresetServer, system_policy_path};
+pub use policy::{
+    AdminPolicy, PolicyError, PolicySecret, PresetServer, PresetTurn, system_policy_path,
+};
 pub use settings::{
     DeviceChoice, LanguageChoice, PrivacyChoice, Settings, SettingsError, SettingsStore,
 };

@@ -36,6 +36,67 @@ pub struct PresetServer {
     /// Trusted or blocked.
     #[serde(default = "trusted")]
     pub policy: Policy,
+    /// TURN servers that relay this server's media where a network blocks it (a server's TURN
+    /// servers belong to it: they are used for calls on this server only).
+    #[serde(default)]
+    pub turn: Vec<PresetTurn>,
+}
+
+/// A TURN server a preset server's calls may relay media through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresetTurn {
+    /// `turn:<host>[:<port>][?transport=udp|tcp]` or `turns:<host>[:<port>]`, one or more.
+    pub urls: Vec<String>,
+    /// The long-term credential's user name.
+    pub username: String,
+    /// The long-term credential's password (never shown: not serialised, redacted in `Debug`).
+    #[serde(skip_serializing)]
+    pub credential: PolicySecret,
+}
+
+/// A secret from the policy file (a TURN credential): read, never written or printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct PolicySecret(String);
+
+impl PolicySecret {
+    /// Wrap a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that hands it on (the TURN client).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PolicySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicySecret(<redacted>)")
+    }
+}
+
+/// A preset server's TURN entries that are obviously wrong (the full check of each URL is the
+/// media engine's, when a call starts).
+fn check_turn(server: &PresetServer) -> Result<(), String> {
+    for turn in &server.turn {
+        if turn.urls.is_empty() {
+            return Err(format!("a TURN entry of {} names no URL", server.origin));
+        }
+        if let Some(url) = turn
+            .urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(format!(
+                "the TURN server {url:?} of {} must start with turn: or turns:",
+                server.origin
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn janus() -> String {
@@ -130,6 +191,11 @@ impl AdminPolicy {
             match self.servers.iter_mut().find(|s| s.origin == server.origin) {
                 // Two files about one server: blocked wins, and only keys both accept remain.
                 Some(known) => {
+                    for turn in server.turn {
+                        if !known.turn.contains(&turn) {
+                            known.turn.push(turn);
+                        }
+                    }
                     if server.policy == Policy::Blocked {
                         known.policy = Policy::Blocked;
                     }
@@ -149,6 +215,14 @@ impl AdminPolicy {
                 None => self.servers.push(server),
             }
         }
+    }
+
+    /// The TURN servers the administrator gives calls on `origin`.
+    pub fn turn_for(&self, origin: &str) -> &[PresetTurn] {
+        self.servers
+            .iter()
+            .find(|s| s.origin == origin)
+            .map_or(&[], |s| s.turn.as_slice())
     }
 
     /// The preset entry for an origin, as a trusted-server entry.
@@ -183,6 +257,9 @@ fn read(path: &Path) -> Result<Option<PolicyFile>, PolicyError> {
             "format {} is not one this version of Runde understands ({POLICY_VERSION})",
             file.version
         )));
+    }
+    for server in &file.servers {
+        check_turn(server).map_err(failed)?;
     }
     Ok(Some(file))
 }
@@ -238,11 +315,54 @@ mod tests {
     }
 
     #[test]
+    fn a_preset_server_brings_its_turn_servers_and_their_credential_stays_hidden()
+    -> Result<(), PolicyError> {
+        let path = write(
+            "turn.json",
+            r#"{"version": 1, "servers": [
+                {"label": "Schule", "origin": "wss://meet.schule.example:443",
+                 "turn": [{"urls": ["turns:turn.schule.example:443"],
+                           "username": "runde", "credential": "geheim-123"}]}]}"#,
+        );
+        let mut policy = AdminPolicy::default();
+        if let Some(file) = read(&path)? {
+            policy.add(&path, file);
+        }
+        let turn = policy.turn_for("wss://meet.schule.example:443");
+        assert_eq!(turn.len(), 1);
+        assert_eq!(turn[0].credential.expose(), "geheim-123");
+        assert!(policy.turn_for("wss://other.example:443").is_empty());
+        let shown = format!("{policy:?}");
+        let serialised = serde_json::to_string(&policy).expect("serialise");
+        for text in [&shown, &serialised] {
+            assert!(!text.contains("geheim-123"), "{text}");
+        }
+        assert!(serialised.contains("turns:turn.schule.example:443"));
+        Ok(())
+    }
+
+    #[test]
     fn an_unusable_policy_is_an_error_not_ignored() {
         for (name, text) in [
             ("garbage.json", "{ nope"),
             ("future.json", r#"{"version": 9}"#),
             ("typo.json", r#"{"version": 1, "onlyPresetServer": true}"#),
+            (
+                "turn-scheme.json",
+                r#"{"version": 1, "servers": [{"label": "A", "origin": "wss://a.example:443",
+                    "turn": [{"urls": ["https://turn.a.example"], "username": "u",
+                              "credential": "c"}]}]}"#,
+            ),
+            (
+                "turn-no-url.json",
+                r#"{"version": 1, "servers": [{"label": "A", "origin": "wss://a.example:443",
+                    "turn": [{"urls": [], "username": "u", "credential": "c"}]}]}"#,
+            ),
+            (
+                "turn-no-credential.json",
+                r#"{"version": 1, "servers": [{"label": "A", "origin": "wss://a.example:443",
+                    "turn": [{"urls": ["turn:t.example"], "username": "u"}]}]}"#,
+            ),
         ] {
             let path = write(name, text);
             assert!(read(&path).is_err(), "{name} must not be ignored");

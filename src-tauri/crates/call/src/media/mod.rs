@@ -51,10 +51,11 @@ pub enum VideoIn {
     Y4m(PathBuf),
     /// A camera (`None`: the first), at 360p and 30 frames per second.
     Camera(Option<String>),
-    /// Already encoded VP8 frames from an IVF file, looped, sent as they are (no encoding: for
-    /// benchmarks with many senders on one machine). Keyframe requests wait for the file's next
-    /// keyframe.
-    Ivf(PathBuf),
+    /// Already encoded VP8 frames from IVF files, looped, sent as they are (no encoding: for
+    /// benchmarks with many senders on one machine). One file is a single stream; several are
+    /// simulcast layers, smallest first, read in step at the first file's frame rate. Keyframe
+    /// requests wait for the files' next keyframe.
+    Ivf(Vec<PathBuf>),
 }
 
 /// Where the others' sound goes.
@@ -108,4 +109,7 @@ pub struct MediaChoice {
     pub start_video_off: bool,
     /// Send only: receive nobody's media (a load generator for benchmarks).
     pub send_only: bool,
+    /// Send our picture in one size only. By default a picture of 360p or more also goes out
+    /// smaller (simulcast), so that the server can forward each viewer the size that fits.
+    pub single_layer: bool,
 }

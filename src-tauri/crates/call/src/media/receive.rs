@@ -84,6 +84,11 @@ pub struct ParticipantMediaStats {
     pub video_freezes: u64,
     /// Keyframes we asked for.
     pub video_keyframe_requests: u64,
+    /// The last decoded picture's width and height (0 before any): the simulcast layer the
+    /// server forwards.
+    pub video_width: u32,
+    /// See `video_width`.
+    pub video_height: u32,
     /// Lip sync: sound minus picture capture time at the last shown frame, in ms.
     pub lip_sync_skew_ms: f64,
 }
@@ -119,6 +124,8 @@ struct VideoRx {
     decoder: Vp8Decoder,
     playout: VideoPlayout<I420Frame>,
     decoded: u64,
+    /// The last decoded picture's size.
+    size: (u32, u32),
     /// Where keyframe requests go (the track's reader sends them as RTCP PLI).
     keyframes: mpsc::UnboundedSender<()>,
     /// When to ask again while no keyframe decodes (backing off to once a second, so that
@@ -406,6 +413,7 @@ async fn run(
                                 decoder,
                                 playout: VideoPlayout::new(),
                                 decoded: 0,
+                                size: (0, 0),
                                 keyframes,
                                 requests: KeyframeRequests::new(),
                             }),
@@ -539,6 +547,16 @@ fn on_assembled(
         match opened.map(|data| video.decoder.decode(&data)) {
             Some(Ok(Some(picture))) => {
                 video.decoded += 1;
+                let size = (picture.width(), picture.height());
+                if size != video.size {
+                    tracing::debug!(
+                        feed,
+                        width = size.0,
+                        height = size.1,
+                        "their picture's size changed"
+                    );
+                    video.size = size;
+                }
                 if frame.keyframe {
                     broken = false;
                     video.requests.satisfied();
@@ -709,6 +727,7 @@ fn stats_of(feed: u64, state: &Feed) -> ParticipantMediaStats {
         stats.video_frames_dropped = p.frames_dropped;
         stats.video_freezes = p.freezes;
         stats.video_keyframe_requests = video.requests.sent();
+        (stats.video_width, stats.video_height) = video.size;
     }
     stats
 }

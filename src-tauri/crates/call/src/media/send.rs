@@ -19,7 +19,8 @@ use runde_media::transport::LocalTrack;
 use runde_media::video::camera::CameraQuality;
 use runde_media::video::convert::scale_i420;
 use runde_media::video::ivf::IvfSource;
-use runde_media::video::ladder::{VideoLadder, VideoPlan};
+use runde_media::video::ladder::VideoPlan;
+use runde_media::video::simulcast::{SimulcastLadder, layer_count};
 use runde_media::video::{TestPattern, VideoInput, Y4mSource};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -32,6 +33,8 @@ use crate::UserError;
 const VIDEO_PAYLOAD: usize = 1100;
 /// Cameras are asked for this many frames per second.
 const CAMERA_FPS: u32 = 30;
+/// ... and this size (`CameraQuality::P360`).
+const CAMERA_SIZE: (u32, u32) = (640, 360);
 /// What video is paced at before the server has reported on what we send (bit/s, before the
 /// pacing factor): the encoder's default bitrate with room for keyframes.
 const UNKNOWN_PACE_BPS: u32 = 1_000_000;
@@ -68,13 +71,15 @@ enum AudioSourceKind {
 /// fails the join with a clear error instead of a silent call.
 pub(crate) struct Sources {
     audio: Option<AudioSourceKind>,
-    /// Already encoded pictures, sent as they are.
-    encoded: Option<IvfSource>,
+    /// Already encoded pictures, sent as they are (one file per layer, smallest first).
+    encoded: Vec<IvfSource>,
     video: Option<(VideoInput, u32)>,
     /// The camera in use, when the picture comes from one (`Some(None)`: the first camera).
     camera: Option<Option<String>>,
     /// The camera is not open yet (the call starts with the picture off).
     camera_closed: bool,
+    /// How many simulcast layers the picture goes out as (1: a single stream).
+    layers: usize,
 }
 
 impl Sources {
@@ -85,6 +90,7 @@ impl Sources {
         video_in: &VideoIn,
         captured: Option<mpsc::UnboundedReceiver<Vec<f32>>>,
         video_off: bool,
+        single_layer: bool,
     ) -> Result<Self, UserError> {
         let audio = match (audio_in, captured) {
             (AudioIn::Off, _) => None,
@@ -98,16 +104,20 @@ impl Sources {
             ))),
         };
         let mut source = VideoInput::off();
+        // The size the picture starts at: it decides how many layers are offered.
+        let mut size = CAMERA_SIZE;
         let fps = match video_in {
             VideoIn::Off => None,
             VideoIn::Pattern { width, height, fps } => {
                 let pattern = TestPattern::new(*width, *height, *fps).map_err(media_failed)?;
                 source.switch_to("test pattern", Box::new(pattern));
+                size = (*width, *height);
                 Some(*fps)
             }
             VideoIn::Y4m(path) => {
                 let file = Y4mSource::open(path, true).map_err(media_failed)?;
                 let (num, den) = file.fps();
+                size = file.size();
                 source.switch_to(path.display().to_string(), Box::new(file));
                 Some((num / den.max(1)).clamp(1, 60))
             }
@@ -124,9 +134,24 @@ impl Sources {
             VideoIn::Camera(id) => Some(id.clone()),
             _ => None,
         };
-        let encoded = match video_in {
-            VideoIn::Ivf(path) => Some(IvfSource::open(path, true).map_err(media_failed)?),
-            _ => None,
+        let mut encoded = match video_in {
+            VideoIn::Ivf(paths) => paths
+                .iter()
+                .map(|path| IvfSource::open(path, true).map_err(media_failed))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => Vec::new(),
+        };
+        if single_layer && encoded.len() > 1 {
+            // The biggest file alone.
+            encoded.drain(..encoded.len() - 1);
+        }
+        // Pictures encoded in advance go out as they are: a layer per file.
+        let layers = if !encoded.is_empty() {
+            encoded.len()
+        } else if single_layer {
+            1
+        } else {
+            layer_count(size.0, size.1)
         };
         Ok(Self {
             audio,
@@ -134,7 +159,13 @@ impl Sources {
             video: fps.map(|fps| (source, fps)),
             camera_closed: camera.is_some() && video_off,
             camera,
+            layers,
         })
+    }
+
+    /// How many simulcast layers our picture goes out as (1: a single stream).
+    pub(crate) fn video_layers(&self) -> usize {
+        self.layers
     }
 
     /// Whether there is sound to send.
@@ -144,7 +175,7 @@ impl Sources {
 
     /// Whether there is a picture to send.
     pub(crate) fn has_video(&self) -> bool {
-        self.video.is_some() || self.encoded.is_some()
+        self.video.is_some() || !self.encoded.is_empty()
     }
 }
 
@@ -179,7 +210,7 @@ impl Sender {
     pub(crate) fn start(
         sources: Sources,
         audio: Option<Arc<LocalTrack>>,
-        video: Option<Arc<LocalTrack>>,
+        video: Vec<Arc<LocalTrack>>,
         reports: mpsc::UnboundedSender<DeviceReport>,
         options: SendOptions<'_>,
     ) -> Result<Self, UserError> {
@@ -200,7 +231,7 @@ impl Sender {
         };
         let (audio_encryptor, mut video_encryptor) = (encryptor(0)?, encryptor(1)?);
         let has_audio = audio.is_some() && sources.audio.is_some();
-        let has_video = video.is_some() && sources.has_video();
+        let has_video = !video.is_empty() && sources.has_video();
         let mut sender = Self {
             audio_muted: Arc::new(AtomicBool::new(muted)),
             video_off: Arc::new(AtomicBool::new(video_off)),
@@ -233,38 +264,45 @@ impl Sender {
                 )),
             });
         }
-        if let (Some(track), Some(file)) = (&video, sources.encoded) {
+        if !video.is_empty() && !sources.encoded.is_empty() {
             let encoded = EncodedLoop {
                 runtime: tokio::runtime::Handle::current(),
-                track: track.clone(),
-                file,
+                layers: video.iter().cloned().zip(sources.encoded).collect(),
                 off: sender.video_off.clone(),
                 stop: sender.stop.clone(),
                 encryptor: video_encryptor.take(),
             };
-            sender.tasks.push(tokio::spawn(listen_feedback(
-                track.clone(),
-                Arc::new(AtomicBool::new(false)),
-            )));
+            // Keyframe requests are read (and so answered by the transport's bookkeeping) but
+            // wait for the files' next keyframe.
+            let ignored = video
+                .iter()
+                .map(|_| Arc::new(AtomicBool::new(false)))
+                .collect();
+            sender
+                .tasks
+                .push(tokio::spawn(listen_feedback(video.clone(), ignored)));
             let thread = std::thread::Builder::new()
                 .name("runde-video-file".into())
                 .spawn(move || encoded.run())
                 .map_err(media_failed)?;
             sender.video_thread = Some(thread);
         }
-        if let (Some(track), Some((source, fps))) = (video, sources.video) {
-            let keyframe = Arc::new(AtomicBool::new(true));
+        if let (false, Some((source, fps))) = (video.is_empty(), sources.video) {
+            let keyframes: Vec<_> = video
+                .iter()
+                .map(|_| Arc::new(AtomicBool::new(true)))
+                .collect();
             sender.tasks.push(tokio::spawn(listen_feedback(
-                track.clone(),
-                keyframe.clone(),
+                video.clone(),
+                keyframes.clone(),
             )));
             let (commands, command_rx) = std_mpsc::channel();
             let loop_state = VideoLoop {
                 runtime: tokio::runtime::Handle::current(),
-                track,
+                layers: video,
                 source,
                 fps,
-                keyframe,
+                keyframes,
                 off: sender.video_off.clone(),
                 stop: sender.stop.clone(),
                 commands: command_rx,
@@ -482,10 +520,20 @@ fn seal(encryptor: &mut Option<FrameEncryptor>, kind: FrameKind, payload: &[u8])
     }
 }
 
-async fn listen_feedback(track: Arc<LocalTrack>, keyframe: Arc<AtomicBool>) {
-    while let Some(wants_keyframe) = track.next_feedback().await {
-        if wants_keyframe {
-            keyframe.store(true, Ordering::Relaxed);
+/// Keyframe requests for our picture: each for the layer whose SSRC it names (a request that
+/// names none of them, for all). The layers share one feedback stream.
+async fn listen_feedback(layers: Vec<Arc<LocalTrack>>, keyframes: Vec<Arc<AtomicBool>>) {
+    let Some(first) = layers.first() else {
+        return;
+    };
+    while let Some(ssrcs) = first.next_keyframe_requests().await {
+        for ssrc in ssrcs {
+            match layers.iter().position(|l| l.ssrc() == ssrc) {
+                Some(i) => keyframes[i].store(true, Ordering::Relaxed),
+                None => keyframes
+                    .iter()
+                    .for_each(|k| k.store(true, Ordering::Relaxed)),
+            }
         }
     }
 }
@@ -560,11 +608,12 @@ fn follow_loss(track: &LocalTrack, encoder: &mut OpusEncoder, packets: &mut u32)
     }
 }
 
-/// The thread for already encoded pictures: read, pace at the file's frame rate, packetize, send.
+/// The thread for already encoded pictures: read each layer's file in step, pace at the first
+/// file's frame rate, packetize, send.
 struct EncodedLoop {
     runtime: tokio::runtime::Handle,
-    track: Arc<LocalTrack>,
-    file: IvfSource,
+    /// Each layer's track and file, smallest first.
+    layers: Vec<(Arc<LocalTrack>, IvfSource)>,
     off: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     encryptor: Option<FrameEncryptor>,
@@ -572,11 +621,18 @@ struct EncodedLoop {
 
 impl EncodedLoop {
     fn run(mut self) {
-        let header = self.file.header();
-        let (rate, scale) = header.fps;
+        let Some((first, file)) = self.layers.first() else {
+            return;
+        };
+        let (rate, scale) = file.header().fps;
+        let bandwidth = first.bandwidth().clone();
         let interval = Duration::from_secs_f64(f64::from(scale) / f64::from(rate))
             .max(Duration::from_millis(5));
-        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
+        let mut packetizers: Vec<Vp8Packetizer> = self
+            .layers
+            .iter()
+            .map(|_| Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16))
+            .collect();
         // A file's pictures are sent as they are (their bitrate cannot follow the estimate), but
         // paced like any others.
         let mut pacer = Pacer::new(pace_bps(None));
@@ -584,51 +640,57 @@ impl EncodedLoop {
         let ts_base = random_start();
         let mut next = Instant::now();
         // After a pause, wait for a keyframe: a receiver cannot decode anything else first.
-        let mut need_keyframe = true;
+        let mut need_keyframe = vec![true; self.layers.len()];
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             if next > now {
                 std::thread::sleep(next - now);
             }
             next = if now > next + interval { now } else { next } + interval;
-            let frame = match self.file.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "video file unreadable; video stops");
-                    return;
-                }
-            };
-            if self.off.load(Ordering::Relaxed) {
-                need_keyframe = true;
-                continue;
-            }
-            if need_keyframe && !frame.keyframe {
-                continue;
-            }
-            need_keyframe = false;
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-            pacer.set_rate(pace_bps(self.track.bandwidth().target_bps()));
-            send_picture(
-                &self.runtime,
-                &self.track,
-                &mut packetizer,
-                &mut pacer,
-                &mut self.encryptor,
-                frame,
-                timestamp,
-            );
+            pacer.set_rate(pace_bps(bandwidth.target_bps()));
+            let off = self.off.load(Ordering::Relaxed);
+            for (i, (track, file)) in self.layers.iter_mut().enumerate() {
+                let frame = match file.next_frame() {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "video file unreadable; video stops");
+                        return;
+                    }
+                };
+                if off {
+                    need_keyframe[i] = true;
+                    continue;
+                }
+                if need_keyframe[i] && !frame.keyframe {
+                    continue;
+                }
+                need_keyframe[i] = false;
+                send_picture(
+                    &self.runtime,
+                    track,
+                    &mut packetizers[i],
+                    &mut pacer,
+                    &mut self.encryptor,
+                    frame,
+                    timestamp,
+                );
+            }
         }
     }
 }
 
-/// The video thread: capture (a camera blocks until its next frame), encode, packetize, send.
+/// The video thread: capture (a camera blocks until its next frame), encode each simulcast
+/// layer, packetize, send.
 struct VideoLoop {
     runtime: tokio::runtime::Handle,
-    track: Arc<LocalTrack>,
+    /// Our picture's layers, smallest first (one for a single stream).
+    layers: Vec<Arc<LocalTrack>>,
     source: VideoInput,
     fps: u32,
-    keyframe: Arc<AtomicBool>,
+    /// Per layer: its next picture must be a keyframe.
+    keyframes: Vec<Arc<AtomicBool>>,
     off: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     commands: std_mpsc::Receiver<VideoCommand>,
@@ -638,11 +700,25 @@ struct VideoLoop {
     camera: Option<Option<String>>,
     /// The camera is closed while the picture is off (its light goes out; nothing is captured).
     released: bool,
-    /// End-to-end encryption of each encoded frame, when the call uses it.
+    /// End-to-end encryption of each encoded frame, when the call uses it. One for all layers:
+    /// they share the key id, and each frame gets its own counter value.
     encryptor: Option<FrameEncryptor>,
 }
 
+/// One layer's encoder state.
+struct LayerEncoder {
+    encoder: Option<Vp8Encoder>,
+    packetizer: Vp8Packetizer,
+}
+
 impl VideoLoop {
+    /// Every layer's next picture must be decodable on its own.
+    fn want_keyframes(&self) {
+        for k in &self.keyframes {
+            k.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// With the picture off, close the camera; with it back on, open it again.
     fn follow_camera_switch(&mut self) {
         let Some(id) = &self.camera else {
@@ -658,7 +734,7 @@ impl VideoLoop {
                 .source
                 .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
             {
-                Ok(()) => self.keyframe.store(true, Ordering::Relaxed),
+                Ok(()) => self.want_keyframes(),
                 Err(e) => {
                     // The picture stays off; the call says so.
                     self.off.store(true, Ordering::Relaxed);
@@ -675,33 +751,80 @@ impl VideoLoop {
         }
     }
 
+    /// Commands from the call: another camera.
+    fn follow_commands(&mut self) {
+        while let Ok(VideoCommand::SwitchCamera { id, done }) = self.commands.try_recv() {
+            // A closed camera (picture off) is only remembered; it opens when turned on.
+            if self.released && self.camera.is_some() {
+                self.camera = Some(id);
+                let _ = done.send(Ok(()));
+                continue;
+            }
+            let result = self
+                .source
+                .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                .map_err(media_failed);
+            if result.is_ok() {
+                self.want_keyframes();
+                self.camera = Some(id);
+                self.released = false;
+            }
+            let _ = done.send(result);
+        }
+    }
+
+    /// The next picture to send, or `None` (picture off, nothing captured yet). Reports device
+    /// changes on the way.
+    fn capture(&mut self) -> Option<runde_media::video::I420Frame> {
+        if self.off.load(Ordering::Relaxed) {
+            // Nothing is captured while the picture is off (a camera is closed; a file or
+            // pattern is not read). The next picture must be decodable on its own.
+            self.want_keyframes();
+            if let Some(view) = &self.self_view {
+                view.forget(SELF_VIEW);
+            }
+            return None;
+        }
+        let frame = self.source.next_frame();
+        let changes = self.source.take_changes();
+        if self.camera.is_some()
+            && changes
+                .iter()
+                .any(|c| matches!(c, runde_media::audio::input::DeviceChange::Lost { .. }))
+        {
+            // A lost camera turns the picture off; turning it on again tries to reopen it.
+            self.off.store(true, Ordering::Relaxed);
+            self.released = true;
+        }
+        for change in changes {
+            let _ = self.reports.send(DeviceReport {
+                role: DeviceRole::Camera,
+                change,
+            });
+        }
+        let frame = frame?;
+        if let Some(view) = &self.self_view {
+            view.show(SELF_VIEW, frame.clone());
+        }
+        Some(frame)
+    }
+
     fn run(mut self) {
-        let mut encoder: Option<Vp8Encoder> = None;
-        let mut packetizer = Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16);
-        let mut adapt = Adaptation::new();
+        let mut encoders: Vec<LayerEncoder> = self
+            .layers
+            .iter()
+            .map(|_| LayerEncoder {
+                encoder: None,
+                packetizer: Vp8Packetizer::new(VIDEO_PAYLOAD, random_start() as u16),
+            })
+            .collect();
+        let mut adapt = Adaptation::new(self.layers.len());
         let start = Instant::now();
         let ts_base = random_start();
         let interval = Duration::from_secs(1) / self.fps.max(1);
         let mut next = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            while let Ok(VideoCommand::SwitchCamera { id, done }) = self.commands.try_recv() {
-                // A closed camera (picture off) is only remembered; it opens when turned on.
-                if self.released && self.camera.is_some() {
-                    self.camera = Some(id);
-                    let _ = done.send(Ok(()));
-                    continue;
-                }
-                let result = self
-                    .source
-                    .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
-                    .map_err(media_failed);
-                if result.is_ok() {
-                    self.keyframe.store(true, Ordering::Relaxed);
-                    self.camera = Some(id);
-                    self.released = false;
-                }
-                let _ = done.send(result);
-            }
+            self.follow_commands();
             self.follow_camera_switch();
             // Pace files and patterns at their frame rate (a camera paces itself as well).
             let now = Instant::now();
@@ -709,177 +832,185 @@ impl VideoLoop {
                 std::thread::sleep(next - now);
             }
             next = if now > next + interval { now } else { next } + interval;
-            if self.off.load(Ordering::Relaxed) {
-                // Nothing is captured while the picture is off (a camera is closed; a file or
-                // pattern is not read). The next picture must be decodable on its own.
-                self.keyframe.store(true, Ordering::Relaxed);
-                if let Some(view) = &self.self_view {
-                    view.forget(SELF_VIEW);
-                }
-                continue;
-            }
-            let frame = self.source.next_frame();
-            let changes = self.source.take_changes();
-            if self.camera.is_some()
-                && changes
-                    .iter()
-                    .any(|c| matches!(c, runde_media::audio::input::DeviceChange::Lost { .. }))
-            {
-                // A lost camera turns the picture off; turning it on again tries to reopen it.
-                self.off.store(true, Ordering::Relaxed);
-                self.released = true;
-            }
-            for change in changes {
-                let _ = self.reports.send(DeviceReport {
-                    role: DeviceRole::Camera,
-                    change,
-                });
-            }
-            let Some(frame) = frame else {
+            let Some(frame) = self.capture() else {
                 continue;
             };
-            if let Some(view) = &self.self_view {
-                view.show(SELF_VIEW, frame.clone());
-            }
-            let Some(plan) = adapt.plan(&frame, self.track.bandwidth(), start.elapsed()) else {
-                // Skipped: the budget carries only audio, fewer frames, or the pacer is behind.
-                // The next picture sent after a pause must be decodable on its own.
-                if adapt.paused() {
-                    self.keyframe.store(true, Ordering::Relaxed);
-                }
-                continue;
+            let Some(layers) = self.layers.first().map(|l| l.bandwidth()) else {
+                return;
             };
-            let frame = if (plan.width, plan.height) == (frame.width(), frame.height()) {
-                frame
-            } else {
-                match scale_i420(&frame, plan.width, plan.height) {
-                    Ok(scaled) => scaled,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "picture not scaled; skipped");
-                        continue;
-                    }
-                }
-            };
-            let size = (plan.width, plan.height);
-            let encoder = match &mut encoder {
-                Some(e) if (e.config().width, e.config().height) == size => e,
-                slot => {
-                    let mut config = Vp8Config::camera(size.0, size.1);
-                    config.fps = self.fps;
-                    config.bitrate_kbps = plan.bitrate_kbps;
-                    match Vp8Encoder::new(config) {
-                        Ok(e) => slot.insert(e),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "no VP8 encoder; video stops");
-                            return;
-                        }
-                    }
-                }
-            };
-            adapt.configure(encoder, &plan, self.fps);
-            if self.keyframe.swap(false, Ordering::Relaxed) {
-                encoder.request_keyframe();
-            }
-            let Ok(encoded) = encoder.encode(&frame) else {
-                continue;
-            };
+            let plans = adapt.plan(&frame, layers, start.elapsed());
+            // All layers of one picture carry the same timestamp: a server switching between
+            // them keeps the picture's timing.
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-            for frame in encoded {
-                send_picture(
-                    &self.runtime,
-                    &self.track,
-                    &mut packetizer,
-                    &mut adapt.pacer,
-                    &mut self.encryptor,
-                    frame,
-                    timestamp,
-                );
+            for (i, plan) in plans.into_iter().enumerate() {
+                let Some(plan) = plan else {
+                    // Skipped: the budget does not carry this layer now, fewer frames, or the
+                    // pacer is behind. After a pause the next picture must stand on its own.
+                    if adapt.paused(i) {
+                        self.keyframes[i].store(true, Ordering::Relaxed);
+                    }
+                    continue;
+                };
+                if !self.send_layer(i, &mut encoders[i], &mut adapt, &frame, &plan, timestamp) {
+                    return;
+                }
             }
         }
     }
+
+    /// Scale, encode and send one layer's picture. `false` when video cannot go on (no encoder).
+    fn send_layer(
+        &mut self,
+        i: usize,
+        layer: &mut LayerEncoder,
+        adapt: &mut Adaptation,
+        frame: &runde_media::video::I420Frame,
+        plan: &VideoPlan,
+        timestamp: u32,
+    ) -> bool {
+        let scaled;
+        let frame = if (plan.width, plan.height) == (frame.width(), frame.height()) {
+            frame
+        } else {
+            match scale_i420(frame, plan.width, plan.height) {
+                Ok(s) => {
+                    scaled = s;
+                    &scaled
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "picture not scaled; skipped");
+                    return true;
+                }
+            }
+        };
+        let size = (plan.width, plan.height);
+        let encoder = match &mut layer.encoder {
+            Some(e) if (e.config().width, e.config().height) == size => e,
+            slot => {
+                let mut config = Vp8Config::camera(size.0, size.1);
+                config.fps = self.fps;
+                config.bitrate_kbps = plan.bitrate_kbps;
+                match Vp8Encoder::new(config) {
+                    Ok(e) => slot.insert(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no VP8 encoder; video stops");
+                        return false;
+                    }
+                }
+            }
+        };
+        Adaptation::configure(encoder, plan, self.fps);
+        if self.keyframes[i].swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
+        }
+        let Ok(encoded) = encoder.encode(frame) else {
+            return true;
+        };
+        for picture in encoded {
+            send_picture(
+                &self.runtime,
+                &self.layers[i],
+                &mut layer.packetizer,
+                &mut adapt.pacer,
+                &mut self.encryptor,
+                picture,
+                timestamp,
+            );
+        }
+        true
+    }
 }
 
-/// How the video thread follows the bandwidth estimate: the ladder picks size, frame rate and
-/// bitrate; the pacer spreads the packets; a picture is skipped while the pacer is behind.
+/// How the video thread follows the bandwidth estimate: the simulcast ladder picks each layer's
+/// size, frame rate and bitrate (or pauses it); the pacer spreads the packets of all layers; a
+/// picture is skipped while the pacer is behind.
 struct Adaptation {
-    ladder: Option<VideoLadder>,
+    layers: usize,
+    ladder: Option<SimulcastLadder>,
     pacer: Pacer,
     /// Source frames seen, for sending every n-th.
     frames: u64,
-    /// The last plan, to log changes.
-    last: Option<VideoPlan>,
+    /// The last plans, to log changes and to know which layers are paused.
+    last: Vec<VideoPlan>,
 }
 
 impl Adaptation {
-    fn new() -> Self {
+    fn new(layers: usize) -> Self {
         Self {
+            layers: layers.max(1),
             ladder: None,
             pacer: Pacer::new(pace_bps(None)),
             frames: 0,
-            last: None,
+            last: Vec::new(),
         }
     }
 
-    /// Video is paused: the budget carries only audio.
-    fn paused(&self) -> bool {
-        self.last.is_some_and(|plan| plan.paused)
+    /// Layer `i` is paused: the budget does not carry it.
+    fn paused(&self, i: usize) -> bool {
+        self.last.get(i).is_some_and(|plan| plan.paused)
     }
 
-    /// The plan for this source frame, or `None` to skip it.
+    /// Per layer, the plan for this source frame, or `None` to skip it there.
     fn plan(
         &mut self,
         frame: &runde_media::video::I420Frame,
         bandwidth: &runde_media::transport::Bandwidth,
         elapsed: Duration,
-    ) -> Option<VideoPlan> {
+    ) -> Vec<Option<VideoPlan>> {
         let (width, height) = (frame.width(), frame.height());
+        let layers = self.layers;
         let ladder = self
             .ladder
-            .get_or_insert_with(|| VideoLadder::new(width, height));
+            .get_or_insert_with(|| SimulcastLadder::new(width, height, layers));
         ladder.set_source(width, height);
         let estimate = bandwidth.target_bps();
         self.pacer.set_rate(pace_bps(estimate));
-        let plan = match estimate {
-            Some(bps) => ladder.plan(elapsed.as_millis() as u64, bps),
-            // No report from the server yet (or ever): the picture as it comes, at the default.
-            None => VideoPlan {
-                width: width & !1,
-                height: height & !1,
-                frame_divisor: 1,
-                bitrate_kbps: Vp8Config::camera(width, height).bitrate_kbps,
-                paused: false,
-            },
-        };
-        if self.last.is_none_or(|last| {
-            (last.width, last.height, last.frame_divisor, last.paused)
-                != (plan.width, plan.height, plan.frame_divisor, plan.paused)
-        }) {
+        // Before the server reports (or with a server that never does), the rate we would pace
+        // at.
+        let plans = ladder.plan(
+            elapsed.as_millis() as u64,
+            estimate.unwrap_or(UNKNOWN_PACE_BPS),
+        );
+        if plans.len() != self.last.len()
+            || plans.iter().zip(&self.last).any(|(p, l)| {
+                (p.width, p.height, p.frame_divisor, p.paused)
+                    != (l.width, l.height, l.frame_divisor, l.paused)
+            })
+        {
+            let sending: Vec<String> = plans
+                .iter()
+                .filter(|p| !p.paused)
+                .map(|p| {
+                    format!(
+                        "{}x{}/{}@{}k",
+                        p.width, p.height, p.frame_divisor, p.bitrate_kbps
+                    )
+                })
+                .collect();
             tracing::info!(
                 estimate_kbps = estimate.map(|b| b / 1000),
-                width = plan.width,
-                height = plan.height,
-                frame_divisor = plan.frame_divisor,
-                kbps = plan.bitrate_kbps,
-                paused = plan.paused,
+                layers = %sending.join(" "),
                 "video follows the bandwidth"
             );
         }
-        self.last = Some(plan);
         self.frames += 1;
-        if plan.paused
-            || !self
-                .frames
-                .is_multiple_of(u64::from(plan.frame_divisor.max(1)))
-            || self.pacer.queued(Instant::now()) > MAX_PACER_QUEUE
-        {
-            return None;
-        }
-        Some(plan)
+        let behind = self.pacer.queued(Instant::now()) > MAX_PACER_QUEUE;
+        let frames = self.frames;
+        self.last.clone_from(&plans);
+        plans
+            .into_iter()
+            .map(|plan| {
+                let skip = plan.paused
+                    || behind
+                    || !frames.is_multiple_of(u64::from(plan.frame_divisor.max(1)));
+                (!skip).then_some(plan)
+            })
+            .collect()
     }
 
     /// Bring the encoder to the plan's bitrate and frame rate (a change under 5 % is not worth
     /// a reconfiguration).
-    fn configure(&mut self, encoder: &mut Vp8Encoder, plan: &VideoPlan, source_fps: u32) {
+    fn configure(encoder: &mut Vp8Encoder, plan: &VideoPlan, source_fps: u32) {
         let fps = (source_fps / plan.frame_divisor.max(1)).max(1);
         if encoder.config().fps != fps {
             encoder.set_frame_rate(fps);

@@ -187,6 +187,7 @@ impl Call {
         self.subscriber = None;
         self.sources = None;
         self.feed_by_mid.clear();
+        self.layers.forget_requests();
         self.feed_by_ssrc.clear();
         self.drop_tracks(|_| true);
         if let Some(engine) = &self.engine {
@@ -320,7 +321,13 @@ impl Call {
         }
         let media = &self.context.media;
         let captured = self.capture_relay.as_ref().map(CaptureRelay::new_receiver);
-        let sources = Sources::open(&media.audio_in, &media.video_in, captured, self.video_off)?;
+        let sources = Sources::open(
+            &media.audio_in,
+            &media.video_in,
+            captured,
+            self.video_off,
+            media.single_layer,
+        )?;
         self.sources = Some(sources);
         self.offer_media().await
     }

@@ -84,6 +84,7 @@ enum Command {
     Answer(String),
     RetryJoin(Option<Secret>),
     SetStreamActive(String, bool),
+    ChooseLayer(String, u8),
     Leave,
 }
 
@@ -146,6 +147,12 @@ impl JanusConnection {
     /// Ask the server to stop or resume forwarding one of our streams.
     pub fn set_stream_active(&self, mid: String, send: bool) {
         let _ = self.commands.send(Command::SetStreamActive(mid, send));
+    }
+
+    /// Ask the server to forward this simulcast layer (0: the smallest) on one of our
+    /// subscription's video streams.
+    pub fn choose_layer(&self, mid: String, layer: u8) {
+        let _ = self.commands.send(Command::ChooseLayer(mid, layer));
     }
 
     /// Leave the room; [`RoomEvent::Left`] follows.
@@ -231,6 +238,7 @@ fn apply(room: &mut VideoRoom, command: Command) {
         Command::Answer(sdp) => room.answer_subscription(&sdp, now),
         Command::RetryJoin(pin) => room.retry_join(pin, now),
         Command::SetStreamActive(mid, send) => room.set_stream_active(&mid, send, now),
+        Command::ChooseLayer(mid, layer) => room.choose_layer(&mid, layer, now),
         Command::Leave => room.leave(now),
     }
 }

@@ -500,6 +500,21 @@ impl VideoRoom {
         self.message(Request::Configure, self.publisher, body, None, now);
     }
 
+    /// Ask the server to forward simulcast layer `layer` (0: the smallest; Janus's `substream`)
+    /// on one of our subscription's video streams, with every frame of it (`temporal` 2). A
+    /// stream sent as a single layer ignores it.
+    pub fn choose_layer(&mut self, mid: &str, layer: u8, now: Instant) {
+        if self.phase != Phase::InRoom {
+            return;
+        }
+        let body = json!({
+            "request": "configure",
+            "streams": [{"mid": mid, "substream": layer.min(2), "temporal": 2}],
+        });
+        let handle = self.subscription.handle;
+        self.message(Request::Configure, handle, body, None, now);
+    }
+
     /// Our answer to the last [`RoomEvent::SubscriptionOffer`].
     pub fn answer_subscription(&mut self, answer_sdp: &str, now: Instant) {
         if self.phase != Phase::InRoom {

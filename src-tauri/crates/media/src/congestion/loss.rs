@@ -36,6 +36,12 @@ const THROUGH_SHARE: f64 = 0.85;
 /// After a decrease, wait this plus a round trip before the next: the packets in flight were
 /// sent at the old rate and will be lost just the same.
 const DECREASE_GAP: Duration = Duration::from_millis(300);
+/// Between light and heavy loss the ceiling still grows, slowly: a lossy Wi-Fi (steady random
+/// loss of a few percent) makes a window heavy now and then, each such window takes a few
+/// percent off, and without growth in between the ceiling would only ever fall over a long call.
+/// Whether the link has room is the delay-based rate's business; this only undoes the loss
+/// windows' cuts, by 1 %/s.
+const MODERATE_GROWTH_PER_S: f64 = 0.01;
 /// The longest time step one increase accounts for.
 const MAX_STEP: Duration = Duration::from_secs(1);
 
@@ -127,21 +133,24 @@ impl LossRateControl {
                 self.ceiling_bps = (base * (1.0 - 0.5 * self.fraction)).min(through);
                 self.last_decrease = Some(now);
             }
-        } else if self.fraction < LIGHT_LOSS {
+        } else {
             let step = self
                 .last_increase
                 .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
                 .min(MAX_STEP)
                 .as_secs_f64();
-            let light_for = now.saturating_duration_since(*self.light_since.get_or_insert(now));
-            let growth = search_growth(light_for);
-            self.ceiling_bps =
-                self.ceiling_bps * (1.0 + growth).powf(step) + GROWTH_BPS_PER_S * step;
+            if self.fraction < LIGHT_LOSS {
+                let light_for = now.saturating_duration_since(*self.light_since.get_or_insert(now));
+                let growth = search_growth(light_for);
+                self.ceiling_bps =
+                    self.ceiling_bps * (1.0 + growth).powf(step) + GROWTH_BPS_PER_S * step;
+            } else {
+                self.ceiling_bps *= (1.0 + MODERATE_GROWTH_PER_S).powf(step);
+            }
         }
         if self.fraction >= LIGHT_LOSS {
             self.light_since = None;
         }
-        // In between: the link is near its limit; hold.
         self.last_increase = Some(now);
         self.ceiling_bps = self.ceiling_bps.clamp(self.min_bps, self.max_bps);
     }
@@ -162,6 +171,25 @@ mod tests {
         assert_eq!(loss.rate_bps(), 5_000_000.0);
         loss.on_feedback(t0 + Duration::from_secs(1), 80, 20, 1_000_000.0, None, RTT);
         assert_eq!(loss.rate_bps(), 900_000.0);
+    }
+
+    #[test]
+    fn under_steady_moderate_loss_a_heavy_window_is_undone_slowly() {
+        let t0 = Instant::now();
+        let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
+        // An unlucky window of 12 % takes 6 % off.
+        loss.on_feedback(t0, 88, 12, 1_000_000.0, None, RTT);
+        assert!(
+            (loss.rate_bps() - 940_000.0).abs() < 1.0,
+            "{}",
+            loss.rate_bps()
+        );
+        // Then 5 % loss goes on: the ceiling grows back by 1 %/s, not faster.
+        for s in 1..=7 {
+            loss.on_feedback(t0 + Duration::from_secs(s), 95, 5, 1_000_000.0, None, RTT);
+        }
+        let after = loss.rate_bps();
+        assert!(after > 1_000_000.0 && after < 1_010_000.0, "{after}");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 mod bandwidth;
 mod feedback;
 mod sdp;
+pub mod turn;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
@@ -38,19 +39,22 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription,
-    Registry, SettingEngineBuilder,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
 pub use bandwidth::Bandwidth;
 pub use sdp::ssrcs_by_mid;
+pub use turn::{TurnCredential, TurnServer, TurnTls, TurnTransport, TurnUrl, TurnUrlError};
 
 use crate::MediaError;
 use crate::congestion::EstimatorConfig;
 use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
 
+/// RTP stream ids of simulcast layers, highest first (what janus.js names them).
+const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
 /// Opus's RTP payload type in our offers (what browsers use).
 const OPUS_PT: u8 = 111;
 /// VP8's RTP payload type in our offers.
@@ -60,6 +64,11 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
 /// the join time; libwebrtc paces checks at about 50 ms.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+/// How long a relayed path (through a TURN server) that works must wait before it may be chosen,
+/// so that a direct one checked at the same time wins when it works too. webrtc-rs waits 2 s:
+/// on a network where only the relay works, that was 2 s of every join (3.3 s to the first
+/// sound instead of 1.2 s). Direct checks go out every 20 ms and answer within a round trip.
+const RELAY_ACCEPTANCE_WAIT: Duration = Duration::from_millis(250);
 /// A path that has carried nothing back for this long is reported disconnected (webrtc-rs: 5 s):
 /// the call can start repairing it while people still wait, not after they gave up.
 const ICE_DISCONNECTED_AFTER: Duration = Duration::from_millis(1500);
@@ -106,6 +115,10 @@ pub struct LinkOptions {
     pub udp_bind: Vec<SocketAddr>,
     /// Offer loopback candidates too (only for peers on the same machine).
     pub include_loopback: bool,
+    /// TURN servers to gather relayed candidates from (none: no relay, no traffic to any).
+    pub turn: Vec<TurnServer>,
+    /// What a `turns:` server's certificate is checked against.
+    pub turn_tls: Option<TurnTls>,
 }
 
 impl Default for LinkOptions {
@@ -113,8 +126,45 @@ impl Default for LinkOptions {
         Self {
             udp_bind: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
             include_loopback: false,
+            turn: Vec::new(),
+            turn_tls: None,
         }
     }
+}
+
+/// The ICE servers webrtc-rs is given for `servers`: UDP ones as they are, TCP and TLS ones as
+/// a relay of ours on 127.0.0.1 (returned: they run as long as the connection).
+async fn ice_servers(
+    servers: &[TurnServer],
+    tls: Option<&TurnTls>,
+) -> Result<(Vec<RTCIceServer>, Vec<turn::StreamRelay>), MediaError> {
+    let mut ice = Vec::new();
+    let mut relays = Vec::new();
+    for server in servers {
+        let url = match server.url.transport {
+            TurnTransport::Udp => server.url.to_string(),
+            TurnTransport::Tcp | TurnTransport::Tls => {
+                let relay = turn::StreamRelay::start(&server.url, tls.cloned()).await?;
+                let url = relay.local_url();
+                relays.push(relay);
+                url
+            }
+        };
+        ice.push(RTCIceServer {
+            urls: vec![url],
+            username: server.username.clone(),
+            credential: server.credential.expose().to_owned(),
+        });
+    }
+    Ok((ice, relays))
+}
+
+/// The path media takes, as far as our side shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkPath {
+    /// Our candidate's type (`host`, `srflx`, `prflx`, `relay`): `relay` when media goes
+    /// through a TURN server.
+    pub local: String,
 }
 
 /// The connection's state, as far as media can tell.
@@ -298,10 +348,13 @@ pub struct PeerLink {
     events: mpsc::UnboundedReceiver<LinkEvent>,
     gathered: watch::Receiver<bool>,
     bandwidth: Bandwidth,
+    /// Relays to TCP and TLS TURN servers, for as long as the connection lives.
+    _relays: Vec<turn::StreamRelay>,
 }
 
 impl PeerLink {
-    /// A peer connection with Opus and VP8, NACK, RTCP reports; no ICE servers.
+    /// A peer connection with Opus and VP8, NACK, RTCP reports; the TURN servers `options`
+    /// names, no STUN servers.
     pub async fn new(options: &LinkOptions) -> Result<Self, MediaError> {
         let mut media = MediaEngine::default();
         let codecs = [
@@ -329,6 +382,7 @@ impl PeerLink {
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+            .with_relay_acceptance_min_wait(Some(RELAY_ACCEPTANCE_WAIT))
             .with_ice_timeouts(
                 Some(ICE_DISCONNECTED_AFTER),
                 Some(ICE_FAILED_AFTER),
@@ -346,8 +400,9 @@ impl PeerLink {
             events: event_tx,
             gathered: gathered_tx,
         });
+        let (ice, relays) = ice_servers(&options.turn, options.turn_tls.as_ref()).await?;
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice).build())
             .with_media_engine(media)
             .with_setting_engine(settings)
             .with_interceptor_registry(registry)
@@ -361,6 +416,7 @@ impl PeerLink {
             events,
             gathered,
             bandwidth,
+            _relays: relays,
         })
     }
 
@@ -372,39 +428,82 @@ impl PeerLink {
 
     /// Add a track we send.
     pub async fn add_track(&self, kind: TrackKind) -> Result<LocalTrack, MediaError> {
-        let ssrc = crate::rtp::random_start();
+        let mut tracks = self.add_tracks(kind, 1).await?;
+        tracks
+            .pop()
+            .ok_or_else(|| transport_err("add track", "no track"))
+    }
+
+    /// Add our video as `layers` simulcast layers (1 to 3): one SSRC each, named by an RTP
+    /// stream id (rid) in the offer, highest first as Janus reads them by default. The tracks
+    /// come back smallest first. With one layer this is an ordinary track.
+    pub async fn add_video_layers(&self, layers: usize) -> Result<Vec<LocalTrack>, MediaError> {
+        self.add_tracks(TrackKind::Video, layers.clamp(1, LAYER_RIDS.len()))
+            .await
+    }
+
+    async fn add_tracks(
+        &self,
+        kind: TrackKind,
+        layers: usize,
+    ) -> Result<Vec<LocalTrack>, MediaError> {
         let (codec, rtc_kind, name) = match kind {
             TrackKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
             TrackKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
         };
+        // Highest first; no rid for a single layer.
+        let rids: Vec<Option<&'static str>> = if layers > 1 {
+            LAYER_RIDS[LAYER_RIDS.len() - layers..]
+                .iter()
+                .map(|r| Some(*r))
+                .collect()
+        } else {
+            vec![None]
+        };
+        let ssrcs: Vec<u32> = rids.iter().map(|_| crate::rtp::random_start()).collect();
+        let encodings = rids
+            .iter()
+            .zip(&ssrcs)
+            .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: rid.unwrap_or_default().into(),
+                    ssrc: Some(*ssrc),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
+                ..Default::default()
+            })
+            .collect();
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             "runde".to_owned(),
             format!("runde-{name}"),
             format!("runde-{name}"),
             rtc_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
+            encodings,
         )));
         let sender = self
             .pc
             .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await
             .map_err(|e| transport_err("add track", e))?;
-        Ok(LocalTrack {
-            track,
-            sender,
-            kind,
-            ssrc,
-            payload_type: AtomicU32::new(u32::MAX),
-            sequence: AtomicU16::new(crate::rtp::random_start() as u16),
-            bandwidth: self.bandwidth.clone(),
-        })
+        let tracks = rids
+            .iter()
+            .zip(ssrcs)
+            .rev()
+            .map(|(rid, ssrc)| LocalTrack {
+                track: Arc::clone(&track),
+                sender: Arc::clone(&sender),
+                pc: Arc::clone(&self.pc),
+                kind,
+                ssrc,
+                rid: rid.map(|r| Bytes::from_static(r.as_bytes())),
+                extensions: tokio::sync::OnceCell::new(),
+                payload_type: AtomicU32::new(u32::MAX),
+                sequence: AtomicU16::new(crate::rtp::random_start() as u16),
+                bandwidth: self.bandwidth.clone(),
+            })
+            .collect();
+        Ok(tracks)
     }
 
     /// Our offer, with all candidates (the servers we speak to prefer complete SDP).
@@ -463,7 +562,36 @@ impl PeerLink {
 
     /// The next event; `None` once the connection is gone.
     pub async fn next_event(&mut self) -> Option<LinkEvent> {
-        self.events.recv().await
+        let event = self.events.recv().await;
+        if let Some(LinkEvent::State(LinkState::Connected)) = &event
+            && let Some(path) = self.path().await
+        {
+            // Candidate types only, no addresses: whether media goes through a TURN relay.
+            tracing::info!(local = %path.local, "media path selected");
+        }
+        event
+    }
+
+    /// The candidate pair media flows over now, if one is selected.
+    pub async fn path(&self) -> Option<LinkPath> {
+        use webrtc::peer_connection::{RTCStatsReportEntry as Entry, StatsSelector};
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let pair_id = report.iter().find_map(|e| match e {
+            Entry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
+                Some(t.selected_candidate_pair_id.clone())
+            }
+            _ => None,
+        })?;
+        let pair = report.candidate_pairs().find(|p| p.stats.id == pair_id)?;
+        // webrtc-rs 0.21 lists only local candidates, under an id with a prefix the pair's
+        // reference lacks.
+        let local = report.iter().find_map(|e| match e {
+            Entry::LocalCandidate(c) if c.stats.id.ends_with(&pair.local_candidate_id) => {
+                Some(c.candidate_type.to_string())
+            }
+            _ => None,
+        })?;
+        Some(LinkPath { local })
     }
 
     /// Close the connection.
@@ -489,8 +617,14 @@ impl Drop for PeerLink {
 pub struct LocalTrack {
     track: Arc<TrackLocalStaticRTP>,
     sender: Arc<dyn RtpSender>,
+    pc: Arc<dyn PeerConnection>,
     kind: TrackKind,
     ssrc: u32,
+    /// The simulcast layer's RTP stream id, carried in every packet with the media id, so that
+    /// the server can tell the layers apart (it learns SSRCs from them).
+    rid: Option<Bytes>,
+    /// Negotiated ids of the mid and rid header extensions, and our mid (looked up once).
+    extensions: tokio::sync::OnceCell<LayerExtensions>,
     /// Negotiated payload type (`u32::MAX` until known).
     payload_type: AtomicU32,
     sequence: AtomicU16,
@@ -533,6 +667,40 @@ impl LocalTrack {
         Ok(pt)
     }
 
+    /// The header extensions a simulcast layer's packets carry, once negotiated (looked up until
+    /// they are: before the offer there is no mid yet).
+    async fn layer_extensions(&self) -> Option<&LayerExtensions> {
+        self.rid.as_ref()?;
+        if let Some(known) = self.extensions.get() {
+            return Some(known);
+        }
+        let parameters = self.sender.get_parameters().await.ok()?;
+        let id = |uri: &str| {
+            parameters
+                .rtp_parameters
+                .header_extensions
+                .iter()
+                .find(|e| e.uri == uri)
+                .map(|e| e.id as u8)
+        };
+        let mid_id = id(rtc::sdp::extmap::SDES_MID_URI)?;
+        let rid_id = id(rtc::sdp::extmap::SDES_RTP_STREAM_ID_URI)?;
+        let mut mid = None;
+        for transceiver in self.pc.get_transceivers().await {
+            if let Ok(Some(sender)) = transceiver.sender().await
+                && sender.id() == self.sender.id()
+            {
+                mid = transceiver.mid().await.ok().flatten();
+            }
+        }
+        let found = LayerExtensions {
+            mid_id,
+            mid: Bytes::from(mid?),
+            rid_id,
+        };
+        Some(self.extensions.get_or_init(|| async { found }).await)
+    }
+
     /// Send one RTP packet with this payload.
     pub async fn send(
         &self,
@@ -554,6 +722,14 @@ impl LocalTrack {
             },
             payload,
         };
+        let mut packet = packet;
+        if let (Some(rid), Some(ext)) = (&self.rid, self.layer_extensions().await) {
+            packet
+                .header
+                .set_extension(ext.mid_id, ext.mid.clone())
+                .and_then(|()| packet.header.set_extension(ext.rid_id, rid.clone()))
+                .map_err(|e| transport_err("layer extensions", e))?;
+        }
         self.track
             .write_rtp(packet)
             .await
@@ -562,16 +738,39 @@ impl LocalTrack {
 
     /// The next feedback from the receiver: `true` for a keyframe request (PLI or FIR).
     pub async fn next_feedback(&self) -> Option<bool> {
+        self.next_keyframe_requests()
+            .await
+            .map(|ssrcs| !ssrcs.is_empty())
+    }
+
+    /// The SSRCs the receiver asks keyframes for in its next feedback (PLI or FIR; empty for
+    /// other feedback). The layers of a simulcast track share their feedback: read it from one
+    /// of them only.
+    pub async fn next_keyframe_requests(&self) -> Option<Vec<u32>> {
+        use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
         loop {
             if let TrackLocalEvent::OnRtcpPacket(packets) = self.track.poll().await? {
-                return Some(packets.iter().any(|p| {
-                    let any = p.as_any();
-                    any.is::<PictureLossIndication>()
-                        || any.is::<rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest>()
-                }));
+                let mut ssrcs = Vec::new();
+                for packet in &packets {
+                    let any = packet.as_any();
+                    if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                        ssrcs.push(pli.media_ssrc);
+                    } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                        ssrcs.extend(fir.fir.iter().map(|e| e.ssrc));
+                    }
+                }
+                return Some(ssrcs);
             }
         }
     }
+}
+
+/// The header extensions that name a simulcast layer: its transceiver's mid and its rid.
+#[derive(Debug)]
+struct LayerExtensions {
+    mid_id: u8,
+    mid: Bytes,
+    rid_id: u8,
 }
 
 /// One RTP packet received.

@@ -22,22 +22,22 @@ pub const AUDIO_RESERVE_BPS: u32 = 60_000;
 pub const MIN_VIDEO_BPS: u32 = 25_000;
 /// The share of the video budget the encoder may spend on the picture itself; the rest is packet
 /// overhead (60 bytes on a packet of about 1160).
-const PAYLOAD_SHARE: f64 = 0.95;
+pub(crate) const PAYLOAD_SHARE: f64 = 0.95;
 /// Stepping up needs this much more than the bigger size's minimum ...
-const UP_MARGIN: f64 = 1.25;
+pub(crate) const UP_MARGIN: f64 = 1.25;
 /// ... for this long.
-const UP_AFTER_MS: u64 = 4_000;
+pub(crate) const UP_AFTER_MS: u64 = 4_000;
 
 /// Bit/s a picture of `pixels` needs at least, at full frame rate, before it looks better than
 /// the half-size picture (VP8, real-time settings; about 720p at 900 kbit/s, 360p at 280 kbit/s,
 /// 180p at 90 kbit/s).
-fn min_bps(pixels: u32) -> u32 {
+pub(crate) fn min_bps(pixels: u32) -> u32 {
     (f64::from(pixels) * 0.95 + 35_000.0) as u32
 }
 
 /// Bit/s beyond which a picture of `pixels` gains nothing visible (720p at 2.5 Mbit/s, 360p at
 /// 800 kbit/s, 180p at 260 kbit/s).
-fn max_bps(pixels: u32) -> u32 {
+pub(crate) fn max_bps(pixels: u32) -> u32 {
     (f64::from(pixels) * 2.6 + 110_000.0) as u32
 }
 
@@ -65,10 +65,13 @@ pub struct VideoLadder {
     halvings: u32,
     /// Since when the budget has carried the next bigger size with margin.
     up_since: Option<u64>,
+    /// At full size, the encoder may spend up to this much even past what the picture needs
+    /// (see [`set_headroom`](Self::set_headroom)).
+    headroom_bps: u32,
 }
 
 /// Halve both sides, kept even and at least 2.
-fn halve(size: (u32, u32), times: u32) -> (u32, u32) {
+pub(crate) fn halve(size: (u32, u32), times: u32) -> (u32, u32) {
     let side = |v: u32| ((v >> times) & !1).max(2);
     (side(size.0), side(size.1))
 }
@@ -83,14 +86,24 @@ impl VideoLadder {
             source: (width, height),
             halvings: 0,
             up_since: None,
+            headroom_bps: 0,
         }
+    }
+
+    /// Let the full-size picture spend up to `bps` of video budget even past what it needs:
+    /// for a simulcast base layer, enough that what arrives lets the estimate grow to the next
+    /// layer's threshold (the estimate never grows past 1.5 × what arrives).
+    pub fn set_headroom(&mut self, bps: u32) {
+        self.headroom_bps = bps;
     }
 
     /// The source changed size (another camera): start again from its full size, which the
     /// next [`plan`](Self::plan) corrects at once if the budget does not carry it.
     pub fn set_source(&mut self, width: u32, height: u32) {
         if (width, height) != self.source {
+            let headroom = self.headroom_bps;
             *self = Self::new(width, height);
+            self.headroom_bps = headroom;
         }
     }
 
@@ -153,7 +166,7 @@ impl VideoLadder {
             let bigger = min_bps(self.pixels(self.halvings - 1));
             max_bps(pixels).max((f64::from(bigger) * UP_MARGIN * 1.1) as u32)
         } else {
-            max_bps(pixels)
+            max_bps(pixels).max(self.headroom_bps)
         };
         let payload = (f64::from(video.min(cap)) * PAYLOAD_SHARE) as u32;
         VideoPlan {

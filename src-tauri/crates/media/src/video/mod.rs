@@ -9,6 +9,7 @@ pub mod ivf;
 pub mod ladder;
 mod pattern;
 mod playout;
+pub mod simulcast;
 mod y4m;
 
 pub use frame::I420Frame;
