@@ -16,6 +16,13 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target folder: `$CARGO_TARGET_DIR`, or `target/` in the repository.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 /// Print a command before running it, the way a person would type it.
 fn show(cmd: &Command) {
     let args: Vec<String> = cmd

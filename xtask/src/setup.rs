@@ -68,6 +68,12 @@ const APT_TEST: &[&str] = &[
     "python3",
     "python3-venv",
     "python3-dev",
+    // The installer test: a clean Debian root to install the .deb into, a private mount namespace
+    // to run it in, and the validators of the desktop entry and AppStream metadata.
+    "debootstrap",
+    "bubblewrap",
+    "desktop-file-utils",
+    "appstream",
 ];
 
 /// The speech-quality tests score with WB-PESQ from the Python package index, pinned.
@@ -85,6 +91,10 @@ pub fn ensure(purpose: Purpose) -> Result<Node> {
     if purpose == Purpose::Test {
         cargo_tools()?;
         pesq()?;
+        // Needs the network the first time; without it only the installer test fails, and says why.
+        if let Err(e) = crate::clean_root::ensure() {
+            println!("  clean Debian root for the .deb test NOT made: {e}");
+        }
     }
     Ok(node)
 }

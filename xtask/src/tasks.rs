@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::exec::{self, Result};
 use crate::node::Node;
 use crate::report::{Outcome, Report};
-use crate::{checks, setup};
+use crate::{checks, installer, setup};
 
 fn build_ui(node: &Node) -> Result<()> {
     exec::run(&mut node.npm(&["run", "build"]))
@@ -124,13 +124,13 @@ pub fn test() -> ExitCode {
             );
             exec::run_streaming(&mut cmd, |l| r.count_tests(l)).map(|()| Outcome::Passed)
         });
-        rust_steps(&mut report);
+        rust_steps(&mut report, &node);
     }
     deny_steps(&mut report, &node);
     report.finish(start.elapsed())
 }
 
-fn rust_steps(report: &mut Report) {
+fn rust_steps(report: &mut Report, node: &Node) {
     report.step("clippy -D warnings", |_| {
         exec::run(exec::cargo().args([
             "clippy",
@@ -183,6 +183,9 @@ fn rust_steps(report: &mut Report) {
                     .map(|()| Outcome::Passed)
                 });
             }
+            report.step("Linux .deb in a clean Debian 12 root", |_| {
+                installer::test(node)
+            });
         }
     }
 }
@@ -242,6 +245,77 @@ fn advisories(node: &Node) -> Result<Outcome> {
             println!("  ADVISORIES NOT CHECKED: {u}");
         }
         Ok(Outcome::Unavailable(unavailable.join("; ")))
+    }
+}
+
+/// Release installers for this system with the Tauri bundler, then their sizes. `args`: bundle
+/// types (comma or space separated), then after `--` anything for `tauri build` (e.g. `--config`
+/// with signing settings in CI).
+pub fn package(args: &[&str]) -> Result<()> {
+    let split = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+    let (bundles, extra) = (&args[..split], args.get(split + 1..).unwrap_or_default());
+    let default = if cfg!(target_os = "macos") {
+        "app,dmg"
+    } else if cfg!(windows) {
+        "msi,nsis"
+    } else {
+        "deb,rpm"
+    };
+    let bundles = if bundles.is_empty() {
+        default.to_owned()
+    } else {
+        bundles.join(",")
+    };
+    let node = setup::ensure(setup::Purpose::Run)?;
+    let mut build = node.npm(&["run", "tauri", "--", "build", "--ci", "--bundles", &bundles]);
+    build.args(extra);
+    // The CLI runs in ui/ (npm) and would look for the app only below it.
+    build.env("TAURI_APP_PATH", exec::root().join("src-tauri"));
+    exec::run(&mut build)?;
+    installer_sizes(&exec::target_dir().join("release/bundle"))
+}
+
+/// Print every installer under `dir` with its size, for docs/BENCHMARKS.md.
+fn installer_sizes(dir: &std::path::Path) -> Result<()> {
+    const INSTALLERS: &[&str] = &["deb", "rpm", "AppImage", "dmg", "msi", "exe"];
+    println!("==> installers");
+    for kind in std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+    {
+        for file in std::fs::read_dir(kind.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = file.path();
+            let is_installer = path
+                .extension()
+                .is_some_and(|x| INSTALLERS.iter().any(|i| x == *i));
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if is_installer {
+                println!(
+                    "  {:>12} bytes  {:>6.2} MiB  {}",
+                    size,
+                    size as f64 / 1_048_576.0,
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Only the installer step of `test`, with what it needs: the UI, the debug app, the clean root.
+pub fn installer() -> Result<()> {
+    let node = crate::node::ensure()?;
+    crate::clean_root::ensure()?;
+    build_ui(&node)?;
+    // As the test's build step does (the same features, so nothing is built twice).
+    exec::run(exec::cargo().args(["build", "--locked", "-p", "runde", "-p", "runde-cli"]))?;
+    match installer::test(&node)? {
+        Outcome::Passed => Ok(()),
+        Outcome::Unavailable(why) | Outcome::Failed(why) => Err(why),
     }
 }
 
