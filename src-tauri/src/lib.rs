@@ -24,6 +24,32 @@ pub fn prepare_webview() {
     webview::prepare();
 }
 
+/// Runde was started again while running (a `runde://` link opened in a browser, a second start
+/// from the menu): the running window comes to the front, and a link the new start was given is
+/// offered on the first screen as a startup link would be (shown and checked, never joined
+/// without the user; during a call it waits until the call ends).
+fn second_launch(app: &tauri::AppHandle, argv: &[String]) {
+    use tauri::Manager;
+    let link = argv.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    tracing::info!(
+        with_link = link.is_some(),
+        "Runde was started again; the running window takes over"
+    );
+    if let Some(link) = link
+        && let Some(shell) = app.try_state::<state::Shell>()
+        && let Ok(mut slot) = shell.startup_link.lock()
+    {
+        *slot = Some(link);
+    }
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+        // The first screen takes the link when it hears this (a DOM event: no IPC permission).
+        let _ = window.eval("window.dispatchEvent(new Event('runde:link'))");
+    }
+}
+
 /// Start the desktop app and run until its last window closes.
 pub fn run() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--version") {
@@ -45,6 +71,10 @@ pub fn run() -> ExitCode {
     let mut context = tauri::generate_context!();
     allow_video_socket(&mut context, shell.video.port());
     let outcome = tauri::Builder::default()
+        // First: a second launch must hand over its link before it builds anything of its own.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            second_launch(app, &argv);
+        }))
         .manage(shell)
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .invoke_handler(tauri::generate_handler![

@@ -48,6 +48,78 @@ fn home_checks_a_pasted_link_through_the_engine() -> TestResult {
     Ok(())
 }
 
+/// One Runde per user session: starting it again with a link (as a browser does for a `runde://`
+/// link) hands the link to the running window, which shows and checks it; the second start exits
+/// at once. Linux finds the running one on the session bus: the test gives the app a private one.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_second_start_hands_its_link_to_the_running_window() -> TestResult {
+    use runde_e2e::process::{ChildGuard, wait_until};
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let mut bus = ChildGuard::spawn(
+        "dbus-daemon",
+        Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let mut address = String::new();
+    let stdout = bus
+        .child_mut()
+        .stdout
+        .take()
+        .ok_or_else(|| runde_e2e::err("dbus-daemon", "no stdout"))?;
+    std::io::BufReader::new(stdout)
+        .read_line(&mut address)
+        .map_err(|e| runde_e2e::err("dbus-daemon", e))?;
+    let address = address.trim().to_owned();
+    let app = DesktopApp::launch_with_env(
+        "app_second_start",
+        &[],
+        &[("DBUS_SESSION_BUS_ADDRESS", &address)],
+        |_| Ok(()),
+    )?;
+    let s = &app.session;
+    let input = s.find("[data-testid=link-input]")?;
+    assert_eq!(s.property(&input, "value")?, "");
+
+    let link = "runde://meet.example.org/janus?room=2718";
+    let home = app.home();
+    let started = Instant::now();
+    let mut second = Command::new(runde_e2e::desktop::app_binary()?);
+    second
+        .arg(link)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_RUNTIME_DIR", home.join("runtime"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(display) = app.display() {
+        second.env("DISPLAY", display);
+    }
+    let mut second = ChildGuard::spawn("second runde", &mut second)?;
+    let status = second.wait_timeout(Duration::from_secs(20))?;
+    println!(
+        "the second start exited after {:?}: {status:?}",
+        started.elapsed()
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    wait_until(
+        "the running window to show the link",
+        Duration::from_secs(10),
+        || Ok((s.text(&s.find("[data-testid=report-room]")?)? == "2718").then_some(())),
+    )?;
+    assert_eq!(s.property(&input, "value")?, link);
+    app.screenshot("second-start-link")?;
+    assert!(app.log()?.contains("Runde was started again"));
+    Ok(())
+}
+
 /// A link with a password is refused by the engine, the field is cleared, the secret never
 /// reaches a log, and the cleaned link can be used.
 #[test]

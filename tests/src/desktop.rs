@@ -226,6 +226,11 @@ impl DesktopApp {
         })
     }
 
+    /// The X display the app's window is on (`None` on Windows).
+    pub fn display(&self) -> Option<&str> {
+        self._display.display()
+    }
+
     /// The app's home folder.
     pub fn home(&self) -> PathBuf {
         self.artifacts.join("home")
@@ -275,6 +280,9 @@ fn start_driver(
     if let Some(display) = display {
         command.env("DISPLAY", display);
     }
+    // One Runde per D-Bus session: apps of tests running side by side must not find each other
+    // through a session bus the test run happens to have. A test that wants one gives its own.
+    command.env_remove("DBUS_SESSION_BUS_ADDRESS");
     command.envs(env.iter().copied());
     let mut driver = ChildGuard::spawn(
         "tauri-driver",

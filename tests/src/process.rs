@@ -39,6 +39,20 @@ impl ChildGuard {
         &mut self.child
     }
 
+    /// Wait for it to exit, at most `timeout`; `None` if it is still running then.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<std::process::ExitStatus>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(Some(status)),
+                Ok(None) if Instant::now() >= deadline => return Ok(None),
+                // Polling a child's exit: no event to wait on without a thread per child.
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(err(&self.name, e)),
+            }
+        }
+    }
+
     /// Fail if the process has already exited.
     pub fn ensure_running(&mut self) -> Result<()> {
         match self.child.try_wait() {
