@@ -13,7 +13,6 @@ use runde_e2e::cli::CliClient;
 use runde_e2e::coturn::Coturn;
 use runde_e2e::janus::{JanusServer, RoomSpec};
 use runde_e2e::netns::SERVER_ADDR;
-use runde_e2e::process::run_tool;
 use runde_e2e::tls_proxy::TestCa;
 use runde_e2e::wire::Wire;
 use runde_e2e::{Result, analysis, artifacts, err, netns};
@@ -28,69 +27,29 @@ const SIGNALLING_PORT: u16 = 8188;
 /// On the client host (this namespace): drop every UDP packet that does not stay on loopback,
 /// and every TCP connection except to the TURN server's port 443 and the signalling port.
 fn only_tcp_443() -> Result<()> {
-    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None).map(|_| ());
-    nft(&["add", "table", "inet", "runde_tcp443"])?;
-    nft(&[
-        "add",
-        "chain",
-        "inet",
-        "runde_tcp443",
-        "out",
-        "{ type filter hook output priority 0; policy accept; }",
-    ])?;
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "runde_tcp443",
-        "out",
-        "oifname",
-        "lo",
-        "accept",
-    ])?;
     let allowed = format!("{{ {TURN_PORT}, {SIGNALLING_PORT} }}");
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "runde_tcp443",
-        "out",
-        "ip",
-        "daddr",
-        SERVER_ADDR,
-        "tcp",
-        "dport",
-        &allowed,
-        "accept",
-    ])?;
-    nft(&[
-        "add",
-        "rule",
-        "inet",
-        "runde_tcp443",
-        "out",
-        "meta",
-        "l4proto",
-        "{ tcp, udp }",
-        "counter",
-        "drop",
-    ])
+    for command in [
+        "add table inet runde_tcp443".to_owned(),
+        "add chain inet runde_tcp443 out { type filter hook output priority 0; policy accept; }"
+            .to_owned(),
+        "add rule inet runde_tcp443 out oifname lo accept".to_owned(),
+        format!("add rule inet runde_tcp443 out ip daddr {SERVER_ADDR} tcp dport {allowed} accept"),
+        "add rule inet runde_tcp443 out meta l4proto { tcp, udp } counter drop".to_owned(),
+    ] {
+        netns::nft(&[&command])?;
+    }
+    Ok(())
 }
 
 /// Packets the rule above dropped so far.
 fn dropped() -> u64 {
-    run_tool(
-        "nft",
-        "nftables",
-        &["list", "table", "inet", "runde_tcp443"],
-        None,
-    )
-    .ok()
-    .and_then(|listing| {
-        let rest = listing.split("packets ").nth(1)?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-    .unwrap_or(0)
+    netns::nft(&["list", "table", "inet", "runde_tcp443"])
+        .ok()
+        .and_then(|listing| {
+            let rest = listing.split("packets ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 fn media_started(e: &Value) -> bool {

@@ -128,7 +128,8 @@ fn setup() -> Result<()> {
 /// reach the hook (and then go nowhere), so an attempt to talk to anyone else is counted.
 pub struct EgressWatch;
 
-fn nft(args: &[&str]) -> Result<String> {
+/// Run `nft` with these arguments (one command, as words or as one string); its output.
+pub fn nft(args: &[&str]) -> Result<String> {
     run_tool("nft", "nftables", args, None)
 }
 
@@ -250,7 +251,6 @@ pub fn lose_media_to_server(percent: u32) -> Result<()> {
 /// Drop `percent` % of the UDP packets arriving whose `port` (`sport` or `dport`) is one of
 /// Janus's media ports, with the nftables table `table` (replaced; removed for `0`).
 fn lose_arriving(table: &str, port: &str, percent: u32) -> Result<()> {
-    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
     let _ = nft(&["delete", "table", "inet", table]);
     if percent == 0 {
         return Ok(());
@@ -289,7 +289,6 @@ fn lose_arriving(table: &str, port: &str, percent: u32) -> Result<()> {
 /// signalling and media alike, as when a Wi-Fi drops out without telling anyone: no reset, no
 /// close) or give it back (`false`). Inside the test's namespace.
 pub fn cut_network(cut: bool) -> Result<()> {
-    let nft = |args: &[&str]| run_tool("nft", "nftables", args, None);
     let _ = nft(&["delete", "table", "inet", "runde_cut"]);
     if !cut {
         return Ok(());

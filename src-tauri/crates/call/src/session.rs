@@ -1362,6 +1362,19 @@ impl Call {
     }
 
     /// Combine both connections' states into one and report changes.
+    /// A media connection's new state (0: sending, 1: receiving); a failed one is also a warning.
+    fn on_link_event_state(&mut self, index: usize, state: LinkState) {
+        self.on_link_state(index, state);
+        if state == LinkState::Failed {
+            let which = if index == 0 { "sending" } else { "receiving" };
+            self.queued.push_back(CallEvent::Warning {
+                error: UserError::MediaFailed {
+                    detail: format!("the media connection for {which} failed"),
+                },
+            });
+        }
+    }
+
     fn on_link_state(&mut self, index: usize, state: LinkState) {
         // Nothing has come back on a media path for 1.5 s (ICE's keepalives go every 500 ms):
         // the network changed under us (another address, an interface down and up) or dropped.
@@ -1455,16 +1468,7 @@ impl Call {
             LinkEvent::AddressLost(address) => self.on_address_lost(address),
             // We publish: the server sends us no tracks.
             LinkEvent::Track(_) => {}
-            LinkEvent::State(state) => {
-                self.on_link_state(0, state);
-                if state == LinkState::Failed {
-                    self.queued.push_back(CallEvent::Warning {
-                        error: UserError::MediaFailed {
-                            detail: "the media connection for sending failed".into(),
-                        },
-                    });
-                }
-            }
+            LinkEvent::State(state) => self.on_link_event_state(0, state),
         }
     }
 
@@ -1482,16 +1486,7 @@ impl Call {
                     _ => tracing::debug!(ssrc = track.ssrc, "a track nobody owns; ignored"),
                 }
             }
-            LinkEvent::State(state) => {
-                self.on_link_state(1, state);
-                if state == LinkState::Failed {
-                    self.queued.push_back(CallEvent::Warning {
-                        error: UserError::MediaFailed {
-                            detail: "the media connection for receiving failed".into(),
-                        },
-                    });
-                }
-            }
+            LinkEvent::State(state) => self.on_link_event_state(1, state),
         }
     }
 

@@ -835,10 +835,11 @@ impl VideoLoop {
             let Some(frame) = self.capture() else {
                 continue;
             };
-            let Some(layers) = self.layers.first().map(|l| l.bandwidth()) else {
+            // The layers share one connection and its estimate.
+            let Some(bandwidth) = self.layers.first().map(|l| l.bandwidth()) else {
                 return;
             };
-            let plans = adapt.plan(&frame, layers, start.elapsed());
+            let plans = adapt.plan(&frame, bandwidth, start.elapsed());
             // All layers of one picture carry the same timestamp: a server switching between
             // them keeps the picture's timing.
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
