@@ -31,7 +31,9 @@ pub(crate) struct RunningCall {
 impl RunningCall {
     /// Run `call`, sending each of its events to `events` until it ends; then `on_end` runs.
     /// The window's tiles (`tiles`) decide which size of each picture the call asks for.
+    /// A change of the recording state is also shown as a system notification.
     pub(crate) fn start(
+        app: tauri::AppHandle,
         call: Call,
         events: Channel<CallEvent>,
         tiles: watch::Receiver<TileSizes>,
@@ -39,7 +41,7 @@ impl RunningCall {
     ) -> Self {
         let (requests, request_rx) = mpsc::unbounded_channel();
         tauri::async_runtime::spawn(async move {
-            run(call, events, request_rx, tiles).await;
+            run(&app, call, events, request_rx, tiles).await;
             on_end();
         });
         Self { requests }
@@ -91,6 +93,7 @@ impl RunningCall {
 }
 
 async fn run(
+    app: &tauri::AppHandle,
     mut call: Call,
     events: Channel<CallEvent>,
     mut requests: mpsc::UnboundedReceiver<Request>,
@@ -108,6 +111,11 @@ async fn run(
             event = call.next_event() => {
                 let Some(event) = event else { break };
                 let ended = matches!(event, CallEvent::Ended { .. });
+                if let CallEvent::Indicators { indicators, recording_change: Some(change) } = &event {
+                    let lang = crate::notices::current_lang();
+                    let notice = crate::notices::recording(*change, &indicators.recording, lang);
+                    crate::notices::show(app, &notice);
+                }
                 if events.send(event).is_err() {
                     // The window is gone: nobody can see or hear this call any more.
                     tracing::info!("the window went away; leaving the call");

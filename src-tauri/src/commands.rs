@@ -115,7 +115,8 @@ pub(crate) async fn join(
                 }
             }
             let tiles = shell.video.tiles();
-            *running = Some(RunningCall::start(call, events, tiles, move || {
+            let handle = app.clone();
+            *running = Some(RunningCall::start(handle, call, events, tiles, move || {
                 if let Some(shortcut) = armed {
                     crate::push_to_talk::disarm(&app, shortcut);
                 }

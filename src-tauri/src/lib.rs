@@ -10,6 +10,7 @@ mod call_task;
 mod check_task;
 mod commands;
 mod logging;
+mod notices;
 mod push_to_talk;
 mod state;
 mod video_server;
@@ -26,15 +27,22 @@ pub fn prepare_webview() {
 
 /// Runde was started again while running (a `runde://` link opened in a browser, a second start
 /// from the menu): the running window comes to the front, and a link the new start was given is
-/// offered on the first screen as a startup link would be (shown and checked, never joined
-/// without the user; during a call it waits until the call ends).
+/// offered on the first screen.
 fn second_launch(app: &tauri::AppHandle, argv: &[String]) {
-    use tauri::Manager;
     let link = argv.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
     tracing::info!(
         with_link = link.is_some(),
         "Runde was started again; the running window takes over"
     );
+    offer_link(app, link);
+}
+
+/// Bring the window to the front and offer `link` on the first screen as a startup link would be
+/// (shown and checked, never joined without the user; during a call it waits until the call
+/// ends). Links come from a second start (Linux, Windows) or from the system (macOS hands a
+/// `runde://` link to the running app as an event, also when it starts the app for it).
+fn offer_link(app: &tauri::AppHandle, link: Option<String>) {
+    use tauri::Manager;
     if let Some(link) = link
         && let Some(shell) = app.try_state::<state::Shell>()
         && let Ok(mut slot) = shell.startup_link.lock()
@@ -77,6 +85,7 @@ pub fn run() -> ExitCode {
         }))
         .manage(shell)
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
+        .plugin(tauri_plugin_notification::init())
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,
@@ -98,13 +107,32 @@ pub fn run() -> ExitCode {
             commands::switch_device,
             commands::change_passphrase,
         ])
-        .run(context);
+        .build(context)
+        .map(|app| app.run(on_event));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("Runde could not start: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the app does with events from the system, beyond Tauri's own handling.
+fn on_event(_app: &tauri::AppHandle, _event: tauri::RunEvent) {
+    // macOS opens `runde://` links by an event to the app (registered in Info.plist by the
+    // bundler from `plugins.deep-link` in tauri.conf.json), not on the command line.
+    #[cfg(target_os = "macos")]
+    if let tauri::RunEvent::Opened { urls } = _event {
+        let link = urls
+            .iter()
+            .find(|url| url.scheme() == "runde")
+            .map(|url| url.to_string());
+        tracing::info!(
+            with_link = link.is_some(),
+            "the system opened a link with Runde"
+        );
+        offer_link(_app, link);
     }
 }
 

@@ -55,27 +55,11 @@ fn home_checks_a_pasted_link_through_the_engine() -> TestResult {
 #[test]
 fn a_second_start_hands_its_link_to_the_running_window() -> TestResult {
     use runde_e2e::process::{ChildGuard, wait_until};
-    use std::io::BufRead;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    let mut bus = ChildGuard::spawn(
-        "dbus-daemon",
-        Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )?;
-    let mut address = String::new();
-    let stdout = bus
-        .child_mut()
-        .stdout
-        .take()
-        .ok_or_else(|| runde_e2e::err("dbus-daemon", "no stdout"))?;
-    std::io::BufReader::new(stdout)
-        .read_line(&mut address)
-        .map_err(|e| runde_e2e::err("dbus-daemon", e))?;
-    let address = address.trim().to_owned();
+    let bus = runde_e2e::session_bus::SessionBus::start()?;
+    let address = bus.address().to_owned();
     let app = DesktopApp::launch_with_env(
         "app_second_start",
         &[],
@@ -299,10 +283,15 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     let link = janus.link(ROOM);
     // No microphone or camera here: the app's defaults are a synthetic tone and test pattern.
     // Push to talk is on in the settings.
+    // A desktop session bus with a real notification service on it, for the recording change.
+    let bus = runde_e2e::session_bus::SessionBus::start()?;
     let app = DesktopApp::launch_with_env(
         "app_joins_janus",
         &[&link],
-        &[("RUNDE_SYNTHETIC_DEVICES", "1")],
+        &[
+            ("RUNDE_SYNTHETIC_DEVICES", "1"),
+            ("DBUS_SESSION_BUS_ADDRESS", bus.address()),
+        ],
         |home| {
             let folder = home.join("config/runde");
             std::fs::create_dir_all(&folder).map_err(|e| runde_e2e::err("settings", e))?;
@@ -406,6 +395,51 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     assert_eq!(
         state("indicator-operator", "data-source")?.as_deref(),
         Some("unknown")
+    );
+
+    // The room's owner turns recording on, then off: the indicator follows, and each change also
+    // reaches the desktop's notification service, in the indicator's words.
+    let display = app
+        .display()
+        .ok_or_else(|| runde_e2e::err("display", "the app has no display of its own"))?
+        .to_owned();
+    let notifications = runde_e2e::session_bus::NotificationService::start(&bus, &display, &dir)?;
+    let mut owner = runde_e2e::janus::RoomOwner::connect(&janus)?;
+    for (record, shown, summary, words) in [
+        (
+            true,
+            "roomSetToRecord",
+            "Attention: recording “Room records”",
+            "Assume you are recorded.",
+        ),
+        (
+            false,
+            "notAnnounced",
+            "Recording: “Not announced”",
+            "cannot tell whether anyone records",
+        ),
+    ] {
+        owner.set_recording(ROOM, record)?;
+        wait_until("the recording indicator", Duration::from_secs(10), || {
+            Ok(
+                (state("indicator-recording", "data-state")?.as_deref() == Some(shown))
+                    .then_some(()),
+            )
+        })?;
+        let notice = wait_until("the notification", Duration::from_secs(10), || {
+            Ok(notifications
+                .received()?
+                .into_iter()
+                .find(|n| n.summary == summary))
+        })?;
+        println!("notification: {notice:?}");
+        assert!(notice.body.contains(words), "{notice:?}");
+    }
+    let received = notifications.received()?;
+    assert_eq!(
+        received.len(),
+        2,
+        "one notification per change: {received:?}"
     );
 
     // Decoded vs drawn, per tile, as the engine counts them.

@@ -16,6 +16,7 @@ pub mod janus;
 pub mod netns;
 pub mod process;
 pub mod proctree;
+pub mod session_bus;
 pub mod sound;
 pub mod tls_proxy;
 pub mod uplink;

@@ -51,6 +51,9 @@ const APT_TEST: &[&str] = &[
     "nginx-light",
     "gnome-keyring",
     "dbus-daemon",
+    "dbus-bin",
+    // A real notification service for the app's system notifications (dunst and dunstctl).
+    "dunst",
     "openssl",
     "chromium",
     "chromium-driver",
