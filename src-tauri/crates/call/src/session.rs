@@ -1068,8 +1068,13 @@ impl Call {
     /// Ask the server for the layers whose choice changed.
     fn request_layers(&mut self) {
         for (mid, layer) in self.layers.changes() {
-            tracing::debug!(mid, layer, "simulcast layer asked for");
-            self.conn.choose_layer(mid, layer);
+            tracing::debug!(
+                mid,
+                spatial = layer.spatial,
+                temporal = layer.temporal,
+                "simulcast layer asked for"
+            );
+            self.conn.choose_layer(mid, layer.spatial, layer.temporal);
         }
     }
 

@@ -888,7 +888,9 @@ impl VideoLoop {
         let encoder = match &mut layer.encoder {
             Some(e) if (e.config().width, e.config().height) == size => e,
             slot => {
-                let mut config = Vp8Config::camera(size.0, size.1);
+                // Two temporal layers: the server can give a viewer half the frame rate (a
+                // thumbnail, a weak link), and a lost layer-1 frame breaks nothing after it.
+                let mut config = Vp8Config::camera(size.0, size.1).with_temporal_layers();
                 config.fps = self.fps;
                 config.bitrate_kbps = plan.bitrate_kbps;
                 match Vp8Encoder::new(config) {
