@@ -152,6 +152,18 @@ fn move_during_a_call(
     signalling_beside_the_wire: bool,
     passphrase: Option<&str>,
 ) -> Result<MovedCall> {
+    break_during_a_call(name, signalling_beside_the_wire, passphrase, |wire| {
+        wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3")
+    })
+}
+
+/// Start a call as [`move_during_a_call`] does, then break its network with `disrupt`.
+fn break_during_a_call(
+    name: &str,
+    signalling_beside_the_wire: bool,
+    passphrase: Option<&str>,
+    disrupt: impl FnOnce(&Wire) -> Result<()>,
+) -> Result<MovedCall> {
     let dir = artifacts::dir(name)?;
     let wire = Wire::start(33)?;
     let rooms = [RoomSpec::with_pin(1234, "pin")];
@@ -194,7 +206,7 @@ fn move_during_a_call(
         e["event"] == "connection" && e["state"] == "connected"
     })?;
     let before = (listener.events().len(), speaker.events().len());
-    wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3")?;
+    disrupt(&wire)?;
     Ok(MovedCall {
         dir,
         speaker,
@@ -383,6 +395,82 @@ fn an_ice_restart_brings_media_back_without_leaving_the_room() -> Result<()> {
             "{} came back",
             client.name()
         );
+    }
+    let limit = Duration::from_secs(3);
+    let listener_back = listener_back?;
+    assert!(listener_back <= limit, "sound back after {listener_back:?}");
+    let speaker_back = speaker_back?;
+    assert!(speaker_back <= limit, "speaker back after {speaker_back:?}");
+    Ok(())
+}
+
+/// The network stops delivering to the ports the call's media used (as a NAT does that forgot
+/// its mappings) while the addresses and the server connection stay: nothing comes back on the
+/// media paths, ICE reports them disconnected after 1.5 s, and the restart moves them to new
+/// sockets. The tone is back within 3 s; nobody leaves, joins or rejoins.
+#[test]
+fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
+    if !netns::enter("a_path_that_stops_delivering_is_restarted_on_new_sockets")? {
+        return Ok(());
+    }
+    let mut blocked = Vec::new();
+    let mut call = break_during_a_call("network-ice-restart-silent", true, None, |_| {
+        let client = runde_e2e::netns::CLIENT_ADDR
+            .parse()
+            .map_err(|e| err("client address", e))?;
+        blocked = netns::udp_ports_on(client)?;
+        netns::drop_arriving_udp(&blocked)
+    })?;
+    println!("no more delivery to the media ports {blocked:?}");
+    let (listener_before, speaker_before) = call.before;
+    let wait_back = Duration::from_secs(15);
+    let listener_back = call
+        .listener
+        .wait_event_from(
+            listener_before,
+            "the tone plays again",
+            wait_back,
+            audio_plays,
+        )
+        .map(|_| call.moved.elapsed());
+    let speaker_back = call
+        .speaker
+        .wait_event_from(
+            speaker_before,
+            "the speaker's media connected again",
+            wait_back,
+            |e| e["event"] == "connection" && e["state"] == "connected",
+        )
+        .map(|_| call.moved.elapsed());
+    println!(
+        "after the ports went silent: the listener heard the tone again after {listener_back:?}, \
+         the speaker's media connection was back after {speaker_back:?}"
+    );
+    let during = (call.listener.events(), call.speaker.events());
+    call.listener.interrupt()?;
+    call.speaker.interrupt()?;
+    let (l, s) = (
+        call.listener.wait_exit(Duration::from_secs(20)),
+        call.speaker.wait_exit(Duration::from_secs(20)),
+    );
+    call.listener.save_output(&call.dir);
+    call.speaker.save_output(&call.dir);
+    netns::drop_arriving_udp(&[])?;
+    let (l, s) = (l?, s?);
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    assert!(!blocked.is_empty(), "no media ports found");
+    let membership = [
+        "participantLeft",
+        "participantJoined",
+        "rejoined",
+        "reconnecting",
+    ];
+    for (name, events, from) in [
+        ("listener", &during.0, listener_before),
+        ("speaker", &during.1, speaker_before),
+    ] {
+        let seen = named(events, from, &membership);
+        assert!(seen.is_empty(), "the {name} saw {seen:?}");
     }
     let limit = Duration::from_secs(3);
     let listener_back = listener_back?;
