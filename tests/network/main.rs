@@ -151,17 +151,24 @@ fn move_during_a_call(
     name: &str,
     signalling_beside_the_wire: bool,
     passphrase: Option<&str>,
+    video: &str,
 ) -> Result<MovedCall> {
-    break_during_a_call(name, signalling_beside_the_wire, passphrase, |wire| {
-        wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3")
-    })
+    break_during_a_call(
+        name,
+        signalling_beside_the_wire,
+        passphrase,
+        video,
+        |wire| wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3"),
+    )
 }
 
-/// Start a call as [`move_during_a_call`] does, then break its network with `disrupt`.
+/// Start a call as [`move_during_a_call`] does (the speaker's picture: `video`), then break its
+/// network with `disrupt`.
 fn break_during_a_call(
     name: &str,
     signalling_beside_the_wire: bool,
     passphrase: Option<&str>,
+    video: &str,
     disrupt: impl FnOnce(&Wire) -> Result<()>,
 ) -> Result<MovedCall> {
     let dir = artifacts::dir(name)?;
@@ -194,10 +201,7 @@ fn break_during_a_call(
         CliClient::join(&link, &pin, name, 40, &args)
     };
     let wait = Duration::from_secs(20);
-    let mut speaker = join(
-        "Tone",
-        &["--audio-in", "tone:660", "--video-in", "pattern:320x180@15"],
-    )?;
+    let mut speaker = join("Tone", &["--audio-in", "tone:660", "--video-in", video])?;
     speaker.wait_event("joined", wait, |e| e["event"] == "joined")?;
     let mut listener = join("Ear", &["--audio-out", &heard])?;
     listener.wait_event("the tone plays", wait, audio_plays)?;
@@ -246,7 +250,7 @@ fn media_comes_back_after_an_address_change() -> Result<()> {
     if !netns::enter("media_comes_back_after_an_address_change")? {
         return Ok(());
     }
-    let mut call = move_during_a_call("network-address-change", false, None)?;
+    let mut call = move_during_a_call("network-address-change", false, None, "pattern:320x180@15")?;
     let (listener_before, speaker_before) = call.before;
     // Waited for longer than the goal, so that a slow recovery is measured and its logs kept.
     let wait_back = Duration::from_secs(15);
@@ -304,6 +308,8 @@ fn an_ice_restart_brings_media_back_without_leaving_the_room() -> Result<()> {
         "network-ice-restart",
         true,
         Some("Kaffee Kanne Kuchen Kerze"),
+        // Two simulcast layers: the restart offer carries them as the first offer did.
+        "pattern:640x360@15",
     )?;
     let (listener_before, speaker_before) = call.before;
     let wait_back = Duration::from_secs(15);
@@ -327,9 +333,16 @@ fn an_ice_restart_brings_media_back_without_leaving_the_room() -> Result<()> {
             connected_again,
         )
         .map(|_| call.moved.elapsed());
+    let picture_back = call
+        .listener
+        .wait_event_from(listener_before, "the picture shows again", wait_back, |e| {
+            e["event"] == "mediaStarted" && e["kind"] == "video"
+        })
+        .map(|_| call.moved.elapsed());
     println!(
         "after the address change: the listener heard the tone again after {listener_back:?}, \
-         the speaker's media connection was back after {speaker_back:?}"
+         the speaker's media connection was back after {speaker_back:?}, the picture showed \
+         again after {picture_back:?}"
     );
     // Hear it for a moment: a rejoin or a leave that came late would show now.
     let settle = call.listener.wait_event_from(
@@ -401,6 +414,9 @@ fn an_ice_restart_brings_media_back_without_leaving_the_room() -> Result<()> {
     assert!(listener_back <= limit, "sound back after {listener_back:?}");
     let speaker_back = speaker_back?;
     assert!(speaker_back <= limit, "speaker back after {speaker_back:?}");
+    // The picture needs a keyframe after the gap (asked for as after any loss).
+    let picture_back = picture_back?;
+    assert!(picture_back <= limit, "picture back after {picture_back:?}");
     Ok(())
 }
 
@@ -414,13 +430,19 @@ fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
         return Ok(());
     }
     let mut blocked = Vec::new();
-    let mut call = break_during_a_call("network-ice-restart-silent", true, None, |_| {
-        let client = runde_e2e::netns::CLIENT_ADDR
-            .parse()
-            .map_err(|e| err("client address", e))?;
-        blocked = netns::udp_ports_on(client)?;
-        netns::drop_arriving_udp(&blocked)
-    })?;
+    let mut call = break_during_a_call(
+        "network-ice-restart-silent",
+        true,
+        None,
+        "pattern:320x180@15",
+        |_| {
+            let client = runde_e2e::netns::CLIENT_ADDR
+                .parse()
+                .map_err(|e| err("client address", e))?;
+            blocked = netns::udp_ports_on(client)?;
+            netns::drop_arriving_udp(&blocked)
+        },
+    )?;
     println!("no more delivery to the media ports {blocked:?}");
     let (listener_before, speaker_before) = call.before;
     let wait_back = Duration::from_secs(15);

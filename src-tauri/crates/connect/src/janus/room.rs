@@ -644,8 +644,8 @@ impl VideoRoom {
         });
         match msg.janus.as_str() {
             "ack" => {
-                // Only keepalives end with an ack; other requests wait for their event, which
-                // may also have come already.
+                // Only keepalives and trickles end with an ack; other requests wait for their
+                // event, which may also have come already.
                 if let Some((tx, Request::Keepalive | Request::Trickle)) = answered {
                     self.pending.remove(&tx);
                 }
