@@ -208,7 +208,7 @@ pub enum RoomEvent {
         /// Their id.
         id: u64,
     },
-    /// The server's answer to our publish offer.
+    /// The server's answer to our publish offer (also to an ICE restart offer).
     PublishAnswer(Jsep),
     /// The server refused our media.
     PublishFailed {
