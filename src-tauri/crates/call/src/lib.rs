@@ -17,6 +17,7 @@ pub mod link;
 pub mod media;
 pub mod quality;
 pub mod rejoin;
+mod restart;
 pub mod session;
 pub mod settings;
 pub mod trust;
