@@ -12,6 +12,7 @@ mod commands;
 mod logging;
 mod push_to_talk;
 mod state;
+mod updates;
 mod video_server;
 mod webview;
 
@@ -77,6 +78,12 @@ pub fn run() -> ExitCode {
         }))
         .manage(shell)
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
+        // Holds the updater's configuration; makes no request unless `updates` asks it to.
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .setup(|app| {
+            updates::check_at_start(app.handle());
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,
@@ -97,6 +104,9 @@ pub fn run() -> ExitCode {
             commands::clipboard_text,
             commands::switch_device,
             commands::change_passphrase,
+            commands::update_status,
+            commands::check_for_updates,
+            commands::download_update,
         ])
         .run(context);
     match outcome {

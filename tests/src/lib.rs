@@ -18,6 +18,7 @@ pub mod process;
 pub mod proctree;
 pub mod sound;
 pub mod tls_proxy;
+pub mod update_server;
 pub mod uplink;
 pub mod webdriver;
 pub mod wire;
