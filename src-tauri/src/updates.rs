@@ -114,19 +114,23 @@ impl Updates {
         if let Err(state) = gate(app) {
             return state;
         }
-        let offered = self.offered.lock().ok().and_then(|mut o| o.take());
+        let offered = self.offered.lock().ok().and_then(|o| o.clone());
         let Some(update) = offered else {
             let error = UpdateError::NothingToDownload;
             return self.finish(UpdateState::Failed { error }, events);
         };
-        let version = update.version.clone();
-        if !self.begin(UpdateState::Downloading {
-            version: version.clone(),
-        }) {
+        let downloading = UpdateState::Downloading {
+            version: update.version.clone(),
+        };
+        if !self.begin(downloading.clone()) {
             return self.current();
         }
+        // Taken now: whatever the outcome, this download is not offered again without a check.
+        if let Ok(mut offered) = self.offered.lock() {
+            offered.take();
+        }
         if let Some(events) = events {
-            let _ = events.send(self.current());
+            let _ = events.send(downloading);
         }
         let state = match update.download(|_, _| {}, || {}).await {
             Ok(bytes) => install(&update, bytes, install_way(app)),

@@ -369,6 +369,25 @@ fn an_opted_in_update_is_found_and_only_a_verified_download_is_accepted() -> Tes
     Ok(())
 }
 
+/// Turned on, Runde looks once at start, by itself: the settings show the version found, and the
+/// source saw exactly one request, for the manifest (nothing is downloaded unasked).
+#[test]
+fn an_opted_in_runde_looks_once_at_start() -> TestResult {
+    let server = UpdateServer::start()?;
+    let key = TestKey::new()?;
+    server.put(MANIFEST, manifest(&server, &key.sign(&payload())?));
+    server.put(PAYLOAD, payload());
+    let app = launch("updates_at_start", &server, &key, None, |home| {
+        write_settings(home, true)
+    })?;
+    let s = &app.session;
+    open_settings(s)?;
+    wait_state(s, "available", Duration::from_secs(30))?;
+    let paths: Vec<String> = server.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, [MANIFEST], "one request, for the manifest");
+    Ok(())
+}
+
 /// Files under `dir` that contain `needle`.
 fn files_containing(dir: &Path, needle: &[u8]) -> Result<Vec<String>> {
     let mut found = Vec::new();
