@@ -265,3 +265,37 @@ pub(crate) fn check_at_start(app: &AppHandle) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tauri_plugin_updater::Error as E;
+
+    #[test]
+    fn the_updaters_errors_become_codes_the_user_can_read() {
+        assert_eq!(
+            failure(E::TargetsNotFound(vec!["linux-x86_64".into()])),
+            UpdateError::NotForThisSystem
+        );
+        assert_eq!(
+            failure(E::InsecureTransportProtocol),
+            UpdateError::InsecureSource
+        );
+        assert!(matches!(
+            failure(E::ReleaseNotFound),
+            UpdateError::BadManifest { .. }
+        ));
+        assert!(matches!(
+            failure(E::Network("status 500".into())),
+            UpdateError::Unreachable { .. }
+        ));
+        assert!(matches!(
+            failure(E::SignatureUtf8("bm90IGEgc2ln".into())),
+            UpdateError::BadSignature { .. }
+        ));
+        assert!(matches!(
+            failure(E::BinaryNotFoundInArchive),
+            UpdateError::InstallFailed { .. }
+        ));
+    }
+}
