@@ -83,7 +83,9 @@ impl Updates {
         if let Some(events) = events {
             let _ = events.send(UpdateState::Checking);
         }
-        tracing::info!(endpoint = %source.endpoint, "looking for updates");
+        // Without a query: whatever a mirror's URL carries there stays out of the log.
+        let shown = source.endpoint.split(['?', '#']).next().unwrap_or_default();
+        tracing::info!(endpoint = shown, "looking for updates");
         let current = app.package_info().version.to_string();
         let found = match updater(app, &source) {
             Ok(updater) => updater.check().await.map_err(failure),
@@ -238,18 +240,29 @@ fn updater(
 /// What went wrong, as a code the UI translates.
 fn failure(e: tauri_plugin_updater::Error) -> UpdateError {
     use tauri_plugin_updater::Error as E;
-    let detail = e.to_string();
     match e {
-        E::Minisign(_) | E::Base64(_) | E::SignatureUtf8(_) => UpdateError::BadSignature { detail },
+        // Without the URL: the settings say where updates come from, and a log needs no more.
+        E::Reqwest(e) => UpdateError::Unreachable {
+            detail: e.without_url().to_string(),
+        },
+        E::Network(_) => UpdateError::Unreachable {
+            detail: e.to_string(),
+        },
+        E::Minisign(_) | E::Base64(_) | E::SignatureUtf8(_) => UpdateError::BadSignature {
+            detail: e.to_string(),
+        },
         E::TargetNotFound(_) | E::TargetsNotFound(_) => UpdateError::NotForThisSystem,
         E::InsecureTransportProtocol => UpdateError::InsecureSource,
-        E::Reqwest(_) | E::Network(_) => UpdateError::Unreachable { detail },
         E::Serialization(_)
         | E::ReleaseNotFound
         | E::Semver(_)
         | E::UrlParse(_)
-        | E::EmptyEndpoints => UpdateError::BadManifest { detail },
-        _ => UpdateError::InstallFailed { detail },
+        | E::EmptyEndpoints => UpdateError::BadManifest {
+            detail: e.to_string(),
+        },
+        _ => UpdateError::InstallFailed {
+            detail: e.to_string(),
+        },
     }
 }
 

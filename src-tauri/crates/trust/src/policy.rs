@@ -99,6 +99,22 @@ fn check_turn(server: &PresetServer) -> Result<(), String> {
     Ok(())
 }
 
+/// An update source must be HTTPS and carry no credentials (they would end up in a readable file
+/// and in requests Runde makes on its own; a mirror is for files anyone may download).
+fn check_update_source(source: &str) -> Result<(), String> {
+    let Some(rest) = source.strip_prefix("https://") else {
+        return Err("the update source must start with https://".into());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("the update source names no server".into());
+    }
+    if authority.contains('@') {
+        return Err("the update source must not contain a user name or password".into());
+    }
+    Ok(())
+}
+
 fn janus() -> String {
     "janus".into()
 }
@@ -303,12 +319,8 @@ fn read(path: &Path) -> Result<Option<PolicyFile>, PolicyError> {
     for server in &file.servers {
         check_turn(server).map_err(failed)?;
     }
-    if let Some(source) = &file.update_source
-        && !source.starts_with("https://")
-    {
-        return Err(failed(format!(
-            "the update source {source:?} must start with https://"
-        )));
+    if let Some(source) = &file.update_source {
+        check_update_source(source).map_err(failed)?;
     }
     Ok(Some(file))
 }
@@ -451,6 +463,10 @@ mod tests {
             (
                 "update-plain-http.json",
                 r#"{"version": 1, "updateSource": "http://mirror.example/latest.json"}"#,
+            ),
+            (
+                "update-credentials.json",
+                r#"{"version": 1, "updateSource": "https://u:secret@mirror.example/latest.json"}"#,
             ),
             (
                 "turn-no-credential.json",
