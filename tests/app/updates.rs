@@ -85,7 +85,12 @@ fn payload() -> Vec<u8> {
 
 /// A `latest.json` offering `OFFERED` for every system, with `signature` for the payload.
 fn manifest(server: &UpdateServer, signature: &str) -> String {
-    let entry = serde_json::json!({ "url": server.url(PAYLOAD), "signature": signature });
+    manifest_at(&server.url(PAYLOAD), signature)
+}
+
+/// The same with the payload at `url`.
+fn manifest_at(url: &str, signature: &str) -> String {
+    let entry = serde_json::json!({ "url": url, "signature": signature });
     let platforms: serde_json::Map<String, serde_json::Value> = [
         "linux-x86_64",
         "linux-aarch64",
@@ -113,16 +118,28 @@ fn launch(
     policy: Option<&Path>,
     prepare: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<DesktopApp> {
-    let endpoint = server.url(MANIFEST);
+    launch_with(test, &server.url(MANIFEST), key, policy, &[], prepare)
+}
+
+/// Like [`launch`], with the build's update source at `endpoint` and more environment.
+fn launch_with(
+    test: &str,
+    endpoint: &str,
+    key: &TestKey,
+    policy: Option<&Path>,
+    more: &[(&str, &str)],
+    prepare: impl FnOnce(&Path) -> Result<()>,
+) -> Result<DesktopApp> {
     let public = key.public()?;
     let policy = policy.map(|p| p.display().to_string());
     let mut env = vec![
-        ("RUNDE_DEBUG_UPDATE_ENDPOINT", endpoint.as_str()),
+        ("RUNDE_DEBUG_UPDATE_ENDPOINT", endpoint),
         ("RUNDE_DEBUG_UPDATE_PUBKEY", public.as_str()),
     ];
     if let Some(policy) = &policy {
         env.push(("RUNDE_DEBUG_POLICY_FILE", policy.as_str()));
     }
+    env.extend_from_slice(more);
     DesktopApp::launch_with_env(test, &[], &env, prepare)
 }
 
@@ -385,6 +402,57 @@ fn an_opted_in_runde_looks_once_at_start() -> TestResult {
     wait_state(s, "available", Duration::from_secs(30))?;
     let paths: Vec<String> = server.seen().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, [MANIFEST], "one request, for the manifest");
+    Ok(())
+}
+
+/// An administrator's mirror, over HTTPS (nginx with a certificate from the test's own authority,
+/// which the app trusts through `SSL_CERT_FILE`), replaces the build's source: every request goes
+/// there and none to the build's own; the download is still checked against the build's key.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_administrators_mirror_over_https_is_used_with_the_builds_key() -> TestResult {
+    use runde_e2e::tls_proxy::{TestCa, TlsProxy};
+    let dir = runde_e2e::artifacts::dir("updates_mirror_setup")?;
+    let mirror = UpdateServer::start()?;
+    let build_source = UpdateServer::start()?;
+    let ca = TestCa::new(&dir.join("ca"))?;
+    let cert = ca.server("mirror", "Schule")?;
+    let proxy = TlsProxy::start(&dir.join("nginx"), &cert, mirror.port())?;
+    let https = |path: &str| format!("https://127.0.0.1:{}{path}", proxy.port());
+    let key = TestKey::new()?;
+    let genuine = payload();
+    mirror.put(MANIFEST, manifest_at(&https(PAYLOAD), &key.sign(&genuine)?));
+    mirror.put(PAYLOAD, genuine);
+    let policy = dir.join("policy.json");
+    let rule = serde_json::json!({ "version": 1, "updateSource": https(MANIFEST) });
+    std::fs::write(&policy, rule.to_string()).map_err(|e| err("policy", e))?;
+
+    let ca_file = ca.certificate().display().to_string();
+    let app = launch_with(
+        "updates_mirror",
+        &build_source.url(MANIFEST),
+        &key,
+        Some(&policy),
+        &[("SSL_CERT_FILE", ca_file.as_str())],
+        |home| write_settings(home, true),
+    )?;
+    let s = &app.session;
+    open_settings(s)?;
+    // The check at start went to the mirror.
+    wait_state(s, "available", Duration::from_secs(30))?;
+    let policy_text = s.text(&s.find("[data-testid=policy]")?)?;
+    assert!(policy_text.contains(&https(MANIFEST)), "{policy_text}");
+    s.click(&s.find("[data-testid=update-download]")?)?;
+    wait_state(s, "verifiedUsePackageManager", Duration::from_secs(30))?;
+    show_updates(s)?;
+    app.screenshot("update-from-mirror")?;
+    let paths: Vec<String> = mirror.seen().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, [MANIFEST, PAYLOAD], "both through the mirror");
+    assert_eq!(
+        build_source.seen(),
+        Vec::new(),
+        "nothing to the build's own source"
+    );
     Ok(())
 }
 
