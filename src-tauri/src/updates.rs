@@ -118,6 +118,9 @@ impl Updates {
         }
         let offered = self.offered.lock().ok().and_then(|o| o.clone());
         let Some(update) = offered else {
+            if self.current().is_busy() {
+                return self.current();
+            }
             let error = UpdateError::NothingToDownload;
             return self.finish(UpdateState::Failed { error }, events);
         };
