@@ -28,6 +28,7 @@ use crate::video_server::{TileStats, VideoEndpoint};
 use runde_call::check::{CheckEvent, EchoState};
 use runde_call::devices::DeviceKind;
 use runde_call::quality::Quality;
+use runde_call::updates::{UpdateError, UpdateState};
 use runde_call::{KnownServer, SendState};
 
 /// One command as the UI sees it.
@@ -173,6 +174,24 @@ fn commands(cfg: &Config) -> Vec<CommandSig> {
             args: vec![("passphrase", "string".to_owned())],
             ok: "null".to_owned(),
         },
+        CommandSig {
+            name: "update_status",
+            doc: "What the settings screen shows about updates.",
+            args: vec![],
+            ok: UpdateState::name(cfg),
+        },
+        CommandSig {
+            name: "check_for_updates",
+            doc: "Look for a newer Runde now (only when the user and the policy allow it); each state also arrives on `events`.",
+            args: vec![("events", format!("Channel<{}>", UpdateState::name(cfg)))],
+            ok: UpdateState::name(cfg),
+        },
+        CommandSig {
+            name: "download_update",
+            doc: "Download the version found, verify its signature, then install it or say to use the package manager.",
+            args: vec![("events", format!("Channel<{}>", UpdateState::name(cfg)))],
+            ok: UpdateState::name(cfg),
+        },
     ]
 }
 
@@ -220,6 +239,8 @@ fn declarations(cfg: &Config) -> Vec<String> {
         DeviceKind::decl(cfg),
         CheckEvent::decl(cfg),
         EchoState::decl(cfg),
+        UpdateState::decl(cfg),
+        UpdateError::decl(cfg),
     ]
 }
 

@@ -22,4 +22,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "clipboard_text",
     "switch_device",
     "change_passphrase",
+    "update_status",
+    "check_for_updates",
+    "download_update",
 ];

@@ -4,6 +4,7 @@
 use runde_call::check::{CheckEvent, DeviceCheck};
 use runde_call::devices::{DeviceKind, DeviceList};
 use runde_call::settings::{ServerPolicy, Settings, SettingsView};
+use runde_call::updates::UpdateState;
 use runde_call::{
     AudioIn, AudioOut, CallEvent, JoinOptions, LinkReport, MediaChoice, Secret, TrustOptions,
     UserError, VideoIn, VideoOut,
@@ -331,6 +332,38 @@ pub(crate) fn change_server(
 #[tauri::command]
 pub(crate) fn forget_server(origin: String) -> Result<SettingsView, UserError> {
     runde_call::settings::change_server(&settings_folder()?, &origin, None)
+}
+
+/// What the settings screen shows about updates (computed in Rust: off, forbidden by the
+/// administrator, no update source in this build, or how the last check went).
+#[tauri::command]
+pub(crate) fn update_status(
+    app: tauri::AppHandle,
+    shell: State<'_, Shell>,
+) -> Result<UpdateState, UserError> {
+    Ok(shell.updates.status(&app))
+}
+
+/// Look for a newer Runde now. Makes no request unless the user turned update checks on and the
+/// administrator's policy allows them; each state on the way arrives on `events` too.
+#[tauri::command]
+pub(crate) async fn check_for_updates(
+    app: tauri::AppHandle,
+    shell: State<'_, Shell>,
+    events: Channel<UpdateState>,
+) -> Result<UpdateState, UserError> {
+    Ok(shell.updates.check(&app, Some(&events)).await)
+}
+
+/// Download the version the last check found and verify its signature (then install it, or
+/// tell the user to update with the system's package manager).
+#[tauri::command]
+pub(crate) async fn download_update(
+    app: tauri::AppHandle,
+    shell: State<'_, Shell>,
+    events: Channel<UpdateState>,
+) -> Result<UpdateState, UserError> {
+    Ok(shell.updates.download(&app, Some(&events)).await)
 }
 
 impl Shell {

@@ -13,6 +13,7 @@ mod logging;
 mod notices;
 mod push_to_talk;
 mod state;
+mod updates;
 mod video_server;
 mod webview;
 
@@ -86,6 +87,12 @@ pub fn run() -> ExitCode {
         .manage(shell)
         .plugin(tauri_plugin_global_shortcut::Builder::new().build())
         .plugin(tauri_plugin_notification::init())
+        // Holds the updater's configuration; makes no request unless `updates` asks it to.
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .setup(|app| {
+            updates::check_at_start(app.handle());
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::check_link,
             commands::join,
@@ -106,6 +113,9 @@ pub fn run() -> ExitCode {
             commands::clipboard_text,
             commands::switch_device,
             commands::change_passphrase,
+            commands::update_status,
+            commands::check_for_updates,
+            commands::download_update,
         ])
         .build(context)
         .map(|app| app.run(on_event));

@@ -4,6 +4,7 @@ use runde_call::VideoScreen;
 
 use crate::call_task::RunningCall;
 use crate::check_task::RunningCheck;
+use crate::updates::Updates;
 use crate::video_server::VideoServer;
 
 /// The shell's state, managed by Tauri.
@@ -24,6 +25,8 @@ pub(crate) struct Shell {
     /// camera a test pattern with frame stamps. For tests and demonstrations on computers without
     /// a microphone or camera; a device chosen in the settings still wins.
     pub synthetic_devices: bool,
+    /// The update check's progress (only ever run when the user opted in).
+    pub updates: Updates,
 }
 
 impl Shell {
@@ -45,6 +48,7 @@ impl Shell {
             startup_link: std::sync::Mutex::new(startup_link),
             synthetic_devices: std::env::var_os("RUNDE_SYNTHETIC_DEVICES")
                 .is_some_and(|v| v == "1"),
+            updates: Updates::new(),
         })
     }
 }

@@ -5,6 +5,8 @@
 
 use runde_e2e::desktop::DesktopApp;
 
+mod updates;
+
 type TestResult = runde_e2e::Result<()>;
 
 /// A typed link goes to the Rust engine through the `check_link` command; the answer it shows

@@ -112,6 +112,31 @@ impl JanusServer {
         )
     }
 
+    /// Like [`JanusServer::start_on`], but signalling does not cross the wire: the relay on
+    /// 127.0.0.1 connects to Janus from inside the server host. Only media takes the wire, so a
+    /// change of the client side's address breaks the media paths and leaves the server
+    /// connection as it was (as when a network drops media while the signalling connection
+    /// holds).
+    pub fn start_on_beside_the_wire(
+        host: &ServerHost,
+        dir: &Path,
+        rooms: &[RoomSpec],
+    ) -> Result<Self> {
+        let janus = host.command(find_program("janus")?)?;
+        let port = 8188;
+        let server = SERVER_ADDR.parse().map_err(|e| err("server address", e))?;
+        let relay = TcpRelay::start_from(SocketAddr::new(server, port), Some(host.netns_path()))?;
+        Self::launch(
+            dir,
+            rooms,
+            janus,
+            SERVER_TUN,
+            SERVER_ADDR,
+            port,
+            Some(relay),
+        )
+    }
+
     /// Write the configuration (ICE on `iface`, WebSocket on `ws_ip:port`) and run `command`
     /// (Janus, perhaps behind nsenter) with it until the WebSocket accepts connections.
     fn launch(

@@ -19,6 +19,7 @@ pub mod proctree;
 pub mod session_bus;
 pub mod sound;
 pub mod tls_proxy;
+pub mod update_server;
 pub mod uplink;
 pub mod webdriver;
 pub mod wire;

@@ -304,3 +304,57 @@ pub fn cut_network(cut: bool) -> Result<()> {
     ])
     .map(|_| ())
 }
+
+/// The local ports of the UDP sockets bound to `addr` in this namespace (`/proc/net/udp`).
+pub fn udp_ports_on(addr: std::net::Ipv4Addr) -> Result<Vec<u16>> {
+    let table = std::fs::read_to_string("/proc/net/udp").map_err(|e| err("/proc/net/udp", e))?;
+    // The address as the kernel prints it: the 32-bit value in host (little-endian) order.
+    let wanted = format!("{:08X}", u32::from_le_bytes(addr.octets()));
+    let mut ports: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .filter_map(|local| local.split_once(':'))
+        .filter(|(ip, _)| *ip == wanted)
+        .filter_map(|(_, port)| u16::from_str_radix(port, 16).ok())
+        .filter(|port| *port != 0)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
+}
+
+/// Drop every UDP packet arriving in this namespace for one of `ports`, as a network does that
+/// stopped delivering to the mappings a call used (a NAT that forgot them); empty: deliver again.
+pub fn drop_arriving_udp(ports: &[u16]) -> Result<()> {
+    let _ = nft(&["delete", "table", "inet", "runde_ports"]);
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let set = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    nft(&["add", "table", "inet", "runde_ports"])?;
+    nft(&[
+        "add",
+        "chain",
+        "inet",
+        "runde_ports",
+        "arriving",
+        "{ type filter hook input priority -10; }",
+    ])?;
+    nft(&[
+        "add",
+        "rule",
+        "inet",
+        "runde_ports",
+        "arriving",
+        "udp",
+        "dport",
+        &format!("{{ {set} }}"),
+        "drop",
+    ])
+    .map(|_| ())
+}

@@ -182,7 +182,8 @@ impl ServerHost {
         self.holder.pid()
     }
 
-    fn netns_path(&self) -> String {
+    /// The server host's network namespace (`/proc/<pid>/ns/net`).
+    pub fn netns_path(&self) -> String {
         format!("/proc/{}/ns/net", self.pid())
     }
 
@@ -581,6 +582,29 @@ impl Drop for Wire {
     }
 }
 
+/// A TCP connection to `target`, made from inside the namespace at `netns` (by a short-lived
+/// thread that joins it) or from this one.
+fn connect_from(netns: Option<&str>, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let connect = || TcpStream::connect_timeout(&target, Duration::from_secs(5));
+    let Some(netns) = netns else {
+        return connect();
+    };
+    let ns = File::open(netns)?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: setns on a namespace fd we hold; it moves only this short-lived
+                // thread, which ends when the connection is made.
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                connect()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the connecting thread panicked")))
+    })
+}
+
 /// A TCP relay on the test namespace's loopback to an address behind the wire: Runde accepts
 /// plain `ws://` only to loopback, and this way signalling crosses the wire as media does.
 pub struct TcpRelay {
@@ -594,6 +618,12 @@ pub struct TcpRelay {
 impl TcpRelay {
     /// Listen on 127.0.0.1 (a free port) and forward each connection to `target`, both ways.
     pub fn start(target: SocketAddr) -> Result<Self> {
+        Self::start_from(target, None)
+    }
+
+    /// Like [`TcpRelay::start`], with the connections to `target` made from inside the network
+    /// namespace at `netns` (a server host's): they do not depend on this namespace's addresses.
+    pub fn start_from(target: SocketAddr, netns: Option<String>) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| err("relay", e))?;
         let port = listener.local_addr().map_err(|e| err("relay", e))?.port();
         let mut relay = Self {
@@ -612,8 +642,7 @@ impl TcpRelay {
                         return;
                     }
                     let Ok(client) = client else { continue };
-                    let Ok(server) = TcpStream::connect_timeout(&target, Duration::from_secs(5))
-                    else {
+                    let Ok(server) = connect_from(netns.as_deref(), target) else {
                         continue; // the client sees its connection closed
                     };
                     let _ = (client.set_nodelay(true), server.set_nodelay(true));

@@ -37,7 +37,7 @@ export const review = {
 export const settings = {
   language: "system",
   devices: { microphone: null, speaker: null, camera: null },
-  privacy: { rememberPasswords: true, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
+  privacy: { rememberPasswords: true, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false, lookForUpdates: false },
   displayName: null,
   pushToTalk: null,
 };
@@ -49,6 +49,8 @@ export const noPolicy = {
   forbidRememberingPasswords: false,
   lockSettings: false,
   servers: [],
+  forbidUpdates: false,
+  updateSource: null,
 };
 
 export const servers = [
@@ -141,5 +143,8 @@ export function defaultAnswers(videoUrl) {
     start_check: ok(),
     check_action: ok(),
     stop_check: ok(),
+    update_status: ok({ state: "off" }),
+    check_for_updates: ok({ state: "upToDate", current: "0.1.0" }),
+    download_update: ok({ state: "failed", error: { code: "NothingToDownload" } }),
   };
 }

@@ -94,3 +94,40 @@ test("settings: choosing German switches the whole window", async (t) => {
   assert.equal(await app.page.evaluate(() => document.documentElement.lang), "de");
   await app.check("de-settings", { focus: true });
 });
+
+test("settings: updates forbidden by the administrator", async (t) => {
+  const policy = { ...settingsView().policy, sources: ["/etc/runde/policy.json"], forbidUpdates: true };
+  const app = await openSettings(t, settingsView({ policy }), {
+    answers: { update_status: [{ value: { state: "forbidden" } }] },
+  });
+  await waitText(app.id("update-state"), "Your administrator does not allow update checks.");
+  assert.equal(await app.id("updates-switch").isDisabled(), true);
+  assert.equal(await app.id("update-check").count(), 0);
+  await waitText(app.id("policy"), "Runde does not look for updates.");
+  await app.check("settings-updates-forbidden", { focus: true });
+});
+
+test("settings: updates on, a newer version found, a download that does not verify", async (t) => {
+  const on = settingsView({ settings: { ...settings, privacy: { ...settings.privacy, lookForUpdates: true } } });
+  const app = await openSettings(t, on, {
+    answers: {
+      update_status: [{ value: { state: "notChecked" } }],
+      check_for_updates: [{ value: { state: "available", version: "0.2.0", current: "0.1.0" } }],
+      download_update: [
+        {
+          value: {
+            state: "failed",
+            error: { code: "BadSignature", detail: "The signature was created with a different key than the one provided" },
+          },
+        },
+      ],
+    },
+  });
+  assert.equal(await app.id("updates-switch").isChecked(), true);
+  await app.id("update-check").click();
+  await waitText(app.id("update-state"), "Runde 0.2.0 is available (you have 0.1.0).");
+  await app.check("settings-update-available", { focus: true });
+  await app.id("update-download").click();
+  await waitText(app.id("update-state"), "not signed with Runde’s release key");
+  await app.check("settings-update-bad-signature");
+});

@@ -630,7 +630,12 @@ microphoneOnJoin: boolean,
 /**
  * Join with the camera on.
  */
-cameraOnJoin: boolean, };
+cameraOnJoin: boolean, 
+/**
+ * Look for a newer Runde (at each start and when asked): the only request Runde makes on
+ * its own, so it is off until the user turns it on (and the administrator can forbid it).
+ */
+lookForUpdates: boolean, };
 
 export type ServerEntry = { 
 /**
@@ -712,7 +717,15 @@ lockSettings: boolean,
 /**
  * Preset servers, as "label (origin)".
  */
-servers: Array<string>, };
+servers: Array<string>, 
+/**
+ * Update checks are forbidden.
+ */
+forbidUpdates: boolean, 
+/**
+ * The administrator's mirror for updates, if any.
+ */
+updateSource: string | null, };
 
 export type SendState = "unavailable" | "off" | "on";
 
@@ -793,6 +806,58 @@ reason: string | null, } | { "event": "warning",
 error: UserError, };
 
 export type EchoState = "off" | "starting" | "running" | "failed" | "unavailable";
+
+export type UpdateState = { "state": "policyUnreadable", 
+/**
+ * Why.
+ */
+detail: string, } | { "state": "forbidden" } | { "state": "noSource" } | { "state": "off" } | { "state": "notChecked" } | { "state": "checking" } | { "state": "upToDate", 
+/**
+ * This Runde's version.
+ */
+current: string, } | { "state": "available", 
+/**
+ * The version offered.
+ */
+version: string, 
+/**
+ * This Runde's version.
+ */
+current: string, } | { "state": "downloading", 
+/**
+ * The version offered.
+ */
+version: string, } | { "state": "verifiedUsePackageManager", 
+/**
+ * The verified version.
+ */
+version: string, } | { "state": "installed", 
+/**
+ * The installed version.
+ */
+version: string, } | { "state": "failed", 
+/**
+ * Why.
+ */
+error: UpdateError, };
+
+export type UpdateError = { "code": "Unreachable", 
+/**
+ * What happened.
+ */
+detail: string, } | { "code": "BadManifest", 
+/**
+ * What is wrong with it.
+ */
+detail: string, } | { "code": "NotForThisSystem" } | { "code": "BadSignature", 
+/**
+ * What the check said.
+ */
+detail: string, } | { "code": "InsecureSource" } | { "code": "InstallFailed", 
+/**
+ * What happened.
+ */
+detail: string, } | { "code": "NothingToDownload" };
 
 /** Check a pasted link without contacting any server. */
 export function checkLink(link: string): Promise<CommandResult<LinkReport>> {
@@ -887,4 +952,19 @@ export function switchDevice(device: DeviceKind, id: string | null): Promise<Com
 /** Change the call's end-to-end passphrase (everyone still in the call agreed on a new one). */
 export function changePassphrase(passphrase: string): Promise<CommandResult<null>> {
   return call<null>("change_passphrase", { passphrase });
+}
+
+/** What the settings screen shows about updates. */
+export function updateStatus(): Promise<CommandResult<UpdateState>> {
+  return call<UpdateState>("update_status", {  });
+}
+
+/** Look for a newer Runde now (only when the user and the policy allow it); each state also arrives on `events`. */
+export function checkForUpdates(events: Channel<UpdateState>): Promise<CommandResult<UpdateState>> {
+  return call<UpdateState>("check_for_updates", { events });
+}
+
+/** Download the version found, verify its signature, then install it or say to use the package manager. */
+export function downloadUpdate(events: Channel<UpdateState>): Promise<CommandResult<UpdateState>> {
+  return call<UpdateState>("download_update", { events });
 }

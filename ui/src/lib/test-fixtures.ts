@@ -6,7 +6,7 @@ export function defaultSettings(): Settings {
   return {
     language: "system",
     devices: { microphone: null, speaker: null, camera: null },
-    privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false },
+    privacy: { rememberPasswords: false, callHistory: false, microphoneOnJoin: false, cameraOnJoin: false, lookForUpdates: false },
     displayName: null,
     pushToTalk: null,
   };
@@ -17,7 +17,7 @@ export function emptySettingsView(): SettingsView {
   return {
     settings: defaultSettings(),
     servers: [],
-    policy: { systemPath: "", sources: [], onlyPresetServers: false, forbidRememberingPasswords: false, lockSettings: false, servers: [] },
+    policy: { systemPath: "", sources: [], onlyPresetServers: false, forbidRememberingPasswords: false, lockSettings: false, servers: [], forbidUpdates: false, updateSource: null },
     privacyLocked: false,
     notes: [],
   };

@@ -4,7 +4,7 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import Settings from "./Settings.svelte";
 import { i18n } from "../lib/i18n.svelte";
 import { defaultSettings } from "../lib/test-fixtures";
-import type { SettingsView } from "../lib/bindings";
+import type { SettingsView, UpdateState } from "../lib/bindings";
 
 function view(overrides: Partial<SettingsView> = {}): SettingsView {
   return {
@@ -38,6 +38,8 @@ function view(overrides: Partial<SettingsView> = {}): SettingsView {
       forbidRememberingPasswords: true,
       lockSettings: false,
       servers: [],
+      forbidUpdates: false,
+      updateSource: null,
     },
     privacyLocked: false,
     notes: [],
@@ -55,10 +57,16 @@ afterEach(() => {
   clearMocks();
 });
 
-function engine(current: SettingsView) {
+function engine(current: SettingsView, updates: UpdateState[] = [{ state: "off" }]) {
+  // Each update command answers with the next state in `updates` (the last one repeats).
+  const nextUpdate = () => (updates.length > 1 ? updates.shift() : updates[0]);
   mockIPC((cmd, args) => {
     calls.push({ cmd, args });
     switch (cmd) {
+      case "update_status":
+      case "check_for_updates":
+      case "download_update":
+        return nextUpdate();
       case "settings":
         return current;
       case "devices":
@@ -127,5 +135,38 @@ describe("Settings", () => {
     const note = screen.getByTestId("settings-note");
     expect(note.textContent).toContain("settings.unreadable-1.json");
     expect(note.textContent).toContain("nothing was deleted");
+  });
+
+  it("shows the update switch disabled, with the reason, when the administrator forbids updates", async () => {
+    engine(view(), [{ state: "forbidden" }]);
+    render(Settings, { onclose: () => {} });
+    const state = await screen.findByTestId("update-state");
+    expect(state.dataset.state).toBe("forbidden");
+    expect(state.textContent).toContain("Your administrator does not allow update checks.");
+    expect((screen.getByTestId("updates-switch") as HTMLInputElement).disabled).toBe(true);
+    expect(screen.queryByTestId("update-check")).toBeNull();
+  });
+
+  it("turns update checks on, checks and shows a verified download as Rust reports it", async () => {
+    engine(view(), [
+      { state: "off" },
+      { state: "notChecked" },
+      { state: "available", version: "0.2.0", current: "0.1.0" },
+      { state: "verifiedUsePackageManager", version: "0.2.0" },
+    ]);
+    render(Settings, { onclose: () => {} });
+    const toggle = (await screen.findByTestId("updates-switch")) as HTMLInputElement;
+    await waitFor(() => expect(toggle.disabled).toBe(false));
+    expect(toggle.checked).toBe(false);
+    expect(screen.queryByTestId("update-check")).toBeNull();
+    await fireEvent.click(toggle);
+    await waitFor(() => expect(screen.getByTestId("update-state").dataset.state).toBe("notChecked"));
+    const saved = calls.find((c) => c.cmd === "save_settings")?.args as { settings: SettingsView["settings"] };
+    expect(saved.settings.privacy.lookForUpdates).toBe(true);
+    await fireEvent.click(screen.getByTestId("update-check"));
+    await waitFor(() => expect(screen.getByTestId("update-state").textContent).toContain("Runde 0.2.0 is available (you have 0.1.0)."));
+    await fireEvent.click(screen.getByTestId("update-download"));
+    await waitFor(() => expect(screen.getByTestId("update-state").dataset.state).toBe("verifiedUsePackageManager"));
+    expect(screen.getByTestId("update-state").textContent).toContain("package manager");
   });
 });

@@ -17,9 +17,11 @@ pub mod link;
 pub mod media;
 pub mod quality;
 pub mod rejoin;
+mod restart;
 pub mod session;
 pub mod settings;
 pub mod trust;
+pub mod updates;
 
 pub use error::UserError;
 pub use indicators::Indicators;
@@ -61,6 +63,10 @@ pub struct PolicyReport {
     pub lock_settings: bool,
     /// Preset servers, as "label (origin)".
     pub servers: Vec<String>,
+    /// Update checks are forbidden.
+    pub forbid_updates: bool,
+    /// The administrator's mirror for updates, if any.
+    pub update_source: Option<String>,
 }
 
 /// Read the administrator's policy (the system file plus `extra` files).
@@ -90,6 +96,8 @@ impl PolicyReport {
             only_preset_servers: policy.only_preset_servers,
             forbid_remembering_passwords: policy.forbid_remembering_passwords,
             lock_settings: policy.lock_settings,
+            forbid_updates: policy.forbid_updates,
+            update_source: policy.update_source.clone(),
             servers: policy
                 .servers
                 .iter()

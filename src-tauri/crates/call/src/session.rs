@@ -35,6 +35,7 @@ use crate::media::{
     MediaChoice, MediaSummary, SendOptions, Sender, Sources,
 };
 use crate::rejoin::{CaptureRelay, SeenKey};
+use crate::restart::{IceRestart, Repair, RestartCheck};
 
 /// What to join, and as whom.
 #[derive(Debug, Clone)]
@@ -112,6 +113,9 @@ pub enum ConnectionState {
     Failed,
     /// The connection to the server was lost; Runde is rejoining the call
     /// ([`CallEvent::Reconnecting`] tells each attempt, [`CallEvent::Rejoined`] the way back).
+    /// Also while a broken media path is repaired in place (an ICE restart, the server connection
+    /// holding): then no attempts are told, and [`ConnectionState::Connected`] follows once media
+    /// can flow again.
     Reconnecting,
 }
 
@@ -779,6 +783,8 @@ pub struct Call {
     conn_open: bool,
     /// While the connection to the server is lost: the rejoin under way.
     rejoining: Option<Rejoining>,
+    /// Media paths being repaired by an ICE restart (the server connection still open).
+    restart: IceRestart,
     /// The microphone's frames, for whichever sender is current (a rejoin starts a new one).
     capture_relay: Option<CaptureRelay>,
     /// End-to-end encrypted calls: who was not in the room when we rejoined, until they are back
@@ -799,6 +805,17 @@ pub(crate) async fn next_report(engine: &mut Option<Engine>) -> Option<EngineRep
     match engine {
         Some(engine) => engine.next_report().await,
         None => std::future::pending().await,
+    }
+}
+
+/// When the ICE restart under way must be looked at again; never, without one.
+async fn restart_due(restart: &IceRestart) {
+    match restart.check(Instant::now()) {
+        RestartCheck::Until(at) => {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await
+        }
+        RestartCheck::GiveUp(_) => {}
+        RestartCheck::Idle => std::future::pending().await,
     }
 }
 
@@ -902,6 +919,7 @@ impl Call {
             sealed_room: false,
             conn_open: true,
             rejoining: None,
+            restart: IceRestart::default(),
             capture_relay: None,
             missing: Vec::new(),
         }
@@ -1317,11 +1335,12 @@ impl Call {
                     RejoinProgress::Connected(result) => self.on_attempt_connected(result),
                 },
                 () = first_missing_due(&self.missing) => self.advise_missing(),
+                () = restart_due(&self.restart) => self.on_restart_due(),
                 Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
-                    self.on_publisher_link(event);
+                    self.on_publisher_link(event).await;
                 }
                 Some(event) = next_link(self.subscriber.as_mut()) => {
-                    self.on_subscriber_link(event);
+                    self.on_subscriber_link(event).await;
                 }
                 Some(report) = next_report(&mut self.engine) => self.on_report(report),
                 Some(report) = self.device_rx.recv() => self.on_device(report),
@@ -1368,8 +1387,8 @@ impl Call {
 
     /// Combine both connections' states into one and report changes.
     /// A media connection's new state (0: sending, 1: receiving); a failed one is also a warning.
-    fn on_link_event_state(&mut self, index: usize, state: LinkState) {
-        self.on_link_state(index, state);
+    async fn on_link_event_state(&mut self, index: usize, state: LinkState) {
+        self.on_link_state(index, state).await;
         if state == LinkState::Failed {
             let which = if index == 0 { "sending" } else { "receiving" };
             self.queued.push_back(CallEvent::Warning {
@@ -1380,15 +1399,18 @@ impl Call {
         }
     }
 
-    fn on_link_state(&mut self, index: usize, state: LinkState) {
+    async fn on_link_state(&mut self, index: usize, state: LinkState) {
         // Nothing has come back on a media path for 1.5 s (ICE's keepalives go every 500 ms):
         // the network changed under us (another address, an interface down and up) or dropped.
-        // The server's side of the path is tied to the address we had, so the call rejoins as
-        // when the server connection is lost: new peer connections from the addresses we have
-        // now. (When the signalling connection went with it, that loss starts the same.)
+        // While the server connection is open the path is repaired in place by an ICE restart
+        // (new candidates from the addresses we have now, on the same handles); otherwise, or
+        // when that does not help, the call rejoins as when the server connection is lost.
         if state == LinkState::Connected {
             self.hung_up[index] = false;
             self.media_connected = true;
+            if self.restart.restarting(index) {
+                self.restart_connected(index);
+            }
         }
         if state == LinkState::Failed && !self.media_connected && self.rejoining.is_none() {
             self.media_blocked();
@@ -1396,13 +1418,17 @@ impl Call {
         }
         if matches!(state, LinkState::Disconnected | LinkState::Failed) && !self.hung_up[index] {
             let which = if index == 0 { "sending" } else { "receiving" };
-            if self.rejoin_for_media(format!(
-                "nothing arrived on the media connection for {which} for a while"
-            )) {
+            let detail = format!("nothing arrived on the media connection for {which} for a while");
+            if self.media_broke(&[index], detail).await {
                 return;
             }
         }
         self.link_states[index] = Some(state);
+        if self.restart.is_active() {
+            // Restarting counts as reconnecting until every restarted path is back.
+            self.set_connection(ConnectionState::Reconnecting);
+            return;
+        }
         let states = self.link_states.iter().flatten();
         let combined = if states.clone().any(|s| *s == LinkState::Failed) {
             ConnectionState::Failed
@@ -1438,6 +1464,108 @@ impl Call {
         });
     }
 
+    /// Media paths broke (`paths`: 0 sending, 1 receiving): restart ICE on them while the server
+    /// connection is open, rejoin otherwise; whether a repair is under way now.
+    async fn media_broke(&mut self, paths: &[usize], detail: String) -> bool {
+        self.media_broke_with(paths, detail, self.conn_open).await
+    }
+
+    async fn media_broke_with(
+        &mut self,
+        paths: &[usize],
+        detail: String,
+        signalling_open: bool,
+    ) -> bool {
+        let rejoins = self
+            .context
+            .rejoin
+            .as_ref()
+            .is_some_and(|target| !target.limit.is_zero());
+        let mut repairing = false;
+        for &index in paths {
+            let exists = match index {
+                0 => self.publisher.is_some(),
+                _ => self.subscriber.is_some(),
+            };
+            if !exists || self.hung_up[index] {
+                continue;
+            }
+            let repair = crate::restart::repair(
+                signalling_open,
+                self.restart.restarting(index),
+                self.rejoining.is_some(),
+                rejoins,
+            );
+            match repair {
+                Repair::Restart => {
+                    repairing |= self.restart_path(index, &detail).await;
+                }
+                Repair::Rejoin => return self.rejoin_for_media(detail),
+                Repair::Nothing => {
+                    repairing |= self.restart.restarting(index) || self.rejoining.is_some();
+                }
+            }
+        }
+        repairing
+    }
+
+    /// Restart ICE on one media path: a new offer for our published media, a request for a new
+    /// offer for our subscription. Whether the restart started (a failure falls back to a rejoin).
+    async fn restart_path(&mut self, index: usize, detail: &str) -> bool {
+        if !self.restart.begin(index, Instant::now()) {
+            return true;
+        }
+        tracing::info!(path = index, reason = %detail, "a media path broke; restarting ICE");
+        self.set_connection(ConnectionState::Reconnecting);
+        if index == 0 {
+            let offer = match &mut self.publisher {
+                Some(publisher) => publisher.link.restart_offer().await,
+                None => return false,
+            };
+            match offer {
+                Ok(offer) => self.conn.restart_publisher(offer),
+                Err(e) => {
+                    self.restart_gave_up(format!("no ICE restart offer: {e}"));
+                    return self.rejoining.is_some();
+                }
+            }
+        } else {
+            // Our tracks stay: the engine tells when their media arrives again.
+            if let Some(engine) = &self.engine {
+                engine.media_again();
+            }
+            self.conn.restart_subscription();
+        }
+        true
+    }
+
+    /// A restarted path connected again: when it was the last one, the repair is done.
+    fn restart_connected(&mut self, index: usize) {
+        if let Some(took) = self.restart.connected(index, Instant::now()) {
+            tracing::info!(
+                after_ms = took.as_millis() as u64,
+                "the media paths are back after an ICE restart"
+            );
+        }
+    }
+
+    /// The time of the restart under way came: rejoin if it did not work.
+    fn on_restart_due(&mut self) {
+        if let RestartCheck::GiveUp(reason) = self.restart.check(Instant::now()) {
+            self.restart_gave_up(reason);
+        }
+    }
+
+    /// An ICE restart did not bring media back: rejoin (when the call rejoins at all).
+    fn restart_gave_up(&mut self, reason: String) {
+        tracing::info!(reason = %reason, "the ICE restart did not help; rejoining");
+        self.restart.clear();
+        if !self.rejoin_for_media(reason) {
+            // This call does not rejoin: media cannot flow on the paths that broke.
+            self.set_connection(ConnectionState::Failed);
+        }
+    }
+
     /// Rejoin because the media paths broke (when rejoining is wanted and not under way);
     /// whether it started.
     fn rejoin_for_media(&mut self, detail: String) -> bool {
@@ -1454,10 +1582,15 @@ impl Call {
         true
     }
 
-    /// A local address a connection started with is gone: its paths are broken now, whatever
-    /// ICE says yet.
-    fn on_address_lost(&mut self, address: std::net::IpAddr) {
-        self.rejoin_for_media(format!("this computer's address {address} went away"));
+    /// A local address a connection used is gone: its paths are broken now, whatever ICE says
+    /// yet. Every path is repaired (they all had the machine's addresses).
+    async fn on_address_lost(&mut self, address: std::net::IpAddr) {
+        let detail = format!("this computer's address {address} went away");
+        // The server connection left from that address too: it is gone, whether it noticed yet
+        // or not, and only a rejoin helps.
+        let signalling_open = self.conn_open && self.conn.local_ip() != Some(address);
+        self.media_broke_with(&[0, 1], detail, signalling_open)
+            .await;
     }
 
     /// Report the connection's state when it changed.
@@ -1468,18 +1601,18 @@ impl Call {
         }
     }
 
-    fn on_publisher_link(&mut self, event: LinkEvent) {
+    async fn on_publisher_link(&mut self, event: LinkEvent) {
         match event {
-            LinkEvent::AddressLost(address) => self.on_address_lost(address),
+            LinkEvent::AddressLost(address) => self.on_address_lost(address).await,
             // We publish: the server sends us no tracks.
             LinkEvent::Track(_) => {}
-            LinkEvent::State(state) => self.on_link_event_state(0, state),
+            LinkEvent::State(state) => self.on_link_event_state(0, state).await,
         }
     }
 
-    fn on_subscriber_link(&mut self, event: LinkEvent) {
+    async fn on_subscriber_link(&mut self, event: LinkEvent) {
         match event {
-            LinkEvent::AddressLost(address) => self.on_address_lost(address),
+            LinkEvent::AddressLost(address) => self.on_address_lost(address).await,
             LinkEvent::Track(track) => {
                 let by_mid = track
                     .track_id
@@ -1491,7 +1624,7 @@ impl Call {
                     _ => tracing::debug!(ssrc = track.ssrc, "a track nobody owns; ignored"),
                 }
             }
-            LinkEvent::State(state) => self.on_link_event_state(1, state),
+            LinkEvent::State(state) => self.on_link_event_state(1, state).await,
         }
     }
 
@@ -1560,6 +1693,8 @@ impl Call {
         let Some(publisher) = &self.publisher else {
             return;
         };
+        // The answer to a restart offer: the server has restarted its side.
+        self.restart.answered(0);
         if let Err(e) = publisher.link.accept_answer(sdp).await {
             self.queued.push_back(CallEvent::Warning {
                 error: media_failed(e),
@@ -1627,6 +1762,19 @@ impl Call {
         }
     }
 
+    /// The server's new offer for our subscription after we asked for an ICE restart: the same
+    /// streams (their owners and tracks stay), new ICE credentials.
+    async fn on_subscription_restart(&mut self, sdp: String) {
+        self.restart.answered(1);
+        let Some(link) = &mut self.subscriber else {
+            return;
+        };
+        match link.answer_offer(sdp).await {
+            Ok(answer) => self.conn.answer_subscription(answer),
+            Err(e) => self.restart_gave_up(format!("no answer to the restart offer: {e}")),
+        }
+    }
+
     fn end(&mut self, reason: EndReason) {
         self.queued.push_back(CallEvent::Ended { reason });
     }
@@ -1675,6 +1823,18 @@ impl Call {
                 self.on_subscription_offer(jsep.sdp, &streams).await;
             }
             RoomEvent::PublishAnswer(jsep) => self.on_publish_answer(jsep.sdp).await,
+            RoomEvent::SubscriptionRestart(jsep) => self.on_subscription_restart(jsep.sdp).await,
+            RoomEvent::RestartFailed { role, code, reason } => {
+                let which = match role {
+                    janus::Role::Publisher => "sending",
+                    janus::Role::Subscriber => "receiving",
+                };
+                if self.restart.is_active() {
+                    self.restart_gave_up(format!(
+                        "the server refused an ICE restart for {which}: {reason} ({code})"
+                    ));
+                }
+            }
             RoomEvent::Talking { id, talking } => self.set_speaking(id, talking),
             // Janus: "Room requires end-to-end encrypted media".
             RoomEvent::PublishFailed { code: 433, .. } if self.context.e2ee.is_none() => {

@@ -696,6 +696,10 @@ pub fn policy(args: &[&str]) -> ExitCode {
                 !report.forbid_remembering_passwords
             );
             println!("settings locked:             {}", report.lock_settings);
+            println!("update checks allowed:       {}", !report.forbid_updates);
+            if let Some(source) = &report.update_source {
+                println!("update source:               {source}");
+            }
             for server in &report.servers {
                 println!("preset: {server}");
             }

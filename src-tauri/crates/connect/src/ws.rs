@@ -144,6 +144,8 @@ pub struct Opened {
     pub socket: Ws,
     /// The server's certificate (`None` for plain `ws://` on loopback).
     pub certificate: Option<ServerCertificate>,
+    /// Our end of the connection: the local address it leaves from.
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 /// Open `endpoint` (ws:// or wss://) asking for `subprotocol`; a server that does not agree to it
@@ -207,9 +209,16 @@ pub async fn open_with_certificate(
         .lock()
         .ok()
         .and_then(|slot| slot.as_ref().map(|(c, _)| c.clone()));
+    let tcp = match ws.get_ref() {
+        MaybeTlsStream::Plain(tcp) => Some(tcp),
+        MaybeTlsStream::Rustls(tls) => Some(tls.get_ref().0),
+        _ => None,
+    };
+    let local_ip = tcp.and_then(|tcp| tcp.local_addr().ok()).map(|a| a.ip());
     Ok(Opened {
         socket: ws,
         certificate,
+        local_ip,
     })
 }
 

@@ -250,3 +250,119 @@ async fn audio_and_video_cross_a_real_webrtc_connection() {
     publisher.close().await;
     subscriber.close().await;
 }
+
+fn ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
+}
+
+/// The ports our candidates name (host candidates on loopback here).
+fn candidate_ports(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .filter_map(|l| l.split_whitespace().nth(5).map(str::to_owned))
+        .collect()
+}
+
+/// An ICE restart on a running connection, as after a network change: the offerer restarts with
+/// new credentials and new sockets (new candidates), the answerer sees the new credentials in the
+/// offer and restarts too, and the same track keeps carrying packets afterwards — no new track,
+/// no new DTLS handshake (its keys stay; packets that arrive decrypt). Twice, as a call may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_keeps_the_connection_and_its_tracks() {
+    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
+    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let audio = publisher
+        .add_track(TrackKind::Audio)
+        .await
+        .expect("audio track");
+    let offer = publisher.create_offer().await.expect("offer");
+    let answer = subscriber
+        .answer_offer(offer.clone())
+        .await
+        .expect("answer");
+    publisher
+        .accept_answer(answer.clone())
+        .await
+        .expect("accept");
+    wait_connected(&mut publisher).await;
+    let sending = tokio::spawn(async move { send_audio(&audio, 8).await });
+    let track = loop {
+        match tokio::time::timeout(Duration::from_secs(5), subscriber.next_event()).await {
+            Ok(Some(LinkEvent::Track(track))) => break track,
+            Ok(Some(_)) => {}
+            _ => panic!("the track did not arrive"),
+        }
+    };
+    // Packets flow before the restarts.
+    let first = tokio::time::timeout(Duration::from_secs(2), track.next()).await;
+    assert!(matches!(first, Ok(Some(_))), "no packet before the restart");
+
+    let (mut last_offer, mut last_answer) = (offer, answer);
+    for round in 1..=2 {
+        let restart = publisher.restart_offer().await.expect("restart offer");
+        assert_ne!(ufrag(&restart), ufrag(&last_offer), "new credentials");
+        assert!(ufrag(&restart).is_some());
+        let ports = candidate_ports(&restart);
+        assert!(
+            !ports.is_empty(),
+            "the restart offer has candidates: {restart}"
+        );
+        assert!(
+            ports
+                .iter()
+                .all(|p| !candidate_ports(&last_offer).contains(p)),
+            "candidates of new sockets: {ports:?} after {:?}",
+            candidate_ports(&last_offer)
+        );
+        let restarted = Instant::now();
+        let answer = subscriber
+            .answer_offer(restart.clone())
+            .await
+            .expect("restart answer");
+        assert_ne!(
+            ufrag(&answer),
+            ufrag(&last_answer),
+            "the answerer restarts too"
+        );
+        assert!(
+            candidate_ports(&answer)
+                .iter()
+                .all(|p| !candidate_ports(&last_answer).contains(p)),
+            "the answerer gathers on new sockets"
+        );
+        publisher
+            .accept_answer(answer.clone())
+            .await
+            .expect("accept restart answer");
+        // Drain what queued up meanwhile, then wait for a packet sent after the restart.
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(3), track.next()).await;
+            match next {
+                Ok(Some(RemoteEvent::Rtp(_)))
+                    if restarted.elapsed() > Duration::from_millis(100) =>
+                {
+                    break;
+                }
+                Ok(Some(_)) => {}
+                other => panic!(
+                    "round {round}: nothing after the restart: {:?}",
+                    other.is_ok()
+                ),
+            }
+        }
+        // No second track: the same one carries on.
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(50), subscriber.next_event()).await
+        {
+            assert!(
+                !matches!(event, LinkEvent::Track(_)),
+                "a new track after the restart"
+            );
+        }
+        (last_offer, last_answer) = (restart, answer);
+    }
+    sending.abort();
+    publisher.close().await;
+    subscriber.close().await;
+}

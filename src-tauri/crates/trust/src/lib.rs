@@ -13,7 +13,8 @@ pub mod settings;
 pub mod store;
 
 pub use policy::{
-    AdminPolicy, PolicyError, PolicySecret, PresetServer, PresetTurn, system_policy_path,
+    AdminPolicy, PolicyError, PolicySecret, PresetServer, PresetTurn, UpdatesRule,
+    system_policy_path,
 };
 pub use settings::{
     DeviceChoice, LanguageChoice, PrivacyChoice, Settings, SettingsError, SettingsStore,

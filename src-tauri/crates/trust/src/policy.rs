@@ -99,6 +99,22 @@ fn check_turn(server: &PresetServer) -> Result<(), String> {
     Ok(())
 }
 
+/// An update source must be HTTPS and carry no credentials (they would end up in a readable file
+/// and in requests Runde makes on its own; a mirror is for files anyone may download).
+fn check_update_source(source: &str) -> Result<(), String> {
+    let Some(rest) = source.strip_prefix("https://") else {
+        return Err("the update source must start with https://".into());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("the update source names no server".into());
+    }
+    if authority.contains('@') {
+        return Err("the update source must not contain a user name or password".into());
+    }
+    Ok(())
+}
+
 fn janus() -> String {
     "janus".into()
 }
@@ -119,6 +135,21 @@ struct PolicyFile {
     allow_remembering_passwords: bool,
     #[serde(default)]
     lock_settings: bool,
+    #[serde(default)]
+    updates: UpdatesRule,
+    #[serde(default)]
+    update_source: Option<String>,
+}
+
+/// Whether Runde may look for updates (when its user opts in).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum UpdatesRule {
+    /// The user may turn the update check on (it is off until they do).
+    #[default]
+    Allowed,
+    /// No update check, whatever the user chose: no request is made.
+    Forbidden,
 }
 
 fn yes() -> bool {
@@ -139,6 +170,11 @@ pub struct AdminPolicy {
     pub forbid_remembering_passwords: bool,
     /// Settings (trusted servers included) cannot be changed.
     pub lock_settings: bool,
+    /// Runde must not look for updates (forbidden in any file wins).
+    pub forbid_updates: bool,
+    /// Where to look for updates instead of the build's own source (an organisation's mirror of
+    /// the signed releases; signatures are still checked against the key built into Runde).
+    pub update_source: Option<String>,
 }
 
 /// A policy file that exists but cannot be used. Runde then refuses to join (failing closed):
@@ -164,12 +200,25 @@ pub fn system_policy_path() -> PathBuf {
     }
 }
 
+/// A further policy file for the tests of the real app, named by `RUNDE_DEBUG_POLICY_FILE`, in
+/// debug builds only: a release build never reads it. It cannot weaken anything either way: a
+/// policy file only adds restrictions to the system's (its update source, like every source,
+/// is still checked against the signing key built into Runde).
+fn debug_policy_path() -> Option<PathBuf> {
+    if cfg!(debug_assertions) {
+        std::env::var_os("RUNDE_DEBUG_POLICY_FILE").map(PathBuf::from)
+    } else {
+        None
+    }
+}
+
 impl AdminPolicy {
     /// Read the system policy and any `extra` files; missing files contribute nothing.
     pub fn load(extra: &[PathBuf]) -> Result<Self, PolicyError> {
         let mut policy = Self::default();
         let system = system_policy_path();
-        for path in std::iter::once(&system).chain(extra) {
+        let debug = debug_policy_path();
+        for path in std::iter::once(&system).chain(extra).chain(debug.as_ref()) {
             if let Some(file) = read(path)? {
                 policy.add(path, file);
             }
@@ -187,6 +236,15 @@ impl AdminPolicy {
         self.only_preset_servers |= file.only_preset_servers;
         self.forbid_remembering_passwords |= !file.allow_remembering_passwords;
         self.lock_settings |= file.lock_settings;
+        self.forbid_updates |= file.updates == UpdatesRule::Forbidden;
+        if let Some(source) = file.update_source {
+            match &self.update_source {
+                // Two files naming different mirrors: neither is obviously the one to follow,
+                // so no update check at all (the strictest reading).
+                Some(known) if *known != source => self.forbid_updates = true,
+                _ => self.update_source = Some(source),
+            }
+        }
         for server in file.servers {
             match self.servers.iter_mut().find(|s| s.origin == server.origin) {
                 // Two files about one server: blocked wins, and only keys both accept remain.
@@ -260,6 +318,9 @@ fn read(path: &Path) -> Result<Option<PolicyFile>, PolicyError> {
     }
     for server in &file.servers {
         check_turn(server).map_err(failed)?;
+    }
+    if let Some(source) = &file.update_source {
+        check_update_source(source).map_err(failed)?;
     }
     Ok(Some(file))
 }
@@ -342,6 +403,46 @@ mod tests {
     }
 
     #[test]
+    fn forbidden_updates_win_and_two_different_mirrors_forbid_them() -> Result<(), PolicyError> {
+        let combine = |files: &[(&str, &str)]| -> Result<AdminPolicy, PolicyError> {
+            let mut policy = AdminPolicy::default();
+            for (name, text) in files {
+                let path = write(name, text);
+                if let Some(file) = read(&path)? {
+                    policy.add(&path, file);
+                }
+            }
+            Ok(policy)
+        };
+        let none = combine(&[("u-none.json", r#"{"version": 1}"#)])?;
+        assert!(!none.forbid_updates && none.update_source.is_none());
+        let mirror =
+            r#"{"version": 1, "updateSource": "https://mirror.schule.example/runde/latest.json"}"#;
+        let forbid = r#"{"version": 1, "updates": "forbidden"}"#;
+        let allow = r#"{"version": 1, "updates": "allowed"}"#;
+        for order in [
+            [("u-f.json", forbid), ("u-a.json", allow)],
+            [("u-a.json", allow), ("u-f.json", forbid)],
+        ] {
+            assert!(
+                combine(&order)?.forbid_updates,
+                "forbidden wins in any order"
+            );
+        }
+        let mirrored = combine(&[("u-m.json", mirror), ("u-a.json", allow)])?;
+        assert!(!mirrored.forbid_updates);
+        assert_eq!(
+            mirrored.update_source.as_deref(),
+            Some("https://mirror.schule.example/runde/latest.json")
+        );
+        let same_twice = combine(&[("u-m.json", mirror), ("u-m2.json", mirror)])?;
+        assert!(!same_twice.forbid_updates);
+        let other = r#"{"version": 1, "updateSource": "https://other.example/latest.json"}"#;
+        assert!(combine(&[("u-m.json", mirror), ("u-o.json", other)])?.forbid_updates);
+        Ok(())
+    }
+
+    #[test]
     fn an_unusable_policy_is_an_error_not_ignored() {
         for (name, text) in [
             ("garbage.json", "{ nope"),
@@ -357,6 +458,15 @@ mod tests {
                 "turn-no-url.json",
                 r#"{"version": 1, "servers": [{"label": "A", "origin": "wss://a.example:443",
                     "turn": [{"urls": [], "username": "u", "credential": "c"}]}]}"#,
+            ),
+            ("updates-typo.json", r#"{"version": 1, "updates": "never"}"#),
+            (
+                "update-plain-http.json",
+                r#"{"version": 1, "updateSource": "http://mirror.example/latest.json"}"#,
+            ),
+            (
+                "update-credentials.json",
+                r#"{"version": 1, "updateSource": "https://u:secret@mirror.example/latest.json"}"#,
             ),
             (
                 "turn-no-credential.json",

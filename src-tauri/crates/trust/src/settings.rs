@@ -62,6 +62,9 @@ pub struct PrivacyChoice {
     pub microphone_on_join: bool,
     /// Join with the camera on.
     pub camera_on_join: bool,
+    /// Look for a newer Runde (at each start and when asked): the only request Runde makes on
+    /// its own, so it is off until the user turns it on (and the administrator can forbid it).
+    pub look_for_updates: bool,
 }
 
 /// Everything the user can set.
@@ -223,6 +226,17 @@ impl SettingsStore {
     }
 }
 
+/// The settings in `folder` as far as they can be read, without changing anything: a broken file
+/// stays where it is for [`SettingsStore::open`] to set aside and explain. `None` when there is
+/// no file or it cannot be read.
+pub fn peek(folder: &Path) -> Option<Settings> {
+    let text = fs::read_to_string(folder.join(SETTINGS_FILE)).ok()?;
+    match parse(&text).ok()? {
+        Parsed::Current(settings) => Some(settings),
+        Parsed::Newer { understood, .. } => Some(understood),
+    }
+}
+
 enum Parsed {
     Current(Settings),
     Newer { found: u32, understood: Settings },
@@ -270,6 +284,7 @@ fn understood_part(value: &serde_json::Value) -> Settings {
             call_history: take(&privacy["callHistory"]),
             microphone_on_join: take(&privacy["microphoneOnJoin"]),
             camera_on_join: take(&privacy["cameraOnJoin"]),
+            look_for_updates: take(&privacy["lookForUpdates"]),
         },
         display_name: take(&value["displayName"]),
         push_to_talk: take(&value["pushToTalk"]),
@@ -295,16 +310,43 @@ mod tests {
         let privacy = store.get().privacy;
         assert!(!privacy.remember_passwords && !privacy.call_history);
         assert!(!privacy.microphone_on_join && !privacy.camera_on_join);
+        assert!(
+            !privacy.look_for_updates,
+            "no update check unless the user opts in"
+        );
         assert_eq!(store.get().language, LanguageChoice::System);
         store.update(|s| {
             s.language = LanguageChoice::German;
             s.devices.microphone = Some("hw:1".into());
             s.privacy.camera_on_join = true;
+            s.privacy.look_for_updates = true;
             s.display_name = Some("Ada".into());
         })?;
         let (again, note) = SettingsStore::open(&dir, false)?;
         assert_eq!(note, OpenNote::Fine);
         assert_eq!(again.get(), store.get());
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn peeking_reads_without_setting_a_broken_file_aside() -> Result<(), SettingsError> {
+        let dir = folder("peek");
+        assert_eq!(peek(&dir), None);
+        let (mut store, _) = SettingsStore::open(&dir, false)?;
+        store.update(|s| s.privacy.look_for_updates = true)?;
+        assert!(peek(&dir).is_some_and(|s| s.privacy.look_for_updates));
+        fs::write(dir.join(SETTINGS_FILE), "{ broken").map_err(|e| SettingsError::Io {
+            action: "saved",
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        assert_eq!(peek(&dir), None);
+        let (_, note) = SettingsStore::open(&dir, false)?;
+        assert!(
+            matches!(note, OpenNote::Recovered { .. }),
+            "still there to explain"
+        );
         let _ = fs::remove_dir_all(&dir);
         Ok(())
     }

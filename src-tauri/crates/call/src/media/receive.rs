@@ -118,6 +118,9 @@ enum Input {
         at: Instant,
     },
     RemoveFeed(u64),
+    /// The media path was repaired under the tracks (an ICE restart): report each feed's first
+    /// media again, once packets arrive anew.
+    MediaAgain,
     Cue(Cue),
 }
 
@@ -145,6 +148,8 @@ struct Feed {
     sync: AvSync,
     first_audio: bool,
     first_video: bool,
+    /// After [`Engine::media_again`]: the next packet of this kind re-arms `first_*`.
+    again: (bool, bool),
     speaking: bool,
     quality: QualityTracker,
     /// Counters at the last quality window: audio received, audio missing, keyframe requests.
@@ -295,6 +300,13 @@ impl Engine {
         let _ = self.inputs.send(Input::RemoveFeed(feed));
     }
 
+    /// The media path under the tracks was repaired (an ICE restart, tracks unchanged): report
+    /// every participant's first audio and video again as [`EngineReport::FirstMedia`] once
+    /// packets come again, so that the call can tell when media is back.
+    pub(crate) fn media_again(&self) {
+        let _ = self.inputs.send(Input::MediaAgain);
+    }
+
     /// Mix a sound cue into what the speaker (or the audio file) plays.
     pub(crate) fn play_cue(&self, cue: Cue) {
         let _ = self.inputs.send(Input::Cue(cue));
@@ -429,10 +441,28 @@ async fn run(
                 }
                 Some(Input::Media { feed, kind, event, at }) => {
                     if let Some(state) = feeds.get_mut(&feed) {
+                        if matches!(event, RemoteEvent::Rtp(_)) {
+                            match kind {
+                                TrackKind::Audio if state.again.0 => {
+                                    state.again.0 = false;
+                                    state.first_audio = false;
+                                }
+                                TrackKind::Video if state.again.1 => {
+                                    state.again.1 = false;
+                                    state.first_video = false;
+                                }
+                                _ => {}
+                            }
+                        }
                         on_media(state, feed, kind, event, ms(at), &mut decryptor, &reports);
                     }
                 }
                 Some(Input::Cue(cue)) => cues.play(cue),
+                Some(Input::MediaAgain) => {
+                    for state in feeds.values_mut() {
+                        state.again = (true, true);
+                    }
+                }
                 Some(Input::RemoveFeed(feed)) => {
                     if let Some(screen) = &outputs.screen {
                         screen.forget(&feed.to_string());

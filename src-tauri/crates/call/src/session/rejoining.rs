@@ -74,6 +74,8 @@ impl Call {
     /// backoff, or end the call when rejoining is not wanted or its time is up.
     pub(super) fn on_lost(&mut self, error: UserError) {
         self.conn_open = false;
+        // An ICE restart needs the server connection: rejoining replaces both paths anyway.
+        self.restart.clear();
         let now = Instant::now();
         let limit = self
             .context

@@ -85,12 +85,15 @@ enum Command {
     RetryJoin(Option<Secret>),
     SetStreamActive(String, bool),
     ChooseLayer(String, u8, u8),
+    RestartPublisher(String),
+    RestartSubscription,
     Leave,
 }
 
 /// A live VideoRoom connection. Dropping it leaves the room.
 pub struct JanusConnection {
     certificate: Option<ServerCertificate>,
+    local_ip: Option<std::net::IpAddr>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<RoomEvent>,
     task: Option<JoinHandle<()>>,
@@ -106,13 +109,14 @@ impl JanusConnection {
         tx_prefix: String,
     ) -> Result<Self, ConnectError> {
         let opened = ws::open_with_certificate(endpoint, SUBPROTOCOL, tls).await?;
-        let (socket, certificate) = (opened.socket, opened.certificate);
+        let (socket, certificate, local_ip) = (opened.socket, opened.certificate, opened.local_ip);
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let room = VideoRoom::new(config, tx_prefix, std::time::Instant::now());
         let task = tokio::spawn(run(socket, room, command_rx, event_tx));
         Ok(Self {
             certificate,
+            local_ip,
             commands,
             events,
             task: Some(task),
@@ -122,6 +126,12 @@ impl JanusConnection {
     /// The certificate the server presented (`None` without TLS).
     pub fn certificate(&self) -> Option<&ServerCertificate> {
         self.certificate.as_ref()
+    }
+
+    /// The local address the connection leaves from: when the machine loses it, the connection
+    /// is as good as gone, whether it noticed yet or not.
+    pub fn local_ip(&self) -> Option<std::net::IpAddr> {
+        self.local_ip
     }
 
     /// The next event; `None` once the connection has ended and every event was taken.
@@ -155,6 +165,18 @@ impl JanusConnection {
         let _ = self
             .commands
             .send(Command::ChooseLayer(mid, layer, temporal));
+    }
+
+    /// Restart ICE on our published media with this new offer (new ICE credentials, same
+    /// media); the answer comes as [`RoomEvent::PublishAnswer`].
+    pub fn restart_publisher(&self, offer_sdp: String) {
+        let _ = self.commands.send(Command::RestartPublisher(offer_sdp));
+    }
+
+    /// Ask the server for an ICE restart of our subscription; its offer comes as
+    /// [`RoomEvent::SubscriptionRestart`].
+    pub fn restart_subscription(&self) {
+        let _ = self.commands.send(Command::RestartSubscription);
     }
 
     /// Leave the room; [`RoomEvent::Left`] follows.
@@ -241,6 +263,8 @@ fn apply(room: &mut VideoRoom, command: Command) {
         Command::RetryJoin(pin) => room.retry_join(pin, now),
         Command::SetStreamActive(mid, send) => room.set_stream_active(&mid, send, now),
         Command::ChooseLayer(mid, layer, temporal) => room.choose_layer(&mid, layer, temporal, now),
+        Command::RestartPublisher(sdp) => room.restart_publisher(&sdp, now),
+        Command::RestartSubscription => room.restart_subscription(now),
         Command::Leave => room.leave(now),
     }
 }
@@ -257,6 +281,8 @@ fn event_name(event: &RoomEvent) -> &'static str {
         RoomEvent::PublishAnswer(_) => "publish-answer",
         RoomEvent::PublishFailed { .. } => "publish-failed",
         RoomEvent::SubscriptionOffer { .. } => "subscription-offer",
+        RoomEvent::SubscriptionRestart(_) => "subscription-restart",
+        RoomEvent::RestartFailed { .. } => "restart-failed",
         RoomEvent::Talking { .. } => "talking",
         RoomEvent::WebRtcUp(_) => "webrtc-up",
         RoomEvent::MediaFlowing { .. } => "media",

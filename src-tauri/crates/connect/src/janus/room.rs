@@ -208,7 +208,7 @@ pub enum RoomEvent {
         /// Their id.
         id: u64,
     },
-    /// The server's answer to our publish offer.
+    /// The server's answer to our publish offer (also to an ICE restart offer).
     PublishAnswer(Jsep),
     /// The server refused our media.
     PublishFailed {
@@ -223,6 +223,18 @@ pub enum RoomEvent {
         jsep: Jsep,
         /// The streams it describes.
         streams: Vec<RemoteStream>,
+    },
+    /// The server's offer after [`VideoRoom::restart_subscription`]: the same streams, new ICE
+    /// credentials. Answer it with [`VideoRoom::answer_subscription`].
+    SubscriptionRestart(Jsep),
+    /// An ICE restart asked for on one handle was refused; that handle's media path stays broken.
+    RestartFailed {
+        /// Which handle.
+        role: Role,
+        /// Janus's error code (0: the server answered without a session description).
+        code: i64,
+        /// Janus's explanation.
+        reason: String,
     },
     /// Someone started or stopped talking (the server's voice-activity detection).
     Talking {
@@ -285,6 +297,12 @@ enum Request {
     Join,
     Publish,
     Configure,
+    /// `configure` with a new publish offer carrying new ICE credentials.
+    RestartPublisher,
+    /// `configure` with `restart: true` on the subscription.
+    RestartSubscription,
+    /// Our candidates for a restarted handle (answered with an ack only).
+    Trickle,
     Leave,
     AttachSubscriber,
     Subscribe,
@@ -302,7 +320,8 @@ impl Request {
             Self::AttachPublisher | Self::AttachSubscriber => "attach",
             Self::Join | Self::Subscribe => "join",
             Self::Publish => "publish",
-            Self::Configure => "configure",
+            Self::Configure | Self::RestartPublisher | Self::RestartSubscription => "configure",
+            Self::Trickle => "trickle",
             Self::Leave => "leave",
             Self::Update => "update",
             Self::Start => "start",
@@ -334,6 +353,13 @@ struct Subscription {
     busy: bool,
     /// Feeds in the subscription.
     feeds: BTreeSet<u64>,
+    /// An ICE restart is wanted once the request in flight is done.
+    restart_wanted: bool,
+    /// The offer out (or being answered) is an ICE restart: our answer's candidates are
+    /// trickled once the server took it.
+    restarting: bool,
+    /// Candidates of our restart answer, trickled when the server confirms the answer.
+    trickle: Vec<Value>,
 }
 
 /// One participant's VideoRoom connection: see the module documentation.
@@ -357,6 +383,8 @@ pub struct VideoRoom {
     /// When to ask for the room's facts next (while in the room).
     next_facts: Option<Instant>,
     facts: Option<RoomFacts>,
+    /// Candidates of our restart offer, trickled once the server answered it.
+    publisher_trickle: Vec<Value>,
 }
 
 impl VideoRoom {
@@ -380,6 +408,7 @@ impl VideoRoom {
             next_keepalive: None,
             next_facts: None,
             facts: None,
+            publisher_trickle: Vec::new(),
         };
         room.send(Request::Create, json!({"janus": "create"}), now);
         room
@@ -500,6 +529,42 @@ impl VideoRoom {
         self.message(Request::Configure, self.publisher, body, None, now);
     }
 
+    /// Restart ICE on the publisher handle: `offer_sdp` is a new offer of the same media with new
+    /// ICE credentials (Janus notices them and restarts its side). The answer comes as
+    /// [`RoomEvent::PublishAnswer`]; then the offer's candidates are trickled too, so that the
+    /// server's restarted ICE agent knows them (Janus drops its remote candidates on a restart).
+    /// A refusal comes as [`RoomEvent::RestartFailed`].
+    pub fn restart_publisher(&mut self, offer_sdp: &str, now: Instant) {
+        if self.phase != Phase::InRoom {
+            return;
+        }
+        let mut jsep = json!({"type": "offer", "sdp": offer_sdp});
+        if self.config.e2ee {
+            jsep["e2ee"] = json!(true);
+        }
+        self.publisher_trickle = candidates(offer_sdp);
+        let body = json!({"request": "configure"});
+        self.message(
+            Request::RestartPublisher,
+            self.publisher,
+            body,
+            Some(jsep),
+            now,
+        );
+    }
+
+    /// Restart ICE on the subscription: Janus sends a new offer with new ICE credentials
+    /// ([`RoomEvent::SubscriptionRestart`]), answered as any subscription offer. While another
+    /// offer or request of the subscription is under way, the restart waits for it (Janus would
+    /// hold a restart back until its last offer is answered, without a reply meanwhile).
+    pub fn restart_subscription(&mut self, now: Instant) {
+        if self.phase != Phase::InRoom || self.subscription.handle.is_none() {
+            return;
+        }
+        self.subscription.restart_wanted = true;
+        self.follow_publishers(now);
+    }
+
     /// Ask the server to forward simulcast layer `layer` (0: the smallest; Janus's `substream`)
     /// on one of our subscription's video streams, with its temporal layers up to `temporal`
     /// (0: the base frames only; 2: every frame of any sender). A stream sent as a single layer
@@ -522,6 +587,9 @@ impl VideoRoom {
             return;
         }
         let jsep = json!({"type": "answer", "sdp": answer_sdp});
+        if self.subscription.restarting {
+            self.subscription.trickle = candidates(answer_sdp);
+        }
         let handle = self.subscription.handle;
         self.message(
             Request::Start,
@@ -577,9 +645,9 @@ impl VideoRoom {
         });
         match msg.janus.as_str() {
             "ack" => {
-                // Only keepalives end with an ack; other requests wait for their event, which
-                // may also have come already.
-                if let Some((tx, Request::Keepalive)) = answered {
+                // Only keepalives and trickles end with an ack; other requests wait for their
+                // event, which may also have come already.
+                if let Some((tx, Request::Keepalive | Request::Trickle)) = answered {
                     self.pending.remove(&tx);
                 }
             }
@@ -744,12 +812,17 @@ impl VideoRoom {
             _ if code == 458 => {
                 self.lose(format!("the server no longer knows the session ({reason})"))
             }
+            Request::RestartPublisher | Request::RestartSubscription => {
+                self.restart_failed(request, code, reason);
+                self.follow_publishers(now);
+            }
             _ => {
                 if matches!(
                     request,
                     Request::Start | Request::Update | Request::Subscribe
                 ) {
                     self.subscription.busy = false;
+                    self.subscription.restarting = false;
                 }
                 self.events.push_back(RoomEvent::RequestFailed {
                     request: request.name(),
@@ -798,6 +871,26 @@ impl VideoRoom {
                     reason: "the server sent no answer".into(),
                 }),
             },
+            Request::RestartPublisher => match &msg.jsep {
+                Some(jsep) => {
+                    self.events
+                        .push_back(RoomEvent::PublishAnswer(jsep.clone()));
+                    let candidates = std::mem::take(&mut self.publisher_trickle);
+                    self.trickle(self.publisher, candidates, now);
+                }
+                None => self.restart_failed(request, 0, "the server sent no answer".into()),
+            },
+            Request::RestartSubscription => match &msg.jsep {
+                Some(jsep) => {
+                    self.subscription.restarting = true;
+                    self.events
+                        .push_back(RoomEvent::SubscriptionRestart(jsep.clone()));
+                }
+                None => {
+                    self.restart_failed(request, 0, "the server sent no offer".into());
+                    self.follow_publishers(now);
+                }
+            },
             Request::AttachSubscriber => {
                 self.subscription.attaching = false;
                 self.subscription.handle = msg.created_id;
@@ -814,16 +907,52 @@ impl VideoRoom {
             }
             Request::Start => {
                 self.subscription.busy = false;
+                if std::mem::take(&mut self.subscription.restarting) {
+                    let candidates = std::mem::take(&mut self.subscription.trickle);
+                    self.trickle(self.subscription.handle, candidates, now);
+                }
                 self.follow_publishers(now);
             }
             Request::Leave => self.destroy(now),
             Request::Destroy => self.close(RoomEvent::Left),
             Request::List => self.on_list(msg),
-            Request::Configure | Request::Keepalive => {}
+            Request::Configure | Request::Keepalive | Request::Trickle => {}
         }
         // A reply can carry room news too (a join's event lists publishers already).
         if request != Request::Join {
             self.on_room_news(msg, now);
+        }
+    }
+
+    /// An ICE restart was refused (or answered without a session description).
+    fn restart_failed(&mut self, request: Request, code: i64, reason: String) {
+        let role = if request == Request::RestartSubscription {
+            self.subscription.busy = false;
+            self.subscription.restarting = false;
+            Role::Subscriber
+        } else {
+            self.publisher_trickle.clear();
+            Role::Publisher
+        };
+        self.events
+            .push_back(RoomEvent::RestartFailed { role, code, reason });
+    }
+
+    /// Trickle `candidates` (then the end of them) on `handle`.
+    fn trickle(&mut self, handle: Option<u64>, candidates: Vec<Value>, now: Instant) {
+        let (Some(session), Some(handle)) = (self.session, handle) else {
+            return;
+        };
+        if candidates.is_empty() {
+            return;
+        }
+        for candidate in [json!(candidates), json!({"completed": true})] {
+            self.send(
+                Request::Trickle,
+                json!({"janus": "trickle", "session_id": session, "handle_id": handle,
+                    "candidate": candidate}),
+                now,
+            );
         }
     }
 
@@ -838,6 +967,10 @@ impl VideoRoom {
                 .events
                 .push_back(RoomEvent::PublishFailed { code, reason }),
             Request::Leave if self.phase == Phase::Leaving => self.destroy(now),
+            Request::RestartPublisher | Request::RestartSubscription => {
+                self.restart_failed(request, code, reason);
+                self.follow_publishers(now);
+            }
             Request::Subscribe | Request::Update => {
                 // Most likely a feed left between its announcement and our request (428): forget
                 // the feeds of this request and follow the room as it is now.
@@ -860,6 +993,7 @@ impl VideoRoom {
             _ => {
                 if request == Request::Start {
                     self.subscription.busy = false;
+                    self.subscription.restarting = false;
                 }
                 self.events.push_back(RoomEvent::RequestFailed {
                     request: request.name(),
@@ -1040,6 +1174,14 @@ impl VideoRoom {
         {
             return;
         }
+        if self.subscription.restart_wanted && self.subscription.joined {
+            self.subscription.restart_wanted = false;
+            self.subscription.busy = true;
+            let body = json!({"request": "configure", "restart": true});
+            let handle = self.subscription.handle;
+            self.message(Request::RestartSubscription, handle, body, None, now);
+            return;
+        }
         let missing: Vec<u64> = self
             .participants
             .values()
@@ -1084,6 +1226,33 @@ impl VideoRoom {
         let handle = self.subscription.handle;
         self.message(Request::Subscribe, handle, body, None, now);
     }
+}
+
+/// The candidates in an SDP of ours, as trickle candidates: those of the first media section
+/// (the bundle carries everything there; Janus reads only that one).
+fn candidates(sdp: &str) -> Vec<Value> {
+    let mut mid: Option<&str> = None;
+    let mut found = Vec::new();
+    let mut section = 0usize;
+    for line in sdp.lines().map(str::trim_end) {
+        if line.starts_with("m=") {
+            section += 1;
+            if section > 1 {
+                break;
+            }
+        } else if let Some(value) = line.strip_prefix("a=mid:") {
+            mid = Some(value);
+        } else if let Some(candidate) = line.strip_prefix("a=")
+            && section == 1
+            && candidate.starts_with("candidate:")
+        {
+            found.push(candidate.to_owned());
+        }
+    }
+    found
+        .into_iter()
+        .map(|candidate| json!({"candidate": candidate, "sdpMid": mid.unwrap_or("0"), "sdpMLineIndex": 0}))
+        .collect()
 }
 
 fn participant(value: &Value, publishing: bool) -> Option<Participant> {

@@ -658,3 +658,208 @@ fn random_server_input_never_panics() {
         room.handle_timeout(Instant::now() + Duration::from_secs(60));
     }
 }
+
+/// Our offer as webrtc-rs writes it for a restart: new credentials, candidates in the first
+/// (bundled) media section only.
+const RESTART_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0 1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:NEWU\r\na=ice-pwd:NEWP\r\n\
+a=mid:0\r\na=candidate:1 1 udp 2130706431 198.18.0.3 40001 typ host\r\n\
+a=end-of-candidates\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\n\
+a=candidate:9 1 udp 2130706431 198.18.0.3 40001 typ host\r\n";
+
+/// A reply of the VideoRoom plugin to `ours` on its handle, as Janus 1.1.2 shapes it
+/// (`janus_videoroom.c`, the `configure` branches: `"configured": "ok"` in an event, the
+/// session description beside it).
+fn plugin_event(ours: &Value, data: Value, jsep: Option<Value>) -> Value {
+    let mut msg = json!({
+        "janus": "event",
+        "session_id": ours["session_id"],
+        "transaction": ours["transaction"],
+        "sender": ours["handle_id"],
+        "plugindata": {"plugin": "janus.plugin.videoroom", "data": data},
+    });
+    if let (Some(jsep), Some(map)) = (jsep, msg.as_object_mut()) {
+        map.insert("jsep".into(), jsep);
+    }
+    msg
+}
+
+fn ack(ours: &Value) -> Value {
+    json!({"janus": "ack", "session_id": ours["session_id"], "transaction": ours["transaction"]})
+}
+
+/// A publisher restarts ICE on its own handle: the new offer goes out in a `configure` (Janus
+/// sees the new credentials and restarts its side), the answer is handed up as any publish
+/// answer, and our candidates follow as trickles once the server has taken the offer.
+#[test]
+fn a_publisher_restarts_ice_with_a_configure_carrying_a_new_offer() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "pub");
+    let join = h.sent(request("join"));
+    h.answer(&script, "pub", 0, &join, request("join"));
+    h.room.publish("v=0\r\n(our offer)", h.now);
+    let publish = h.sent(request("publish"));
+    h.answer(&script, "pub", 0, &publish, request("publish"));
+    h.events();
+
+    h.room.restart_publisher(RESTART_OFFER, h.now);
+    let configure = h.sent(request("configure"));
+    assert_eq!(configure["handle_id"], publish["handle_id"]);
+    assert_eq!(configure["body"], json!({"request": "configure"}));
+    assert_eq!(configure["jsep"]["type"], "offer");
+    assert_eq!(configure["jsep"]["sdp"], RESTART_OFFER);
+    // Nothing is trickled before the server has the offer.
+    h.nothing_sent();
+
+    // The event may come before the ack.
+    let answer = json!({"type": "answer", "sdp": "v=0\r\n(the server's restart answer)"});
+    let reply = plugin_event(
+        &configure,
+        json!({"videoroom": "event", "room": 5000, "configured": "ok"}),
+        Some(answer),
+    );
+    h.deliver(&reply, None);
+    h.deliver(&ack(&configure), None);
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [RoomEvent::PublishAnswer(jsep)] if jsep.kind == "answer"),
+        "{events:?}"
+    );
+    let trickle = h
+        .room
+        .poll_transmit()
+        .map(|t| serde_json::from_str::<Value>(&t));
+    let Some(Ok(trickle)) = trickle else {
+        panic!("no trickle: {trickle:?}");
+    };
+    assert_eq!(trickle["janus"], "trickle");
+    assert_eq!(trickle["handle_id"], publish["handle_id"]);
+    assert_eq!(
+        trickle["candidate"],
+        json!([{"candidate": "candidate:1 1 udp 2130706431 198.18.0.3 40001 typ host",
+            "sdpMid": "0", "sdpMLineIndex": 0}])
+    );
+    let completed = h.sent(janus("trickle"));
+    assert_eq!(completed["candidate"], json!({"completed": true}));
+    // Trickles are answered with an ack only: once acked, nothing is left waiting.
+    h.deliver(&ack(&trickle), None);
+    h.deliver(&ack(&completed), None);
+    h.now += REPLY_TIMEOUT + Duration::from_secs(1);
+    h.room.handle_timeout(h.now);
+    assert!(!h.room.is_closed());
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, RoomEvent::SessionLost { .. }))
+    );
+}
+
+/// A refused restart is reported for its handle, not as a lost session: the call decides.
+#[test]
+fn a_refused_restart_is_reported_for_its_handle() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "pub");
+    let join = h.sent(request("join"));
+    h.answer(&script, "pub", 0, &join, request("join"));
+    h.events();
+    h.room.restart_publisher(RESTART_OFFER, h.now);
+    let configure = h.sent(request("configure"));
+    let refusal = plugin_event(
+        &configure,
+        json!({"videoroom": "event", "error_code": 424, "error": "Can't configure (not publishing)"}),
+        None,
+    );
+    h.deliver(&refusal, None);
+    assert_eq!(
+        h.events(),
+        vec![RoomEvent::RestartFailed {
+            role: Role::Publisher,
+            code: 424,
+            reason: "Can't configure (not publishing)".into()
+        }]
+    );
+    h.nothing_sent();
+    assert!(!h.room.is_closed());
+}
+
+/// A subscriber asks for the restart (`configure` with `restart: true`), gets the server's new
+/// offer for the same streams, answers it with `start`, and trickles its candidates once the
+/// server took the answer. A restart asked for while an offer is still unanswered waits for it.
+#[test]
+fn a_subscriber_restarts_ice_by_asking_for_a_new_offer() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
+    for msg in &news[..3] {
+        h.deliver(msg, None);
+    }
+    let attach = h.sent(janus("attach"));
+    h.answer(&script, "sub", 0, &attach, janus("attach"));
+    let join = h.sent(|m| m["body"]["ptype"] == "subscriber");
+    h.answer(&script, "sub", 1, &join, |m| {
+        m["body"]["ptype"] == "subscriber"
+    });
+    h.events();
+
+    // The first offer is not answered yet: the restart waits.
+    h.room.restart_subscription(h.now);
+    h.nothing_sent();
+    h.room.answer_subscription("v=0\r\n(our answer)", h.now);
+    let start = h.sent(request("start"));
+    h.answer(&script, "sub", 0, &start, request("start"));
+    let configure = h.sent(request("configure"));
+    assert_eq!(configure["handle_id"], start["handle_id"]);
+    assert_eq!(
+        configure["body"],
+        json!({"request": "configure", "restart": true})
+    );
+    assert!(configure.get("jsep").is_none());
+
+    h.deliver(&ack(&configure), None);
+    let offer = json!({"type": "offer", "sdp": "v=0\r\n(restart offer)", "restart": true});
+    let reply = plugin_event(
+        &configure,
+        json!({"videoroom": "event", "room": 5000, "configured": "ok"}),
+        Some(offer),
+    );
+    h.deliver(&reply, None);
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [RoomEvent::SubscriptionRestart(jsep)] if jsep.kind == "offer"),
+        "{events:?}"
+    );
+
+    h.room.answer_subscription(RESTART_OFFER, h.now);
+    let start = h.sent(request("start"));
+    assert_eq!(start["jsep"]["type"], "answer");
+    h.deliver(&ack(&start), None);
+    h.nothing_sent();
+    let started = plugin_event(
+        &start,
+        json!({"videoroom": "event", "room": 5000, "started": "ok"}),
+        None,
+    );
+    h.deliver(&started, None);
+    let trickle = h
+        .room
+        .poll_transmit()
+        .map(|t| serde_json::from_str::<Value>(&t));
+    let Some(Ok(trickle)) = trickle else {
+        panic!("no trickle: {trickle:?}");
+    };
+    assert_eq!(trickle["janus"], "trickle");
+    assert_eq!(trickle["handle_id"], start["handle_id"]);
+    assert_eq!(trickle["candidate"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        h.sent(janus("trickle"))["candidate"],
+        json!({"completed": true})
+    );
+    // An ordinary answer later (a renegotiation) trickles nothing.
+    h.nothing_sent();
+    assert!(h.events().is_empty());
+}

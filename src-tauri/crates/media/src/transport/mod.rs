@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -205,7 +206,7 @@ impl std::fmt::Debug for LinkEvent {
 
 struct Handler {
     events: mpsc::UnboundedSender<LinkEvent>,
-    gathered: watch::Sender<bool>,
+    gathered: Arc<watch::Sender<bool>>,
 }
 
 #[async_trait::async_trait]
@@ -277,23 +278,24 @@ fn usable_addresses() -> Vec<std::net::IpAddr> {
 }
 
 /// Watch the machine's addresses for as long as the connection's events are read: when one it
-/// started with disappears, say so at once. ICE would notice only when nothing comes back for a
-/// while (1.5 s); browsers follow the system's address changes the same way.
+/// had disappears, say so at once. ICE would notice only when nothing comes back for a while
+/// (1.5 s); browsers follow the system's address changes the same way. After a loss the
+/// addresses of that moment are watched (an ICE restart moves the connection onto them).
 fn watch_addresses(events: mpsc::UnboundedSender<LinkEvent>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let start = usable_addresses();
+    let mut known = usable_addresses();
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(ADDRESS_CHECK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !events.is_closed() {
             tick.tick().await;
             let now = usable_addresses();
-            if let Some(gone) = start.iter().find(|a| !now.contains(a)) {
+            if let Some(gone) = known.iter().find(|a| !now.contains(a)) {
                 let _ = events.send(LinkEvent::AddressLost(*gone));
-                return;
             }
+            known = now;
         }
     });
 }
@@ -347,6 +349,8 @@ pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     events: mpsc::UnboundedReceiver<LinkEvent>,
     gathered: watch::Receiver<bool>,
+    /// Set back to `false` when an ICE restart gathers anew.
+    gathering: Arc<watch::Sender<bool>>,
     bandwidth: Bandwidth,
     /// Relays to TCP and TLS TURN servers, for as long as the connection lives.
     _relays: Vec<turn::StreamRelay>,
@@ -392,13 +396,18 @@ impl PeerLink {
             // own checks succeed. As the DTLS client we could send our hello before the server
             // accepts media on the path, lose it and wait for the 1 s retransmission.
             .with_answering_dtls_role(RTCDtlsRole::Server)
+            // An ICE restart (ours, or the server's offer with new credentials) binds new
+            // sockets on the addresses the machine has now and gathers from those only: after a
+            // network change the old sockets' addresses are gone.
+            .with_discard_local_candidates_during_ice_restart(true)
             .build();
         let (event_tx, events) = mpsc::unbounded_channel();
         watch_addresses(event_tx.clone());
         let (gathered_tx, gathered) = watch::channel(false);
+        let gathered_tx = Arc::new(gathered_tx);
         let handler = Arc::new(Handler {
             events: event_tx,
-            gathered: gathered_tx,
+            gathered: Arc::clone(&gathered_tx),
         });
         let (ice, relays) = ice_servers(&options.turn, options.turn_tls.as_ref()).await?;
         let pc = PeerConnectionBuilder::new()
@@ -415,6 +424,7 @@ impl PeerLink {
             pc: Arc::new(pc),
             events,
             gathered,
+            gathering: gathered_tx,
             bandwidth,
             _relays: relays,
         })
@@ -520,6 +530,33 @@ impl PeerLink {
         self.local_sdp().await
     }
 
+    /// An offer that restarts ICE: new credentials, new sockets on the addresses the machine has
+    /// now and their candidates (all of them: the servers we speak to prefer complete SDP). The
+    /// media, the DTLS session and its keys stay; the answer goes to
+    /// [`accept_answer`](Self::accept_answer) as any.
+    pub async fn restart_offer(&mut self) -> Result<String, MediaError> {
+        let offer = self
+            .pc
+            .create_offer(Some(RTCOfferOptions { ice_restart: true }))
+            .await
+            .map_err(|e| transport_err("restart offer", e))?;
+        // webrtc-rs 0.21 writes the candidates of the generation being replaced into the offer
+        // (`create_offer` stages the restart; the old candidates go only at
+        // `set_local_description`), and the local description keeps them beside the new ones:
+        // they name sockets that are closed and, after a network change, addresses we no longer
+        // have. They are left out of what we send.
+        let offered = offer.sdp.clone();
+        let stale = sdp::candidate_lines(&offered);
+        // Gathering starts again with the new generation: wait for its end, not the last one's.
+        self.gathering.send_replace(false);
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(|e| transport_err("local restart offer", e))?;
+        let local = self.local_sdp().await?;
+        Ok(sdp::without_candidates(&local, &stale))
+    }
+
     /// Take the peer's answer to our offer.
     pub async fn accept_answer(&self, sdp: String) -> Result<(), MediaError> {
         let answer = RTCSessionDescription::answer(sdp).map_err(|e| transport_err("answer", e))?;
@@ -529,8 +566,16 @@ impl PeerLink {
             .map_err(|e| transport_err("remote answer", e))
     }
 
-    /// Answer the peer's offer (also a renegotiation), with all candidates.
+    /// Answer the peer's offer (also a renegotiation, or an ICE restart: an offer with new ICE
+    /// credentials, answered from new sockets on the addresses the machine has now), with all
+    /// candidates.
     pub async fn answer_offer(&mut self, sdp: String) -> Result<String, MediaError> {
+        let current = self.pc.current_remote_description().await;
+        if current.is_some_and(|c| sdp::ice_credentials(&c.sdp) != sdp::ice_credentials(&sdp)) {
+            // webrtc-rs restarts ICE while it applies the offer and gathers anew: wait for the
+            // new generation's candidates.
+            self.gathering.send_replace(false);
+        }
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| transport_err("offer", e))?;
         self.pc
             .set_remote_description(offer)

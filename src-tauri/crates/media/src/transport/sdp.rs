@@ -33,9 +33,58 @@ pub fn ssrcs_by_mid(sdp: &str) -> BTreeMap<String, Vec<u32>> {
     sections
 }
 
+/// The ICE credentials (ufrag, password) a description carries: the first of each, at session
+/// level or in a media section (one transport: they are the same everywhere). A new pair in an
+/// offer is an ICE restart.
+pub(crate) fn ice_credentials(sdp: &str) -> (Option<&str>, Option<&str>) {
+    let first = |prefix: &str| {
+        sdp.lines()
+            .map(str::trim_end)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    (first("a=ice-ufrag:"), first("a=ice-pwd:"))
+}
+
+/// The `a=candidate:` lines of a description.
+pub(crate) fn candidate_lines(sdp: &str) -> Vec<&str> {
+    sdp.lines()
+        .map(str::trim_end)
+        .filter(|line| line.starts_with("a=candidate:"))
+        .collect()
+}
+
+/// `sdp` without the candidate lines in `drop` (line endings as they were).
+pub(crate) fn without_candidates(sdp: &str, drop: &[&str]) -> String {
+    sdp.split_inclusive('\n')
+        .filter(|line| !drop.contains(&line.trim_end()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ssrcs_by_mid;
+    use super::{candidate_lines, ice_credentials, ssrcs_by_mid, without_candidates};
+
+    #[test]
+    fn candidates_of_a_past_generation_are_left_out() {
+        let old = "v=0\r\nm=audio 9 X 111\r\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host\r\n";
+        let new = "v=0\r\nm=audio 9 X 111\r\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host\r\n\
+                   a=candidate:2 1 udp 1 10.0.0.2 6000 typ host\r\na=end-of-candidates\r\n";
+        assert_eq!(
+            without_candidates(new, &candidate_lines(old)),
+            "v=0\r\nm=audio 9 X 111\r\na=candidate:2 1 udp 1 10.0.0.2 6000 typ host\r\n\
+             a=end-of-candidates\r\n"
+        );
+    }
+
+    #[test]
+    fn ice_credentials_are_read_where_they_first_appear() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\n\
+                   a=ice-pwd:secretsecret\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+                   a=ice-ufrag:abcd\r\n";
+        assert_eq!(ice_credentials(sdp), (Some("abcd"), Some("secretsecret")));
+        assert_eq!(ice_credentials("v=0\r\n"), (None, None));
+    }
 
     #[test]
     fn reads_ssrcs_per_media_section() {
