@@ -8,12 +8,6 @@
 //! smallest layer whose media still arrives poorly. Half is the base of the sender's temporal
 //! layers; a sender without them is forwarded whole.
 //!
-//! Janus lifts a cap on temporal layers only when a frame of exactly the layer asked for passes:
-//! after the base only, asking for layer 2 of a sender with two layers (0 and 1, as Runde sends)
-//! would stay at the base for good. So the way up from the base is a step: first up to layer 1,
-//! and once frames above the base arrive (reported by the receiver), up to 2 (for senders with
-//! three layers, as browsers send).
-//!
 //! The server (Janus) forwards one layer per viewer and switches at the next keyframe of the
 //! layer asked for; it falls back to a smaller layer by itself when the sender stops sending
 //! the bigger one. A picture sent as a single stream ignores the choice. Sans-IO: tile sizes,
@@ -36,44 +30,6 @@ const CROWD: usize = 5;
 pub const EVERY_FRAME: u8 = 2;
 /// Janus's `temporal`: the base layer only (half the frame rate of a two-layer sender).
 pub const BASE_FRAMES: u8 = 0;
-/// Janus's `temporal`: up to layer 1, the step on the way up from the base.
-const STEP_UP: u8 = 1;
-/// The receiver says again that frames above the base arrive after this many of them.
-const ABOVE_BASE_REMINDER: u32 = 30;
-/// Base frames in a row after which frames above the base count as no longer arriving.
-const BASE_ONLY_AFTER: u32 = 10;
-
-/// On the receiving side: whether frames above the base temporal layer arrive.
-#[derive(Debug, Default)]
-pub struct TemporalWatch {
-    above: bool,
-    base_run: u32,
-    above_run: u32,
-}
-
-impl TemporalWatch {
-    /// A decoded frame of `layer` (`None`: the sender does not say). Returns what to report:
-    /// `Some(true)` when frames above the base begin to arrive (and again every 30 of them),
-    /// `Some(false)` after ten base frames in a row.
-    pub fn observe(&mut self, layer: Option<u8>) -> Option<bool> {
-        if layer.is_some_and(|l| l > 0) {
-            self.base_run = 0;
-            self.above_run += 1;
-            if !self.above || self.above_run >= ABOVE_BASE_REMINDER {
-                self.above = true;
-                self.above_run = 0;
-                return Some(true);
-            }
-        } else {
-            self.base_run += 1;
-            if self.above && self.base_run >= BASE_ONLY_AFTER {
-                self.above = false;
-                return Some(false);
-            }
-        }
-        None
-    }
-}
 
 /// What to receive of one picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,8 +81,6 @@ pub struct LayerChoice {
     /// What the server was last asked for, per stream (participant and mid: Janus reuses a
     /// slot for the next participant and starts it at its default).
     asked: HashMap<(u64, String), Layer>,
-    /// Whether frames above the base arrive, per participant, since the last step up.
-    above_base: HashMap<u64, bool>,
 }
 
 impl LayerChoice {
@@ -152,11 +106,6 @@ impl LayerChoice {
     /// A new subscription (after a rejoin): the server knows none of our choices.
     pub fn forget_requests(&mut self) {
         self.asked.clear();
-    }
-
-    /// Whether frames above the base temporal layer of a participant's picture arrive.
-    pub fn note_above_base(&mut self, participant: u64, arriving: bool) {
-        self.above_base.insert(participant, arriving);
     }
 
     /// How well a participant's media arrives.
@@ -205,29 +154,9 @@ impl LayerChoice {
                 continue;
             };
             let key = (*participant, mid.clone());
-            let last = self.asked.get(&key).copied();
-            let arriving = self.above_base.get(participant).copied().unwrap_or(false);
-            // Up from the base, one step at a time (see the module).
-            let ask = match last {
-                Some(l) if layer.temporal > STEP_UP && l.temporal == BASE_FRAMES => Layer {
-                    temporal: STEP_UP,
-                    ..layer
-                },
-                Some(l) if layer.temporal > STEP_UP && l.temporal == STEP_UP && !arriving => {
-                    Layer {
-                        temporal: STEP_UP,
-                        ..layer
-                    }
-                }
-                _ => layer,
-            };
-            if last != Some(ask) {
-                if ask.temporal == STEP_UP {
-                    // Only frames above the base that arrive after this request count.
-                    self.above_base.insert(*participant, false);
-                }
-                self.asked.insert(key, ask);
-                out.push((mid.clone(), ask));
+            if self.asked.get(&key) != Some(&layer) {
+                self.asked.insert(key, layer);
+                out.push((mid.clone(), layer));
             }
         }
         out
@@ -244,13 +173,6 @@ mod tests {
 
     fn half(spatial: u8) -> Layer {
         Layer::half_rate(spatial)
-    }
-
-    fn step(spatial: u8) -> Layer {
-        Layer {
-            spatial,
-            temporal: STEP_UP,
-        }
     }
 
     fn streams(list: &[(u64, &str)]) -> BTreeMap<u64, String> {
@@ -327,58 +249,8 @@ mod tests {
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_quality(1, Quality::Poor);
         assert_eq!(choice.changes(), vec![("v1".into(), half(0))]);
-        // Back up: a step to layer 1 first, every frame once frames above the base arrive.
         choice.set_quality(1, Quality::Good);
-        assert_eq!(choice.changes(), vec![("v1".into(), step(0))]);
-        assert_eq!(choice.changes(), vec![]);
-        choice.note_above_base(1, true);
         assert_eq!(choice.changes(), vec![("v1".into(), full(0))]);
-    }
-
-    /// A report from before the step does not count: only frames that arrive after it.
-    #[test]
-    fn the_way_up_from_the_base_waits_for_frames_above_it() {
-        let mut choice = LayerChoice::default();
-        choice.set_streams(streams(&[(1, "v1")]));
-        choice.note_above_base(1, true);
-        assert_eq!(choice.changes(), vec![]);
-        choice.set_tile_for_others((320, 180));
-        assert_eq!(choice.changes(), vec![("v1".into(), full(0))]);
-        choice.set_tiles(HashMap::new());
-        choice.others = None;
-        assert_eq!(choice.changes(), vec![("v1".into(), half(0))]);
-        choice.set_tile_for_others((320, 180));
-        assert_eq!(choice.changes(), vec![("v1".into(), step(0))]);
-        assert_eq!(choice.changes(), vec![], "the old report is forgotten");
-        choice.note_above_base(1, false);
-        assert_eq!(choice.changes(), vec![]);
-        choice.note_above_base(1, true);
-        assert_eq!(choice.changes(), vec![("v1".into(), full(0))]);
-    }
-
-    #[test]
-    fn the_receiver_says_when_frames_above_the_base_come_and_go() {
-        let mut watch = TemporalWatch::default();
-        assert_eq!(watch.observe(Some(0)), None);
-        assert_eq!(watch.observe(Some(1)), Some(true));
-        assert_eq!(watch.observe(Some(0)), None);
-        let reminders = (0..60)
-            .filter_map(|i| watch.observe(Some((i % 2) as u8)))
-            .collect::<Vec<_>>();
-        assert_eq!(
-            reminders,
-            vec![true],
-            "said again after 30 frames above the base"
-        );
-        let gone = (0..10)
-            .filter_map(|_| watch.observe(Some(0)))
-            .collect::<Vec<_>>();
-        assert_eq!(gone, vec![false]);
-        assert_eq!(
-            watch.observe(None),
-            None,
-            "a sender without layers: nothing to say"
-        );
     }
 
     #[test]

@@ -1673,10 +1673,6 @@ impl Call {
                     audio_lost_percent: audio_missing_percent,
                 });
             }
-            EngineReport::AboveBase { feed, arriving } => {
-                self.layers.note_above_base(feed, arriving);
-                self.request_layers();
-            }
         }
     }
 

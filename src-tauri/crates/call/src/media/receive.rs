@@ -57,9 +57,6 @@ pub(crate) enum EngineReport {
         quality: Quality,
         audio_missing_percent: u8,
     },
-    /// Whether frames above a participant's base temporal layer arrive (said when it changes,
-    /// and again now and then while they do).
-    AboveBase { feed: u64, arriving: bool },
 }
 
 /// How the received media fared, per participant.
@@ -132,8 +129,6 @@ struct VideoRx {
     decoded: u64,
     /// The last decoded picture's size.
     size: (u32, u32),
-    /// Which temporal layers arrive.
-    temporal: crate::layers::TemporalWatch,
     /// Where keyframe requests go (the track's reader sends them as RTCP PLI).
     keyframes: mpsc::UnboundedSender<()>,
     /// When to ask again while no keyframe decodes (backing off to once a second, so that
@@ -431,7 +426,6 @@ async fn run(
                                 playout: VideoPlayout::new(),
                                 decoded: 0,
                                 size: (0, 0),
-                                temporal: crate::layers::TemporalWatch::default(),
                                 keyframes,
                                 requests: KeyframeRequests::new(),
                             }),
@@ -596,9 +590,6 @@ fn on_assembled(
                 if frame.keyframe {
                     broken = false;
                     video.requests.satisfied();
-                }
-                if let Some(arriving) = video.temporal.observe(frame.temporal_layer) {
-                    let _ = reports.send(EngineReport::AboveBase { feed, arriving });
                 }
                 video.playout.insert(frame.rtp_timestamp, now_ms, picture);
             }

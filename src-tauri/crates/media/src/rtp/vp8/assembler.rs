@@ -33,8 +33,6 @@ pub struct AssembledFrame {
     pub keyframe: bool,
     /// The frame's RTP timestamp (90 kHz).
     pub rtp_timestamp: u32,
-    /// Its temporal layer, when the sender says (0 = the base).
-    pub temporal_layer: Option<u8>,
 }
 
 /// What the assembler produced from the packets so far.
@@ -432,13 +430,12 @@ impl FrameAssembler {
     /// Hand out the frame from `first` to `last`.
     fn emit(&mut self, first: ExtSeq, last: ExtSeq, out: &mut AssemblerOutput) {
         let mut data = Vec::new();
-        let (mut keyframe, mut timestamp, mut temporal_layer) = (false, 0, None);
+        let (mut keyframe, mut timestamp) = (false, 0);
         for seq in first..=last {
             if let Some(p) = self.packets.remove(&seq) {
                 if seq == first {
                     keyframe = starts_keyframe(&p.data);
                     timestamp = p.timestamp;
-                    temporal_layer = p.descriptor.temporal_layer;
                     self.decoded_base =
                         match (p.descriptor.temporal_layer, p.descriptor.tl0_pic_idx) {
                             (Some(0), index) => index,
@@ -456,7 +453,6 @@ impl FrameAssembler {
             data,
             keyframe,
             rtp_timestamp: timestamp,
-            temporal_layer,
         });
     }
 }
