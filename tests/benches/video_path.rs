@@ -141,13 +141,10 @@ fn encode_pattern(path: &std::path::Path, width: u32, height: u32) -> Result<()>
             width: width as u16,
             height: height as u16,
             fps: (30, 1),
-            temporal_layers: 2,
         },
     )
     .map_err(fail)?;
-    // Two temporal layers, as Runde sends a camera: thumbnails among many get the base only.
-    let mut encoder =
-        Vp8Encoder::new(Vp8Config::camera(width, height).with_temporal_layers()).map_err(fail)?;
+    let mut encoder = Vp8Encoder::new(Vp8Config::camera(width, height)).map_err(fail)?;
     let mut pattern = TestPattern::new(width, height, 30).map_err(fail)?;
     for i in 0..60 {
         let frame = pattern

@@ -2,12 +2,6 @@
 //! tile it is shown in, one smaller while their media arrives poorly (our link cannot carry
 //! more), the smallest for pictures nobody sees.
 //!
-//! And which frame rate: every frame, except where half is enough — a picture nobody sees, a
-//! thumbnail among many (five pictures or more: each small tile at 15 instead of 30 frames a
-//! second halves what this computer decodes and draws for it), and a picture already at the
-//! smallest layer whose media still arrives poorly. Half is the base of the sender's temporal
-//! layers; a sender without them is forwarded whole.
-//!
 //! The server (Janus) forwards one layer per viewer and switches at the next keyframe of the
 //! layer asked for; it falls back to a smaller layer by itself when the sender stops sending
 //! the bigger one. A picture sent as a single stream ignores the choice. Sans-IO: tile sizes,
@@ -22,39 +16,6 @@ const LAYER_HEIGHTS: [u32; 3] = [180, 360, 720];
 /// A layer is good enough for a tile up to this much taller than the layer (a picture scaled up
 /// by a third still looks sharp; more does not).
 const UPSCALE: f64 = 4.0 / 3.0;
-
-/// From this many pictures on, small tiles get half the frame rate.
-const CROWD: usize = 5;
-
-/// Janus's `temporal`: every temporal layer of any sender (browsers send up to three).
-pub const EVERY_FRAME: u8 = 2;
-/// Janus's `temporal`: the base layer only (half the frame rate of a two-layer sender).
-pub const BASE_FRAMES: u8 = 0;
-
-/// What to receive of one picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layer {
-    /// The simulcast layer (Janus's `substream`): 0 = 180p, 1 = 360p, 2 = 720p.
-    pub spatial: u8,
-    /// Up to which temporal layer ([`EVERY_FRAME`] or [`BASE_FRAMES`]).
-    pub temporal: u8,
-}
-
-impl Layer {
-    const fn every_frame(spatial: u8) -> Self {
-        Self {
-            spatial,
-            temporal: EVERY_FRAME,
-        }
-    }
-
-    const fn half_rate(spatial: u8) -> Self {
-        Self {
-            spatial,
-            temporal: BASE_FRAMES,
-        }
-    }
-}
 
 /// The layer that fills a tile `height` device pixels tall.
 pub fn layer_for_height(height: u32) -> u8 {
@@ -80,7 +41,7 @@ pub struct LayerChoice {
     poor: HashMap<u64, bool>,
     /// What the server was last asked for, per stream (participant and mid: Janus reuses a
     /// slot for the next participant and starts it at its default).
-    asked: HashMap<(u64, String), Layer>,
+    asked: HashMap<(u64, String), u8>,
 }
 
 impl LayerChoice {
@@ -115,39 +76,27 @@ impl LayerChoice {
 
     /// The layer wanted for a participant's picture (`None`: no viewer information; leave the
     /// server's choice, the biggest).
-    pub fn wanted(&self, participant: u64) -> Option<Layer> {
+    pub fn wanted(&self, participant: u64) -> Option<u8> {
         if !self.informed {
             return None;
         }
-        let Some((_, height)) = self.tiles.get(&participant).copied().or(self.others) else {
-            return Some(Layer::half_rate(0));
-        };
-        let by_tile = layer_for_height(height);
+        let by_tile = self
+            .tiles
+            .get(&participant)
+            .copied()
+            .or(self.others)
+            .map_or(0, |(_, height)| layer_for_height(height));
         let poor = self.poor.get(&participant).copied().unwrap_or(false);
-        let crowded = self.seen() >= CROWD;
-        Some(match (by_tile, poor) {
-            (0, true) => Layer::half_rate(0),
-            (0, false) if crowded => Layer::half_rate(0),
-            (layer, true) => Layer::every_frame(layer - 1),
-            (layer, false) => Layer::every_frame(layer),
-        })
-    }
-
-    /// How many of our subscription's pictures are shown.
-    fn seen(&self) -> usize {
-        if self.others.is_some() {
-            self.video_mid.len()
+        Some(if poor {
+            by_tile.saturating_sub(1)
         } else {
-            self.video_mid
-                .keys()
-                .filter(|p| self.tiles.contains_key(p))
-                .count()
-        }
+            by_tile
+        })
     }
 
     /// Requests for the server: (mid, layer) for every stream whose wanted layer changed since
     /// it was last asked for.
-    pub fn changes(&mut self) -> Vec<(String, Layer)> {
+    pub fn changes(&mut self) -> Vec<(String, u8)> {
         let mut out = Vec::new();
         for (participant, mid) in &self.video_mid {
             let Some(layer) = self.wanted(*participant) else {
@@ -166,14 +115,6 @@ impl LayerChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn full(spatial: u8) -> Layer {
-        Layer::every_frame(spatial)
-    }
-
-    fn half(spatial: u8) -> Layer {
-        Layer::half_rate(spatial)
-    }
 
     fn streams(list: &[(u64, &str)]) -> BTreeMap<u64, String> {
         list.iter().map(|(p, m)| (*p, (*m).to_owned())).collect()
@@ -206,20 +147,13 @@ mod tests {
         choice.set_tiles(HashMap::from([(1, (1280, 720)), (2, (320, 180))]));
         assert_eq!(
             choice.changes(),
-            vec![
-                ("v1".into(), full(2)),
-                ("v2".into(), full(0)),
-                ("v3".into(), half(0))
-            ]
+            vec![("v1".into(), 2), ("v2".into(), 0), ("v3".into(), 0)]
         );
         // Asked once: nothing new until something changes.
         assert_eq!(choice.changes(), vec![]);
         // The speaker view swaps them.
         choice.set_tiles(HashMap::from([(1, (320, 180)), (2, (1280, 720))]));
-        assert_eq!(
-            choice.changes(),
-            vec![("v1".into(), full(0)), ("v2".into(), full(2))]
-        );
+        assert_eq!(choice.changes(), vec![("v1".into(), 0), ("v2".into(), 2)]);
     }
 
     #[test]
@@ -227,12 +161,9 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1"), (2, "v2")]));
         choice.set_tile_for_others((320, 180));
-        assert_eq!(
-            choice.changes(),
-            vec![("v1".into(), full(0)), ("v2".into(), full(0))]
-        );
+        assert_eq!(choice.changes(), vec![("v1".into(), 0), ("v2".into(), 0)]);
         choice.set_tiles(HashMap::from([(2, (1280, 720))]));
-        assert_eq!(choice.changes(), vec![("v2".into(), full(2))]);
+        assert_eq!(choice.changes(), vec![("v2".into(), 2)]);
     }
 
     #[test]
@@ -240,52 +171,15 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1")]));
         choice.set_tiles(HashMap::from([(1, (1280, 720))]));
-        assert_eq!(choice.changes(), vec![("v1".into(), full(2))]);
+        assert_eq!(choice.changes(), vec![("v1".into(), 2)]);
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(), vec![("v1".into(), full(1))]);
+        assert_eq!(choice.changes(), vec![("v1".into(), 1)]);
         choice.set_quality(1, Quality::Reduced);
-        assert_eq!(choice.changes(), vec![("v1".into(), full(2))]);
-        // Never below the smallest layer: half its frames instead.
+        assert_eq!(choice.changes(), vec![("v1".into(), 2)]);
+        // Never below the smallest.
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(), vec![("v1".into(), half(0))]);
-        choice.set_quality(1, Quality::Good);
-        assert_eq!(choice.changes(), vec![("v1".into(), full(0))]);
-    }
-
-    #[test]
-    fn thumbnails_among_many_get_half_the_frames() {
-        let mut choice = LayerChoice::default();
-        let ids: Vec<(u64, String)> = (1..=5).map(|p| (p, format!("v{p}"))).collect();
-        choice.set_streams(ids.iter().map(|(p, m)| (*p, m.clone())).collect());
-        let mut tiles: HashMap<u64, (u32, u32)> = (2..=4).map(|p| (p, (320, 180))).collect();
-        tiles.insert(1, (1280, 720));
-        choice.set_tiles(tiles.clone());
-        // Four pictures shown (the fifth not at all): every frame of each shown one.
-        assert_eq!(
-            choice.changes(),
-            vec![
-                ("v1".into(), full(2)),
-                ("v2".into(), full(0)),
-                ("v3".into(), full(0)),
-                ("v4".into(), full(0)),
-                ("v5".into(), half(0)),
-            ]
-        );
-        // Five shown: the thumbnails get half (the fifth already had it); the big picture keeps
-        // every frame.
-        tiles.insert(5, (320, 180));
-        choice.set_tiles(tiles);
-        assert_eq!(
-            choice.changes(),
-            vec![
-                ("v2".into(), half(0)),
-                ("v3".into(), half(0)),
-                ("v4".into(), half(0)),
-            ]
-        );
-        // A middle-sized tile is no thumbnail.
-        assert_eq!(choice.wanted(1), Some(full(2)));
+        assert_eq!(choice.changes(), vec![("v1".into(), 0)]);
     }
 
     #[test]
@@ -293,16 +187,15 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_streams(streams(&[(1, "v1")]));
-        assert_eq!(choice.changes(), vec![("v1".into(), full(0))]);
+        assert_eq!(choice.changes(), vec![("v1".into(), 0)]);
         // They left and came back on another mid.
         choice.set_streams(streams(&[]));
         choice.set_streams(streams(&[(1, "v4")]));
-        assert_eq!(choice.changes(), vec![("v4".into(), full(0))]);
-        // Someone else takes the freed slot: it starts at the server's default (and they have
-        // no tile yet).
+        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
+        // Someone else takes the freed slot: it starts at the server's default.
         choice.set_streams(streams(&[(2, "v4")]));
-        assert_eq!(choice.changes(), vec![("v4".into(), half(0))]);
+        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
         choice.forget_requests();
-        assert_eq!(choice.changes(), vec![("v4".into(), half(0))]);
+        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
     }
 }

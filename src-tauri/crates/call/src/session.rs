@@ -1086,13 +1086,8 @@ impl Call {
     /// Ask the server for the layers whose choice changed.
     fn request_layers(&mut self) {
         for (mid, layer) in self.layers.changes() {
-            tracing::debug!(
-                mid,
-                spatial = layer.spatial,
-                temporal = layer.temporal,
-                "simulcast layer asked for"
-            );
-            self.conn.choose_layer(mid, layer.spatial, layer.temporal);
+            tracing::debug!(mid, layer, "simulcast layer asked for");
+            self.conn.choose_layer(mid, layer);
         }
     }
 

@@ -888,9 +888,7 @@ impl VideoLoop {
         let encoder = match &mut layer.encoder {
             Some(e) if (e.config().width, e.config().height) == size => e,
             slot => {
-                // Two temporal layers: the server can give a viewer half the frame rate (a
-                // thumbnail, a weak link), and a lost layer-1 frame breaks nothing after it.
-                let mut config = Vp8Config::camera(size.0, size.1).with_temporal_layers();
+                let mut config = Vp8Config::camera(size.0, size.1);
                 config.fps = self.fps;
                 config.bitrate_kbps = plan.bitrate_kbps;
                 match Vp8Encoder::new(config) {

@@ -1,12 +1,5 @@
 //! VP8 through libvpx: a real-time encoder (one thread, CBR, error-resilient, keyframes on
-//! request, bitrate and resolution changes at runtime, optionally two temporal layers) and a
-//! decoder.
-//!
-//! **Temporal layers.** With two, every other frame (layer 0, the base) refers only to the base
-//! frame before it, and the frames between (layer 1) refer only to the base frame just before
-//! them and are kept by nobody. A server can then forward half the frame rate to a viewer who
-//! needs less (a thumbnail, a weak link) by dropping layer 1, and switch back at any frame; and a
-//! layer-1 frame lost on the way breaks nothing that follows.
+//! request, bitrate and resolution changes at runtime) and a decoder.
 //!
 //! This is the crate's only `unsafe` code: calls into libvpx. Every block states the invariant it
 //! relies on; the types below own the codec contexts and free them exactly once.
@@ -37,8 +30,6 @@ pub struct Vp8Config {
     pub bitrate_kbps: u32,
     /// libvpx speed setting: higher is faster and coarser (real-time: 4..=16).
     pub cpu_used: i32,
-    /// Temporal layers: 1 (every frame refers to the one before) or 2 (see the module).
-    pub temporal_layers: u8,
 }
 
 impl Vp8Config {
@@ -50,19 +41,9 @@ impl Vp8Config {
             fps: 30,
             bitrate_kbps: 800,
             cpu_used: 6,
-            temporal_layers: 1,
         }
     }
-
-    /// The same with two temporal layers.
-    pub fn with_temporal_layers(mut self) -> Self {
-        self.temporal_layers = 2;
-        self
-    }
 }
-
-/// The base layer's share of the bitrate with two temporal layers (as libwebrtc splits it).
-const BASE_LAYER_SHARE: f64 = 0.6;
 
 /// One encoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +54,6 @@ pub struct EncodedFrame {
     pub keyframe: bool,
     /// Presentation time, 90 kHz.
     pub pts_90k: i64,
-    /// Its temporal layer, when the encoder makes layers (0 = the base); `None` for a stream
-    /// without layers.
-    pub temporal_layer: Option<u8>,
 }
 
 fn vp8_error(ctx: *mut vpx::vpx_codec_ctx_t, what: &str) -> MediaError {
@@ -120,8 +98,6 @@ pub struct Vp8Encoder {
     cfg: Box<vpx::vpx_codec_enc_cfg_t>,
     config: Vp8Config,
     keyframe_requested: bool,
-    /// Frames since the last keyframe (the temporal pattern starts again at each).
-    pattern: u64,
 }
 
 // SAFETY: the encoder context is used from one thread at a time (`&mut self`), and libvpx
@@ -160,7 +136,6 @@ impl Vp8Encoder {
             cfg,
             config,
             keyframe_requested: true,
-            pattern: 0,
         };
         encoder.control(
             vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
@@ -263,15 +238,11 @@ impl Vp8Encoder {
         }
         let pts = frame.timestamp_us as i64 * TIMEBASE / 1_000_000;
         let duration = (TIMEBASE / i64::from(self.config.fps.max(1))) as c_ulong;
-        let keyframe = std::mem::take(&mut self.keyframe_requested);
-        if keyframe {
-            self.pattern = 0;
-        }
-        let layer = self.next_layer()?;
-        let mut flags = layer.map_or(0, layer_flags);
-        if keyframe {
-            flags |= vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t;
-        }
+        let flags = if std::mem::take(&mut self.keyframe_requested) {
+            vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t
+        } else {
+            0
+        };
         // SAFETY: context initialised, image wrapped above and alive.
         let r = unsafe {
             vpx::vpx_codec_encode(
@@ -284,36 +255,7 @@ impl Vp8Encoder {
             )
         };
         check(&mut *self.ctx, r, "encode")?;
-        let mut frames = self.drain();
-        for frame in &mut frames {
-            frame.temporal_layer = layer;
-            if frame.keyframe {
-                // libvpx made a keyframe of its own (a scene cut): the pattern starts again after
-                // it, as after a requested one. A keyframe is always a base frame.
-                self.pattern = 0;
-                frame.temporal_layer = layer.map(|_| 0);
-            }
-        }
-        // The pattern counts frames made: a frame the rate controller dropped leaves the next
-        // one in the same layer, so a file of the frames (IVF) can tell each frame's layer from
-        // its place after the keyframe.
-        if !frames.is_empty() {
-            self.pattern += 1;
-        }
-        Ok(frames)
-    }
-
-    /// The temporal layer of the next frame (`None` without layers), told to libvpx.
-    fn next_layer(&mut self) -> Result<Option<u8>, MediaError> {
-        if self.config.temporal_layers < 2 {
-            return Ok(None);
-        }
-        let layer = (self.pattern % 2) as u8;
-        self.control(
-            vpx::vp8e_enc_control_id::VP8E_SET_TEMPORAL_LAYER_ID as c_int,
-            c_int::from(layer),
-        )?;
-        Ok(Some(layer))
+        Ok(self.drain())
     }
 
     fn drain(&mut self) -> Vec<EncodedFrame> {
@@ -337,7 +279,6 @@ impl Vp8Encoder {
                     data,
                     keyframe: f.flags & vpx::VPX_FRAME_IS_KEY != 0,
                     pts_90k: f.pts,
-                    temporal_layer: None,
                 });
             }
         }
@@ -370,38 +311,6 @@ fn apply(cfg: &mut vpx::vpx_codec_enc_cfg_t, c: &Vp8Config) {
     // Keyframes when asked (and rarely otherwise): a lost keyframe is requested again.
     cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
     cfg.kf_max_dist = 3000;
-    if c.temporal_layers >= 2 {
-        // Two layers, a period of two frames: base at half the frame rate with 60 % of the
-        // bitrate; the rate targets are cumulative.
-        cfg.ts_number_layers = 2;
-        cfg.ts_periodicity = 2;
-        cfg.ts_rate_decimator[0] = 2;
-        cfg.ts_rate_decimator[1] = 1;
-        cfg.ts_layer_id[0] = 0;
-        cfg.ts_layer_id[1] = 1;
-        cfg.ts_target_bitrate[0] = (f64::from(c.bitrate_kbps) * BASE_LAYER_SHARE) as c_uint;
-        cfg.ts_target_bitrate[1] = c.bitrate_kbps;
-    } else {
-        cfg.ts_number_layers = 1;
-        cfg.ts_periodicity = 0;
-        cfg.ts_target_bitrate[0] = c.bitrate_kbps;
-        cfg.ts_target_bitrate[1] = 0;
-    }
-}
-
-/// What a frame of `layer` may refer to and renew: the base refers to and renews only the last
-/// base frame ("last"); layer 1 refers to it and renews nothing, so nothing depends on it.
-fn layer_flags(layer: u8) -> vpx::vpx_enc_frame_flags_t {
-    let keep_golden_and_altref = vpx::VP8_EFLAG_NO_REF_GF
-        | vpx::VP8_EFLAG_NO_REF_ARF
-        | vpx::VP8_EFLAG_NO_UPD_GF
-        | vpx::VP8_EFLAG_NO_UPD_ARF;
-    let flags = if layer == 0 {
-        keep_golden_and_altref
-    } else {
-        keep_golden_and_altref | vpx::VP8_EFLAG_NO_UPD_LAST | vpx::VP8_EFLAG_NO_UPD_ENTROPY
-    };
-    flags as vpx::vpx_enc_frame_flags_t
 }
 
 impl Drop for Vp8Encoder {
@@ -534,58 +443,6 @@ mod tests {
         );
         let mean = psnrs.iter().sum::<f64>() / psnrs.len() as f64;
         assert!(mean > 30.0, "mean luma PSNR {mean:.1} dB");
-        Ok(())
-    }
-
-    /// Two temporal layers: frames alternate base and layer 1 from each keyframe on; the base
-    /// alone decodes, picture for picture; a lost layer-1 frame breaks nothing after it.
-    #[test]
-    fn two_temporal_layers_alternate_and_the_base_alone_decodes() -> Result<(), MediaError> {
-        let mut source = pattern(640, 360);
-        let mut enc = Vp8Encoder::new(Vp8Config::camera(640, 360).with_temporal_layers())?;
-        let mut frames = Vec::new();
-        for i in 0..61u32 {
-            if i == 31 {
-                enc.request_keyframe();
-            }
-            let frame = source.next_frame()?.expect("endless");
-            for encoded in enc.encode(&frame)? {
-                frames.push((i, frame.clone(), encoded));
-            }
-        }
-        assert!(frames.len() >= 55, "dropped: {} of 61", 61 - frames.len());
-        for (i, _, e) in &frames {
-            let expected = if *i < 31 { i % 2 } else { (i - 31) % 2 } as u8;
-            assert_eq!(e.temporal_layer, Some(expected), "frame {i}");
-            assert_eq!(e.keyframe, *i == 0 || *i == 31, "frame {i}");
-        }
-        // Every frame, the base only, and all but one layer-1 frame: each decodes to its own
-        // picture.
-        let lost = frames
-            .iter()
-            .find(|(i, _, e)| *i > 4 && e.temporal_layer == Some(1))
-            .map(|(i, _, _)| *i);
-        type Keep = Box<dyn Fn(u32, &EncodedFrame) -> bool>;
-        let cases: [(&str, Keep); 3] = [
-            ("all", Box::new(|_, _| true)),
-            ("base only", Box::new(|_, e| e.temporal_layer == Some(0))),
-            (
-                "one layer-1 frame lost",
-                Box::new(move |i, _| Some(i) != lost),
-            ),
-        ];
-        for (name, keep) in cases {
-            let mut dec = Vp8Decoder::new()?;
-            let mut decoded_count = 0;
-            for (i, original, e) in frames.iter().filter(|(i, _, e)| keep(*i, e)) {
-                let decoded = dec.decode(&e.data)?.expect("a picture");
-                assert_eq!(read_stamp(&decoded).map(|s| s.counter), Some(*i), "{name}");
-                let quality = psnr(original.planes().0, decoded.planes().0);
-                assert!(quality > 30.0, "{name}: frame {i} at {quality:.1} dB");
-                decoded_count += 1;
-            }
-            assert!(decoded_count >= 27, "{name}: {decoded_count}");
-        }
         Ok(())
     }
 

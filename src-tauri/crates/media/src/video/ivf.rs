@@ -5,10 +5,6 @@
 //! Layout (little-endian): a 32-byte file header — `DKIF`, version 0, header length 32, fourcc
 //! `VP80`, width and height (u16), time base rate and scale (u32), frame count, unused — then per
 //! frame a 12-byte header (size u32, timestamp u64) and the frame.
-//!
-//! Runde writes the number of temporal layers its encoder made into the unused field (other
-//! tools write 0): with two, the frames alternate base and layer 1 from each keyframe on, so the
-//! reader can tell each frame's layer and a sender can forward it as the encoder would have.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -31,8 +27,6 @@ pub struct IvfHeader {
     pub height: u16,
     /// Frames per second as rate / scale.
     pub fps: (u32, u32),
-    /// Temporal layers of the frames (0 or 1: none).
-    pub temporal_layers: u8,
 }
 
 /// Parse a file header; `None` when these 32 bytes are not an IVF header for VP8.
@@ -44,10 +38,6 @@ pub fn parse_header(bytes: &[u8; FILE_HEADER]) -> Option<IvfHeader> {
         width: u16_at(12),
         height: u16_at(14),
         fps: (u32_at(16), u32_at(20)),
-        temporal_layers: match u32_at(28) {
-            2 => 2,
-            _ => 0,
-        },
     };
     let valid = &bytes[0..4] == b"DKIF"
         && u16_at(4) == 0
@@ -67,8 +57,6 @@ pub struct IvfSource {
     header: IvfHeader,
     looping: bool,
     frames_read: u64,
-    /// Frames since the last keyframe, for the temporal layer of each.
-    since_keyframe: u64,
 }
 
 impl IvfSource {
@@ -88,7 +76,6 @@ impl IvfSource {
             header,
             looping,
             frames_read: 0,
-            since_keyframe: 0,
         })
     }
 
@@ -132,19 +119,11 @@ impl IvfSource {
             .read_exact(&mut data)
             .map_err(|_| MediaError::file(&self.path, "the file ends inside a frame"))?;
         self.frames_read += 1;
-        // VP8's frame tag: the lowest bit of the first byte is 0 for a keyframe.
-        let keyframe = data[0] & 1 == 0;
-        if keyframe {
-            self.since_keyframe = 0;
-        }
-        let temporal_layer =
-            (self.header.temporal_layers >= 2).then_some((self.since_keyframe % 2) as u8);
-        self.since_keyframe += 1;
         Ok(Some(EncodedFrame {
-            keyframe,
+            // VP8's frame tag: the lowest bit of the first byte is 0 for a keyframe.
+            keyframe: data[0] & 1 == 0,
             data,
             pts_90k: i64::from_le_bytes(pts),
-            temporal_layer,
         }))
     }
 }
@@ -171,7 +150,7 @@ impl IvfWriter {
         bytes.extend_from_slice(&header.fps.0.to_le_bytes());
         bytes.extend_from_slice(&header.fps.1.to_le_bytes());
         bytes.extend_from_slice(&0u32.to_le_bytes()); // frame count, written at the end
-        bytes.extend_from_slice(&u32::from(header.temporal_layers).to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
         writer
             .write_all(&bytes)
             .map_err(|e| MediaError::file(path, e))?;
@@ -222,27 +201,19 @@ mod tests {
             width: 320,
             height: 180,
             fps: (30, 1),
-            temporal_layers: 2,
         };
         let mut writer = IvfWriter::create(&path, header)?;
-        let mut encoder = Vp8Encoder::new(Vp8Config::camera(320, 180).with_temporal_layers())?;
+        let mut encoder = Vp8Encoder::new(Vp8Config::camera(320, 180))?;
         let mut pattern = TestPattern::new(320, 180, 30)?;
-        let mut layers = Vec::new();
-        for i in 0..10 {
+        for _ in 0..10 {
             let Some(frame) = pattern.next_frame()? else {
                 break;
             };
-            if i == 5 {
-                encoder.request_keyframe();
-            }
             for encoded in encoder.encode(&frame)? {
-                layers.push(encoded.temporal_layer);
                 writer.write(&encoded)?;
             }
         }
         writer.finish()?;
-        let expected = [0, 1, 0, 1, 0, 0, 1, 0, 1, 0].map(Some);
-        assert_eq!(layers, expected, "the encoder's layers");
 
         let mut source = IvfSource::open(&path, true)?;
         assert_eq!(source.header(), header);
@@ -252,12 +223,7 @@ mod tests {
             let frame = source
                 .next_frame()?
                 .ok_or_else(|| MediaError::file(&path, "ended"))?;
-            assert_eq!(frame.keyframe, i % 5 == 0, "frame {i}");
-            assert_eq!(
-                frame.temporal_layer,
-                expected[i % 10],
-                "frame {i}: the file's layers"
-            );
+            assert_eq!(frame.keyframe, i % 10 == 0, "frame {i}");
             if i < 10
                 && let Some(picture) = decoder.decode(&frame.data)?
                 && let Some(stamp) = read_stamp(&picture)

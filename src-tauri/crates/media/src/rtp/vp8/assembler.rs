@@ -10,11 +10,6 @@
 //! decoder's reference chain is broken and deltas are useless until a keyframe. A complete
 //! keyframe ends any wait at once.
 //!
-//! A sender with temporal layers says in every packet which layer its frame is in and which base
-//! frame it belongs to. A frame nothing refers to (above the base) need not be waited for: when
-//! a later frame that refers only to base frames already decoded is complete, the missing one is
-//! skipped after a short grace for reordering — one frame less instead of a frozen picture.
-//!
 //! Sans-IO: packets and the time go in through [`FrameAssembler::insert`]; deadlines pass in
 //! [`FrameAssembler::poll`], which the caller runs every few milliseconds.
 
@@ -102,9 +97,6 @@ const MIN_WAIT_MS: u64 = 150;
 /// The longest wait: beyond this a frozen picture costs more than a keyframe request, and
 /// servers keep packets for retransmission about this long at most (Janus: 200 ms to 1 s).
 const MAX_WAIT_MS: u64 = 600;
-/// How long packets missing from a frame nothing refers to are given to arrive out of order
-/// before the frame is skipped.
-const SKIP_AFTER_MS: u64 = 40;
 /// The recent retransmissions the wait is based on (about five seconds' worth at 5 % loss).
 const RECOVERY_SAMPLES: usize = 32;
 
@@ -150,9 +142,6 @@ pub struct FrameAssembler {
     blocked_since: Option<u64>,
     /// The reference chain is broken: only a keyframe can continue it.
     waiting_for_keyframe: bool,
-    /// The base-layer frame (TL0PICIDX) the decoder has last had, when the sender has temporal
-    /// layers.
-    decoded_base: Option<u8>,
     recovery: RecoveryTimes,
     stats: AssemblerStats,
 }
@@ -166,7 +155,6 @@ impl Default for FrameAssembler {
             missing: BTreeMap::new(),
             blocked_since: None,
             waiting_for_keyframe: true,
-            decoded_base: None,
             recovery: RecoveryTimes::default(),
             stats: AssemblerStats::default(),
         }
@@ -219,14 +207,6 @@ impl FrameAssembler {
     pub fn poll(&mut self, now_ms: u64) -> AssemblerOutput {
         let mut out = AssemblerOutput::default();
         self.hand_out(&mut out);
-        if !self.waiting_for_keyframe
-            && self
-                .head_waited(now_ms)
-                .is_some_and(|waited| waited >= SKIP_AFTER_MS)
-            && self.skip_to_independent_frame()
-        {
-            self.hand_out(&mut out);
-        }
         if let (false, Some(waited)) = (self.waiting_for_keyframe, self.head_waited(now_ms)) {
             let wait = self.recovery.wait_ms();
             if waited >= (2 * wait).max(MAX_WAIT_MS) {
@@ -297,36 +277,6 @@ impl FrameAssembler {
             }
         }
         Head::Incomplete
-    }
-
-    /// The next frame misses packets: if a later complete frame refers to nothing but base
-    /// frames the decoder has had, drop what lies before it (frames nothing refers to) and go
-    /// on from there. `true` when it did.
-    fn skip_to_independent_frame(&mut self) -> bool {
-        let (Some(next), Some(base)) = (self.next_seq, self.decoded_base) else {
-            return false;
-        };
-        let independent = |d: &Descriptor| match (d.temporal_layer, d.tl0_pic_idx) {
-            // The next base frame: it refers to the base before it, which the decoder has.
-            (Some(0), Some(index)) => index == base.wrapping_add(1),
-            // A frame above the base that refers only to the base frame the decoder has.
-            (Some(_), Some(index)) => d.layer_sync && index == base,
-            _ => false,
-        };
-        let found = self
-            .packets
-            .range(next + 1..)
-            .filter(|(_, p)| p.begins_frame() && independent(&p.descriptor))
-            .find_map(|(&seq, _)| matches!(self.frame_at(seq), Head::Complete(_)).then_some(seq));
-        match found {
-            Some(first) => {
-                self.drop_before(first);
-                self.next_seq = Some(first);
-                self.blocked_since = None;
-                true
-            }
-            None => false,
-        }
     }
 
     fn earliest_complete_keyframe(&self) -> Option<(ExtSeq, ExtSeq)> {
@@ -436,12 +386,6 @@ impl FrameAssembler {
                 if seq == first {
                     keyframe = starts_keyframe(&p.data);
                     timestamp = p.timestamp;
-                    self.decoded_base =
-                        match (p.descriptor.temporal_layer, p.descriptor.tl0_pic_idx) {
-                            (Some(0), index) => index,
-                            (Some(_), index) if index.is_some() => self.decoded_base,
-                            _ => None,
-                        };
                 }
                 data.extend_from_slice(&p.data);
             }

@@ -19,61 +19,15 @@ fn descriptors_parse_in_all_their_forms() {
         (d.start, d.partition, d.picture_id, data),
         (false, 1, Some(0x0102), &[0xcc][..])
     );
-    assert_eq!((d.tl0_pic_idx, d.temporal_layer), (Some(7), Some(1)));
     for bad in [
         &[][..],
         &[0x90][..],
         &[0x90, 0x80][..],
         &[0x90, 0x80, 0x81][..],
         &[0x10][..],
-        &[0x90, 0xe0, 0x81, 0x02][..],
-        &[0x90, 0xe0, 0x81, 0x02, 0x07][..],
     ] {
         assert!(parse_payload(bad).is_err(), "{bad:?}");
     }
-}
-
-/// With temporal layers, every packet says its frame's layer and base index: a base frame
-/// counts the index up, a layer-1 frame carries the index of the base before it; all are
-/// switching points (Y). Without layers, neither field is written.
-#[test]
-fn temporal_layers_are_written_into_every_packet() {
-    let mut packetizer = Vp8Packetizer::new(40, 5);
-    let frame = |layer: Option<u8>, len: usize| EncodedFrame {
-        data: vec![0x55; len],
-        keyframe: false,
-        pts_90k: 0,
-        temporal_layer: layer,
-    };
-    let mut seen = Vec::new();
-    for layer in [Some(0), Some(1), Some(0), Some(1)] {
-        let payloads = packetizer.packetize(&frame(layer, 100));
-        assert!(payloads.len() >= 3, "several packets per frame");
-        for (i, p) in payloads.iter().enumerate() {
-            assert!(p.len() <= 40);
-            let (d, data) = parse_payload(p).expect("parses");
-            assert_eq!(d.start, i == 0);
-            assert_eq!(d.temporal_layer, layer);
-            assert!(data.iter().all(|b| *b == 0x55));
-            assert_eq!(p[5] & 0x20, 0x20, "layer sync");
-            seen.push((d.picture_id, d.tl0_pic_idx));
-        }
-    }
-    seen.dedup();
-    assert_eq!(
-        seen,
-        [
-            (Some(5), Some(1)),
-            (Some(6), Some(1)),
-            (Some(7), Some(2)),
-            (Some(8), Some(2))
-        ]
-    );
-    let (d, _) = parse_payload(&packetizer.packetize(&frame(None, 10))[0]).expect("parses");
-    assert_eq!(
-        (d.picture_id, d.tl0_pic_idx, d.temporal_layer),
-        (Some(9), None, None)
-    );
 }
 
 struct Sender {
@@ -94,15 +48,6 @@ impl Sender {
             // Small packets, so that delta frames take several too.
             packetizer: Vp8Packetizer::new(300, 300),
             seq: 100_000,
-        }
-    }
-
-    /// The same with two temporal layers (even frames are the base).
-    fn layered() -> Self {
-        Self {
-            encoder: Vp8Encoder::new(Vp8Config::camera(640, 360).with_temporal_layers())
-                .expect("encoder"),
-            ..Self::new()
         }
     }
 
@@ -178,43 +123,6 @@ fn streaming(n: u32) -> (Sender, Receiver) {
     }
     assert_eq!(rx.counters, (0..n).collect::<Vec<_>>());
     (tx, rx)
-}
-
-/// With temporal layers, a layer-1 frame that never arrives is skipped after a short grace: the
-/// frames after it go on, and no keyframe is asked for. A lost base frame still needs one, as
-/// the frames after it refer to it.
-#[test]
-fn a_lost_frame_nothing_refers_to_is_skipped_and_a_lost_base_frame_is_not() {
-    let (mut tx, mut rx) = (Sender::layered(), Receiver::new());
-    for i in 0..11 {
-        assert!(!rx.receive(&tx.frame(), i * 33));
-    }
-    let _layer_one = tx.frame(); // frame 11 never arrives
-    assert!(!rx.receive(&tx.frame(), 396)); // frame 12, a base frame: the hole is seen
-    assert_eq!(
-        rx.counters.len(),
-        11,
-        "within the grace it waits (reordering)"
-    );
-    assert!(!rx.tick(440));
-    let mut expected: Vec<u32> = (0..=10).chain([12]).collect();
-    assert_eq!(rx.counters, expected, "frame 11 skipped, 12 shown");
-    for i in 13..16 {
-        assert!(!rx.receive(&tx.frame(), u64::from(i) * 33));
-        expected.push(i);
-    }
-    assert_eq!(rx.counters, expected);
-    assert_eq!(rx.assembler.stats().frames_dropped, 0);
-
-    let _base = tx.frame(); // frame 16, a base frame, never arrives
-    rx.receive(&tx.frame(), 17 * 33); // frame 17 refers to it
-    rx.receive(&tx.frame(), 18 * 33); // and 18 to 17's base too
-    let mut needed = false;
-    for now in (18 * 33..18 * 33 + 700).step_by(10) {
-        needed |= rx.tick(now);
-    }
-    assert!(needed, "a lost base frame needs a keyframe");
-    assert_eq!(rx.counters, expected, "nothing after it is shown");
 }
 
 #[test]
