@@ -1711,6 +1711,8 @@ fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
     let status = runde.wait_exit(Duration::from_secs(40))?;
     runde.save_output(&dir);
     assert!(status.success(), "{status}");
+    // What Chromium sealed, when it seals: Runde can see no more than that.
+    let mut chromium_sealed_video = None;
     if e2ee {
         assert!(
             !runde
@@ -1721,10 +1723,9 @@ fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
         );
         let sealed = browser.results()?;
         println!("Chromium sealed and opened: {}", sealed["e2ee"]);
-        assert!(
-            sealed["e2ee"]["sealed"]["video"].as_u64().unwrap_or(0) >= 150,
-            "{sealed}"
-        );
+        let video = sealed["e2ee"]["sealed"]["video"].as_u64().unwrap_or(0);
+        assert!(video >= 150, "{sealed}");
+        chromium_sealed_video = Some(video);
     }
     drop(browser);
 
@@ -1733,9 +1734,13 @@ fn call_with_chromium(name: &str, e2ee: bool) -> Result<()> {
         "Runde saw {frames} frames of Chromium's camera, {} with readable stamps",
         counters.len()
     );
+    // Unencrypted, Chromium sends 30 fps and Runde must see more than 150 pictures. Sealing each
+    // frame in script, Chromium sends fewer on a loaded machine (151 in one run): then Runde
+    // must see nine in ten of those it sealed (the first ones go out before Runde subscribes).
+    let needed = chromium_sealed_video.map_or(151, |sealed| (sealed * 9).div_ceil(10) as usize);
     assert!(
-        counters.len() > 150,
-        "{} stamped of {frames}",
+        counters.len() >= needed,
+        "{} stamped of {frames}, needed {needed}",
         counters.len()
     );
     let sent = analysis::wav(&speech)?;
