@@ -217,24 +217,8 @@ fn the_webview_is_locked_down() -> TestResult {
         other => panic!("the webview reached out to the probe listener: {other:?}"),
     }
 
-    let refused = s.execute_async(
-        r#"
-        const done = arguments[arguments.length - 1];
-        window.__TAURI_INTERNALS__.invoke("plugin:app|version").then(
-          (v) => done({ allowed: true, value: String(v) }),
-          (e) => done({ allowed: false, error: String(e) }),
-        );
-        "#,
-        serde_json::json!([]),
-    )?;
-    assert_eq!(refused["allowed"], false, "{refused}");
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not allowed"),
-        "{refused}"
-    );
+    let outcome = s.invoke_refused("plugin:app|version")?;
+    assert!(outcome.is_none(), "not refused: {outcome:?}");
     Ok(())
 }
 

@@ -212,24 +212,8 @@ fn updates_are_off_by_default_and_a_forbidding_policy_sends_nothing() -> TestRes
     assert_eq!(s.count("[data-testid=update-check]")?, 0);
     assert_eq!(invoke_check(s)?["state"], "off");
     // Nor can the page reach the updater plugin itself, past the engine's rules.
-    let refused = s.execute_async(
-        r#"
-        const done = arguments[arguments.length - 1];
-        window.__TAURI_INTERNALS__.invoke("plugin:updater|check", {}).then(
-          (v) => done({ allowed: true, value: String(v) }),
-          (e) => done({ allowed: false, error: String(e) }),
-        );
-        "#,
-        serde_json::json!([]),
-    )?;
-    assert_eq!(refused["allowed"], false, "{refused}");
-    assert!(
-        refused["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not allowed"),
-        "{refused}"
-    );
+    let outcome = s.invoke_refused("plugin:updater|check")?;
+    assert!(outcome.is_none(), "not refused: {outcome:?}");
     show_updates(s)?;
     app.screenshot("updates-off")?;
     drop(app);

@@ -96,20 +96,7 @@ impl JanusServer {
     /// [`JanusServer::link`] still name 127.0.0.1: a relay there forwards to the server host,
     /// so signalling crosses the wire as media does. Drop it before the wire.
     pub fn start_on(host: &ServerHost, dir: &Path, rooms: &[RoomSpec]) -> Result<Self> {
-        let janus = host.command(find_program("janus")?)?;
-        // The server host's own namespace: nothing else listens there.
-        let port = 8188;
-        let server = SERVER_ADDR.parse().map_err(|e| err("server address", e))?;
-        let relay = TcpRelay::start(SocketAddr::new(server, port))?;
-        Self::launch(
-            dir,
-            rooms,
-            janus,
-            SERVER_TUN,
-            SERVER_ADDR,
-            port,
-            Some(relay),
-        )
+        Self::start_on_relayed_from(host, dir, rooms, None)
     }
 
     /// Like [`JanusServer::start_on`], but signalling does not cross the wire: the relay on
@@ -122,10 +109,22 @@ impl JanusServer {
         dir: &Path,
         rooms: &[RoomSpec],
     ) -> Result<Self> {
+        Self::start_on_relayed_from(host, dir, rooms, Some(host.netns_path()))
+    }
+
+    /// Janus on the server host, its WebSocket reached through a relay on 127.0.0.1 that
+    /// connects from `relay_netns` (`None`: from here, across the wire).
+    fn start_on_relayed_from(
+        host: &ServerHost,
+        dir: &Path,
+        rooms: &[RoomSpec],
+        relay_netns: Option<String>,
+    ) -> Result<Self> {
         let janus = host.command(find_program("janus")?)?;
+        // The server host's own namespace: nothing else listens there.
         let port = 8188;
         let server = SERVER_ADDR.parse().map_err(|e| err("server address", e))?;
-        let relay = TcpRelay::start_from(SocketAddr::new(server, port), Some(host.netns_path()))?;
+        let relay = TcpRelay::start_from(SocketAddr::new(server, port), relay_netns)?;
         Self::launch(
             dir,
             rooms,

@@ -141,6 +141,27 @@ impl Session {
         )
     }
 
+    /// Let the page invoke the app's command `command` (no arguments) and say whether the app's
+    /// permissions refused it: `Ok(None)` when refused as not allowed, `Ok(Some(outcome))` with
+    /// whatever happened otherwise.
+    pub fn invoke_refused(&self, command: &str) -> Result<Option<Value>> {
+        let outcome = self.execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            window.__TAURI_INTERNALS__.invoke(arguments[0], {}).then(
+              (v) => done({ allowed: true, value: String(v) }),
+              (e) => done({ allowed: false, error: String(e) }),
+            );
+            "#,
+            serde_json::json!([command]),
+        )?;
+        let refused = outcome["allowed"] == false
+            && outcome["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not allowed"));
+        Ok((!refused).then_some(outcome))
+    }
+
     /// Run an asynchronous script; it finishes by calling its last argument.
     pub fn execute_async(&self, script: &str, args: Value) -> Result<Value> {
         self.cmd(
