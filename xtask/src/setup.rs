@@ -54,6 +54,8 @@ const APT_TEST: &[&str] = &[
     "dbus-bin",
     // A real notification service for the app's system notifications (dunst and dunstctl).
     "dunst",
+    // Where a hung test waits: `cargo xtask test` prints every thread before stopping it.
+    "gdb",
     "openssl",
     "chromium",
     "chromium-driver",

@@ -172,13 +172,14 @@ fn rust_steps(report: &mut Report, node: &Node) {
                 ),
             ] {
                 report.step(step, |_| {
-                    exec::run(
+                    exec::run_streaming(
                         exec::cargo()
                             .args(["test", "--locked", "-p", "runde-e2e", "--bench", bench])
                             .env("RUNDE_BENCH_QUICK", "1")
                             .env("RUNDE_APP_BINARY", app_path(false))
                             .env("RUNDE_CLI_BINARY", cli_path())
                             .env("RUNDE_PESQ_PYTHON", setup::pesq_python()),
+                        |_| {},
                     )
                     .map(|()| Outcome::Passed)
                 });

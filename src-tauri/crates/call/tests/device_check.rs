@@ -28,6 +28,13 @@ fn out_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A step of the check that must finish: a hang fails the test with its name.
+async fn within<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), step)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 20 s"))
+}
+
 async fn next(check: &mut DeviceCheck) -> CheckEvent {
     tokio::time::timeout(Duration::from_secs(10), check.next_event())
         .await
@@ -67,20 +74,23 @@ fn near(found: Option<f64>, hz: f64) -> bool {
 async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
     let dir = out_dir("device-check");
     let (wav, y4m) = (dir.join("speaker.wav"), dir.join("screen.y4m"));
-    let mut check = DeviceCheck::start(MediaChoice {
-        audio_in: AudioIn::Tone { hz: TONE_HZ },
-        video_in: VideoIn::Pattern {
-            width: 320,
-            height: 180,
-            fps: 15,
-        },
-        audio_out: AudioOut::Wav(wav.clone()),
-        video_out: VideoOut::Y4m {
-            path: y4m.clone(),
-            times: None,
-        },
-        ..MediaChoice::default()
-    })
+    let mut check = within(
+        "starting the check",
+        DeviceCheck::start(MediaChoice {
+            audio_in: AudioIn::Tone { hz: TONE_HZ },
+            video_in: VideoIn::Pattern {
+                width: 320,
+                height: 180,
+                fps: 15,
+            },
+            audio_out: AudioOut::Wav(wav.clone()),
+            video_out: VideoOut::Y4m {
+                path: y4m.clone(),
+                times: None,
+            },
+            ..MediaChoice::default()
+        }),
+    )
     .await
     .expect("the check starts");
     let mut seen = Vec::new();
@@ -112,7 +122,7 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
     levels(&mut check, 25, &mut seen).await;
 
     // Microphone off: the meter drops to zero at once and the echo falls silent.
-    check.set_microphone_on(false).await;
+    within("turning the microphone off", check.set_microphone_on(false)).await;
     match next(&mut check).await {
         CheckEvent::Level { microphone } => assert_eq!(microphone, 0.0),
         other => panic!("expected the meter to drop, got {other:?}"),
@@ -141,7 +151,7 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
             tile: runde_call::check::ECHO_VIEW.into(),
         }
     );
-    check.stop().await;
+    within("stopping the check", check.stop()).await;
 
     let played = read_wav(&wav).expect("the speaker file");
     let found = windows(&played);

@@ -119,6 +119,9 @@ enum Input {
     /// media again, once packets arrive anew.
     MediaAgain,
     Cue(Cue),
+    /// Stop after what came before: the output files are finished and the summary returned,
+    /// whether or not the tracks have ended.
+    Finish,
 }
 
 struct VideoRx {
@@ -214,6 +217,9 @@ pub(crate) struct Engine {
     inputs: mpsc::UnboundedSender<Input>,
     reports: mpsc::UnboundedReceiver<EngineReport>,
     task: JoinHandle<MediaSummary>,
+    /// The tasks reading each track, stopped when the engine finishes: a track whose
+    /// connection never reports its end must not keep them.
+    readers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 fn media_failed(e: impl std::fmt::Display) -> UserError {
@@ -274,6 +280,7 @@ impl Engine {
             inputs,
             reports,
             task,
+            readers: std::sync::Mutex::default(),
         })
     }
 
@@ -287,7 +294,11 @@ impl Engine {
             kind,
             keyframes,
         });
-        tokio::spawn(read_track(feed, track, self.inputs.clone(), keyframe_rx));
+        let reader = tokio::spawn(read_track(feed, track, self.inputs.clone(), keyframe_rx));
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.retain(|r| !r.is_finished());
+            readers.push(reader.abort_handle());
+        }
     }
 
     /// Forget a participant's media (they left or stopped publishing).
@@ -314,6 +325,10 @@ impl Engine {
 
     /// Stop, finish the output files and say how it went.
     pub(crate) async fn finish(self) -> MediaSummary {
+        let _ = self.inputs.send(Input::Finish);
+        if let Ok(readers) = self.readers.lock() {
+            readers.iter().for_each(tokio::task::AbortHandle::abort);
+        }
         drop(self.inputs);
         self.task.await.unwrap_or_default()
     }
@@ -409,7 +424,7 @@ async fn run(
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
-                None => break,
+                None | Some(Input::Finish) => break,
                 Some(Input::Track { feed, kind, keyframes }) => {
                     let state = feeds.entry(feed).or_default();
                     match kind {

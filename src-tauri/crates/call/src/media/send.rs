@@ -188,7 +188,62 @@ pub(crate) struct Sender {
     stop: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
     video_commands: Option<std_mpsc::Sender<VideoCommand>>,
-    video_thread: Option<std::thread::JoinHandle<()>>,
+    video_thread: Option<VideoThread>,
+}
+
+/// How long stopping waits for the video thread. It notices `stop` within a frame; one stuck
+/// handing a packet to a connection that no longer takes any ends when that connection closes,
+/// and leaving must not wait for it.
+const VIDEO_STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// The thread that captures, encodes and sends video, and a channel that closes when it ends.
+struct VideoThread {
+    handle: std::thread::JoinHandle<()>,
+    /// In a mutex only to be `Sync`, as the sender is held across awaits.
+    ended: std::sync::Mutex<std_mpsc::Receiver<()>>,
+}
+
+impl VideoThread {
+    fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> std::io::Result<Self> {
+        let (alive, ended) = std_mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                // Dropped when `run` returns or unwinds: the end the stopper waits for.
+                let _alive = alive;
+                run();
+            })?;
+        Ok(Self {
+            handle,
+            ended: std::sync::Mutex::new(ended),
+        })
+    }
+
+    /// Wait for the thread to end, at most [`VIDEO_STOP_WAIT`]. The wait blocks, so on a
+    /// runtime's worker it first hands that worker's tasks to another thread: the video
+    /// thread may be waiting for one of them (the connection's driver) to take its packet.
+    fn join(self) {
+        let wait = || match self.ended.lock() {
+            Ok(ended) => ended.recv_timeout(VIDEO_STOP_WAIT),
+            Err(_) => Err(std_mpsc::RecvTimeoutError::Timeout),
+        };
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let waited = if multi_thread {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        };
+        match waited {
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = self.handle.join();
+            }
+            Ok(()) | Err(std_mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                "the video thread did not stop within {} s; it ends with its connection",
+                VIDEO_STOP_WAIT.as_secs()
+            ),
+        }
+    }
 }
 
 /// How the sender starts.
@@ -281,9 +336,7 @@ impl Sender {
             sender
                 .tasks
                 .push(tokio::spawn(listen_feedback(video.clone(), ignored)));
-            let thread = std::thread::Builder::new()
-                .name("runde-video-file".into())
-                .spawn(move || encoded.run())
+            let thread = VideoThread::spawn("runde-video-file", move || encoded.run())
                 .map_err(media_failed)?;
             sender.video_thread = Some(thread);
         }
@@ -312,9 +365,7 @@ impl Sender {
                 released: sources.camera_closed,
                 encryptor: video_encryptor.take(),
             };
-            let thread = std::thread::Builder::new()
-                .name("runde-video-send".into())
-                .spawn(move || loop_state.run())
+            let thread = VideoThread::spawn("runde-video-send", move || loop_state.run())
                 .map_err(media_failed)?;
             sender.video_commands = Some(commands);
             sender.video_thread = Some(thread);
@@ -366,7 +417,7 @@ impl Sender {
         self.video_commands = None;
         if let Some(thread) = self.video_thread.take() {
             // The loop notices `stop` within one frame (a camera: within its frame timeout).
-            let _ = thread.join();
+            thread.join();
         }
     }
 }

@@ -60,6 +60,8 @@ const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
 const OPUS_PT: u8 = 111;
 /// VP8's RTP payload type in our offers.
 const VP8_PT: u8 = 96;
+/// How long closing a connection may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long gathering local candidates may take (host candidates only: milliseconds).
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between ICE connectivity checks. webrtc-rs's default of 200 ms alone made up most of
@@ -641,7 +643,16 @@ impl PeerLink {
 
     /// Close the connection.
     pub async fn close(&self) {
-        let _ = self.pc.close().await;
+        // Leaving never waits on a connection that does not finish closing.
+        if tokio::time::timeout(CLOSE_WAIT, self.pc.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the connection did not close within {} s; it is left to end on its own",
+                CLOSE_WAIT.as_secs()
+            );
+        }
     }
 }
 
