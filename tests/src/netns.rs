@@ -242,12 +242,6 @@ pub fn lose_server_media(percent: u32) -> Result<()> {
     lose_arriving("runde_loss", "sport", percent)
 }
 
-/// Lose `percent` % of what reaches the server's media ports (every sender's uplink), at random,
-/// or nothing (`0`); dropped on arrival like [`lose_server_media`], and independent of it.
-pub fn lose_media_to_server(percent: u32) -> Result<()> {
-    lose_arriving("runde_uplink_loss", "dport", percent)
-}
-
 /// Drop `percent` % of the UDP packets arriving whose `port` (`sport` or `dport`) is one of
 /// Janus's media ports, with the nftables table `table` (replaced; removed for `0`).
 fn lose_arriving(table: &str, port: &str, percent: u32) -> Result<()> {

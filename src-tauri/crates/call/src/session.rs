@@ -748,6 +748,8 @@ pub struct Call {
     publisher: Option<Publisher>,
     sender: Option<Sender>,
     subscriber: Option<PeerLink>,
+    /// Retransmissions (RTX) that arrived on subscriber connections already closed.
+    retransmissions_received: u64,
     /// Whose stream each subscription mid and SSRC is.
     feed_by_mid: HashMap<String, u64>,
     /// Which simulcast layer of each picture we ask the server for.
@@ -896,6 +898,7 @@ impl Call {
             publisher: None,
             sender: None,
             subscriber: None,
+            retransmissions_received: 0,
             feed_by_mid: HashMap::new(),
             layers: crate::layers::LayerChoice::default(),
             feed_by_ssrc: HashMap::new(),
@@ -1353,12 +1356,14 @@ impl Call {
             publisher.link.close().await;
         }
         if let Some(subscriber) = self.subscriber.take() {
+            self.retransmissions_received += subscriber.retransmissions_received();
             subscriber.close().await;
         }
-        let summary = match self.engine.take() {
+        let mut summary = match self.engine.take() {
             Some(engine) => engine.finish().await,
             None => MediaSummary::default(),
         };
+        summary.retransmissions_received = self.retransmissions_received;
         // Closes the microphone and speaker (joins their thread).
         drop(self.devices.take());
         self.conn.close().await;
@@ -1732,7 +1737,12 @@ impl Call {
             }
         }
         if self.subscriber.is_none() {
-            match PeerLink::new(&self.context.links).await {
+            // Janus offers its subscribers retransmissions on a stream of their own.
+            let options = LinkOptions {
+                receive_rtx: true,
+                ..self.context.links.clone()
+            };
+            match PeerLink::new(&options).await {
                 Ok(link) => self.subscriber = Some(link),
                 Err(e) => {
                     self.queued.push_back(CallEvent::Warning {

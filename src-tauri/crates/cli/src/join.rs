@@ -448,7 +448,11 @@ pub async fn join(options: Options) -> ExitCode {
 
 fn print_summary(options: &Options, summary: &MediaSummary) {
     if options.json {
-        let line = serde_json::json!({"event": "stats", "participants": summary.participants});
+        let line = serde_json::json!({
+            "event": "stats",
+            "participants": summary.participants,
+            "retransmissionsReceived": summary.retransmissions_received,
+        });
         println!("{line}");
         return;
     }
@@ -462,6 +466,12 @@ fn print_summary(options: &Options, summary: &MediaSummary) {
             p.video_frames_shown,
             p.video_frames_decoded,
             p.video_freezes
+        );
+    }
+    if summary.retransmissions_received > 0 {
+        println!(
+            "video packets retransmitted by the server: {}",
+            summary.retransmissions_received
         );
     }
 }

@@ -100,6 +100,9 @@ pub struct ParticipantMediaStats {
 pub struct MediaSummary {
     /// One entry per participant we received media from.
     pub participants: Vec<ParticipantMediaStats>,
+    /// Video packets the server sent again on a stream of their own (RTX) after we reported
+    /// them lost, over all participants.
+    pub retransmissions_received: u64,
 }
 
 enum Input {
@@ -515,6 +518,7 @@ async fn run(
     }
     MediaSummary {
         participants: gone.into_values().collect(),
+        retransmissions_received: 0,
     }
 }
 

@@ -186,7 +186,9 @@ impl Call {
         }
         // Dropped peer connections close in the background.
         self.publisher = None;
-        self.subscriber = None;
+        if let Some(subscriber) = self.subscriber.take() {
+            self.retransmissions_received += subscriber.retransmissions_received();
+        }
         self.sources = None;
         self.feed_by_mid.clear();
         self.layers.forget_requests();

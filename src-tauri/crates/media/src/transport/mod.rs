@@ -13,11 +13,12 @@
 
 mod bandwidth;
 mod feedback;
+mod rtx;
 mod sdp;
 pub mod turn;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
 const OPUS_PT: u8 = 111;
 /// VP8's RTP payload type in our offers.
 const VP8_PT: u8 = 96;
+/// VP8 retransmissions' payload type, on links that take them.
+const RTX_PT: u8 = 97;
 /// How long closing a connection may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long gathering local candidates may take (host candidates only: milliseconds).
@@ -122,6 +125,12 @@ pub struct LinkOptions {
     pub turn: Vec<TurnServer>,
     /// What a `turns:` server's certificate is checked against.
     pub turn_tls: Option<TurnTls>,
+    /// Take video retransmissions on a stream of their own (RFC 4588 RTX) when the other side
+    /// offers them, as Janus does to its subscribers. Only for links that receive: on a sending
+    /// link webrtc-rs 0.21 would retransmit as RTX without the repaired-stream id with which
+    /// Janus assigns a retransmission to its simulcast layer, and Janus would drop it. A sender
+    /// retransmits on the original stream, which every server takes.
+    pub receive_rtx: bool,
 }
 
 impl Default for LinkOptions {
@@ -131,6 +140,7 @@ impl Default for LinkOptions {
             include_loopback: false,
             turn: Vec::new(),
             turn_tls: None,
+            receive_rtx: false,
         }
     }
 }
@@ -253,6 +263,17 @@ fn opus_codec() -> RTCRtpCodec {
     }
 }
 
+/// Retransmissions of VP8 on a stream of their own (RFC 4588).
+fn rtx_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/rtx".to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: format!("apt={VP8_PT}"),
+        rtcp_feedback: vec![],
+    }
+}
+
 fn vp8_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: "video/VP8".to_owned(),
@@ -306,7 +327,11 @@ fn watch_addresses(events: mpsc::UnboundedSender<LinkEvent>) {
 /// TWCC (numbering what we send, reporting what we receive), send-side congestion control
 /// feeding `bandwidth`, and delivery of the feedback the engine reads. Registers the RTCP
 /// feedback and header extensions these need on `media`.
-fn interceptors(media: &mut MediaEngine, bandwidth: &Bandwidth) -> Result<Registry, MediaError> {
+fn interceptors(
+    media: &mut MediaEngine,
+    bandwidth: &Bandwidth,
+    retransmissions: &Arc<AtomicU64>,
+) -> Result<Registry, MediaError> {
     use rtc::interceptor::{
         CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Slot,
         TwccSenderBuilder,
@@ -332,6 +357,10 @@ fn interceptors(media: &mut MediaEngine, bandwidth: &Bandwidth) -> Result<Regist
     Ok(configure_rtcp_reports(registry)
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
         .with(
+            rtx::SLOT,
+            rtx::UnwrapRtx::counting(Arc::clone(retransmissions)),
+        )
+        .with(
             Slot::NackGenerator,
             NackGeneratorBuilder::new()
                 .with_interval(NACK_INTERVAL)
@@ -354,6 +383,8 @@ pub struct PeerLink {
     /// Set back to `false` when an ICE restart gathers anew.
     gathering: Arc<watch::Sender<bool>>,
     bandwidth: Bandwidth,
+    /// Video packets that arrived again on a retransmission stream (RTX).
+    retransmissions: Arc<AtomicU64>,
     /// Relays to TCP and TLS TURN servers, for as long as the connection lives.
     _relays: Vec<turn::StreamRelay>,
 }
@@ -363,10 +394,13 @@ impl PeerLink {
     /// names, no STUN servers.
     pub async fn new(options: &LinkOptions) -> Result<Self, MediaError> {
         let mut media = MediaEngine::default();
-        let codecs = [
+        let mut codecs = vec![
             (opus_codec(), OPUS_PT, RtpCodecKind::Audio),
             (vp8_codec(), VP8_PT, RtpCodecKind::Video),
         ];
+        if options.receive_rtx {
+            codecs.push((rtx_codec(), RTX_PT, RtpCodecKind::Video));
+        }
         for (codec, payload_type, kind) in codecs {
             media
                 .register_codec(
@@ -383,7 +417,8 @@ impl PeerLink {
             min_bps: MIN_BPS,
             max_bps: MAX_BPS,
         });
-        let registry = interceptors(&mut media, &bandwidth)?;
+        let retransmissions = Arc::new(AtomicU64::new(0));
+        let registry = interceptors(&mut media, &bandwidth, &retransmissions)?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
@@ -428,6 +463,7 @@ impl PeerLink {
             gathered,
             gathering: gathered_tx,
             bandwidth,
+            retransmissions,
             _relays: relays,
         })
     }
@@ -436,6 +472,11 @@ impl PeerLink {
     /// feedback.
     pub fn bandwidth(&self) -> &Bandwidth {
         &self.bandwidth
+    }
+
+    /// Video packets that arrived again on a stream of their own (RTX), so far.
+    pub fn retransmissions_received(&self) -> u64 {
+        self.retransmissions.load(Ordering::Relaxed)
     }
 
     /// Add a track we send.
