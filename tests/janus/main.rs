@@ -923,7 +923,6 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
     Ok(())
 }
 
-/// Write `frames` of the test pattern into a Y4M file (a camera for Chromium).
 /// The connection-quality hint: when a fifth of the media the server forwards is lost (nftables
 /// drops Janus's media packets at random), the receiver reports that participant's reception as
 /// poor, with the share of sound lost; when the loss ends, it reports good again.
