@@ -13,6 +13,7 @@
 
 mod bandwidth;
 mod feedback;
+mod inbound;
 mod rtx;
 mod sdp;
 pub mod turn;
@@ -54,6 +55,7 @@ use crate::MediaError;
 use crate::congestion::EstimatorConfig;
 use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
+use inbound::InboundOnly;
 
 /// RTP stream ids of simulcast layers, highest first (what janus.js names them).
 const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
@@ -358,7 +360,7 @@ fn interceptors(
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
         .with(
             rtx::SLOT,
-            rtx::UnwrapRtx::counting(Arc::clone(retransmissions)),
+            InboundOnly::new(rtx::UnwrapRtx::counting(Arc::clone(retransmissions))),
         )
         .with(
             Slot::NackGenerator,
@@ -372,7 +374,7 @@ fn interceptors(
             Slot::CongestionControl,
             CongestionControlBuilder::new(bandwidth.driver()).build(),
         )
-        .with(feedback::SLOT, feedback::DeliverFeedback::default()))
+        .with(feedback::SLOT, InboundOnly::new(feedback::DeliverFeedback)))
 }
 
 /// One WebRTC peer connection.

@@ -8,14 +8,13 @@
 //! receiver reports count it as lost. This interceptor sits just below the NACK generator and
 //! unwraps them there, so the packet counts as arrived for everything above it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
-use rtc::interceptor::{Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
+use rtc::interceptor::{Packet, Slot, StreamInfo, TaggedPacket};
+
+use super::inbound::Inbound;
 
 /// After the FEC decoder (6 000), before the NACK generator (7 000).
 pub(super) const SLOT: Slot = Slot::Custom(6_500);
@@ -34,8 +33,6 @@ pub(super) struct UnwrapRtx {
     streams: HashMap<u32, Repairs>,
     /// Retransmissions unwrapped, for the link's statistics.
     unwrapped: Arc<AtomicU64>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
 impl UnwrapRtx {
@@ -65,56 +62,19 @@ impl UnwrapRtx {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for UnwrapRtx {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+impl Inbound for UnwrapRtx {
+    fn read(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
         if let Packet::Rtp(packet) = &msg.message.packet
             && self.streams.contains_key(&packet.header.ssrc)
         {
-            match self.unwrap(packet.clone()) {
-                Some(unwrapped) => {
-                    if unwrapped.header.ssrc != packet.header.ssrc {
-                        self.unwrapped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    msg.message.packet = Packet::Rtp(unwrapped);
-                }
-                None => return Ok(()),
+            let unwrapped = self.unwrap(packet.clone())?;
+            if unwrapped.header.ssrc != packet.header.ssrc {
+                self.unwrapped.fetch_add(1, Ordering::Relaxed);
             }
+            msg.message.packet = Packet::Rtp(unwrapped);
         }
-        self.read.push_back(msg);
-        Ok(())
+        Some(msg)
     }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Self::Time> {
-        None
-    }
-}
-
-impl Interceptor for UnwrapRtx {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
 
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
         if let (Some(rtx), Some(rtx_payload_type)) = (info.ssrc_rtx, info.payload_type_rtx) {
@@ -141,6 +101,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use rtc::interceptor::AttributedPacket;
+    use std::time::Instant;
 
     const MEDIA: u32 = 0x1111;
     const RTX: u32 = 0x2222;
@@ -183,8 +144,7 @@ mod tests {
     }
 
     fn read(unwrap: &mut UnwrapRtx, packet: TaggedPacket) -> Option<rtc::rtp::Packet> {
-        unwrap.handle_read(packet).expect("read");
-        match unwrap.poll_read()?.message.packet {
+        match unwrap.read(packet)?.message.packet {
             Packet::Rtp(p) => Some(p),
             _ => None,
         }
