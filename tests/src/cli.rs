@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::desktop::cli_binary;
 use crate::process::{ChildGuard, wait_until};
-use crate::{Result, err};
+use crate::{Error, Result, err};
 
 /// A running `runde-cli`.
 pub struct CliClient {
@@ -64,8 +64,8 @@ impl CliClient {
         Self::spawn(&name.to_lowercase(), &args)
     }
 
-    /// Start `runde-cli <args>`; `name` labels it in failures. Its output is also written to
-    /// `<dir>/<name>.out` / `.err` when it is dropped.
+    /// Start `runde-cli <args>`; `name` labels it in failures, and in the files
+    /// [`save_output`](Self::save_output) writes.
     pub fn spawn(name: &str, args: &[&str]) -> Result<Self> {
         Self::spawn_with_env(name, args, &[])
     }
@@ -139,7 +139,7 @@ impl CliClient {
         what: impl Fn(&Value) -> bool,
     ) -> Result<Value> {
         let name = self.name.clone();
-        wait_until(&format!("{name}: {label}"), timeout, || {
+        let waited = wait_until(&format!("{name}: {label}"), timeout, || {
             if let Some(event) = self.events().into_iter().skip(skip).find(|e| what(e)) {
                 return Ok(Some(event));
             }
@@ -154,6 +154,21 @@ impl CliClient {
                 ));
             }
             Ok(None)
+        });
+        // A client that is still running but never got there says what it did meanwhile.
+        waited.map_err(|e| match self.exited() {
+            Ok(None) => {
+                let last = |lines: Vec<String>| {
+                    let from = lines.len().saturating_sub(8);
+                    lines[from..].to_vec()
+                };
+                Error(format!(
+                    "{e}; its last output: {:?}; its last log lines: {:?}",
+                    last(self.stdout()),
+                    last(self.stderr())
+                ))
+            }
+            _ => e,
         })
     }
 
