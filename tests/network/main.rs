@@ -673,7 +673,8 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     assert!(longest <= MAX_GAP_MS, "a gap of {longest:.0} ms");
     if lost == Lost::OnTheWayDown {
         // 5 % of about 13 s of 360p30 video (60–80 packets a second) is some 50 packets lost on
-        // the way to Bob, and Janus repairs only those it still holds: 34, 43, 48 and 52 came in four runs.
+        // the way to Bob, and Janus repairs only those it still holds: 34, 43, 48 and 52 came in
+        // four runs.
         assert!(rtx >= 10, "only {rtx} retransmissions came as RTX");
     }
     Ok(())
