@@ -578,22 +578,10 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     let wait = Duration::from_secs(20);
     let (y4m, times_file) = (dir.join("bob.y4m"), dir.join("bob-times.txt"));
     let (y4m_arg, times_arg) = (y4m.display().to_string(), times_file.display().to_string());
-    let join = |name: &str, media: &[&str]| -> Result<CliClient> {
-        let mut args = vec![
-            "join",
-            &link,
-            "--json",
-            "--name",
-            name,
-            "--password-file",
-            &pin,
-            "--duration",
-            "90",
-        ];
-        args.extend_from_slice(media);
-        // Debug rather than trace: tracing every packet in a debug build costs real time on
-        // two cores, and this test measures timing.
-        CliClient::spawn_with_env(&name.to_lowercase(), &args, &[("RUNDE_LOG", "debug")])
+    // Debug rather than trace: tracing every packet in a debug build costs real time on two
+    // cores, and this test measures timing.
+    let join = |name: &str, media: &[&str]| {
+        CliClient::join_with_env(&link, &pin, name, 90, media, &[("RUNDE_LOG", "debug")])
     };
     let mut alice = join(
         "Alice",

@@ -48,6 +48,18 @@ impl CliClient {
         seconds: u32,
         media: &[&str],
     ) -> Result<Self> {
+        Self::join_with_env(link, password_file, name, seconds, media, &[])
+    }
+
+    /// Like [`join`](Self::join), with extra environment variables.
+    pub fn join_with_env(
+        link: &str,
+        password_file: &str,
+        name: &str,
+        seconds: u32,
+        media: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let seconds = seconds.to_string();
         let mut args = vec![
             "join",
@@ -61,7 +73,7 @@ impl CliClient {
             &seconds,
         ];
         args.extend_from_slice(media);
-        Self::spawn(&name.to_lowercase(), &args)
+        Self::spawn_with_env(&name.to_lowercase(), &args, env)
     }
 
     /// Start `runde-cli <args>`; `name` labels it in failures, and in the files

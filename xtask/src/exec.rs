@@ -129,17 +129,16 @@ fn run_streaming_within(
     }
 }
 
-/// Print where every thread of `command` and what it started waits, then stop them all (deepest first,
-/// so that no test's helper outlives it). Returns how many were stopped.
+/// Print where every thread of `command` and what it started waits, then stop them all
+/// (children before parents, so that no test's helper outlives it). Returns how many were stopped.
 fn stop_stalled(command: u32, stall: Duration) -> usize {
     // The command itself too: a hung `cargo test` holds the test binary it waits for.
-    let mut descendants = vec![command];
-    descendants.extend(descendants_of(command));
+    let tree = process_tree(command);
     println!(
         "==> stuck: no output for {} s; where each process waits",
         stall.as_secs()
     );
-    for pid in &descendants {
+    for pid in &tree {
         let name = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
             .map(|c| c.replace('\0', " "))
             .unwrap_or_default();
@@ -161,56 +160,47 @@ fn stop_stalled(command: u32, stall: Duration) -> usize {
             Err(e) => println!("(gdb could not run: {e})"),
         }
     }
-    for pid in descendants.iter().rev() {
+    for pid in tree.iter().rev() {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
             .status();
     }
     // A killed process is gone once it is reaped or a zombie; look until then, for a while.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while descendants.iter().any(|pid| running(*pid)) && std::time::Instant::now() < deadline {
+    while tree.iter().any(|pid| running(*pid)) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    descendants.len()
+    tree.len()
+}
+
+/// A process's state letter and parent, from `/proc/PID/stat` ("pid (name) state ppid ...";
+/// the name may hold spaces and parentheses, so it is read from the last `)`).
+fn stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 /// Whether process `pid` exists and is not a zombie.
 fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            stat.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+    stat(pid).is_some_and(|(state, _)| state != 'Z')
 }
 
-/// The processes started by `root`, directly or further down, parents before children.
-fn descendants_of(root: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            // /proc/PID/stat: "pid (name) state ppid ..."; the name may hold spaces.
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok());
-            if let Some(ppid) = ppid {
-                parents.push((pid, ppid));
-            }
-        }
-    }
-    let mut found = vec![root];
+/// `root` and every process it started, directly or further down, parents before children.
+fn process_tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?.1)))
+        .collect();
+    let mut tree = vec![root];
     let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(
+    while let Some(&parent) = tree.get(i) {
+        tree.extend(
             parents
                 .iter()
                 .filter(|(_, p)| *p == parent)
@@ -218,8 +208,7 @@ fn descendants_of(root: u32) -> Vec<u32> {
         );
         i += 1;
     }
-    found.remove(0);
-    found
+    tree
 }
 
 /// Run a command quietly and return its stdout, or `None` if it cannot run or fails.

@@ -1355,8 +1355,7 @@ impl Call {
         if let Some(publisher) = self.publisher.take() {
             publisher.link.close().await;
         }
-        if let Some(subscriber) = self.subscriber.take() {
-            self.retransmissions_received += subscriber.retransmissions_received();
+        if let Some(subscriber) = self.take_subscriber() {
             subscriber.close().await;
         }
         let mut summary = match self.engine.take() {
@@ -1368,6 +1367,13 @@ impl Call {
         drop(self.devices.take());
         self.conn.close().await;
         summary
+    }
+
+    /// Take the subscription's connection away, keeping its count of retransmissions.
+    fn take_subscriber(&mut self) -> Option<PeerLink> {
+        let link = self.subscriber.take()?;
+        self.retransmissions_received += link.retransmissions_received();
+        Some(link)
     }
 
     fn on_device(&mut self, report: DeviceReport) {

@@ -122,9 +122,6 @@ enum Input {
     /// media again, once packets arrive anew.
     MediaAgain,
     Cue(Cue),
-    /// Stop after what came before: the output files are finished and the summary returned,
-    /// whether or not the tracks have ended.
-    Finish,
 }
 
 struct VideoRx {
@@ -220,8 +217,8 @@ pub(crate) struct Engine {
     inputs: mpsc::UnboundedSender<Input>,
     reports: mpsc::UnboundedReceiver<EngineReport>,
     task: JoinHandle<MediaSummary>,
-    /// The tasks reading each track, stopped when the engine finishes: a track whose
-    /// connection never reports its end must not keep them.
+    /// The tasks reading each track (each holds a sender of `inputs`), stopped when the engine
+    /// finishes: a track whose connection never reports its end must not keep it running.
     readers: std::sync::Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
@@ -328,7 +325,7 @@ impl Engine {
 
     /// Stop, finish the output files and say how it went.
     pub(crate) async fn finish(self) -> MediaSummary {
-        let _ = self.inputs.send(Input::Finish);
+        // The engine stops once every sender of its inputs is gone and what they sent is played.
         if let Ok(readers) = self.readers.lock() {
             readers.iter().for_each(tokio::task::AbortHandle::abort);
         }
@@ -427,7 +424,7 @@ async fn run(
     loop {
         tokio::select! {
             input = inputs.recv() => match input {
-                None | Some(Input::Finish) => break,
+                None => break,
                 Some(Input::Track { feed, kind, keyframes }) => {
                     let state = feeds.entry(feed).or_default();
                     match kind {

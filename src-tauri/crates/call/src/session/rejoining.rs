@@ -186,9 +186,7 @@ impl Call {
         }
         // Dropped peer connections close in the background.
         self.publisher = None;
-        if let Some(subscriber) = self.subscriber.take() {
-            self.retransmissions_received += subscriber.retransmissions_received();
-        }
+        self.take_subscriber();
         self.sources = None;
         self.feed_by_mid.clear();
         self.layers.forget_requests();

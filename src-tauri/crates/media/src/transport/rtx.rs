@@ -43,35 +43,33 @@ impl UnwrapRtx {
             ..Self::default()
         }
     }
+}
 
-    /// The packet as it was first sent, or `None` for an RTX packet without an OSN (padding a
-    /// sender uses to probe the path: nothing to repair). Other packets pass unchanged.
-    fn unwrap(&self, mut packet: rtc::rtp::Packet) -> Option<rtc::rtp::Packet> {
-        let Some(repairs) = self.streams.get(&packet.header.ssrc) else {
-            return Some(packet);
+impl Repairs {
+    /// Turn an RTX packet back into the packet as it was first sent; `false` when it carries
+    /// no OSN (padding a sender uses to probe the path: nothing to repair).
+    fn restore(&self, packet: &mut rtc::rtp::Packet) -> bool {
+        let Some(&[high, low]) = packet.payload.get(..2) else {
+            return false;
         };
-        if packet.header.payload_type != repairs.rtx_payload_type {
-            return Some(packet);
-        }
-        let osn = packet.payload.get(..2)?;
-        packet.header.sequence_number = u16::from_be_bytes([osn[0], osn[1]]);
-        packet.header.ssrc = repairs.ssrc;
-        packet.header.payload_type = repairs.payload_type;
+        packet.header.sequence_number = u16::from_be_bytes([high, low]);
+        packet.header.ssrc = self.ssrc;
+        packet.header.payload_type = self.payload_type;
         packet.payload = packet.payload.slice(2..);
-        Some(packet)
+        true
     }
 }
 
 impl Inbound for UnwrapRtx {
     fn read(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
-        if let Packet::Rtp(packet) = &msg.message.packet
-            && self.streams.contains_key(&packet.header.ssrc)
+        if let Packet::Rtp(packet) = &mut msg.message.packet
+            && let Some(repairs) = self.streams.get(&packet.header.ssrc)
+            && packet.header.payload_type == repairs.rtx_payload_type
         {
-            let unwrapped = self.unwrap(packet.clone())?;
-            if unwrapped.header.ssrc != packet.header.ssrc {
-                self.unwrapped.fetch_add(1, Ordering::Relaxed);
+            if !repairs.restore(packet) {
+                return None;
             }
-            msg.message.packet = Packet::Rtp(unwrapped);
+            self.unwrapped.fetch_add(1, Ordering::Relaxed);
         }
         Some(msg)
     }
