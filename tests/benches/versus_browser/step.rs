@@ -17,6 +17,8 @@ const WIDE: u32 = 2_500;
 const NARROW: u32 = 500;
 /// Speech is scored over this many seconds before the step down and right after it.
 const SCORED: f64 = 8.0;
+/// ...once as a whole, and once in pieces of this length, each aligned on its own.
+const PIECE: f64 = 2.0;
 
 /// What one sender did through the step.
 struct Outcome {
@@ -26,6 +28,9 @@ struct Outcome {
     recovered_s: Option<f64>,
     pesq_before: Option<f64>,
     pesq_after: Option<f64>,
+    /// The mean of the pieces' scores.
+    pieces_before: Option<f64>,
+    pieces_after: Option<f64>,
 }
 
 /// Phase lengths in seconds: wide, narrow, wide again.
@@ -87,8 +92,31 @@ fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
             None => Ok(None),
         }
     };
+    // WB-PESQ aligns the whole stretch once and takes a later change of delay (a jitter buffer
+    // that grew by 20 ms for the narrowed link's queue) as damage to everything after it, while
+    // a listener hears only the moment of the change. Scored in pieces, each aligned on its own,
+    // that moment counts in its piece and the steady delay after it does not.
+    let pieces = |from: f64, label: &str| -> Result<Option<f64>> {
+        let Some(whole) = piece(from) else {
+            return Ok(None);
+        };
+        let len = (PIECE * 48_000.0) as usize;
+        let mut scores = Vec::new();
+        for (i, p) in whole.chunks_exact(len).enumerate() {
+            scores.push(pesq_piece(
+                setup,
+                &sent,
+                p,
+                &format!("step-{name}-{label}-{i}"),
+            )?);
+        }
+        println!("  {name}: WB-PESQ of the {PIECE} s pieces {label} the step: {scores:.2?}");
+        Ok((!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64))
+    };
     let pesq_before = score(down - SCORED, "before")?;
     let pesq_after = score(down + 0.5, "after")?;
+    let pieces_before = pieces(down - SCORED, "before")?;
+    let pieces_after = pieces(down + 0.5, "after")?;
     Ok(Outcome {
         before_kbps,
         narrow_kbps,
@@ -96,6 +124,8 @@ fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
         recovered_s,
         pesq_before,
         pesq_after,
+        pieces_before,
+        pieces_after,
     })
 }
 
@@ -185,6 +215,20 @@ pub fn bottleneck_step(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         "WB-PESQ, 8 s from the step",
         ours.pesq_after,
         theirs.pesq_after,
+        "",
+        Better::Higher,
+    );
+    row(
+        "WB-PESQ in 2 s pieces each aligned, mean, 8 s before the step",
+        ours.pieces_before,
+        theirs.pieces_before,
+        "",
+        Better::Higher,
+    );
+    row(
+        "WB-PESQ in 2 s pieces each aligned, mean, 8 s from the step",
+        ours.pieces_after,
+        theirs.pieces_after,
         "",
         Better::Higher,
     );

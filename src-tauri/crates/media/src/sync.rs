@@ -91,7 +91,7 @@ pub struct AvSync {
     video: RtpClock,
     /// Local play time minus sender capture time for audio, smoothed, in ms.
     audio_offset_ms: Option<f64>,
-    /// How much audio the jitter buffer holds, smoothed, in ms.
+    /// The delay the jitter buffer adds, smoothed, in ms.
     audio_buffered_ms: f64,
     /// The audio delay lip sync wants (0: none).
     goal_ms: f64,
@@ -142,7 +142,8 @@ impl AvSync {
     }
 
     /// Audio with RTP timestamp `rtp` reaches the listener at local time `play_ms` (the pull
-    /// time plus the output latency); the jitter buffer holds `buffered_ms` of audio.
+    /// time plus the output latency); the jitter buffer adds `buffered_ms` of delay, in the terms
+    /// of its minimum delay ([`crate::jitter::AudioJitterBuffer::delay_ms`]).
     pub fn on_audio_played(&mut self, rtp: u32, play_ms: u64, buffered_ms: u64) {
         let Some(captured) = self.audio.sender_time_ms(rtp) else {
             return;

@@ -161,7 +161,7 @@ fn receive(arrivals: BTreeMap<(u64, u64), Arrival>, lip_sync: bool) -> Outcome {
             }
             if let Some(next) = jitter.playout_timestamp() {
                 let playing = next.wrapping_sub(FRAME_10MS as u32);
-                sync.on_audio_played(playing, now, jitter.level_ms());
+                sync.on_audio_played(playing, now, jitter.delay_ms());
                 let captured = f64::from(playing.wrapping_sub(AUDIO_RTP_START)) / 48.0;
                 hearing = Some((captured, now));
             }

@@ -131,12 +131,14 @@ fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, Str
     if seed == SEEDS[0] {
         let s = jb.stats();
         println!(
-            "    {percent:>2} % loss: lost {}, FEC-recovered {}, concealed {} ms, target {} ms, mean delay {:.0} ms",
+            "    {percent:>2} % loss: lost {}, FEC-recovered {}, concealed {} ms, target {} ms, mean delay {:.0} ms, removed {} inserted {}",
             s.packets_lost,
             s.fec_recovered,
             s.concealed_samples / 48,
             s.target_delay_ms,
-            s.mean_emitted_delay_ms()
+            s.mean_emitted_delay_ms(),
+            s.removed_samples / 48,
+            s.inserted_samples / 48
         );
     }
     Ok(out)

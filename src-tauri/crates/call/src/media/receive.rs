@@ -17,7 +17,7 @@ const QUALITY_TICKS: u32 = 200;
 use runde_media::audio::mixer::Mixer;
 use runde_media::audio::{AudioSink, FRAME_10MS, WavSink};
 use runde_media::codec::vp8::Vp8Decoder;
-use runde_media::jitter::{AudioJitterBuffer, PullKind};
+use runde_media::jitter::{AudioJitterBuffer, JitterStats, PullKind};
 use runde_media::rtp::Unwrapper;
 use runde_media::rtp::keyframe::KeyframeRequests;
 use runde_media::rtp::vp8::{AssemblerOutput, FrameAssembler};
@@ -158,6 +158,8 @@ struct Feed {
     failures_in_a_row: u32,
     /// Frames that did not decrypt (dropped, never decoded).
     undecryptable: u64,
+    /// The audio buffer's counters at the last once-a-second debug line, and when it is due.
+    audio_traced: (u64, JitterStats),
 }
 
 /// This many frames in a row that do not decrypt make a participant "cannot decrypt" (a single
@@ -638,7 +640,9 @@ fn play(
         let Some(jitter) = &mut state.audio else {
             continue;
         };
-        jitter.set_min_delay_ms(state.sync.audio_min_delay_ms());
+        if std::env::var_os("HACK_NO_SYNC").is_none() {
+            jitter.set_min_delay_ms(state.sync.audio_min_delay_ms());
+        }
         let mut frame = vec![0.0; FRAME_10MS];
         let Ok(kind) = jitter.pull(now_ms, &mut frame) else {
             continue;
@@ -647,7 +651,7 @@ fn play(
             let playing = next.wrapping_sub(FRAME_10MS as u32);
             state
                 .sync
-                .on_audio_played(playing, now_ms, jitter.level_ms());
+                .on_audio_played(playing, now_ms, jitter.delay_ms());
         }
         if kind == PullKind::Decoded && !state.first_audio {
             state.first_audio = true;
@@ -656,6 +660,7 @@ fn play(
                 kind: TrackKind::Audio,
             });
         }
+        trace_audio_buffer(*feed, state, now_ms);
         frames.push((*feed, frame));
     }
     let inputs: Vec<(u64, &[f32])> = frames.iter().map(|(f, s)| (*f, s.as_slice())).collect();
@@ -694,6 +699,34 @@ fn play(
         }
         write_video(outputs, *feed, picture, now_ms);
     }
+}
+
+/// Once a second, at debug level: how the feed's audio buffer adapted (what it concealed, dropped
+/// and inserted, its target and lip sync's floor). Speech quality under a changing network is
+/// judged from these lines.
+fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
+    let (Some(jitter), (due_ms, last)) = (&state.audio, state.audio_traced) else {
+        return;
+    };
+    if now_ms < due_ms || !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let now = jitter.stats();
+    let ms = |samples: u64| samples / 48;
+    tracing::debug!(
+        feed,
+        level_ms = jitter.level_ms(),
+        delay_ms = jitter.delay_ms(),
+        target_ms = now.target_delay_ms,
+        lip_sync_floor_ms = state.sync.audio_min_delay_ms(),
+        concealed_ms = ms(now.concealed_samples.saturating_sub(last.concealed_samples)),
+        removed_ms = ms(now.removed_samples.saturating_sub(last.removed_samples)),
+        inserted_ms = ms(now.inserted_samples.saturating_sub(last.inserted_samples)),
+        lost = now.packets_lost.saturating_sub(last.packets_lost),
+        late = now.packets_late.saturating_sub(last.packets_late),
+        "audio buffer"
+    );
+    state.audio_traced = (now_ms + 1000, now);
 }
 
 /// Everyone's picture goes to the screen; the first participant with video goes into the Y4M

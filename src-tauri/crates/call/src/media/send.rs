@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use runde_e2ee::{FrameEncryptor, FrameKind, KeyChain};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
-use runde_media::codec::opus::{OpusConfig, OpusEncoder};
+use runde_media::codec::opus::{OpusConfig, OpusEncoder, fec_for_loss};
 use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
 use runde_media::pacer::{PACING_FACTOR, Pacer};
 use runde_media::rtp::random_start;
@@ -475,7 +475,7 @@ async fn send_audio(
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let mut after_gap = true;
     let mut failures = 0u32;
-    let mut packets = 0u32;
+    let mut loss = LossFollower::default();
     loop {
         ticker.tick().await;
         let packet_ts = timestamp;
@@ -501,7 +501,7 @@ async fn send_audio(
         match track.send(payload, packet_ts, after_gap).await {
             Ok(()) => {
                 after_gap = false;
-                follow_loss(&track, &mut encoder, &mut packets);
+                loss.follow(&track, &mut encoder);
             }
             Err(e) => {
                 failures += 1;
@@ -525,7 +525,7 @@ async fn send_captured(
     let mut pcm = Vec::with_capacity(FRAME_20MS);
     let mut timestamp = random_start();
     let mut after_gap = true;
-    let mut packets = 0u32;
+    let mut loss = LossFollower::default();
     while let Some(frame) = frames.recv().await {
         pcm.extend_from_slice(&frame);
         if pcm.len() < FRAME_20MS {
@@ -548,7 +548,7 @@ async fn send_captured(
             Some(payload) => {
                 after_gap = track.send(payload, packet_ts, after_gap).await.is_err();
                 if !after_gap {
-                    follow_loss(&track, &mut encoder, &mut packets);
+                    loss.follow(&track, &mut encoder);
                 }
             }
             None => after_gap = true,
@@ -645,17 +645,34 @@ fn pace_bps(estimate: Option<u32>) -> u32 {
     (f64::from(estimate.unwrap_or(UNKNOWN_PACE_BPS)) * PACING_FACTOR) as u32
 }
 
-/// Tell the Opus encoder the loss the server reports on what we send, so it spends bits on
+/// Tells the Opus encoder the loss the server reports on what we send, so it spends bits on
 /// in-band redundancy (FEC) when packets are lost and none when they are not.
-fn follow_loss(track: &LocalTrack, encoder: &mut OpusEncoder, packets: &mut u32) {
-    *packets += 1;
-    if !packets.is_multiple_of(LOSS_UPDATE_PACKETS) {
-        return;
-    }
-    if let Some(loss) = track.bandwidth().loss()
-        && encoder.set_measured_loss(loss).is_err()
-    {
-        tracing::debug!("the audio encoder refused the measured loss");
+#[derive(Default)]
+struct LossFollower {
+    packets: u32,
+    /// The FEC setting last given to the encoder (`None`: off).
+    fec: Option<u8>,
+}
+
+impl LossFollower {
+    /// One audio packet was sent; every [`LOSS_UPDATE_PACKETS`] the encoder is told the loss.
+    fn follow(&mut self, track: &LocalTrack, encoder: &mut OpusEncoder) {
+        self.packets += 1;
+        if !self.packets.is_multiple_of(LOSS_UPDATE_PACKETS) {
+            return;
+        }
+        let Some(loss) = track.bandwidth().loss() else {
+            return;
+        };
+        if encoder.set_measured_loss(loss).is_err() {
+            tracing::debug!("the audio encoder refused the measured loss");
+            return;
+        }
+        let fec = fec_for_loss(loss);
+        if fec != self.fec {
+            tracing::debug!(loss, fec_for_percent = ?fec, "audio redundancy (in-band FEC) changed");
+            self.fec = fec;
+        }
     }
 }
 

@@ -5,13 +5,18 @@
 //! clock, sleeps or spawns.
 //!
 //! - **Target delay follows measured jitter**: the 95th percentile of each packet's delay over the
-//!   fastest recent packet, plus a small margin, never below one packet (20 ms).
+//!   fastest recent packet, plus a small margin, never below one packet (20 ms). A target the
+//!   network needed is held for 10 s and then released slowly, so that a queue's swings grow the
+//!   delay once instead of shrinking and growing it again with each swing.
+//! - **The delay it steers** is how long after its earliest possible arrival audio plays, not the
+//!   amount queued: a packet that is late, but within the target, changes nothing.
 //! - **Playout follows RTP timestamps**, so DTX pauses stay pauses.
 //! - **Loss**: a missing packet is rebuilt from the next packet's in-band FEC when it carries it,
 //!   otherwise concealed by Opus PLC. An empty buffer is bridged by PLC without skipping ahead, so
 //!   the delay grows when the network needs it.
-//! - **Shrinking** the delay drops 10 ms of near-silence (or, when far too late, any audio);
-//!   **growing** it inserts 10 ms of silence in a quiet moment.
+//! - **Shrinking** the delay drops 10 ms of a pause (or, when far too late, any audio);
+//!   **growing** it inserts 10 ms of silence in a pause. A pause is 100 ms of near-silence, not
+//!   the closure of a consonant within a word.
 //! - Counters in the spirit of WebRTC's `getStats()` ([`JitterStats`]).
 
 mod delay;
@@ -28,6 +33,17 @@ use delay::DelayEstimator;
 const PER_MS: u64 = 48;
 /// Frames quieter than this may be dropped or stretched unnoticed, in dBFS.
 const QUIET_DBFS: f64 = -55.0;
+/// Near-silence this long is a pause between words or phrases, where silence can be inserted
+/// unnoticed (stop consonants hold the mouth closed for up to about 100 ms).
+const PAUSE_MS: u64 = 100;
+/// The delay is brought down in the next pause once it is this much above the target.
+const SHRINK_ABOVE_MS: f64 = 30.0;
+/// So much above the target, speech is dropped too, without waiting for a pause. A single stall
+/// of the network (a queue filling at once) leaves the delay it caused well below this: it is
+/// given back in the next pause, not by cutting into the words that were waited for.
+const DROP_ABOVE_MS: f64 = 250.0;
+/// Half of a 20 ms packet: how much more a buffer holds, on average, than the delay it adds.
+const HALF_PACKET_MS: f64 = 10.0;
 /// Never hold more than this much audio; older packets are dropped.
 const MAX_BUFFER_MS: u64 = 2000;
 /// The most delay lip sync may add to audio.
@@ -107,11 +123,14 @@ pub struct AudioJitterBuffer {
     last_duration: u64,
     /// Whether the last decoded packet was near-silent (the sender may be in DTX).
     last_was_quiet: bool,
+    /// For how long what was played has been near-silent, in ms.
+    played_quiet_ms: u64,
     delay: DelayEstimator,
     /// A floor for the target delay set from outside (lip sync asks for more when video lags).
     min_delay_ms: u64,
-    /// The buffer level, smoothed over about ten pulls, in ms.
-    smoothed_level_ms: f64,
+    /// How far playout runs behind media time ([`Self::playout_lag_ms`]), smoothed over about
+    /// ten pulls, in ms.
+    smoothed_lag_ms: f64,
     /// No delay changes before this time, so that the last one can take effect.
     settle_until_ms: u64,
     scratch: Vec<f32>,
@@ -133,9 +152,10 @@ impl AudioJitterBuffer {
             out_origin: VecDeque::new(),
             last_duration: 960,
             last_was_quiet: false,
+            played_quiet_ms: 0,
             delay: DelayEstimator::default(),
             min_delay_ms: 0,
-            smoothed_level_ms: 0.0,
+            smoothed_lag_ms: 0.0,
             settle_until_ms: 0,
             scratch: vec![0.0; 5760],
             stats: JitterStats::default(),
@@ -187,8 +207,8 @@ impl AudioJitterBuffer {
             self.stats.packets_duplicated += 1;
             return;
         }
-        self.delay.on_packet(now_ms, ts / PER_MS);
         self.delay.set_fec_in_stream(carries_fec(payload));
+        self.delay.on_packet(now_ms, ts / PER_MS);
         self.stats.packets_received += 1;
         self.packets.insert(
             seq,
@@ -214,6 +234,17 @@ impl AudioJitterBuffer {
         (queued + ahead) / PER_MS
     }
 
+    /// The delay the buffer adds, in the terms of its target (what [`Self::set_min_delay_ms`]
+    /// asks for): how long after its earliest possible arrival audio plays, plus half a packet.
+    /// This is what the buffer steers, so it is what lip sync should count as buffered: a
+    /// request for more is met exactly, not by whatever amount happens to be queued.
+    pub fn delay_ms(&self) -> u64 {
+        if !self.started {
+            return 0;
+        }
+        (self.smoothed_lag_ms - self.delay.fastest_ms() as f64 + HALF_PACKET_MS).max(0.0) as u64
+    }
+
     /// Fill `out` (10 ms, 480 samples) for the playout clock at `now_ms`.
     pub fn pull(&mut self, now_ms: u64, out: &mut [f32]) -> Result<PullKind, MediaError> {
         if !self.started {
@@ -224,6 +255,7 @@ impl AudioJitterBuffer {
                 return Ok(PullKind::Buffering);
             }
             self.started = true;
+            self.smoothed_lag_ms = self.playout_lag_ms(now_ms);
         }
         let concealed_before = self.stats.concealed_samples;
         while self.out.len() < out.len() {
@@ -231,6 +263,11 @@ impl AudioJitterBuffer {
         }
         self.adapt_delay(now_ms, out.len())?;
         self.emit(now_ms, out);
+        self.played_quiet_ms = if is_quiet(out.iter()) {
+            self.played_quiet_ms + out.len() as u64 / PER_MS
+        } else {
+            0
+        };
         Ok(if self.stats.concealed_samples > concealed_before {
             PullKind::Concealed
         } else {
@@ -270,19 +307,21 @@ impl AudioJitterBuffer {
             return Ok(());
         }
         let duration = (first_ts - self.next_ts).min(self.last_duration);
-        if seq == next_seq + 1 && duration == self.last_duration && fec_capable {
-            // Exactly one packet is missing and the next one carries its redundancy.
+        if seq == next_seq + 1 && fec_capable {
+            // Exactly one packet is missing and the next one carries its redundancy. When part
+            // of its time was already concealed (an underrun), only the rest is played.
             let payload = self
                 .packets
                 .get(&seq)
                 .map(|p| p.payload.clone())
                 .unwrap_or_default();
-            let n = self
-                .decoder
-                .recover(&payload, &mut self.scratch[..duration as usize])?;
+            let whole = self.last_duration as usize;
+            let n = self.decoder.recover(&payload, &mut self.scratch[..whole])?;
+            let rest = (duration as usize).min(n);
+            self.scratch.copy_within(n - rest..n, 0);
             self.stats.fec_recovered += 1;
-            self.stats.concealed_samples += n as u64;
-            self.push_decoded(n, None);
+            self.stats.concealed_samples += rest as u64;
+            self.push_decoded(rest, None);
         } else if !overdue {
             // It may still come (reordering, jitter): wait, without moving the timeline.
             return self.conceal(FRAME_10MS);
@@ -350,37 +389,52 @@ impl AudioJitterBuffer {
         self.out_origin.push_back((n, None));
     }
 
-    /// Drop or insert 10 ms, in quiet moments, to bring the level towards the target. The level
-    /// swings by a packet between pulls, so decisions use its smoothed value, and after each
-    /// change the buffer gets time to settle.
+    /// How far playout runs behind media time at `now_ms` (local time minus the media time of
+    /// the audio about to play; the two clocks differ by a constant).
+    fn playout_lag_ms(&self, now_ms: u64) -> f64 {
+        let position = self.next_ts.saturating_sub(self.out.len() as u64);
+        now_ms as f64 - (position / PER_MS) as f64
+    }
+
+    /// Drop or insert 10 ms, in pauses, to bring the delay the buffer adds towards the target.
+    ///
+    /// That delay is how long after its earliest possible arrival (as fast as the fastest recent
+    /// packet) audio is played. Unlike the amount buffered, it does not swing with each packet's
+    /// own lateness: a packet that is late, but within what the target covers, changes nothing,
+    /// and the buffer stretches or shrinks only when the target itself moves. After each change
+    /// the buffer gets time to settle.
     fn adapt_delay(&mut self, now_ms: u64, frame: usize) -> Result<(), MediaError> {
-        if self.packets.is_empty() && self.last_was_quiet {
-            // A pause (DTX): the level says nothing about the network now.
-            return Ok(());
-        }
-        let level = self.level_ms() as f64;
-        self.smoothed_level_ms += (level - self.smoothed_level_ms) * 0.1;
+        // In a pause the sender sends nothing (DTX) and playout keeps time with silence: the lag
+        // stays what it was, and a pause is the best place to change it.
+        let lag = self.playout_lag_ms(now_ms);
+        self.smoothed_lag_ms += (lag - self.smoothed_lag_ms) * 0.1;
         if now_ms < self.settle_until_ms {
             return Ok(());
         }
-        let target = self.target_ms() as f64;
-        let smoothed = self.smoothed_level_ms;
+        // Smoothed on its own clock, the lag does not jump when the fastest packet changes (a
+        // queue that stays full becomes the new baseline); the target moves with it exactly.
+        let delay = self.smoothed_lag_ms - self.delay.fastest_ms() as f64;
+        // The target is an amount to hold, counted to the end of the newest packet; a buffer
+        // that plays audio this long after its arrival holds on average half a packet more.
+        let target = self.target_ms() as f64 - HALF_PACKET_MS;
         let quiet = is_quiet(self.out.range(..frame));
+        // Silence is inserted only in a pause, not in the closure of a consonant within a word.
+        let pause = quiet && self.played_quiet_ms >= PAUSE_MS;
         let step = (frame as u64 / PER_MS) as f64;
-        if (smoothed > target + 30.0 && quiet) || smoothed > target + 120.0 {
+        if (delay > target + SHRINK_ABOVE_MS && pause) || delay > target + DROP_ABOVE_MS {
             self.discard_front(frame);
             self.stats.removed_samples += frame as u64;
             while self.out.len() < frame {
                 self.produce(now_ms)?;
             }
-            self.smoothed_level_ms -= step;
-        } else if smoothed + 5.0 < target && quiet {
+            self.smoothed_lag_ms -= step;
+        } else if delay + 5.0 < target && pause {
             for _ in 0..frame {
                 self.out.push_front(0.0);
             }
             self.out_origin.push_front((frame, None));
             self.stats.inserted_samples += frame as u64;
-            self.smoothed_level_ms += step;
+            self.smoothed_lag_ms += step;
         } else {
             return Ok(());
         }
