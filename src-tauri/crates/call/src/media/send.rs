@@ -20,6 +20,7 @@ use runde_media::video::camera::CameraQuality;
 use runde_media::video::convert::scale_i420;
 use runde_media::video::ivf::IvfSource;
 use runde_media::video::ladder::VideoPlan;
+use runde_media::video::load::EncodeLoad;
 use runde_media::video::simulcast::{SimulcastLadder, layer_count};
 use runde_media::video::{TestPattern, VideoInput, Y4mSource};
 use tokio::sync::{mpsc, oneshot};
@@ -33,8 +34,10 @@ use crate::UserError;
 const VIDEO_PAYLOAD: usize = 1100;
 /// Cameras are asked for this many frames per second.
 const CAMERA_FPS: u32 = 30;
-/// ... and this size (`CameraQuality::P360`).
-const CAMERA_SIZE: (u32, u32) = (640, 360);
+/// ... and this size: 720p, sent as three layers (180p, 360p, 720p). A computer that cannot
+/// encode that in time drops the biggest layer ([`EncodeLoad`]); a camera that only has smaller
+/// pictures sends what it has.
+const CAMERA_QUALITY: CameraQuality = CameraQuality::P720;
 /// What video is paced at before the server has reported on what we send (bit/s, before the
 /// pacing factor): the encoder's default bitrate with room for keyframes.
 const UNKNOWN_PACE_BPS: u32 = 1_000_000;
@@ -105,7 +108,7 @@ impl Sources {
         };
         let mut source = VideoInput::off();
         // The size the picture starts at: it decides how many layers are offered.
-        let mut size = CAMERA_SIZE;
+        let mut size = CAMERA_QUALITY.size();
         let fps = match video_in {
             VideoIn::Off => None,
             VideoIn::Pattern { width, height, fps } => {
@@ -125,7 +128,7 @@ impl Sources {
             VideoIn::Camera(_) if video_off => Some(CAMERA_FPS),
             VideoIn::Camera(id) => {
                 source
-                    .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                    .switch_camera(id.as_deref(), CAMERA_QUALITY, CAMERA_FPS)
                     .map_err(media_failed)?;
                 Some(CAMERA_FPS)
             }
@@ -800,7 +803,7 @@ impl VideoLoop {
             self.released = false;
             match self
                 .source
-                .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                .switch_camera(id.as_deref(), CAMERA_QUALITY, CAMERA_FPS)
             {
                 Ok(()) => self.want_keyframes(),
                 Err(e) => {
@@ -830,7 +833,7 @@ impl VideoLoop {
             }
             let result = self
                 .source
-                .switch_camera(id.as_deref(), CameraQuality::P360, CAMERA_FPS)
+                .switch_camera(id.as_deref(), CAMERA_QUALITY, CAMERA_FPS)
                 .map_err(media_failed);
             if result.is_ok() {
                 self.want_keyframes();
@@ -911,6 +914,7 @@ impl VideoLoop {
             // All layers of one picture carry the same timestamp: a server switching between
             // them keeps the picture's timing.
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
+            let mut work = EncodeWork::default();
             for (i, plan) in plans.into_iter().enumerate() {
                 let Some(plan) = plan else {
                     // Skipped: the budget does not carry this layer now, fewer frames, or the
@@ -920,14 +924,26 @@ impl VideoLoop {
                     }
                     continue;
                 };
-                if !self.send_layer(i, &mut encoders[i], &mut adapt, &frame, &plan, timestamp) {
+                let sent = self.send_layer(
+                    i,
+                    &mut encoders[i],
+                    &mut adapt,
+                    &frame,
+                    &plan,
+                    timestamp,
+                    &mut work,
+                );
+                if !sent {
                     return;
                 }
             }
+            adapt.follow_load(start.elapsed(), &work, interval);
         }
     }
 
     /// Scale, encode and send one layer's picture. `false` when video cannot go on (no encoder).
+    /// The time scaling and encoding took goes into `work`.
+    #[allow(clippy::too_many_arguments)]
     fn send_layer(
         &mut self,
         i: usize,
@@ -936,7 +952,9 @@ impl VideoLoop {
         frame: &runde_media::video::I420Frame,
         plan: &VideoPlan,
         timestamp: u32,
+        work: &mut EncodeWork,
     ) -> bool {
+        let began = Instant::now();
         let scaled;
         let frame = if (plan.width, plan.height) == (frame.width(), frame.height()) {
             frame
@@ -972,7 +990,10 @@ impl VideoLoop {
         if self.keyframes[i].swap(false, Ordering::Relaxed) {
             encoder.request_keyframe();
         }
-        let Ok(encoded) = encoder.encode(frame) else {
+        let encoded = encoder.encode(frame);
+        work.busy += began.elapsed();
+        work.pixels += u64::from(plan.width) * u64::from(plan.height);
+        let Ok(encoded) = encoded else {
             return true;
         };
         for picture in encoded {
@@ -990,12 +1011,22 @@ impl VideoLoop {
     }
 }
 
+/// What encoding one source picture took, over all its layers.
+#[derive(Default)]
+struct EncodeWork {
+    /// Scaling and encoding (not waiting for the pacer).
+    busy: Duration,
+    /// Pixels encoded.
+    pixels: u64,
+}
+
 /// How the video thread follows the bandwidth estimate: the simulcast ladder picks each layer's
 /// size, frame rate and bitrate (or pauses it); the pacer spreads the packets of all layers; a
-/// picture is skipped while the pacer is behind.
+/// picture is skipped while the pacer is behind. How long encoding takes limits the layers too.
 struct Adaptation {
     layers: usize,
     ladder: Option<SimulcastLadder>,
+    load: EncodeLoad,
     pacer: Pacer,
     /// Source frames seen, for sending every n-th.
     frames: u64,
@@ -1008,9 +1039,51 @@ impl Adaptation {
         Self {
             layers: layers.max(1),
             ladder: None,
+            load: EncodeLoad::new(layers),
             pacer: Pacer::new(pace_bps(None)),
             frames: 0,
             last: Vec::new(),
+        }
+    }
+
+    /// One source picture took `work`; pictures come every `interval`. When encoding takes too
+    /// long, the biggest layer goes; when there is room for it again, it may come back.
+    fn follow_load(&mut self, elapsed: Duration, work: &EncodeWork, interval: Duration) {
+        let Some(ladder) = &mut self.ladder else {
+            return;
+        };
+        // The work with one more layer than allowed now, over the work done now.
+        let with_next: u64 = (0..=self.load.allowed().min(ladder.layers() - 1))
+            .map(|i| {
+                let (w, h) = ladder.size(i);
+                u64::from(w) * u64::from(h)
+            })
+            .sum();
+        let factor = if work.pixels == 0 {
+            f64::INFINITY
+        } else {
+            with_next as f64 / work.pixels as f64
+        };
+        let usage = self.load.usage();
+        if self.frames.is_multiple_of(300) {
+            tracing::debug!(
+                share_of_frame_time = usage.map(|u| format!("{:.0} %", u * 100.0)),
+                layers = self.load.allowed(),
+                "encoding load"
+            );
+        }
+        if let Some(layers) = self.load.on_frame(
+            elapsed.as_millis() as u64,
+            work.busy.as_micros() as u64,
+            interval.as_micros() as u64,
+            factor,
+        ) {
+            ladder.set_affordable(layers);
+            tracing::info!(
+                layers,
+                share_of_frame_time = usage.map(|u| format!("{:.0} %", u * 100.0)),
+                "encoding decides how many picture sizes are sent"
+            );
         }
     }
 

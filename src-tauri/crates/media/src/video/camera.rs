@@ -88,7 +88,8 @@ pub struct Camera {
 const FRAME_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Camera {
-    /// Open a camera (the first one for `None`) at about this size and frame rate.
+    /// Open a camera (the first one for `None`) at about this size and frame rate. A camera
+    /// that has only smaller pictures sends those.
     pub fn open(id: Option<&str>, quality: CameraQuality, fps: u32) -> Result<Self, MediaError> {
         let cameras = list_cameras()?;
         let info = match id {
@@ -181,10 +182,19 @@ impl Device {
             .open_stream()
             .map_err(|e| unavailable(&info.name, e))?;
         tracing::info!(camera = %info.name, format = %inner.camera_format(), "camera open");
+        // A bigger picture is scaled down to the size asked for; a smaller one is sent as it
+        // is (scaling it up costs work and shows nothing more).
+        let res = inner.camera_format().resolution();
+        let own = (res.width() & !1, res.height() & !1);
+        let size = if own.0 * own.1 < w * h && own.0 > 0 && own.1 > 0 {
+            own
+        } else {
+            (w, h)
+        };
         Ok(Self {
             inner,
             name: info.name.clone(),
-            size: (w, h),
+            size,
             started: Instant::now(),
         })
     }

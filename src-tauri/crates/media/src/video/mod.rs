@@ -7,6 +7,7 @@ mod frame;
 mod input;
 pub mod ivf;
 pub mod ladder;
+pub mod load;
 mod pattern;
 mod playout;
 pub mod simulcast;

@@ -52,6 +52,9 @@ pub struct SimulcastLadder {
     upper_on: usize,
     /// Since when the budget has carried the next layer with margin.
     up_since: Option<u64>,
+    /// How many layers encoding can afford ([`super::load::EncodeLoad`]); the rest stay off
+    /// whatever the budget.
+    affordable: usize,
 }
 
 impl SimulcastLadder {
@@ -65,6 +68,7 @@ impl SimulcastLadder {
             base: VideoLadder::new(1, 1),
             upper_on: 0,
             up_since: None,
+            affordable: layers,
         };
         ladder.reset_base();
         ladder
@@ -90,6 +94,18 @@ impl SimulcastLadder {
         }
     }
 
+    /// At most this many layers (the smallest first) are sent, whatever the budget: encoding
+    /// the others takes more than this computer has. Bigger layers that are on go off at the
+    /// next plan.
+    pub fn set_affordable(&mut self, layers: usize) {
+        self.affordable = layers.clamp(1, self.layers);
+    }
+
+    /// How many layers may be on: those the track has and encoding can afford.
+    fn usable(&self) -> usize {
+        self.layers.min(self.affordable)
+    }
+
     /// Layer `i`'s full size (0: the smallest).
     pub fn size(&self, i: usize) -> (u32, u32) {
         halve(
@@ -112,7 +128,7 @@ impl SimulcastLadder {
     /// What the highest layer that is on may spend beyond what it needs: enough that the
     /// estimate can grow to the next layer's threshold.
     fn headroom(&self, top: usize) -> u32 {
-        if top + 1 >= self.layers {
+        if top + 1 >= self.usable() {
             return 0;
         }
         let below: u32 = (0..top).map(|j| target_bps(self.pixels(j))).sum();
@@ -153,13 +169,13 @@ impl SimulcastLadder {
     /// Switch upper layers off at once when the budget no longer carries them, and on one at a
     /// time after it has carried the next one with margin for a while.
     fn follow_budget(&mut self, now_ms: u64, video: u32) {
-        self.upper_on = self.upper_on.min(self.layers - 1);
+        self.upper_on = self.upper_on.min(self.usable() - 1);
         while self.upper_on > 0 && video < self.needed(self.upper_on) {
             self.upper_on -= 1;
             self.up_since = None;
         }
         let next = self.upper_on + 1;
-        if next < self.layers && f64::from(video) >= f64::from(self.needed(next)) * UP_MARGIN {
+        if next < self.usable() && f64::from(video) >= f64::from(self.needed(next)) * UP_MARGIN {
             let since = *self.up_since.get_or_insert(now_ms);
             if now_ms.saturating_sub(since) >= UP_AFTER_MS {
                 self.upper_on = next;
@@ -330,5 +346,22 @@ mod tests {
         let plans = ladder.plan(12_000, 3_000_000);
         assert_eq!(plans[2].width, 640);
         assert_eq!(plans[0].width, 160);
+    }
+
+    #[test]
+    fn layers_that_encoding_cannot_afford_stay_off_whatever_the_budget() {
+        let mut ladder = SimulcastLadder::new(1280, 720, 3);
+        let t = settle(&mut ladder, 0, 10, 3_000_000);
+        assert_eq!(sending(&ladder.plan(t, 3_000_000)).len(), 3);
+        ladder.set_affordable(2);
+        let plans = ladder.plan(t + 100, 3_000_000);
+        assert_eq!(sending(&plans), vec![(320, 180), (640, 360)]);
+        assert!(plans[2].paused);
+        let t = settle(&mut ladder, t + 100, 10, 3_000_000);
+        assert_eq!(sending(&ladder.plan(t, 3_000_000)).len(), 2);
+        // Affordable again: it comes on the usual way, after the budget carried it a while.
+        ladder.set_affordable(3);
+        let t = settle(&mut ladder, t, 5, 3_000_000);
+        assert_eq!(sending(&ladder.plan(t, 3_000_000)).len(), 3);
     }
 }
