@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use runde_e2ee::{FrameEncryptor, FrameKind, KeyChain};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
-use runde_media::codec::opus::{OpusConfig, OpusEncoder, fec_for_loss};
+use runde_media::codec::opus::{OpusConfig, OpusEncoder, SteadyLoss, fec_for_loss};
 use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
 use runde_media::pacer::{PACING_FACTOR, Pacer};
 use runde_media::rtp::random_start;
@@ -648,11 +648,13 @@ fn pace_bps(estimate: Option<u32>) -> u32 {
     (f64::from(estimate.unwrap_or(UNKNOWN_PACE_BPS)) * PACING_FACTOR) as u32
 }
 
-/// Tells the Opus encoder the loss the server reports on what we send, so it spends bits on
-/// in-band redundancy (FEC) when packets are lost and none when they are not.
+/// Tells the Opus encoder the steady loss ([`SteadyLoss`]) the server reports on what we send,
+/// so it spends bits on in-band redundancy (FEC) when packets keep being lost and none when they
+/// are not.
 #[derive(Default)]
 struct LossFollower {
     packets: u32,
+    steady: SteadyLoss,
     /// The FEC setting last given to the encoder (`None`: off).
     fec: Option<u8>,
 }
@@ -664,16 +666,22 @@ impl LossFollower {
         if !self.packets.is_multiple_of(LOSS_UPDATE_PACKETS) {
             return;
         }
-        let Some(loss) = track.bandwidth().loss() else {
+        let Some(measured) = track.bandwidth().loss() else {
             return;
         };
+        let loss = self.steady.push(measured);
         if encoder.set_measured_loss(loss).is_err() {
             tracing::debug!("the audio encoder refused the measured loss");
             return;
         }
         let fec = fec_for_loss(loss);
         if fec != self.fec {
-            tracing::debug!(loss, fec_for_percent = ?fec, "audio redundancy (in-band FEC) changed");
+            tracing::debug!(
+                measured,
+                steady = loss,
+                fec_for_percent = ?fec,
+                "audio redundancy (in-band FEC) changed"
+            );
             self.fec = fec;
         }
     }

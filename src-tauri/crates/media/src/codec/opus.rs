@@ -91,6 +91,28 @@ pub fn fec_for_loss(loss: f32) -> Option<u8> {
     (percent >= 1).then_some(percent.min(30))
 }
 
+/// The loss to protect speech against, from the loss measured once a second: the median of the
+/// last three measurements. Redundancy costs quality (WB-PESQ 4.01 → 3.80 on clean speech at
+/// 32 kbit/s) and pays from about 1 % of steady loss on; a single second of heavy loss is
+/// usually our own overshoot when the link narrowed, over before redundancy could help, and
+/// should not make the next seconds sound worse. Loss in two of three seconds is steady.
+#[derive(Debug, Clone, Default)]
+pub struct SteadyLoss {
+    /// The last three measurements (none yet counts as no loss).
+    last: [f32; 3],
+}
+
+impl SteadyLoss {
+    /// One second's loss fraction (0..=1); the steady loss after it.
+    pub fn push(&mut self, loss: f32) -> f32 {
+        self.last.rotate_left(1);
+        self.last[2] = loss.clamp(0.0, 1.0);
+        let mut sorted = self.last;
+        sorted.sort_by(f32::total_cmp);
+        sorted[1]
+    }
+}
+
 /// An owned libopus encoder state.
 struct RawEncoder(NonNull<ffi::OpusEncoder>);
 
@@ -331,6 +353,34 @@ mod tests {
     use super::*;
     use crate::audio::{AudioSource, Silence, Tone};
     use crate::measure::{align, rms_dbfs};
+
+    #[test]
+    fn a_single_second_of_heavy_loss_adds_no_redundancy_and_steady_loss_does() {
+        let mut steady = SteadyLoss::default();
+        // The link narrowed: one second of 60 % loss, then none.
+        let seconds: Vec<f32> = [0.0, 0.0, 0.6, 0.0, 0.0]
+            .into_iter()
+            .map(|l| steady.push(l))
+            .collect();
+        assert!(
+            seconds.iter().all(|l| fec_for_loss(*l).is_none()),
+            "{seconds:?}"
+        );
+        // Random loss of about 3 %, seen in most seconds: protected from the second such second.
+        let seconds: Vec<f32> = [0.03, 0.02, 0.0, 0.04, 0.03]
+            .into_iter()
+            .map(|l| steady.push(l))
+            .collect();
+        assert_eq!(fec_for_loss(seconds[0]), None);
+        assert!(
+            seconds[1..].iter().all(|l| fec_for_loss(*l).is_some()),
+            "{seconds:?}"
+        );
+        // The first measurement alone never switches it on; two do, at the smaller.
+        let mut fresh = SteadyLoss::default();
+        assert_eq!(fresh.push(0.5), 0.0);
+        assert_eq!(fresh.push(0.1), 0.1);
+    }
 
     fn tone(seconds: f32) -> Vec<f32> {
         let mut t = Tone::new(440.0, 0.4);
