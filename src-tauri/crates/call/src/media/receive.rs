@@ -640,9 +640,7 @@ fn play(
         let Some(jitter) = &mut state.audio else {
             continue;
         };
-        if std::env::var_os("HACK_NO_SYNC").is_none() {
-            jitter.set_min_delay_ms(state.sync.audio_min_delay_ms());
-        }
+        jitter.set_min_delay_ms(state.sync.audio_min_delay_ms());
         let mut frame = vec![0.0; FRAME_10MS];
         let Ok(kind) = jitter.pull(now_ms, &mut frame) else {
             continue;
