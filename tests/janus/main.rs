@@ -914,11 +914,7 @@ fn two_clients_exchange_audio_and_video() -> Result<()> {
     let median = gaps[gaps.len() / 2];
     println!("Bob's frames were shown a median {median} ms apart");
     assert!((20.0..=50.0).contains(&median), "median gap {median} ms");
-    let stats = bob
-        .events()
-        .into_iter()
-        .find(|e| e["event"] == "stats")
-        .ok_or_else(|| err("bob", "no stats"))?;
+    let stats = bob.stats()?;
     println!("Bob's receive statistics: {stats}");
     Ok(())
 }
@@ -997,11 +993,7 @@ fn each_viewer_gets_the_layer_that_fits_its_tile() -> Result<()> {
     for client in [&mut small, &mut large] {
         client.wait_exit(Duration::from_secs(60))?;
         client.save_output(&dir);
-        let stats = client
-            .events()
-            .into_iter()
-            .find(|e| e["event"] == "stats")
-            .ok_or_else(|| err("viewer", "no statistics at the end"))?;
+        let stats = client.stats()?;
         let alice_stats = stats["participants"]
             .as_array()
             .and_then(|p| p.first())

@@ -621,11 +621,7 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
         client.save_output(&dir);
     }
     watched?;
-    let stats = bob
-        .events()
-        .into_iter()
-        .find(|e| e["event"] == "stats")
-        .ok_or_else(|| err("bob", "no stats"))?;
+    let stats = bob.stats()?;
     println!("Bob's receive statistics: {stats}");
 
     let times: Vec<f64> = std::fs::read_to_string(&times_file)

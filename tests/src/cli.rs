@@ -132,6 +132,14 @@ impl CliClient {
             .collect()
     }
 
+    /// The call's statistics, printed when it ends (`stats`).
+    pub fn stats(&self) -> Result<Value> {
+        self.events()
+            .into_iter()
+            .find(|e| e["event"] == "stats")
+            .ok_or_else(|| err(&self.name, "no statistics at the end"))
+    }
+
     /// Wait until an event matching `what` was printed, and return it.
     pub fn wait_event(
         &mut self,

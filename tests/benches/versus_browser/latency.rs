@@ -108,7 +108,7 @@ fn runde_pair(
         client.interrupt()?;
         client.wait_exit(wait)?;
     }
-    if let Some(stats) = receiver.events().iter().find(|e| e["event"] == "stats") {
+    if let Ok(stats) = receiver.stats() {
         println!("Runde's receiver at the end: {}", stats["participants"]);
     }
     for line in receiver

@@ -131,7 +131,7 @@ fn through_link(speech: &[f32], percent: u32, seed: u32) -> Result<Vec<f32>, Str
     if seed == SEEDS[0] {
         let s = jb.stats();
         println!(
-            "    {percent:>2} % loss: lost {}, FEC-recovered {}, concealed {} ms, target {} ms, mean delay {:.0} ms, removed {} inserted {}",
+            "    {percent:>2} % loss: lost {}, FEC-recovered {}, concealed {} ms, target {} ms, mean delay {:.0} ms, removed {} ms, inserted {} ms",
             s.packets_lost,
             s.fec_recovered,
             s.concealed_samples / 48,

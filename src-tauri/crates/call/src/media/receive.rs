@@ -703,12 +703,13 @@ fn play(
 /// and inserted, its target and lip sync's floor). Speech quality under a changing network is
 /// judged from these lines.
 fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
-    let (Some(jitter), (due_ms, last)) = (&state.audio, state.audio_traced) else {
-        return;
-    };
-    if now_ms < due_ms || !tracing::enabled!(tracing::Level::DEBUG) {
+    let (due_ms, last) = &state.audio_traced;
+    if now_ms < *due_ms || !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
+    let Some(jitter) = &state.audio else {
+        return;
+    };
     let now = jitter.stats();
     let ms = |samples: u64| samples / 48;
     tracing::debug!(

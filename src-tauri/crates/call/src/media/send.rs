@@ -922,7 +922,6 @@ impl VideoLoop {
             // All layers of one picture carry the same timestamp: a server switching between
             // them keeps the picture's timing.
             let timestamp = ts_base.wrapping_add((start.elapsed().as_micros() * 9 / 100) as u32);
-            let mut work = EncodeWork::default();
             for (i, plan) in plans.into_iter().enumerate() {
                 let Some(plan) = plan else {
                     // Skipped: the budget does not carry this layer now, fewer frames, or the
@@ -932,26 +931,16 @@ impl VideoLoop {
                     }
                     continue;
                 };
-                let sent = self.send_layer(
-                    i,
-                    &mut encoders[i],
-                    &mut adapt,
-                    &frame,
-                    &plan,
-                    timestamp,
-                    &mut work,
-                );
-                if !sent {
+                if !self.send_layer(i, &mut encoders[i], &mut adapt, &frame, &plan, timestamp) {
                     return;
                 }
             }
-            adapt.follow_load(start.elapsed(), &work, interval);
+            adapt.follow_load(start.elapsed(), interval);
         }
     }
 
     /// Scale, encode and send one layer's picture. `false` when video cannot go on (no encoder).
-    /// The time scaling and encoding took goes into `work`.
-    #[allow(clippy::too_many_arguments)]
+    /// The time scaling and encoding took goes into `adapt`'s work for this picture.
     fn send_layer(
         &mut self,
         i: usize,
@@ -960,7 +949,6 @@ impl VideoLoop {
         frame: &runde_media::video::I420Frame,
         plan: &VideoPlan,
         timestamp: u32,
-        work: &mut EncodeWork,
     ) -> bool {
         let began = Instant::now();
         let scaled;
@@ -999,8 +987,8 @@ impl VideoLoop {
             encoder.request_keyframe();
         }
         let encoded = encoder.encode(frame);
-        work.busy += began.elapsed();
-        work.pixels += u64::from(plan.width) * u64::from(plan.height);
+        adapt.work.busy += began.elapsed();
+        adapt.work.pixels += u64::from(plan.width) * u64::from(plan.height);
         let Ok(encoded) = encoded else {
             return true;
         };
@@ -1035,6 +1023,8 @@ struct Adaptation {
     layers: usize,
     ladder: Option<SimulcastLadder>,
     load: EncodeLoad,
+    /// What encoding the current source picture has taken so far.
+    work: EncodeWork,
     pacer: Pacer,
     /// Source frames seen, for sending every n-th.
     frames: u64,
@@ -1048,15 +1038,18 @@ impl Adaptation {
             layers: layers.max(1),
             ladder: None,
             load: EncodeLoad::new(layers),
+            work: EncodeWork::default(),
             pacer: Pacer::new(pace_bps(None)),
             frames: 0,
             last: Vec::new(),
         }
     }
 
-    /// One source picture took `work`; pictures come every `interval`. When encoding takes too
-    /// long, the biggest layer goes; when there is room for it again, it may come back.
-    fn follow_load(&mut self, elapsed: Duration, work: &EncodeWork, interval: Duration) {
+    /// The source picture's layers are done (their work is in `work`, taken here); pictures come
+    /// every `interval`. When encoding takes too long, the biggest layer goes; when there is room
+    /// for it again, it may come back.
+    fn follow_load(&mut self, elapsed: Duration, interval: Duration) {
+        let work = std::mem::take(&mut self.work);
         let Some(ladder) = &mut self.ladder else {
             return;
         };

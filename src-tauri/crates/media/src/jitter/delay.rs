@@ -110,10 +110,11 @@ impl DelayEstimator {
     /// slowly after that.
     pub(super) fn target_ms(&self) -> u64 {
         match self.held {
-            Some((held, _)) => (held - self.window.fastest()).clamp(0, CEILING_MS as i64) as u64,
+            Some((held, _)) => {
+                (held - self.window.fastest()).clamp(FLOOR_MS as i64, CEILING_MS as i64) as u64
+            }
             None => self.needed_ms(),
         }
-        .clamp(FLOOR_MS, CEILING_MS)
     }
 
     /// The delay the network needs now: the 95th percentile of lateness plus one packet, plus

@@ -242,7 +242,16 @@ impl AudioJitterBuffer {
         if !self.started {
             return 0;
         }
-        (self.smoothed_lag_ms - self.delay.fastest_ms() as f64 + HALF_PACKET_MS).max(0.0) as u64
+        self.steered_delay_ms().max(0.0) as u64
+    }
+
+    /// [`Self::delay_ms`] unrounded. The lag is smoothed on its own clock, so it does not jump
+    /// when the fastest packet changes (a queue that stays full becomes the new baseline), and
+    /// the target moves with that baseline exactly. The target is an amount to hold, counted to
+    /// the end of the newest packet; a buffer that plays audio this long after its arrival holds
+    /// on average half a packet more.
+    fn steered_delay_ms(&self) -> f64 {
+        self.smoothed_lag_ms - self.delay.fastest_ms() as f64 + HALF_PACKET_MS
     }
 
     /// Fill `out` (10 ms, 480 samples) for the playout clock at `now_ms`.
@@ -411,12 +420,8 @@ impl AudioJitterBuffer {
         if now_ms < self.settle_until_ms {
             return Ok(());
         }
-        // Smoothed on its own clock, the lag does not jump when the fastest packet changes (a
-        // queue that stays full becomes the new baseline); the target moves with it exactly.
-        let delay = self.smoothed_lag_ms - self.delay.fastest_ms() as f64;
-        // The target is an amount to hold, counted to the end of the newest packet; a buffer
-        // that plays audio this long after its arrival holds on average half a packet more.
-        let target = self.target_ms() as f64 - HALF_PACKET_MS;
+        let delay = self.steered_delay_ms();
+        let target = self.target_ms() as f64;
         let quiet = is_quiet(self.out.range(..frame));
         // Silence is inserted only in a pause, not in the closure of a consonant within a word.
         let pause = quiet && self.played_quiet_ms >= PAUSE_MS;

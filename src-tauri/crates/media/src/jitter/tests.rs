@@ -40,7 +40,16 @@ fn encode(signal: &[f32], loss_hint: f32) -> Vec<Packet> {
 }
 
 /// Deliver packets by arrival time and pull every 10 ms until `until_ms`.
-fn play(mut packets: Vec<Packet>, until_ms: u64) -> (Vec<f32>, JitterStats) {
+fn play(packets: Vec<Packet>, until_ms: u64) -> (Vec<f32>, JitterStats) {
+    play_watching(packets, until_ms, |_, _| {})
+}
+
+/// [`play`], showing the buffer to `watch` after each pull.
+fn play_watching(
+    mut packets: Vec<Packet>,
+    until_ms: u64,
+    mut watch: impl FnMut(u64, &AudioJitterBuffer),
+) -> (Vec<f32>, JitterStats) {
     packets.sort_by_key(|p| p.arrival_ms);
     let mut jb = AudioJitterBuffer::new().expect("jitter buffer");
     let mut out = Vec::new();
@@ -52,6 +61,7 @@ fn play(mut packets: Vec<Packet>, until_ms: u64) -> (Vec<f32>, JitterStats) {
             jb.insert(p.seq, p.ts, &p.payload, p.arrival_ms);
         }
         jb.pull(now, &mut frame).expect("pull");
+        watch(now, &jb);
         out.extend_from_slice(&frame);
         now += 10;
     }
@@ -182,21 +192,13 @@ fn a_queue_that_fills_at_once_grows_the_delay_once_and_keeps_it() {
         state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         p.arrival_ms += 50 + u64::from((state >> 16) % 31);
     }
-    packets.sort_by_key(|p| p.arrival_ms);
-    let mut jb = AudioJitterBuffer::new().expect("jitter buffer");
-    let mut frame = vec![0.0; FRAME_10MS];
-    let mut pending = packets.into_iter().peekable();
     let mut settled = None;
-    for now in (1000..17_000).step_by(10) {
-        while let Some(p) = pending.next_if(|p| p.arrival_ms <= now) {
-            jb.insert(p.seq, p.ts, &p.payload, p.arrival_ms);
-        }
-        jb.pull(now, &mut frame).expect("pull");
+    let (_, end) = play_watching(packets, 17_000, |now, jb| {
         if now == 8000 {
             settled = Some(jb.stats());
         }
-    }
-    let (settled, end) = (settled.expect("8 s passed"), jb.stats());
+    });
+    let settled = settled.expect("8 s passed");
     // Growing took at most the 80 ms the queue added, in stretches and concealment.
     let grown = (settled.inserted_samples + settled.concealed_samples) / 48;
     assert!(grown <= 80, "grew by {grown} ms: {settled:?}");
