@@ -242,6 +242,24 @@ fn vp8_rows() {
         us(t),
         String::new(),
     );
+    let t = time(100, || {
+        black_box(scale_i420(&frame720, 1066, 600).unwrap());
+    });
+    row(
+        "Scale I420 1280×720 → 1066×600 (a large tile, for display)",
+        "frame",
+        us(t),
+        String::new(),
+    );
+    let t = time(100, || {
+        black_box(scale_i420(&frame720, 320, 180).unwrap());
+    });
+    row(
+        "Scale I420 1280×720 → 320×180 (bilinear)",
+        "frame",
+        us(t),
+        String::new(),
+    );
     let frame360 = scale_i420(&frame720, 640, 360).unwrap();
     let mut rgba = Vec::new();
     let t = time(200, || {
