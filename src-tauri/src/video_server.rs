@@ -7,17 +7,21 @@
 //! the app's own. Nothing listens on any other address.
 //!
 //! Protocol. The page says which tiles it shows and how large they are on screen (in device
-//! pixels), and acknowledges each picture once drawn:
-//! `{"tiles":[{"id":"123","width":320,"height":180}]}` · `{"drawn":"123"}`.
+//! pixels), acknowledges each picture once drawn, and says when a tile was drawn twice between two
+//! screen refreshes (the earlier picture never reached the screen):
+//! `{"tiles":[{"id":"123","width":320,"height":180}]}` · `{"drawn":"123"}` · `{"skipped":"123"}`.
 //! The server sends one binary message per picture, scaled down to the tile in Rust and converted
 //! to RGBA: a 16-byte header (`b"RNDV"`, width u16 LE, height u16 LE, id length u8, 7 reserved
 //! bytes), the id, padding to a multiple of 4, then width × height × 4 bytes.
 //!
-//! Back-pressure: at most one picture per tile is on its way; until the page acknowledges it, the
-//! screen keeps only the newest picture for that tile (older ones are counted as replaced). A
-//! slow page therefore sees fewer, current pictures, never a growing queue.
+//! Back-pressure: at most [`IN_FLIGHT_PER_TILE`] pictures per tile are on their way; until the
+//! page acknowledges one, the screen keeps only the newest picture for that tile (older ones are
+//! counted as replaced). A slow page therefore sees fewer, current pictures, never a growing
+//! queue. Two, not one: with one, the next picture is converted and carried only after the page
+//! has drawn the last and said so, and that round trip, not the work, limits the rate when the
+//! machine is busy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
@@ -35,6 +39,9 @@ const ALLOWED_ORIGINS: &[&str] = &[
     "https://tauri.localhost",
     "http://localhost:5173",
 ];
+
+/// Pictures per tile sent and not yet acknowledged as drawn: one being drawn, one on its way.
+const IN_FLIGHT_PER_TILE: u32 = 2;
 
 /// Where the page finds the video.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +71,10 @@ pub(crate) struct TileStats {
     /// Pictures the page drew.
     #[cfg_attr(test, ts(type = "number"))]
     pub drawn: u64,
+    /// Of the pictures drawn, those the next one overwrote before the screen refreshed: never
+    /// seen.
+    #[cfg_attr(test, ts(type = "number"))]
+    pub skipped: u64,
     /// The last picture's size as received, before it was scaled to the tile (the simulcast
     /// layer the server forwards); 0 × 0 before any.
     pub received_width: u32,
@@ -76,6 +87,7 @@ pub(crate) struct TileStats {
 enum PageMessage {
     Tiles { tiles: Vec<TileSize> },
     Drawn { drawn: String },
+    Skipped { skipped: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +114,7 @@ pub(crate) struct VideoServer {
 struct TileCounts {
     sent: u64,
     drawn: u64,
+    skipped: u64,
     received: (u32, u32),
 }
 
@@ -197,6 +210,7 @@ impl VideoServer {
                     replaced: c.replaced,
                     sent: t.sent,
                     drawn: t.drawn,
+                    skipped: t.skipped,
                     received_width: t.received.0,
                     received_height: t.received.1,
                 }
@@ -242,6 +256,18 @@ fn header(id: &str, width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// The page acknowledged a picture of tile `id`: one fewer on its way. False for an
+/// acknowledgement of nothing sent (a page reloaded mid-way, or a confused one).
+fn landed(in_flight: &mut BTreeMap<String, u32>, id: &str) -> bool {
+    match in_flight.get_mut(id) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 async fn serve(
     socket: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
     screen: VideoScreen,
@@ -250,15 +276,11 @@ async fn serve(
 ) {
     let (mut tx, mut rx) = socket.split();
     let mut tiles: TileSizes = BTreeMap::new();
-    let mut in_flight: BTreeSet<String> = BTreeSet::new();
-    let count = |id: &str, sent: u64, drawn: u64, received: Option<(u32, u32)>| {
+    // Per tile: pictures sent and not yet acknowledged.
+    let mut in_flight: BTreeMap<String, u32> = BTreeMap::new();
+    let count = |id: &str, update: &dyn Fn(&mut TileCounts)| {
         if let Ok(mut c) = counts.lock() {
-            let entry = c.entry(id.to_owned()).or_default();
-            entry.sent += sent;
-            entry.drawn += drawn;
-            if let Some(size) = received {
-                entry.received = size;
-            }
+            update(c.entry(id.to_owned()).or_default());
         }
     };
     loop {
@@ -270,7 +292,7 @@ async fn serve(
                             .into_iter()
                             .map(|t| (t.id, (t.width.clamp(2, 3840), t.height.clamp(2, 2160))))
                             .collect();
-                        in_flight.retain(|id| tiles.contains_key(id));
+                        in_flight.retain(|id, _| tiles.contains_key(id));
                         tile_sizes.send_if_modified(|old| {
                             let changed = *old != tiles;
                             if changed {
@@ -279,9 +301,14 @@ async fn serve(
                             changed
                         });
                     }
-                    Ok(PageMessage::Drawn { drawn }) => {
-                        if in_flight.remove(&drawn) {
-                            count(&drawn, 0, 1, None);
+                    Ok(PageMessage::Drawn { drawn: id }) => {
+                        if landed(&mut in_flight, &id) {
+                            count(&id, &|c| c.drawn += 1);
+                        }
+                    }
+                    Ok(PageMessage::Skipped { skipped: id }) => {
+                        if tiles.contains_key(&id) {
+                            count(&id, &|c| c.skipped += 1);
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "a video message was not understood"),
@@ -291,22 +318,30 @@ async fn serve(
             },
             () = screen.changed() => {}
         }
-        let frames = screen.take(|id| tiles.contains_key(id) && !in_flight.contains(id));
+        let frames = screen.take(|id| {
+            tiles.contains_key(id) && in_flight.get(id).copied().unwrap_or(0) < IN_FLIGHT_PER_TILE
+        });
         for frame in frames {
             let Some(&(max_w, max_h)) = tiles.get(&frame.participant) else {
                 continue;
             };
-            let mut rgba = Vec::new();
-            let Ok((w, h)) = frame.to_rgba_fitting(max_w, max_h, &mut rgba) else {
-                continue;
-            };
+            let (w, h) = frame.size_fitting(max_w, max_h);
             let mut message = header(&frame.participant, w, h);
-            message.extend_from_slice(&rgba);
+            if frame
+                .append_rgba_fitting(max_w, max_h, &mut message)
+                .is_err()
+            {
+                continue;
+            }
             if tx.send(Message::Binary(message.into())).await.is_err() {
                 return;
             }
-            in_flight.insert(frame.participant.clone());
-            count(&frame.participant, 1, 0, Some(frame.size()));
+            *in_flight.entry(frame.participant.clone()).or_default() += 1;
+            let received = frame.size();
+            count(&frame.participant, &|c| {
+                c.sent += 1;
+                c.received = received;
+            });
         }
     }
 }
@@ -324,6 +359,32 @@ mod tests {
         assert_eq!(h[8], 5);
         assert_eq!(&h[16..21], b"12345");
         assert_eq!(h.len() % 4, 0);
+    }
+
+    #[test]
+    fn an_acknowledgement_frees_one_place_and_only_for_what_was_sent() {
+        let mut in_flight = BTreeMap::from([("7".to_owned(), 2)]);
+        assert!(landed(&mut in_flight, "7"));
+        assert!(landed(&mut in_flight, "7"));
+        assert!(!landed(&mut in_flight, "7"), "both places are free already");
+        assert!(!landed(&mut in_flight, "8"), "nothing was sent for 8");
+        assert_eq!(in_flight.get("7"), Some(&0));
+    }
+
+    #[test]
+    fn the_page_says_drawn_skipped_or_which_tiles() {
+        let parse = |s: &str| serde_json::from_str::<PageMessage>(s).ok();
+        assert!(
+            matches!(parse(r#"{"drawn":"7"}"#), Some(PageMessage::Drawn { drawn }) if drawn == "7")
+        );
+        assert!(
+            matches!(parse(r#"{"skipped":"7"}"#), Some(PageMessage::Skipped { skipped }) if skipped == "7")
+        );
+        assert!(matches!(
+            parse(r#"{"tiles":[{"id":"7","width":320,"height":180}]}"#),
+            Some(PageMessage::Tiles { tiles }) if tiles.len() == 1
+        ));
+        assert!(parse(r#"{"drawn":7}"#).is_none(), "an id is a string");
     }
 
     #[test]

@@ -440,7 +440,12 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
     println!("video per tile: {stats}");
     let tile = &stats[0];
     assert!(tile["drawn"].as_u64().unwrap_or(0) >= 25, "{stats}");
-    assert!(tile["sent"].as_u64() >= tile["drawn"].as_u64(), "{stats}");
+    let field = |name: &str| tile[name].as_u64().unwrap_or(0);
+    assert!(field("sent") >= field("drawn"), "{stats}");
+    assert!(field("drawn") >= field("skipped"), "{stats}");
+    // One picture in the canvas per screen refresh: on an idle machine 30 pictures a second
+    // never come two to a refresh.
+    assert!(field("skipped") * 10 <= field("drawn"), "{stats}");
     // Bob sends his 360p picture at 180p too (simulcast). His tile is large: the app asks for
     // 360p.
     let bob_arrives_at = |height: u64| -> runde_e2e::Result<Option<()>> {

@@ -3,7 +3,8 @@
 //! sent as they are, so that ten senders fit on a small machine beside the app. For each scenario, after a warm-up, it measures
 //! over a fixed window the CPU of the app and everything it started (the WebKit processes
 //! included), its memory (PSS), and per tile the pictures playout handed over, sent to the page,
-//! drawn there, and replaced before sending (back-pressure). Prints numbers; asserts nothing.
+//! drawn there, replaced before sending (back-pressure), and drawn over before the screen
+//! refreshed (never seen). Prints numbers; asserts nothing.
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
 use std::time::{Duration, Instant};
@@ -100,7 +101,7 @@ fn main() -> Result<()> {
         scenarios.retain(|s| s.senders.len() == only);
     }
     println!(
-        "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced (frames per s) | rest of the machine: Janus, senders, idle (% of one core) |"
+        "| scenario | tiles | app CPU (% of one core, all processes) | per tile | app PSS (MiB) | per tile: shown / sent / drawn / replaced / drawn over before the screen refreshed (frames per s) | rest of the machine: Janus, senders, idle (% of one core) |"
     );
     println!("|---|---|---|---|---|---|---|");
     for scenario in &scenarios {
@@ -322,11 +323,12 @@ fn run(
                         String::new()
                     };
                     format!(
-                        "{:.0}/{:.0}/{:.0}/{:.0}{size}",
+                        "{:.0}/{:.0}/{:.0}/{:.0}/{:.1}{size}",
                         rate(t, "shown"),
                         rate(t, "sent"),
                         rate(t, "drawn"),
-                        rate(t, "replaced")
+                        rate(t, "replaced"),
+                        rate(t, "skipped")
                     )
                 })
                 .collect()

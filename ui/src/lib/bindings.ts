@@ -511,6 +511,11 @@ sent: number,
  */
 drawn: number, 
 /**
+ * Pictures the page received but did not draw: a newer one came before the screen's next
+ * refresh.
+ */
+skipped: number, 
+/**
  * The last picture's size as received, before it was scaled to the tile (the simulcast
  * layer the server forwards); 0 × 0 before any.
  */

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { parseFrame } from "./video";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { parseFrame, VideoClient, type DrawnCanvas } from "./video";
 
 function frame(id: string, width: number, height: number, extra = 0): ArrayBuffer {
   const idBytes = new TextEncoder().encode(id);
@@ -31,5 +31,53 @@ describe("parseFrame", () => {
     new Uint8Array(bad)[0] = 0;
     expect(parseFrame(bad)).toBeNull();
     expect(parseFrame(frame("1", 0, 2))).toBeNull();
+  });
+});
+
+/** A WebSocket that records what the page sends and lets the test deliver messages. */
+class FakeSocket {
+  static last: FakeSocket | null = null;
+  sent: string[] = [];
+  binaryType = "";
+  onopen: (() => void) | null = null;
+  onmessage: ((message: { data: unknown }) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.last = this;
+  }
+  send(text: string): void {
+    this.sent.push(text);
+  }
+  close(): void {}
+}
+
+describe("VideoClient", () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("acknowledges every drawn picture and reports one drawn over before the screen refreshed", () => {
+    const refreshes: FrameRequestCallback[] = [];
+    vi.stubGlobal("WebSocket", FakeSocket);
+    vi.stubGlobal("requestAnimationFrame", (callback: FrameRequestCallback) => refreshes.push(callback));
+    const client = new VideoClient("ws://127.0.0.1:1/video/key");
+    const socket = FakeSocket.last;
+    if (!socket) throw new Error("no socket");
+    socket.onopen?.();
+    const canvas: DrawnCanvas = document.createElement("canvas");
+    client.attach("7", canvas);
+    const deliver = () => socket.onmessage?.({ data: frame("7", 4, 2) });
+    socket.sent = [];
+
+    deliver();
+    deliver(); // before the screen refreshed: the first picture was never seen
+    expect(socket.sent).toEqual([`{"drawn":"7"}`, `{"skipped":"7"}`, `{"drawn":"7"}`]);
+    expect(refreshes.length).toBe(1);
+
+    refreshes.shift()?.(0);
+    socket.sent = [];
+    deliver();
+    // A refresh came between: nothing lost.
+    expect(socket.sent).toEqual([`{"drawn":"7"}`]);
+    expect(canvas.drawnFrames).toBe(3);
+    expect([canvas.width, canvas.height]).toEqual([4, 2]);
+    client.close();
   });
 });

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use runde_media::video::I420Frame;
-use runde_media::video::convert::{i420_to_rgba, scale_i420};
+use runde_media::video::convert::{append_rgba, scale_i420};
 use serde::Serialize;
 
 use crate::UserError;
@@ -151,23 +151,30 @@ impl ScreenFrame {
         self.frame.timestamp_us
     }
 
+    /// The size [`append_rgba_fitting`](Self::append_rgba_fitting) gives the picture for a tile
+    /// of `max_width` × `max_height`.
+    pub fn size_fitting(&self, max_width: u32, max_height: u32) -> (u32, u32) {
+        fit(self.size(), (max_width, max_height))
+    }
+
     /// The picture as RGBA, scaled down to fit `max_width` × `max_height` with its aspect ratio
-    /// (never up: a larger tile is filled by the drawer). Returns the size written into `out`.
-    pub fn to_rgba_fitting(
+    /// (never up: a larger tile is filled by the drawer), written after what `out` holds.
+    /// Returns the size written.
+    pub fn append_rgba_fitting(
         &self,
         max_width: u32,
         max_height: u32,
         out: &mut Vec<u8>,
     ) -> Result<(u32, u32), UserError> {
-        let (width, height) = fit(self.size(), (max_width, max_height));
+        let (width, height) = self.size_fitting(max_width, max_height);
         let failed = |e: runde_media::MediaError| UserError::MediaFailed {
             detail: e.to_string(),
         };
         if (width, height) == self.size() {
-            i420_to_rgba(&self.frame, out).map_err(failed)?;
+            append_rgba(&self.frame, out).map_err(failed)?;
         } else {
             let scaled = scale_i420(&self.frame, width, height).map_err(failed)?;
-            i420_to_rgba(&scaled, out).map_err(failed)?;
+            append_rgba(&scaled, out).map_err(failed)?;
         }
         Ok((width, height))
     }
@@ -234,11 +241,14 @@ mod tests {
         assert_eq!(fit((640, 360), (0, 0)), (2, 2));
         let screen = VideoScreen::new();
         screen.show("1", frame(640, 360));
-        let mut rgba = Vec::new();
+        let mut message = b"head".to_vec();
         let taken = screen.take(|_| true);
-        let size = taken[0].to_rgba_fitting(160, 160, &mut rgba)?;
+        assert_eq!(taken[0].size_fitting(160, 160), (160, 90));
+        let size = taken[0].append_rgba_fitting(160, 160, &mut message)?;
         assert_eq!(size, (160, 90));
-        assert_eq!(rgba.len(), 160 * 90 * 4);
+        assert_eq!(message.len(), 4 + 160 * 90 * 4);
+        assert_eq!(&message[..4], b"head", "what was there stays");
+        assert_eq!(&message[4..8], &[0, 0, 0, 255], "black, opaque");
         Ok(())
     }
 
