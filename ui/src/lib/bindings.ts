@@ -511,8 +511,8 @@ sent: number,
  */
 drawn: number, 
 /**
- * Pictures the page received but did not draw: a newer one came before the screen's next
- * refresh.
+ * Of the pictures drawn, those the next one overwrote before the screen refreshed: never
+ * seen.
  */
 skipped: number, 
 /**
