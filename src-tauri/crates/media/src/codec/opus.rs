@@ -92,24 +92,27 @@ pub fn fec_for_loss(loss: f32) -> Option<u8> {
 }
 
 /// The loss to protect speech against, from the loss measured once a second: the median of the
-/// last three measurements. Redundancy costs quality (WB-PESQ 4.01 → 3.80 on clean speech at
-/// 32 kbit/s) and pays from about 1 % of steady loss on; a single second of heavy loss is
-/// usually our own overshoot when the link narrowed, over before redundancy could help, and
-/// should not make the next seconds sound worse. Loss in two of three seconds is steady.
+/// last five measurements. Redundancy costs quality (WB-PESQ 4.01 → 3.80 on clean speech at
+/// 32 kbit/s) and pays from about 1 % of steady loss on. Loss in one or two seconds is usually
+/// our own overshoot when the link narrowed: the second it narrows loses half of everything, the
+/// next a few percent while the queue drains, then nothing. Redundancy would come after it was
+/// over and only make the next seconds sound worse (a bottleneck step with the median of three
+/// switched it on for two seconds, and those two seconds scored worst). Loss in three of five
+/// seconds is steady.
 #[derive(Debug, Clone, Default)]
 pub struct SteadyLoss {
-    /// The last three measurements (none yet counts as no loss).
-    last: [f32; 3],
+    /// The last five measurements (none yet counts as no loss).
+    last: [f32; 5],
 }
 
 impl SteadyLoss {
     /// One second's loss fraction (0..=1); the steady loss after it.
     pub fn push(&mut self, loss: f32) -> f32 {
         self.last.rotate_left(1);
-        self.last[2] = loss.clamp(0.0, 1.0);
+        self.last[4] = loss.clamp(0.0, 1.0);
         let mut sorted = self.last;
         sorted.sort_by(f32::total_cmp);
-        sorted[1]
+        sorted[2]
     }
 }
 
@@ -355,10 +358,11 @@ mod tests {
     use crate::measure::{align, rms_dbfs};
 
     #[test]
-    fn a_single_second_of_heavy_loss_adds_no_redundancy_and_steady_loss_does() {
+    fn a_step_s_loss_adds_no_redundancy_and_steady_loss_does() {
         let mut steady = SteadyLoss::default();
-        // The link narrowed: one second of 60 % loss, then none.
-        let seconds: Vec<f32> = [0.0, 0.0, 0.6, 0.0, 0.0]
+        // The link narrowed: a second of 54 % loss, one of 6 % while the queue drained, then
+        // none (measured on the bottleneck step).
+        let seconds: Vec<f32> = [0.0, 0.0, 0.54, 0.06, 0.0, 0.0, 0.0]
             .into_iter()
             .map(|l| steady.push(l))
             .collect();
@@ -366,19 +370,20 @@ mod tests {
             seconds.iter().all(|l| fec_for_loss(*l).is_none()),
             "{seconds:?}"
         );
-        // Random loss of about 3 %, seen in most seconds: protected from the second such second.
-        let seconds: Vec<f32> = [0.03, 0.02, 0.0, 0.04, 0.03]
+        // Random loss of about 3 %, seen in most seconds: protected from the third such second.
+        let seconds: Vec<f32> = [0.03, 0.02, 0.04, 0.0, 0.03, 0.03]
             .into_iter()
             .map(|l| steady.push(l))
             .collect();
-        assert_eq!(fec_for_loss(seconds[0]), None);
+        assert_eq!(fec_for_loss(seconds[1]), None);
         assert!(
-            seconds[1..].iter().all(|l| fec_for_loss(*l).is_some()),
+            seconds[2..].iter().all(|l| fec_for_loss(*l).is_some()),
             "{seconds:?}"
         );
-        // The first measurement alone never switches it on; two do, at the smaller.
+        // Two measurements alone never switch it on; three do, at the smallest.
         let mut fresh = SteadyLoss::default();
         assert_eq!(fresh.push(0.5), 0.0);
+        assert_eq!(fresh.push(0.2), 0.0);
         assert_eq!(fresh.push(0.1), 0.1);
     }
 
