@@ -334,9 +334,108 @@ pub fn mouth_to_ear(mouth: &[f32], ear: &[f32], max_ms: f64) -> (Vec<f64>, usize
     (delays, missing)
 }
 
+/// `received` re-timed utterance by utterance against `reference` (48 kHz, the same stretch,
+/// already aligned as a whole). The reference is cut in the middle of each pause (at least
+/// 150 ms 40 dB below its loudest 10 ms), and each utterance of the received speech is taken
+/// from where it matches the reference best, up to `max_shift` samples earlier or later. A
+/// change of delay that a receiver makes inside a pause (a jitter buffer that grows or shrinks
+/// there, which no listener hears) is then no damage; one inside an utterance still is, from
+/// the change to the utterance's end. WB-PESQ aligns a whole file once and takes any later
+/// change of delay as damage to everything after it.
+pub fn align_utterances(reference: &[f32], received: &[f32], max_shift: usize) -> Vec<f32> {
+    const FRAME: usize = 480;
+    const PAUSE_FRAMES: usize = 15;
+    let rms = |x: &[f32]| {
+        (x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+    };
+    let levels: Vec<f64> = reference.chunks(FRAME).map(rms).collect();
+    let loudest = levels.iter().copied().fold(0.0, f64::max);
+    let quiet: Vec<bool> = levels.iter().map(|l| *l < loudest * 0.01).collect();
+    // Cut points: the middle of every run of at least PAUSE_FRAMES quiet frames.
+    let mut cuts = vec![0];
+    let mut run_start = None;
+    for (i, q) in quiet.iter().chain(std::iter::once(&false)).enumerate() {
+        match (q, run_start) {
+            (true, None) => run_start = Some(i),
+            (false, Some(start)) => {
+                if i - start >= PAUSE_FRAMES {
+                    cuts.push((start + i) / 2 * FRAME);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    cuts.push(reference.len());
+    cuts.dedup();
+    let mut out = vec![0.0; reference.len()];
+    for pair in cuts.windows(2) {
+        let (from, to) = (pair[0], pair[1].min(reference.len()));
+        if from >= to {
+            continue;
+        }
+        let part = &reference[from..to];
+        let taken = |shift: isize| -> Vec<f32> {
+            (from..to)
+                .map(|i| {
+                    i.checked_add_signed(shift)
+                        .and_then(|j| received.get(j))
+                        .copied()
+                        .unwrap_or(0.0)
+                })
+                .collect()
+        };
+        let max = max_shift as isize;
+        let best_of = |shifts: &mut dyn Iterator<Item = isize>| {
+            shifts
+                .map(|shift| (shift, correlation(part, &taken(shift))))
+                .fold((0, f64::MIN), |a, b| if b.1 > a.1 { b } else { a })
+                .0
+        };
+        // Coarse in steps of 8 samples, then to the sample around the best.
+        let coarse = best_of(&mut (-max..=max).step_by(8));
+        let best = best_of(&mut (coarse - 8..=coarse + 8).filter(|s| s.abs() <= max));
+        out[from..to].copy_from_slice(&taken(best));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two tone bursts; the receiver adds 10 ms of silence in the pause between them. Re-timed
+    /// per utterance, the received speech matches the reference again; delayed inside the first
+    /// burst, it does not (that is damage).
+    #[test]
+    fn utterances_are_re_timed_across_pauses_only() {
+        let burst = |hz: f32| {
+            (0..24_000).map(move |i| {
+                (i as f32 * hz * std::f32::consts::TAU / 48_000.0).sin()
+                    * 0.3
+                    * (1.0 + (i as f32 / 700.0).sin())
+            })
+        };
+        let mut reference: Vec<f32> = burst(300.0).collect();
+        reference.extend(std::iter::repeat_n(0.0, 14_400)); // a 300 ms pause
+        reference.extend(burst(450.0));
+        let mut received: Vec<f32> = reference[..24_000 + 7_200].to_vec();
+        received.extend(std::iter::repeat_n(0.0, 480)); // 10 ms more pause
+        received.extend_from_slice(&reference[24_000 + 7_200..]);
+        assert!(correlation(&reference[38_400..], &received[38_400..]) < 0.9);
+        let aligned = align_utterances(&reference, &received, 960);
+        assert!(correlation(&reference, &aligned) > 0.999);
+
+        let mut inside: Vec<f32> = reference[..12_000].to_vec();
+        inside.extend(std::iter::repeat_n(0.0, 480));
+        inside.extend_from_slice(&reference[12_000..]);
+        let aligned = align_utterances(&reference, &inside, 960);
+        assert!(correlation(&reference[..24_000], &aligned[..24_000]) < 0.99);
+        assert!(
+            correlation(&reference[38_400..], &aligned[38_400..]) > 0.999,
+            "the next utterance is fine"
+        );
+    }
 
     /// A known delay between two channels is measured to the millisecond, through attenuation,
     /// a smeared copy and background noise, and a missing marker is counted as missing.

@@ -50,18 +50,42 @@ pub fn pesq(setup: &Setup, sent: &[f32], received: &[f32], name: &str) -> Result
 
 /// WB-PESQ of a received `piece` against the stretch of the looped `sent` speech it matches.
 pub fn pesq_piece(setup: &Setup, sent: &[f32], piece: &[f32], name: &str) -> Result<f64> {
+    let reference = reference_for(sent, piece);
+    pesq_pair(setup, &reference, piece, name)
+}
+
+/// Like [`pesq_piece`], with each utterance of `piece` aligned on its own first
+/// ([`analysis::align_utterances`], up to 60 ms either way): a change of delay inside a pause
+/// is then no damage.
+pub fn pesq_utterances(setup: &Setup, sent: &[f32], piece: &[f32], name: &str) -> Result<f64> {
+    let reference = reference_for(sent, piece);
+    let aligned = analysis::align_utterances(&reference, piece, 2_880);
+    pesq_pair(setup, &reference, &aligned, name)
+}
+
+/// The stretch of the looped `sent` speech that `piece` is a recording of.
+fn reference_for(sent: &[f32], piece: &[f32]) -> Vec<f32> {
+    let at = analysis::loop_position(sent, piece);
+    sent.iter()
+        .chain(sent.iter())
+        .skip(at)
+        .take(piece.len())
+        .copied()
+        .collect()
+}
+
+/// WB-PESQ of `degraded` against `reference` (both 48 kHz, aligned), through 16 kHz files named
+/// after `name`.
+fn pesq_pair(setup: &Setup, reference: &[f32], degraded: &[f32], name: &str) -> Result<f64> {
     use runde_media::audio::resample::resample_clip;
     use runde_media::audio::write_wav_at;
-    let at = analysis::loop_position(sent, piece);
-    let looped: Vec<f32> = sent.iter().chain(sent.iter()).copied().collect();
-    let reference = &looped[at..at + piece.len()];
     let to_16k = |x: &[f32]| resample_clip(x, 48_000, 16_000).map_err(|e| err("resample", e));
     let (ref_path, deg_path) = (
         setup.dir.join(format!("{name}-ref16k.wav")),
         setup.dir.join(format!("{name}-deg16k.wav")),
     );
     write_wav_at(&ref_path, &to_16k(reference)?, 16_000).map_err(|e| err("wav", e))?;
-    write_wav_at(&deg_path, &to_16k(piece)?, 16_000).map_err(|e| err("wav", e))?;
+    write_wav_at(&deg_path, &to_16k(degraded)?, 16_000).map_err(|e| err("wav", e))?;
     let script = "import sys, wave\nimport numpy as np\nfrom pesq import pesq\n\
         def load(p):\n    w = wave.open(p, 'rb')\n    return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)\n\
         print(pesq(16000, load(sys.argv[1]), load(sys.argv[2]), 'wb'))\n";

@@ -10,15 +10,13 @@ use runde_e2e::cli::CliClient;
 use runde_e2e::uplink::RateLog;
 use runde_e2e::{Result, analysis};
 
-use crate::speech::pesq_piece;
+use crate::speech::{pesq_piece, pesq_utterances};
 use crate::{Better, Row, Setup, chromium_publishing, runde};
 
 const WIDE: u32 = 2_500;
 const NARROW: u32 = 500;
 /// Speech is scored over this many seconds before the step down and right after it.
 const SCORED: f64 = 8.0;
-/// ...once as a whole, and once in pieces of this length, each aligned on its own.
-const PIECE: f64 = 2.0;
 
 /// What one sender did through the step.
 struct Outcome {
@@ -28,9 +26,9 @@ struct Outcome {
     recovered_s: Option<f64>,
     pesq_before: Option<f64>,
     pesq_after: Option<f64>,
-    /// The mean of the pieces' scores.
-    pieces_before: Option<f64>,
-    pieces_after: Option<f64>,
+    /// The whole stretch with each utterance aligned on its own.
+    utterances_before: Option<f64>,
+    utterances_after: Option<f64>,
 }
 
 /// Phase lengths in seconds: wide, narrow, wide again.
@@ -92,31 +90,23 @@ fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
             None => Ok(None),
         }
     };
-    // WB-PESQ aligns the whole stretch once and takes a later change of delay (a jitter buffer
-    // that grew by 20 ms for the narrowed link's queue) as damage to everything after it, while
-    // a listener hears only the moment of the change. Scored in pieces, each aligned on its own,
-    // that moment counts in its piece and the steady delay after it does not.
-    let pieces = |from: f64, label: &str| -> Result<Option<f64>> {
-        let Some(whole) = piece(from) else {
-            return Ok(None);
-        };
-        let len = (PIECE * 48_000.0) as usize;
-        let mut scores = Vec::new();
-        for (i, p) in whole.chunks_exact(len).enumerate() {
-            scores.push(pesq_piece(
-                setup,
-                &sent,
-                p,
-                &format!("step-{name}-{label}-{i}"),
-            )?);
+    // Also scored with each utterance aligned on its own (cut at the pauses), as a check on the
+    // whole: a receiver that changes its delay in a pause (which no listener hears) must not
+    // score worse for it, while a change within an utterance, and every lost or concealed
+    // packet, still counts. WB-PESQ re-aligns utterances itself, and in four runs the two
+    // scores were the same for Runde; an earlier version cut the speech into 2 s pieces, each
+    // aligned once, and a change in a pause near a piece's end cost that piece up to 1.2.
+    let utterances = |from: f64, label: &str| -> Result<Option<f64>> {
+        match piece(from) {
+            Some(p) => pesq_utterances(setup, &sent, p, &format!("step-{name}-{label}-utterances"))
+                .map(Some),
+            None => Ok(None),
         }
-        println!("  {name}: WB-PESQ of the {PIECE} s pieces {label} the step: {scores:.2?}");
-        Ok((!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64))
     };
     let pesq_before = score(down - SCORED, "before")?;
     let pesq_after = score(down + 0.5, "after")?;
-    let pieces_before = pieces(down - SCORED, "before")?;
-    let pieces_after = pieces(down + 0.5, "after")?;
+    let utterances_before = utterances(down - SCORED, "before")?;
+    let utterances_after = utterances(down + 0.5, "after")?;
     Ok(Outcome {
         before_kbps,
         narrow_kbps,
@@ -124,8 +114,8 @@ fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
         recovered_s,
         pesq_before,
         pesq_after,
-        pieces_before,
-        pieces_after,
+        utterances_before,
+        utterances_after,
     })
 }
 
@@ -219,16 +209,16 @@ pub fn bottleneck_step(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
         Better::Higher,
     );
     row(
-        "WB-PESQ in 2 s pieces each aligned, mean, 8 s before the step",
-        ours.pieces_before,
-        theirs.pieces_before,
+        "WB-PESQ with each utterance aligned, 8 s before the step",
+        ours.utterances_before,
+        theirs.utterances_before,
         "",
         Better::Higher,
     );
     row(
-        "WB-PESQ in 2 s pieces each aligned, mean, 8 s from the step",
-        ours.pieces_after,
-        theirs.pieces_after,
+        "WB-PESQ with each utterance aligned, 8 s from the step",
+        ours.utterances_after,
+        theirs.utterances_after,
         "",
         Better::Higher,
     );
