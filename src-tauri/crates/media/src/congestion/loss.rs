@@ -31,16 +31,6 @@ const MAX_WINDOW: Duration = Duration::from_secs(1);
 /// Random loss does not look like this: at 5 %, 6 of 20 packets lost has a chance of 3 in
 /// 10 000.
 const BURST_LOSS: f64 = 0.25;
-/// The burst test also looks at the newest reports alone: back to the first `MIN_PACKETS`
-/// packets, at most `RECENT` far, with more than `RECENT_BURST_LOSS` of them lost. Over the
-/// whole window a burst is diluted by the clean packets before it: a window 80 packets old when
-/// the link narrows needed 80 more, half of them lost, before a quarter of it was, and at 100
-/// packets it closed at 10 % and cut nothing. Every one of those lost packets can be speech.
-/// The newest reports are tested every time, so the bar is higher than a window's: at 10 %
-/// random loss, 9 of 20 packets are lost by chance once in about 17 000 reports (at one report
-/// each 200 ms, about once an hour); a link that narrowed to half of what we send loses half.
-const RECENT: Duration = Duration::from_millis(300);
-const RECENT_BURST_LOSS: f64 = 0.4;
 /// After heavy loss, at most this share of what got through.
 const THROUGH_SHARE: f64 = 0.85;
 /// After a decrease, wait this plus a round trip before the next: the packets in flight were
@@ -70,8 +60,6 @@ pub(super) struct LossRateControl {
     last_decrease: Option<Instant>,
     /// Since when every window had light loss.
     light_since: Option<Instant>,
-    /// The newest feedback batches, `RECENT` back: when, received, lost.
-    recent: std::collections::VecDeque<(Instant, u32, u32)>,
 }
 
 impl LossRateControl {
@@ -87,7 +75,6 @@ impl LossRateControl {
             last_increase: None,
             last_decrease: None,
             light_since: None,
-            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -113,44 +100,17 @@ impl LossRateControl {
     ) {
         self.received = self.received.saturating_add(received);
         self.lost = self.lost.saturating_add(lost);
-        self.recent.push_back((now, received, lost));
-        while self
-            .recent
-            .front()
-            .is_some_and(|(at, _, _)| now.saturating_duration_since(*at) > RECENT)
-        {
-            self.recent.pop_front();
-        }
         let start = *self.window_start.get_or_insert(now);
         let packets = self.received.saturating_add(self.lost);
         let long_enough = now.saturating_duration_since(start) >= MAX_WINDOW;
-        let is_burst = |received: u32, lost: u32, share: f64| {
-            let packets = received.saturating_add(lost);
-            packets >= MIN_PACKETS && f64::from(lost) > share * f64::from(packets)
-        };
-        // The newest reports, back to the first `MIN_PACKETS` packets.
-        let (mut recent_received, mut recent_lost) = (0u32, 0u32);
-        for (_, received, lost) in self.recent.iter().rev() {
-            recent_received = recent_received.saturating_add(*received);
-            recent_lost = recent_lost.saturating_add(*lost);
-            if recent_received.saturating_add(recent_lost) >= MIN_PACKETS {
-                break;
-            }
-        }
-        let recent_burst = is_burst(recent_received, recent_lost, RECENT_BURST_LOSS);
-        let burst = recent_burst || is_burst(self.received, self.lost, BURST_LOSS);
+        let burst =
+            packets >= MIN_PACKETS && f64::from(self.lost) > BURST_LOSS * f64::from(packets);
         if packets < WINDOW_PACKETS && !(long_enough && packets >= MIN_PACKETS) && !burst {
             return;
         }
-        // A burst in the newest reports is measured over them, not diluted by the window.
-        self.fraction = if recent_burst {
-            f64::from(recent_lost) / f64::from(recent_received.saturating_add(recent_lost))
-        } else {
-            f64::from(self.lost) / f64::from(packets)
-        };
+        self.fraction = f64::from(self.lost) / f64::from(packets);
         self.received = 0;
         self.lost = 0;
-        self.recent.clear();
         self.window_start = Some(now);
         // Only a burst says the link narrowed below what we send; random loss in a window that
         // happened to be heavy does not, and cutting to what got through each time would ratchet
@@ -259,46 +219,6 @@ mod tests {
         random.on_feedback(t0, 23, 1, 800_000.0, Some(760_000.0), RTT);
         assert_eq!(random.fraction(), 0.0);
         assert_eq!(random.rate_bps(), 5_000_000.0);
-    }
-
-    #[test]
-    fn a_burst_is_seen_in_the_newest_reports_although_the_window_was_clean() {
-        let t0 = Instant::now();
-        let mut loss = LossRateControl::new(50_000.0, 5_000_000.0);
-        // 80 clean packets, then the link narrows: 12 of the next 24 are lost. Over the window
-        // that is 12 of 104 (12 %, a gentle cut at most); over the newest reports, half.
-        for i in 0..4 {
-            loss.on_feedback(
-                t0 + Duration::from_millis(i * 100),
-                20,
-                0,
-                800_000.0,
-                Some(780_000.0),
-                RTT,
-            );
-        }
-        assert_eq!(loss.rate_bps(), 5_000_000.0);
-        let narrowed = t0 + Duration::from_millis(500);
-        loss.on_feedback(narrowed, 12, 12, 800_000.0, Some(480_000.0), RTT);
-        assert_eq!(loss.fraction(), 0.5);
-        assert!(
-            (loss.rate_bps() - 408_000.0).abs() < 1.0,
-            "cut below what got through at once: {}",
-            loss.rate_bps()
-        );
-        // Steady loss of 10 %, 3 of every 30, is no burst, however long it lasts.
-        let mut steady = LossRateControl::new(50_000.0, 5_000_000.0);
-        for i in 0..50 {
-            steady.on_feedback(
-                t0 + Duration::from_millis(i * 200),
-                27,
-                3,
-                800_000.0,
-                Some(720_000.0),
-                RTT,
-            );
-        }
-        assert_eq!(steady.rate_bps(), 5_000_000.0);
     }
 
     #[test]
