@@ -84,29 +84,22 @@ fn run_step(setup: &Setup, name: &str, media_seen: &str) -> Result<Outcome> {
         let len = ((SCORED * 48_000.0) as usize).min(sent.len());
         received.get(start..start + len)
     };
-    let score = |from: f64, label: &str| -> Result<Option<f64>> {
-        match piece(from) {
-            Some(p) => pesq_piece(setup, &sent, p, &format!("step-{name}-{label}")).map(Some),
-            None => Ok(None),
-        }
-    };
-    // Also scored with each utterance aligned on its own (cut at the pauses), as a check on the
-    // whole: a receiver that changes its delay in a pause (which no listener hears) must not
-    // score worse for it, while a change within an utterance, and every lost or concealed
-    // packet, still counts. WB-PESQ re-aligns utterances itself, and in four runs the two
-    // scores were the same for Runde; an earlier version cut the speech into 2 s pieces, each
+    // Scored as a whole, and also with each utterance aligned on its own (cut at the pauses), as
+    // a check on the whole: a receiver that changes its delay in a pause (which no listener
+    // hears) must not score worse for it, while a change within an utterance, and every lost or
+    // concealed packet, still counts. WB-PESQ re-aligns utterances itself, and in four runs the
+    // two scores were the same for Runde; an earlier version cut the speech into 2 s pieces, each
     // aligned once, and a change in a pause near a piece's end cost that piece up to 1.2.
-    let utterances = |from: f64, label: &str| -> Result<Option<f64>> {
-        match piece(from) {
-            Some(p) => pesq_utterances(setup, &sent, p, &format!("step-{name}-{label}-utterances"))
-                .map(Some),
-            None => Ok(None),
-        }
+    type Scorer = fn(&Setup, &[f32], &[f32], &str) -> Result<f64>;
+    let score = |from: f64, label: &str, scorer: Scorer| -> Result<Option<f64>> {
+        piece(from)
+            .map(|p| scorer(setup, &sent, p, &format!("step-{name}-{label}")))
+            .transpose()
     };
-    let pesq_before = score(down - SCORED, "before")?;
-    let pesq_after = score(down + 0.5, "after")?;
-    let utterances_before = utterances(down - SCORED, "before")?;
-    let utterances_after = utterances(down + 0.5, "after")?;
+    let pesq_before = score(down - SCORED, "before", pesq_piece)?;
+    let pesq_after = score(down + 0.5, "after", pesq_piece)?;
+    let utterances_before = score(down - SCORED, "before-utterances", pesq_utterances)?;
+    let utterances_after = score(down + 0.5, "after-utterances", pesq_utterances)?;
     Ok(Outcome {
         before_kbps,
         narrow_kbps,

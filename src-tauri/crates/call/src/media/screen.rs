@@ -158,14 +158,14 @@ impl ScreenFrame {
     }
 
     /// The picture as RGBA, scaled down to fit `max_width` × `max_height` with its aspect ratio
-    /// (never up: a larger tile is filled by the drawer), written after what `out` holds.
-    /// Returns the size written.
+    /// (never up: a larger tile is filled by the drawer), written after what `out` holds; its
+    /// size is [`size_fitting`](Self::size_fitting)'s.
     pub fn append_rgba_fitting(
         &self,
         max_width: u32,
         max_height: u32,
         out: &mut Vec<u8>,
-    ) -> Result<(u32, u32), UserError> {
+    ) -> Result<(), UserError> {
         let (width, height) = self.size_fitting(max_width, max_height);
         let failed = |e: runde_media::MediaError| UserError::MediaFailed {
             detail: e.to_string(),
@@ -176,7 +176,7 @@ impl ScreenFrame {
             let scaled = scale_i420(&self.frame, width, height).map_err(failed)?;
             append_rgba(&scaled, out).map_err(failed)?;
         }
-        Ok((width, height))
+        Ok(())
     }
 }
 
@@ -244,8 +244,7 @@ mod tests {
         let mut message = b"head".to_vec();
         let taken = screen.take(|_| true);
         assert_eq!(taken[0].size_fitting(160, 160), (160, 90));
-        let size = taken[0].append_rgba_fitting(160, 160, &mut message)?;
-        assert_eq!(size, (160, 90));
+        taken[0].append_rgba_fitting(160, 160, &mut message)?;
         assert_eq!(message.len(), 4 + 160 * 90 * 4);
         assert_eq!(&message[..4], b"head", "what was there stays");
         assert_eq!(&message[4..8], &[0, 0, 0, 255], "black, opaque");
