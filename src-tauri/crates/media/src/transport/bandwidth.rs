@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use rtc::interceptor::{BandwidthEstimator, PacketReport};
 
+use super::coverage::Coverage;
 use crate::congestion::{EstimateStats, Estimator, EstimatorConfig, PacketResult};
 
 /// How often the estimator gets a chance to notice that feedback stopped.
@@ -31,6 +32,11 @@ struct Shared {
     /// Packets of streams the server does not report on (departure, bytes), over the last
     /// [`UNNUMBERED_WINDOW`].
     unnumbered: VecDeque<(Instant, usize)>,
+    /// The sequence numbers the server's recent reports named.
+    coverage: Coverage,
+    /// Packets handed over as "not arrived" that no report named (the report was lost on its
+    /// way to us): left out of the estimate, counted for the log.
+    unreported: u64,
 }
 
 impl Shared {
@@ -65,6 +71,8 @@ impl Bandwidth {
                 estimator: Estimator::new(config),
                 batches: 0,
                 unnumbered: VecDeque::new(),
+                coverage: Coverage::default(),
+                unreported: 0,
             })),
         }
     }
@@ -94,6 +102,12 @@ impl Bandwidth {
         self.lock().estimator.stats()
     }
 
+    /// A report from the server named `count` of our packets from transport-wide sequence
+    /// number `first` on.
+    pub(super) fn reported(&self, first: u16, count: u16) {
+        self.lock().coverage.note(first, count);
+    }
+
     pub(super) fn driver(&self) -> Driver {
         Driver {
             bandwidth: self.clone(),
@@ -118,12 +132,21 @@ fn result(report: &PacketReport) -> PacketResult {
 
 impl BandwidthEstimator for Driver {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        let mut shared = self.bandwidth.lock();
         // Only packets that carried a transport-wide number can be reported on. webrtc-rs hands
         // over every packet sent up to the newest one acknowledged, including those of a
         // stream the server did not agree to number (Janus 1.1 numbers video, not audio):
-        // those it reports as never arrived, which read as 40 % loss on a clean link.
-        let results: Vec<PacketResult> = reports.iter().filter(|r| r.is_twcc).map(result).collect();
-        let mut shared = self.bandwidth.lock();
+        // those it reports as never arrived, which read as 40 % loss on a clean link. Of the
+        // numbered ones, a packet "not arrived" is lost only if a report said so; if none named
+        // it, the report was lost on the way to us and says nothing about the uplink.
+        let mut results = Vec::with_capacity(reports.len());
+        for report in reports.iter().filter(|r| r.is_twcc) {
+            if report.arrived || shared.coverage.covers(report.twcc_sequence_number) {
+                results.push(result(report));
+            } else {
+                shared.unreported += 1;
+            }
+        }
         shared.unnumbered.extend(
             reports
                 .iter()
@@ -157,6 +180,7 @@ impl BandwidthEstimator for Driver {
                 state = ?stats.delay_state,
                 batch = results.len(),
                 batch_lost = lost,
+                unreported = shared.unreported,
                 "bandwidth estimate"
             );
         }
@@ -243,5 +267,43 @@ mod tests {
         // Five 1000-byte unnumbered packets per 50 ms: 800 kbit/s beside the estimate.
         let beside = target - estimate;
         assert!((780_000..=820_000).contains(&beside), "{beside}");
+    }
+
+    #[test]
+    fn only_what_a_report_named_can_be_lost() {
+        // Video at 1000 packets a second, every fifth report (200 ms each) lost on the way to
+        // us, nothing lost on the way up: webrtc-rs hands the lost report's packets over as "not
+        // arrived" with the next report. Only a packet a report names as missing is loss.
+        let bandwidth = Bandwidth::new(config());
+        let mut driver = bandwidth.driver();
+        let t0 = Instant::now();
+        let mut pending = Vec::new();
+        let mut worst: f32 = 0.0;
+        for batch in 0..50u64 {
+            let first = batch * 200;
+            let delivered = batch % 5 != 4;
+            if delivered {
+                bandwidth.reported(first as u16, 200);
+            }
+            for id in first..first + 200 {
+                let at = t0 + Duration::from_millis(id);
+                // In every delivered report, one packet in a hundred is named as missing.
+                let arrived = delivered && id % 100 != 7;
+                pending.push(report(id, true, at, arrived));
+            }
+            if delivered {
+                let now = t0 + Duration::from_millis(first + 250);
+                driver.on_reports(now, &std::mem::take(&mut pending));
+                worst = worst.max(bandwidth.loss().unwrap_or(1.0));
+            }
+        }
+        assert!(
+            (0.005..0.03).contains(&worst),
+            "the worst loss read: {worst}"
+        );
+        // 1 % loss never lowers the loss-based ceiling below where it started (the maximum).
+        assert_eq!(bandwidth.stats().loss_based_bps, config().max_bps);
+        // Nine lost reports were followed by one that came (the tenth, the last, was not).
+        assert_eq!(bandwidth.lock().unreported, 9 * 200);
     }
 }

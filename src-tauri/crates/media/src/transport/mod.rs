@@ -12,6 +12,7 @@
 //! candidates only on the machine's real interfaces.
 
 mod bandwidth;
+mod coverage;
 mod feedback;
 mod inbound;
 mod rtx;
@@ -327,7 +328,7 @@ fn watch_addresses(events: mpsc::UnboundedSender<LinkEvent>) {
 
 /// The interceptor chain: NACK both ways (asking more often, and not forever), RTCP reports,
 /// TWCC (numbering what we send, reporting what we receive), send-side congestion control
-/// feeding `bandwidth`, and delivery of the feedback the engine reads. Registers the RTCP
+/// feeding `bandwidth` (with what the server's reports named noted first), and delivery of the feedback the engine reads. Registers the RTCP
 /// feedback and header extensions these need on `media`.
 fn interceptors(
     media: &mut MediaEngine,
@@ -370,6 +371,10 @@ fn interceptors(
                 .build(),
         )
         .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(
+            coverage::SLOT,
+            InboundOnly::new(coverage::NoteCoverage::new(bandwidth.clone())),
+        )
         .with(
             Slot::CongestionControl,
             CongestionControlBuilder::new(bandwidth.driver()).build(),
