@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use runde_e2e::cli::CliClient;
 use runde_e2e::janus::{JanusServer, RoomSpec};
+use runde_e2e::tls_proxy::{TestCa, TlsProxy};
 use runde_e2e::uplink::RateLog;
 use runde_e2e::wire::{Impairment, Wire};
 use runde_e2e::{Result, analysis, artifacts, err, netns};
@@ -140,33 +141,42 @@ struct MovedCall {
     /// How many events each had printed before the move (listener, speaker).
     before: (usize, usize),
     moved: std::time::Instant,
-    /// Kept until the clients are gone.
+    /// Kept until the clients are gone (in this order).
+    _front: Option<TlsProxy>,
     _janus: JanusServer,
     _wire: Wire,
 }
 
-/// Start a call on a server behind a wire (signalling across it, or beside it), end-to-end
+/// How the participants reach the server.
+#[derive(Clone, Copy, PartialEq)]
+enum Signalling {
+    /// Across the wire, from their own address, over TLS to the server's address (nginx in
+    /// front of Janus on the server host): as a real server is reached. A move breaks this
+    /// connection too, and Runde sees that it left from the address that went away.
+    Direct,
+    /// Beside the wire (a relay on loopback that connects from the server host): a move
+    /// breaks only the media paths.
+    BesideTheWire,
+}
+
+/// Start a call on a server behind a wire (reached as `signalling` says), end-to-end
 /// encrypted with `passphrase` if given, then move the client side from its address to another.
 fn move_during_a_call(
     name: &str,
-    signalling_beside_the_wire: bool,
+    signalling: Signalling,
     passphrase: Option<&str>,
     video: &str,
 ) -> Result<MovedCall> {
-    break_during_a_call(
-        name,
-        signalling_beside_the_wire,
-        passphrase,
-        video,
-        |wire| wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3"),
-    )
+    break_during_a_call(name, signalling, passphrase, video, |wire| {
+        wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3")
+    })
 }
 
 /// Start a call as [`move_during_a_call`] does (the speaker's picture: `video`), then break its
 /// network with `disrupt`.
 fn break_during_a_call(
     name: &str,
-    signalling_beside_the_wire: bool,
+    signalling: Signalling,
     passphrase: Option<&str>,
     video: &str,
     disrupt: impl FnOnce(&Wire) -> Result<()>,
@@ -174,12 +184,29 @@ fn break_during_a_call(
     let dir = artifacts::dir(name)?;
     let wire = Wire::start(33)?;
     let rooms = [RoomSpec::with_pin(1234, "pin")];
-    let janus = if signalling_beside_the_wire {
-        JanusServer::start_on_beside_the_wire(wire.host(), &dir, &rooms)?
-    } else {
-        JanusServer::start_on(wire.host(), &dir, &rooms)?
+    let mut trust = Vec::new();
+    let (janus, front, link) = match signalling {
+        Signalling::BesideTheWire => {
+            let janus = JanusServer::start_on_beside_the_wire(wire.host(), &dir, &rooms)?;
+            let link = janus.link(1234);
+            (janus, None, link)
+        }
+        Signalling::Direct => {
+            let janus = JanusServer::start_on(wire.host(), &dir, &rooms)?;
+            let ca = TestCa::new(&dir.join("ca"))?;
+            let cert = ca.server_at("janus", runde_e2e::netns::SERVER_ADDR)?;
+            let front = TlsProxy::start_on_host(
+                wire.host(),
+                &dir.join("nginx"),
+                &cert,
+                janus.ws_addr().port(),
+                443,
+            )?;
+            let link = front.link(1234);
+            trust.push(("SSL_CERT_FILE", ca.certificate().display().to_string()));
+            (janus, Some(front), link)
+        }
     };
-    let link = janus.link(1234);
     let pin = dir.join("pin");
     std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
     let pin = pin.display().to_string();
@@ -195,10 +222,14 @@ fn break_during_a_call(
         }
         None => Vec::new(),
     };
+    let env: Vec<(&str, &str)> = trust.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let join = |name: &str, media: &[&str]| {
         let mut args: Vec<&str> = media.to_vec();
         args.extend(e2ee.iter().map(String::as_str));
-        CliClient::join(&link, &pin, name, 40, &args)
+        // Each participant's own trusted-server list; the server is new to both.
+        let store = dir.join(format!("trust-{name}")).display().to_string();
+        args.extend(["--trust-store", &store, "--accept-new-server"]);
+        CliClient::join_with_env(&link, &pin, name, 40, &args, &env)
     };
     let wait = Duration::from_secs(20);
     let mut speaker = join("Tone", &["--audio-in", "tone:660", "--video-in", video])?;
@@ -217,6 +248,7 @@ fn break_during_a_call(
         listener,
         before,
         moved: std::time::Instant::now(),
+        _front: front,
         _janus: janus,
         _wire: wire,
     })
@@ -241,16 +273,22 @@ fn events_after(client: &CliClient, from: usize, names: &[&str]) -> Vec<serde_js
     named(&client.events(), from, names)
 }
 
-/// Both participants' host moves to another address mid-call and the signalling connection
-/// crosses the wire too, from the address that goes away: nothing arrives any more on the old
-/// paths, an ICE restart gets no answer from the server, and the call falls back to rejoining;
-/// media must be back within 3 s.
+/// Both participants' host moves to another address mid-call, and their server connection (TLS
+/// to the server's address, as to a real server) left from the address that goes away: the
+/// connection is gone with it, whether it noticed yet or not, so the call rejoins at once rather
+/// than first trying an ICE restart nobody would answer. Media must be back within 3 s, and the
+/// reason given while reconnecting is the broken media connection, with the address.
 #[test]
 fn media_comes_back_after_an_address_change() -> Result<()> {
     if !netns::enter("media_comes_back_after_an_address_change")? {
         return Ok(());
     }
-    let mut call = move_during_a_call("network-address-change", false, None, "pattern:320x180@15")?;
+    let mut call = move_during_a_call(
+        "network-address-change",
+        Signalling::Direct,
+        None,
+        "pattern:320x180@15",
+    )?;
     let (listener_before, speaker_before) = call.before;
     // Waited for longer than the goal, so that a slow recovery is measured and its logs kept.
     let wait_back = Duration::from_secs(15);
@@ -273,10 +311,11 @@ fn media_comes_back_after_an_address_change() -> Result<()> {
         "after the address change: the listener heard the tone again after {listener_back:?}, \
          the speaker was back after {speaker_back:?}"
     );
-    let reasons: Vec<String> = events_after(&call.listener, listener_before, &["reconnecting"])
-        .iter()
-        .map(|e| e["error"]["code"].to_string())
-        .collect();
+    let reasons: Vec<serde_json::Value> =
+        events_after(&call.listener, listener_before, &["reconnecting"])
+            .iter()
+            .map(|e| e["error"].clone())
+            .collect();
     println!("the listener's reconnecting events: {reasons:?}");
     call.listener.interrupt()?;
     call.speaker.interrupt()?;
@@ -284,7 +323,17 @@ fn media_comes_back_after_an_address_change() -> Result<()> {
     call.speaker.wait_exit(Duration::from_secs(20))?;
     call.listener.save_output(&call.dir);
     call.speaker.save_output(&call.dir);
-    assert!(!reasons.is_empty(), "the listener never noticed");
+    let first = reasons
+        .first()
+        .ok_or_else(|| err("listener", "it never noticed"))?;
+    assert_eq!(first["code"], "MediaPathLost", "{first}");
+    let moved_from = format!("address {} went away", runde_e2e::netns::CLIENT_ADDR);
+    assert!(
+        first["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&moved_from)),
+        "rejoined for another reason than the address: {first}"
+    );
     let limit = Duration::from_secs(3);
     let listener_back = listener_back?;
     assert!(listener_back <= limit, "sound back after {listener_back:?}");
@@ -306,7 +355,7 @@ fn an_ice_restart_brings_media_back_without_leaving_the_room() -> Result<()> {
     }
     let mut call = move_during_a_call(
         "network-ice-restart",
-        true,
+        Signalling::BesideTheWire,
         Some("Kaffee Kanne Kuchen Kerze"),
         // Two simulcast layers: the restart offer carries them as the first offer did.
         "pattern:640x360@15",
@@ -432,7 +481,7 @@ fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
     let mut blocked = Vec::new();
     let mut call = break_during_a_call(
         "network-ice-restart-silent",
-        true,
+        Signalling::BesideTheWire,
         None,
         "pattern:320x180@15",
         |_| {

@@ -285,6 +285,12 @@ events: {{
         self.port
     }
 
+    /// Where Janus's own WebSocket listens (for a server behind a wire: on the server host,
+    /// behind the relay).
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
+    }
+
     /// The server's log file.
     pub fn log(&self) -> &Path {
         &self.log

@@ -2,12 +2,14 @@
 //! WebSocket on, with certificates from a certificate authority the test makes with `openssl`.
 
 use std::fs;
-use std::net::TcpStream;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::netns::SERVER_ADDR;
 use crate::process::{ChildGuard, find_system_program, free_port, run_tool, wait_until};
+use crate::wire::ServerHost;
 use crate::{Result, err};
 
 fn openssl(args: &[&str], dir: &Path) -> Result<()> {
@@ -184,10 +186,10 @@ impl TestCa {
     }
 }
 
-/// nginx terminating TLS on loopback and forwarding the WebSocket to `upstream`.
+/// nginx terminating TLS and forwarding the WebSocket to Janus.
 pub struct TlsProxy {
     _guard: ChildGuard,
-    port: u16,
+    listen: SocketAddr,
 }
 
 impl TlsProxy {
@@ -199,7 +201,38 @@ impl TlsProxy {
 
     /// The same on a given port (the same server, later, with another certificate).
     pub fn start_on(dir: &Path, cert: &ServerCert, upstream: u16, port: u16) -> Result<Self> {
-        let nginx = find_system_program("nginx", "nginx-light")?;
+        let nginx = Command::new(find_system_program("nginx", "nginx-light")?);
+        let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, upstream));
+        let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        Self::launch(nginx, dir, cert, upstream, listen)
+    }
+
+    /// nginx on the server host behind a [`crate::wire::Wire`], on its wire address's `port`, in
+    /// front of Janus's WebSocket there (`janus_port`): clients reach the server across the wire
+    /// from their own address, as they reach a real server (`cert` names the server address,
+    /// see [`TestCa::server_at`]).
+    pub fn start_on_host(
+        host: &ServerHost,
+        dir: &Path,
+        cert: &ServerCert,
+        janus_port: u16,
+        port: u16,
+    ) -> Result<Self> {
+        let nginx = host.command(find_system_program("nginx", "nginx-light")?)?;
+        let server: IpAddr = SERVER_ADDR.parse().map_err(|e| err("server address", e))?;
+        let upstream = SocketAddr::new(server, janus_port);
+        Self::launch(nginx, dir, cert, upstream, SocketAddr::new(server, port))
+    }
+
+    /// Write the configuration into `dir` and run `nginx` with it until it accepts connections
+    /// on `listen` (reached from this namespace).
+    fn launch(
+        mut nginx: Command,
+        dir: &Path,
+        cert: &ServerCert,
+        upstream: SocketAddr,
+        listen: SocketAddr,
+    ) -> Result<Self> {
         fs::create_dir_all(dir).map_err(|e| err("nginx folder", e))?;
         let d = dir.display();
         let conf = format!(
@@ -215,7 +248,7 @@ http {{
   client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
   uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
   server {{
-    listen 127.0.0.1:{port} ssl;
+    listen {listen} ssl;
     ssl_certificate {cert};
     ssl_certificate_key {key};
     location = /.well-known/runde-operator.json {{
@@ -223,7 +256,7 @@ http {{
       alias {d}/operator.json;
     }}
     location / {{
-      proxy_pass http://127.0.0.1:{upstream};
+      proxy_pass http://{upstream};
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection "upgrade";
@@ -237,8 +270,7 @@ http {{
         );
         let conf_path = dir.join("nginx.conf");
         fs::write(&conf_path, conf).map_err(|e| err("nginx config", e))?;
-        let mut command = Command::new(nginx);
-        command
+        nginx
             .arg("-c")
             .arg(&conf_path)
             .arg("-p")
@@ -246,24 +278,24 @@ http {{
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut guard = ChildGuard::spawn("nginx", &mut command)?;
+        let mut guard = ChildGuard::spawn("nginx", &mut nginx)?;
         wait_until("nginx to listen", Duration::from_secs(10), || {
             guard.ensure_running()?;
-            Ok(TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+            Ok(TcpStream::connect(listen).ok().map(|_| ()))
         })?;
         Ok(Self {
             _guard: guard,
-            port,
+            listen,
         })
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.listen.port()
     }
 
     /// The link to `room` through the proxy.
     pub fn link(&self, room: u64) -> String {
-        format!("https://127.0.0.1:{}/janus?room={room}", self.port)
+        format!("https://{}/janus?room={room}", self.listen)
     }
 }

@@ -194,6 +194,10 @@ detail: string, } | { "code": "MediaFailed",
 /**
  * What went wrong.
  */
+detail: string, } | { "code": "MediaPathLost", 
+/**
+ * What broke.
+ */
 detail: string, } | { "code": "MediaBlocked", 
 /**
  * What was tried.

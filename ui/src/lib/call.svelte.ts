@@ -34,6 +34,9 @@ export class CallState {
   connection = $state<ConnectionState>("connecting");
   /** While the engine rejoins after losing the server: which attempt it is on. */
   reconnectAttempt = $state<number | null>(null);
+  /** While it rejoins: whether what broke was the connection for sound and picture (the
+   * engine says so with `MediaPathLost`) rather than the one to the server. */
+  reconnectForMedia = $state(false);
   ended = $state<EndReason | null>(null);
   announcement = $state<Announcement | null>(null);
   warnings = $state<UserError[]>([]);
@@ -123,11 +126,13 @@ export class CallState {
         break;
       case "reconnecting":
         this.reconnectAttempt = event.attempt;
+        this.reconnectForMedia = event.error.code === "MediaPathLost";
         break;
       case "rejoined":
         // Back under a new id; who left or came meanwhile follows as their own events.
         this.me = event.me;
         this.reconnectAttempt = null;
+        this.reconnectForMedia = false;
         break;
       case "decryption": {
         const person = this.#person(event.participant);

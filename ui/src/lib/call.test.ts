@@ -49,6 +49,7 @@ describe("CallState", () => {
     call.handle({ event: "reconnecting", attempt: 3, sinceMs: 1500, error: { code: "ServerLost", detail: "closed" } });
     expect(call.connection).toBe("reconnecting");
     expect(call.reconnectAttempt).toBe(3);
+    expect(call.reconnectForMedia).toBe(false);
     expect(call.indicators?.recording.reason).toBe("connectionLost");
     expect(call.announcement).toBeNull();
     call.handle({ event: "rejoined", me: "7", afterMs: 3500, attempts: 4 });
@@ -57,9 +58,25 @@ describe("CallState", () => {
     call.handle({ event: "connection", state: "connected" });
     expect(call.me).toBe("7");
     expect(call.reconnectAttempt).toBeNull();
+    expect(call.reconnectForMedia).toBe(false);
     expect(call.people.map((p) => p.id)).toEqual(["8"]);
     expect(call.connection).toBe("connected");
     expect(call.ended).toBeNull();
+  });
+
+  it("says when what broke was the connection for sound and picture, not the server", () => {
+    const call = new CallState(true, false);
+    call.handle({ event: "joined", me: "1", participants: [] });
+    call.handle({ event: "connection", state: "reconnecting" });
+    const error = { code: "MediaPathLost" as const, detail: "this computer's address 192.0.2.7 went away" };
+    call.handle({ event: "reconnecting", attempt: 1, sinceMs: 0, error });
+    expect(call.reconnectForMedia).toBe(true);
+    // A later attempt that fails on the server says so instead.
+    call.handle({ event: "reconnecting", attempt: 2, sinceMs: 400, error: { code: "ServerUnreachable", detail: "refused" } });
+    expect(call.reconnectForMedia).toBe(false);
+    call.handle({ event: "reconnecting", attempt: 3, sinceMs: 900, error });
+    call.handle({ event: "rejoined", me: "7", afterMs: 1000, attempts: 3 });
+    expect(call.reconnectForMedia).toBe(false);
   });
 
   it("records the end and its reason", () => {

@@ -36,6 +36,7 @@ const everyError: (UserError | BridgeFailure)[] = [
   { code: "ServerLost", detail: "keepalive timeout" },
   { code: "ProtocolError", detail: "no answer" },
   { code: "MediaFailed", detail: "no microphone" },
+  { code: "MediaPathLost", detail: "this computer's address 192.0.2.7 went away" },
   { code: "MediaBlocked", detail: "no TURN server configured" },
   { code: "ServerBlocked", origin: "wss://meet.example.org:443" },
   { code: "NewServer", review },

@@ -17,6 +17,7 @@ export function errorMessage(error: UserError | BridgeFailure): {
     case "ServerLost":
     case "ProtocolError":
     case "MediaFailed":
+    case "MediaPathLost":
     case "MediaBlocked":
     case "TrustStoreFailed":
     case "PolicyUnreadable":

@@ -64,6 +64,7 @@ export const en = {
   "error.ServerLost": "The connection to the server was lost ({detail}).",
   "error.ProtocolError": "The server sent something Runde does not understand ({detail}).",
   "error.MediaFailed": "A microphone, speaker, camera or media file could not be used ({detail}).",
+  "error.MediaPathLost": "The connection for sound and picture broke: the network changed or stopped carrying it ({detail}).",
   "error.MediaBlocked": "No sound or picture got through to the server. This network may block calls; a TURN server can carry them — ask the server's operator or your administrator ({detail}).",
   "error.ServerBlocked": "You blocked this server ({origin}). Runde will not connect to it.",
   "error.NewServer":
@@ -209,6 +210,8 @@ export const en = {
   "call.connection.reconnecting": "Reconnecting…",
   "call.reconnectingDetail":
     "The connection to the server was lost. Runde is rejoining the call by itself (attempt {attempt}); until then nobody hears or sees you, and you receive nothing.",
+  "call.reconnectingDetailMedia":
+    "The connection for sound and picture broke (the network changed or stopped carrying it). Runde is rejoining the call by itself (attempt {attempt}); until then nobody hears or sees you, and you receive nothing.",
   "call.you": "You",
   "call.unnamed": "Unnamed participant",
   "call.speaking": "speaking",
@@ -408,6 +411,7 @@ export const de: Messages = {
   "error.ServerLost": "Die Verbindung zum Server ist abgebrochen ({detail}).",
   "error.ProtocolError": "Der Server hat etwas geschickt, das Runde nicht versteht ({detail}).",
   "error.MediaFailed": "Ein Mikrofon, Lautsprecher, eine Kamera oder Mediendatei ließ sich nicht verwenden ({detail}).",
+  "error.MediaPathLost": "Die Verbindung für Ton und Bild ist abgerissen: Das Netz hat sich geändert oder trägt sie nicht mehr ({detail}).",
   "error.MediaBlocked": "Weder Ton noch Bild kamen beim Server an. Dieses Netz sperrt vielleicht Anrufe; ein TURN-Server kann sie weiterleiten – fragen Sie den Betreiber des Servers oder Ihre Administration ({detail}).",
   "error.ServerBlocked": "Sie haben diesen Server gesperrt ({origin}). Runde verbindet sich nicht mit ihm.",
   "error.NewServer":
@@ -553,6 +557,8 @@ export const de: Messages = {
   "call.connection.reconnecting": "Verbindung wird wiederhergestellt…",
   "call.reconnectingDetail":
     "Die Verbindung zum Server ist abgebrochen. Runde tritt dem Gespräch von selbst wieder bei (Versuch {attempt}); bis dahin hört und sieht Sie niemand, und Sie empfangen nichts.",
+  "call.reconnectingDetailMedia":
+    "Die Verbindung für Ton und Bild ist abgerissen (das Netz hat sich geändert oder trägt sie nicht mehr). Runde tritt dem Gespräch von selbst wieder bei (Versuch {attempt}); bis dahin hört und sieht Sie niemand, und Sie empfangen nichts.",
   "call.you": "Sie",
   "call.unnamed": "Person ohne Namen",
   "call.speaking": "spricht",

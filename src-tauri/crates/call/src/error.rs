@@ -171,6 +171,13 @@ pub enum UserError {
         /// What went wrong.
         detail: String,
     },
+    /// The connection that carries sound and picture broke while the call was on: this
+    /// computer's address went away, or the network stopped carrying it. Not a device problem.
+    #[error("the connection for sound and picture broke: {detail}")]
+    MediaPathLost {
+        /// What broke.
+        detail: String,
+    },
     /// The server answered, but no sound or picture got through to it: the network blocks media
     /// (often all UDP), and no TURN server relayed it.
     #[error(
@@ -206,6 +213,7 @@ impl UserError {
             Self::ServerLost { .. } => "ServerLost",
             Self::ProtocolError { .. } => "ProtocolError",
             Self::MediaFailed { .. } => "MediaFailed",
+            Self::MediaPathLost { .. } => "MediaPathLost",
             Self::MediaBlocked { .. } => "MediaBlocked",
             Self::ServerBlocked { .. } => "ServerBlocked",
             Self::NewServer { .. } => "NewServer",

@@ -1398,7 +1398,7 @@ impl Call {
         if state == LinkState::Failed {
             let which = if index == 0 { "sending" } else { "receiving" };
             self.queued.push_back(CallEvent::Warning {
-                error: UserError::MediaFailed {
+                error: UserError::MediaPathLost {
                     detail: format!("the media connection for {which} failed"),
                 },
             });
@@ -1584,7 +1584,7 @@ impl Call {
             return false;
         }
         tracing::info!(reason = %detail, "the media paths broke; rejoining");
-        self.on_lost(UserError::MediaFailed { detail });
+        self.on_lost(UserError::MediaPathLost { detail });
         true
     }
 

@@ -134,7 +134,7 @@ pub(crate) fn exit_code(error: &UserError) -> ExitCode {
         E::PasswordRequired | E::WrongPassword => 4,
         E::RoomNotFound | E::RoomFull | E::JoinRefused { .. } | E::AlreadyInCall => 5,
         E::ServerUnreachable { .. } | E::TlsFailed { .. } | E::NotAConferenceServer { .. } => 6,
-        E::ServerLost { .. } => 7,
+        E::ServerLost { .. } | E::MediaPathLost { .. } => 7,
         E::ProtocolError { .. } => 8,
         E::MediaFailed { .. } | E::MediaBlocked { .. } => 9,
         E::ServerBlocked { .. }

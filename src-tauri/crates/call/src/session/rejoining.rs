@@ -89,7 +89,7 @@ impl Call {
         match plan.next_attempt(now) {
             NextStep::Attempt { attempt, at } => {
                 if fresh {
-                    tracing::info!(error = %error, "the connection to the server was lost; rejoining");
+                    tracing::info!(error = %error, "the call's connection was lost; rejoining");
                     self.pause_media();
                 }
                 self.rejoining = Some(Rejoining {
