@@ -726,3 +726,84 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     }
     Ok(())
 }
+
+/// A viewer whose downlink (1 Mbit/s) cannot carry the 720p layer their tile asks for. Poor
+/// reception takes them a layer down; they must not go straight back up to the layer that did
+/// not fit as soon as reception is good again, but wait longer each time it fails. Measured
+/// before that wait (debug build): back up every 6 s, 7 poor spells in 45 s, 8 freezes, 29
+/// keyframe requests; after: 3 poor spells (at the start, and the tries after 10 and 20 s), 4–5
+/// freezes, 16 keyframe requests.
+#[test]
+fn a_viewer_on_a_narrow_downlink_settles_on_a_layer_that_fits() -> Result<()> {
+    // Long enough for two tries of 720p (after 10 and 20 s); it ends half-way between the second
+    // and the third (40 s later), when the picture has settled at 360p.
+    const WATCH: Duration = Duration::from_secs(52);
+    const MAX_POOR_SPELLS: usize = 4;
+    if !netns::enter("a_viewer_on_a_narrow_downlink_settles_on_a_layer_that_fits")? {
+        return Ok(());
+    }
+    let dir = artifacts::dir("network-narrow-downlink")?;
+    let wire = Wire::start(51)?;
+    let janus = JanusServer::start_on(wire.host(), &dir, &[RoomSpec::with_pin(1234, "pin")])?;
+    let way = Impairment {
+        delay: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+        loss_percent: 0.0,
+    };
+    wire.set_uplink(way);
+    wire.set_downlink(way);
+    let link = janus.link(1234);
+    let pin = dir.join("pin");
+    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
+    let pin = pin.display().to_string();
+    let heard = dir.join("bob.wav").display().to_string();
+    let join = |name: &str, media: &[&str]| {
+        CliClient::join_with_env(&link, &pin, name, 90, media, &[("RUNDE_LOG", "debug")])
+    };
+    let wait = Duration::from_secs(20);
+    let mut alice = join(
+        "Alice",
+        &[
+            "--audio-in",
+            "tone:440",
+            "--video-in",
+            "pattern:1280x720@30",
+            "--send-only",
+        ],
+    )?;
+    alice.wait_event("joined", wait, |e| e["event"] == "joined")?;
+    wire.limit_downlink_rate(Some(1_000))?;
+    let mut bob = join("Bob", &["--audio-out", &heard, "--tile", "1280x720"])?;
+    let started = bob
+        .wait_event("Alice's picture", wait, |e| {
+            e["event"] == "mediaStarted" && e["kind"] == "video"
+        })
+        .map(|_| bob.events().len());
+    // Watching is the test: the viewer's choices over this long a call.
+    if started.is_ok() {
+        std::thread::sleep(WATCH);
+    }
+    for client in [&mut bob, &mut alice] {
+        client.interrupt()?;
+        client.wait_exit(wait)?;
+        client.save_output(&dir);
+    }
+    let started = started?;
+    let poor = events_after(&bob, started, &["quality"])
+        .iter()
+        .filter(|e| e["quality"] == "poor")
+        .count();
+    let stats = bob.stats()?;
+    println!("on a 1 Mbit/s downlink: {poor} poor spells in {WATCH:?}; Bob's statistics: {stats}");
+    let alice_stats = &stats["participants"][0];
+    assert!(
+        poor <= MAX_POOR_SPELLS,
+        "{poor} poor spells: the viewer keeps going back to a layer that does not fit"
+    );
+    assert!(
+        poor >= 1,
+        "the 720p layer fitted: the test does not test anything"
+    );
+    assert_eq!(alice_stats["videoHeight"], 360, "{alice_stats}");
+    Ok(())
+}

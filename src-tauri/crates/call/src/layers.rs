@@ -1,13 +1,22 @@
 //! Which simulcast layer to receive of each participant's picture: the smallest that fills the
-//! tile it is shown in, one smaller while their media arrives poorly (our link cannot carry
-//! more), the smallest for pictures nobody sees.
+//! tile it is shown in, smaller while their media arrives poorly (our link cannot carry more),
+//! the smallest for pictures nobody sees.
+//!
+//! A layer that proved too big is not asked for again at once. Measured on a 1 Mbit/s downlink
+//! with a 720p tile, going back up as soon as reception was good again made a cycle of 6 s: two
+//! seconds of 720p that did not fit (sound lost, the picture frozen, keyframes asked for), four of
+//! 360p. So poor reception caps the participant's layer one below what was asked, and lower
+//! again every few seconds while it stays poor; the cap is lifted one layer at a time after a
+//! wait that doubles each time a lifted layer turns out too big again (the receiver cannot probe
+//! its link: trying is the only way to learn that it widened).
 //!
 //! The server (Janus) forwards one layer per viewer and switches at the next keyframe of the
 //! layer asked for; it falls back to a smaller layer by itself when the sender stops sending
 //! the bigger one. A picture sent as a single stream ignores the choice. Sans-IO: tile sizes,
-//! streams and reception quality come in, requests to the server go out.
+//! streams, reception quality and the time come in, requests to the server go out.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use crate::quality::Quality;
 
@@ -16,6 +25,16 @@ const LAYER_HEIGHTS: [u32; 3] = [180, 360, 720];
 /// A layer is good enough for a tile up to this much taller than the layer (a picture scaled up
 /// by a third still looks sharp; more does not).
 const UPSCALE: f64 = 4.0 / 3.0;
+/// While reception stays poor, one more layer down this often. Reception is judged in 2 s
+/// windows and shown better after two good ones, and the switch waits for a keyframe: on the
+/// 1 Mbit/s downlink, good came 6 s after the step down to a layer that fitted.
+const STEP_AGAIN: Duration = Duration::from_secs(8);
+/// The first wait before a layer that proved too big is tried again.
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+/// The longest wait: a link that widened is noticed within this.
+const RETRY_MAX: Duration = Duration::from_secs(160);
+/// A lifted layer that stays good this long fitted: the next wait starts from the first again.
+const PROVEN_AFTER: Duration = Duration::from_secs(30);
 
 /// The layer that fills a tile `height` device pixels tall.
 pub fn layer_for_height(height: u32) -> u8 {
@@ -23,6 +42,58 @@ pub fn layer_for_height(height: u32) -> u8 {
         .iter()
         .position(|h| f64::from(height) <= f64::from(*h) * UPSCALE)
         .unwrap_or(LAYER_HEIGHTS.len() - 1) as u8
+}
+
+/// How a participant's picture arrives, and what that allows.
+#[derive(Debug, Default)]
+struct Reception {
+    poor: bool,
+    /// The biggest layer to ask for (`None`: whatever the tile wants).
+    cap: Option<u8>,
+    /// When the cap was last lowered.
+    lowered: Option<Instant>,
+    /// When the cap is lifted by one layer.
+    lift_at: Option<Instant>,
+    /// The wait before that.
+    wait: Duration,
+    /// When the cap was last lifted.
+    lifted: Option<Instant>,
+}
+
+impl Reception {
+    /// Poor reception at `asked`: the cap goes below it, unless it was lowered a moment ago.
+    fn lower(&mut self, asked: u8, now: Instant) {
+        if asked == 0 || self.lowered.is_some_and(|at| now < at + STEP_AGAIN) {
+            return;
+        }
+        // Poor soon after a lift: the lifted layer does not fit either; wait longer next time.
+        self.wait = match self.lifted {
+            Some(at) if now < at + PROVEN_AFTER => (self.wait * 2).clamp(RETRY_FIRST, RETRY_MAX),
+            _ => RETRY_FIRST,
+        };
+        self.cap = Some(asked - 1);
+        self.lowered = Some(now);
+        self.lift_at = Some(now + self.wait);
+        self.lifted = None;
+    }
+
+    /// The cap goes up one layer when its time has come.
+    fn lift(&mut self, now: Instant) {
+        let (Some(cap), Some(at)) = (self.cap, self.lift_at) else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        self.lifted = Some(now);
+        if usize::from(cap) + 1 >= LAYER_HEIGHTS.len() - 1 {
+            self.cap = None;
+            self.lift_at = None;
+        } else {
+            self.cap = Some(cap + 1);
+            self.lift_at = Some(now + self.wait);
+        }
+    }
 }
 
 /// Chooses the layer per video stream of our subscription.
@@ -37,8 +108,8 @@ pub struct LayerChoice {
     informed: bool,
     /// Our subscription's video stream (mid) per participant.
     video_mid: BTreeMap<u64, String>,
-    /// Participants whose media arrives poorly.
-    poor: HashMap<u64, bool>,
+    /// How each participant's picture arrives.
+    reception: HashMap<u64, Reception>,
     /// What the server was last asked for, per stream (participant and mid: Janus reuses a
     /// slot for the next participant and starts it at its default).
     asked: HashMap<(u64, String), u8>,
@@ -61,17 +132,29 @@ impl LayerChoice {
     pub fn set_streams(&mut self, video_mid: BTreeMap<u64, String>) {
         self.asked
             .retain(|(participant, mid), _| video_mid.get(participant) == Some(mid));
+        self.reception
+            .retain(|participant, _| video_mid.contains_key(participant));
         self.video_mid = video_mid;
     }
 
-    /// A new subscription (after a rejoin): the server knows none of our choices.
+    /// A new subscription (after a rejoin): the server knows none of our choices. What was
+    /// learnt about our link stays.
     pub fn forget_requests(&mut self) {
         self.asked.clear();
     }
 
     /// How well a participant's media arrives.
     pub fn set_quality(&mut self, participant: u64, quality: Quality) {
-        self.poor.insert(participant, quality == Quality::Poor);
+        self.reception.entry(participant).or_default().poor = quality == Quality::Poor;
+    }
+
+    /// The layer the tile wants.
+    fn by_tile(&self, participant: u64) -> u8 {
+        self.tiles
+            .get(&participant)
+            .copied()
+            .or(self.others)
+            .map_or(0, |(_, height)| layer_for_height(height))
     }
 
     /// The layer wanted for a participant's picture (`None`: no viewer information; leave the
@@ -80,23 +163,30 @@ impl LayerChoice {
         if !self.informed {
             return None;
         }
-        let by_tile = self
-            .tiles
-            .get(&participant)
-            .copied()
-            .or(self.others)
-            .map_or(0, |(_, height)| layer_for_height(height));
-        let poor = self.poor.get(&participant).copied().unwrap_or(false);
-        Some(if poor {
-            by_tile.saturating_sub(1)
-        } else {
-            by_tile
-        })
+        let by_tile = self.by_tile(participant);
+        let cap = self.reception.get(&participant).and_then(|r| r.cap);
+        Some(cap.map_or(by_tile, |cap| by_tile.min(cap)))
     }
 
     /// Requests for the server: (mid, layer) for every stream whose wanted layer changed since
-    /// it was last asked for.
-    pub fn changes(&mut self) -> Vec<(String, u8)> {
+    /// it was last asked for, at `now`.
+    pub fn changes(&mut self, now: Instant) -> Vec<(String, u8)> {
+        if self.informed {
+            for (participant, mid) in &self.video_mid {
+                let Some(reception) = self.reception.get_mut(participant) else {
+                    continue;
+                };
+                reception.lift(now);
+                if reception.poor {
+                    // Below what the server was asked for (or is about to be).
+                    let by_tile = self.tiles.get(participant).copied().or(self.others);
+                    let by_tile = by_tile.map_or(0, |(_, height)| layer_for_height(height));
+                    let current = reception.cap.map_or(by_tile, |cap| cap.min(by_tile));
+                    let asked = self.asked.get(&(*participant, mid.clone())).copied();
+                    reception.lower(asked.map_or(current, |a| a.min(current)), now);
+                }
+            }
+        }
         let mut out = Vec::new();
         for (participant, mid) in &self.video_mid {
             let Some(layer) = self.wanted(*participant) else {
@@ -109,6 +199,25 @@ impl LayerChoice {
             }
         }
         out
+    }
+
+    /// When [`changes`](Self::changes) may have something new without anything else happening:
+    /// a cap to lift, or reception still poor with a layer left to go down to.
+    pub fn next_change(&self) -> Option<Instant> {
+        if !self.informed {
+            return None;
+        }
+        self.video_mid
+            .keys()
+            .filter_map(|participant| {
+                let reception = self.reception.get(participant)?;
+                let step = reception
+                    .lowered
+                    .filter(|_| reception.poor && self.wanted(*participant).is_some_and(|l| l > 0))
+                    .map(|at| at + STEP_AGAIN);
+                [reception.lift_at, step].into_iter().flatten().min()
+            })
+            .min()
     }
 }
 
@@ -134,68 +243,120 @@ mod tests {
 
     #[test]
     fn without_viewer_information_the_server_chooses() {
+        let t0 = Instant::now();
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1")]));
-        assert_eq!(choice.changes(), vec![]);
+        assert_eq!(choice.changes(t0), vec![]);
         assert_eq!(choice.wanted(1), None);
     }
 
     #[test]
     fn each_picture_follows_its_tile_and_unseen_ones_get_the_smallest() {
+        let t0 = Instant::now();
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1"), (2, "v2"), (3, "v3")]));
         choice.set_tiles(HashMap::from([(1, (1280, 720)), (2, (320, 180))]));
         assert_eq!(
-            choice.changes(),
+            choice.changes(t0),
             vec![("v1".into(), 2), ("v2".into(), 0), ("v3".into(), 0)]
         );
         // Asked once: nothing new until something changes.
-        assert_eq!(choice.changes(), vec![]);
+        assert_eq!(choice.changes(t0), vec![]);
         // The speaker view swaps them.
         choice.set_tiles(HashMap::from([(1, (320, 180)), (2, (1280, 720))]));
-        assert_eq!(choice.changes(), vec![("v1".into(), 0), ("v2".into(), 2)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 0), ("v2".into(), 2)]);
     }
 
     #[test]
     fn a_headless_viewer_can_size_everyone_at_once() {
+        let t0 = Instant::now();
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1"), (2, "v2")]));
         choice.set_tile_for_others((320, 180));
-        assert_eq!(choice.changes(), vec![("v1".into(), 0), ("v2".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 0), ("v2".into(), 0)]);
         choice.set_tiles(HashMap::from([(2, (1280, 720))]));
-        assert_eq!(choice.changes(), vec![("v2".into(), 2)]);
+        assert_eq!(choice.changes(t0), vec![("v2".into(), 2)]);
     }
 
     #[test]
-    fn poor_reception_takes_one_layer_less_until_it_recovers() {
+    fn poor_reception_takes_a_layer_less_and_waits_before_trying_it_again() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1")]));
         choice.set_tiles(HashMap::from([(1, (1280, 720))]));
-        assert_eq!(choice.changes(), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        assert_eq!(choice.next_change(), None);
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(1)), vec![("v1".into(), 1)]);
+        // Good again: 720p is still not asked for until the wait is over.
+        choice.set_quality(1, Quality::Good);
+        assert_eq!(choice.changes(at(7)), vec![]);
+        assert_eq!(choice.next_change(), Some(at(11)));
+        assert_eq!(choice.changes(at(11)), vec![("v1".into(), 2)]);
+        // Too big again soon after: down, and twice the wait.
+        choice.set_quality(1, Quality::Poor);
+        assert_eq!(choice.changes(at(13)), vec![("v1".into(), 1)]);
+        choice.set_quality(1, Quality::Good);
+        assert_eq!(choice.changes(at(32)), vec![]);
+        assert_eq!(choice.changes(at(33)), vec![("v1".into(), 2)]);
+        // And again: 40 s.
+        choice.set_quality(1, Quality::Poor);
+        assert_eq!(choice.changes(at(35)), vec![("v1".into(), 1)]);
+        choice.set_quality(1, Quality::Good);
+        assert_eq!(choice.next_change(), Some(at(75)));
+        assert_eq!(choice.changes(at(75)), vec![("v1".into(), 2)]);
+        // This time it fits for longer than 30 s: the link widened, and a later poor spell
+        // waits the first 10 s again.
+        choice.set_quality(1, Quality::Poor);
+        assert_eq!(choice.changes(at(120)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.next_change(), Some(at(128)));
         choice.set_quality(1, Quality::Reduced);
-        assert_eq!(choice.changes(), vec![("v1".into(), 2)]);
-        // Never below the smallest.
+        assert_eq!(choice.next_change(), Some(at(130)));
+    }
+
+    #[test]
+    fn lasting_poor_reception_goes_down_to_the_smallest_and_comes_back_a_layer_at_a_time() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut choice = LayerChoice::default();
+        choice.set_streams(streams(&[(1, "v1")]));
+        choice.set_tiles(HashMap::from([(1, (1280, 720))]));
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        choice.set_quality(1, Quality::Poor);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 1)]);
+        // Still poor on the smaller layer: the next one down, once the switch had its time.
+        assert_eq!(choice.changes(at(7)), vec![]);
+        assert_eq!(choice.next_change(), Some(at(8)));
+        assert_eq!(choice.changes(at(8)), vec![("v1".into(), 0)]);
+        // Nothing lower: nothing more to do while it stays poor, but the lift.
+        assert_eq!(choice.next_change(), Some(at(18)));
+        choice.set_quality(1, Quality::Good);
+        assert_eq!(choice.changes(at(18)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(28)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.next_change(), None);
+        // A small tile is never asked for more than it needs, nor less than the smallest.
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(), vec![("v1".into(), 0)]);
+        assert_eq!(choice.changes(at(40)), vec![("v1".into(), 0)]);
+        assert_eq!(choice.next_change(), None);
     }
 
     #[test]
     fn a_new_subscription_is_asked_again() {
+        let t0 = Instant::now();
         let mut choice = LayerChoice::default();
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_streams(streams(&[(1, "v1")]));
-        assert_eq!(choice.changes(), vec![("v1".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 0)]);
         // They left and came back on another mid.
         choice.set_streams(streams(&[]));
         choice.set_streams(streams(&[(1, "v4")]));
-        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
         // Someone else takes the freed slot: it starts at the server's default.
         choice.set_streams(streams(&[(2, "v4")]));
-        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
         choice.forget_requests();
-        assert_eq!(choice.changes(), vec![("v4".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
     }
 }

@@ -810,6 +810,14 @@ pub(crate) async fn next_report(engine: &mut Option<Engine>) -> Option<EngineRep
     }
 }
 
+/// At `at`; never, without it.
+async fn at_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// When the ICE restart under way must be looked at again; never, without one.
 async fn restart_due(restart: &IceRestart) {
     match restart.check(Instant::now()) {
@@ -1088,7 +1096,7 @@ impl Call {
 
     /// Ask the server for the layers whose choice changed.
     fn request_layers(&mut self) {
-        for (mid, layer) in self.layers.changes() {
+        for (mid, layer) in self.layers.changes(Instant::now()) {
             tracing::debug!(mid, layer, "simulcast layer asked for");
             self.conn.choose_layer(mid, layer);
         }
@@ -1334,6 +1342,7 @@ impl Call {
                 },
                 () = first_missing_due(&self.missing) => self.advise_missing(),
                 () = restart_due(&self.restart) => self.on_restart_due(),
+                () = at_or_never(self.layers.next_change()) => self.request_layers(),
                 Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
                     self.on_publisher_link(event).await;
                 }
