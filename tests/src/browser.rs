@@ -134,12 +134,25 @@ impl Browser {
         video: &Path,
         display: Option<&str>,
     ) -> Result<Self> {
-        let media = vec![
+        Self::start_with_args(dir, page_dir, audio, video, display, &[])
+    }
+
+    /// [`start`](Self::start) with more command-line switches for Chromium.
+    pub fn start_with_args(
+        dir: &Path,
+        page_dir: &Path,
+        audio: &Path,
+        video: &Path,
+        display: Option<&str>,
+        extra: &[&str],
+    ) -> Result<Self> {
+        let mut args = vec![
             "--use-fake-device-for-media-stream".to_owned(),
             format!("--use-file-for-fake-audio-capture={}", audio.display()),
             format!("--use-file-for-fake-video-capture={}", video.display()),
         ];
-        Self::launch(dir, page_dir, media, &[], display)
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Self::launch(dir, page_dir, args, &[], display)
     }
 
     /// Start a headless Chromium whose microphone and speaker are real sound devices: those of

@@ -4,16 +4,95 @@
 //! starting again (`mediaStarted` after the event). Chromium (Debian's janus.js on the interop
 //! page): the packets its listener received from any sender, polled every 100 ms; back when they
 //! grow again after having stopped.
+//!
+//! Both reach the server as a real one is reached: over TLS (nginx in front of Janus on the server
+//! host, a certificate from the benchmark's own authority) to the server's address, across the
+//! wire, from their own address, so that a move breaks their server connection too. Chromium is
+//! told to accept the certificate (`--ignore-certificate-errors`), Runde trusts the authority and
+//! the server on first contact.
 
 use std::time::{Duration, Instant};
 
-use runde_e2e::Result;
 use runde_e2e::browser::{Browser, PageOptions};
-use runde_e2e::netns::CLIENT_ADDR;
+use runde_e2e::cli::CliClient;
+use runde_e2e::netns::{CLIENT_ADDR, SERVER_ADDR};
 use runde_e2e::process::wait_until;
+use runde_e2e::tls_proxy::{TestCa, TlsProxy};
+use runde_e2e::{Result, err};
 use serde_json::Value;
 
-use crate::{Better, PIN, ROOM, Row, Setup, chromium, chromium_publishing, runde};
+use crate::{Better, PIN, ROOM, Row, Setup};
+
+/// The server as the clients reach it here: through a TLS front on its own address.
+struct Direct {
+    _front: TlsProxy,
+    /// The link Runde joins.
+    link: String,
+    /// The WebSocket the interop page opens.
+    ws: String,
+    /// The benchmark's certificate authority (PEM), for Runde.
+    ca: String,
+}
+
+impl Direct {
+    fn start(setup: &Setup) -> Result<Self> {
+        let ca = TestCa::new(&setup.dir.join("recovery-ca"))?;
+        let cert = ca.server_at("janus", SERVER_ADDR)?;
+        let front = TlsProxy::start_on_host(
+            setup.wire.host(),
+            &setup.dir.join("recovery-nginx"),
+            &cert,
+            setup.janus.ws_addr().port(),
+            443,
+        )?;
+        Ok(Self {
+            link: front.link(ROOM),
+            ws: format!("wss://{SERVER_ADDR}:{}/janus", front.port()),
+            ca: ca.certificate().display().to_string(),
+            _front: front,
+        })
+    }
+
+    /// A Runde client in the room, named `name`, with `extra` arguments.
+    fn runde(&self, setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
+        let store = setup
+            .dir
+            .join(format!("trust-{name}"))
+            .display()
+            .to_string();
+        let mut args = vec![
+            "join",
+            self.link.as_str(),
+            "--json",
+            "--name",
+            name,
+            "--password-file",
+            setup.pin.as_str(),
+            "--trust-store",
+            &store,
+            "--accept-new-server",
+        ];
+        args.extend_from_slice(extra);
+        CliClient::spawn_with_env(&name.to_lowercase(), &args, &[("SSL_CERT_FILE", &self.ca)])
+    }
+
+    /// A Chromium page in the room (publishing its speech and camera unless `options` says
+    /// otherwise).
+    fn chromium(&self, setup: &Setup, name: &str, options: &PageOptions) -> Result<Browser> {
+        let dir = setup.dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| err(name, e))?;
+        let browser = Browser::start_with_args(
+            &dir,
+            &setup.page,
+            &setup.speech,
+            &setup.camera,
+            None,
+            &["--ignore-certificate-errors"],
+        )?;
+        browser.open(&self.ws, ROOM, PIN, options)?;
+        Ok(browser)
+    }
+}
 
 /// The address the clients' host moves to.
 const MOVED_ADDR: &str = "198.18.0.3";
@@ -54,8 +133,13 @@ fn undo(setup: &Setup, event: Event) -> Result<()> {
     Ok(())
 }
 
-fn runde_recovers(setup: &mut Setup, event: Event, name: &str) -> Result<Option<f64>> {
-    let mut sender = runde(
+fn runde_recovers(
+    setup: &mut Setup,
+    direct: &Direct,
+    event: Event,
+    name: &str,
+) -> Result<Option<f64>> {
+    let mut sender = direct.runde(
         setup,
         &format!("Recovery-sender-{name}"),
         &["--audio-in", "tone:660", "--send-only", "--duration", "120"],
@@ -65,7 +149,7 @@ fn runde_recovers(setup: &mut Setup, event: Event, name: &str) -> Result<Option<
     })?;
     let heard = setup.dir.join(format!("recovery-{name}.wav"));
     let heard = heard.display().to_string();
-    let mut listener = runde(
+    let mut listener = direct.runde(
         setup,
         &format!("Recovery-listener-{name}"),
         &["--audio-out", &heard, "--duration", "120"],
@@ -100,14 +184,29 @@ fn received(listener: &Browser) -> Result<u64> {
         .unwrap_or(0))
 }
 
-fn chromium_recovers(setup: &mut Setup, event: Event, name: &str) -> Result<Option<f64>> {
-    let sender = chromium_publishing(setup, &format!("chromium-recovery-sender-{name}"))?;
-    let listener = chromium(setup, &format!("chromium-recovery-listener-{name}"), None)?;
+fn chromium_recovers(
+    setup: &mut Setup,
+    direct: &Direct,
+    event: Event,
+    name: &str,
+) -> Result<Option<f64>> {
+    let sender = direct.chromium(
+        setup,
+        &format!("chromium-recovery-sender-{name}"),
+        &PageOptions::default(),
+    )?;
+    wait_until("Chromium to publish", Duration::from_secs(30), || {
+        Ok((sender.results()?["publishing"] == true).then_some(()))
+    })?;
     let listen = PageOptions {
         listen_only: true,
         ..PageOptions::default()
     };
-    listener.open(&setup.janus.ws_url(), ROOM, PIN, &listen)?;
+    let listener = direct.chromium(
+        setup,
+        &format!("chromium-recovery-listener-{name}"),
+        &listen,
+    )?;
     wait_until("Chromium to hear", Duration::from_secs(30), || {
         Ok((received(&listener)? > 50).then_some(()))
     })?;
@@ -137,6 +236,7 @@ fn chromium_recovers(setup: &mut Setup, event: Event, name: &str) -> Result<Opti
 }
 
 pub fn recovery(setup: &mut Setup, rows: &mut Vec<Row>) -> Result<()> {
+    let direct = Direct::start(setup)?;
     for (event, label, slug) in [
         (
             Event::AddressChange,
@@ -149,8 +249,8 @@ pub fn recovery(setup: &mut Setup, rows: &mut Vec<Row>) -> Result<()> {
             "restart",
         ),
     ] {
-        let ours = runde_recovers(setup, event, slug)?;
-        let theirs = chromium_recovers(setup, event, slug)?;
+        let ours = runde_recovers(setup, &direct, event, slug)?;
+        let theirs = chromium_recovers(setup, &direct, event, slug)?;
         let say = |v: Option<f64>| {
             v.map_or(format!("not within {} s", GIVE_UP.as_secs()), |s| {
                 format!("{s:.2} s")
