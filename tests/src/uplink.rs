@@ -21,6 +21,8 @@ pub struct Sample {
     pub sent_packets: u64,
     /// Packets it dropped so far.
     pub dropped: u64,
+    /// Bytes waiting in its queue at the reading.
+    pub backlog: u64,
 }
 
 /// What passed the limit between two readings, in kbit/s, and the share of the offered packets
@@ -65,6 +67,7 @@ impl RateLog {
                 sent_bytes: q.sent_bytes,
                 sent_packets: q.sent_packets,
                 dropped: q.dropped,
+                backlog: q.backlog_bytes,
             });
             next += SAMPLE;
             // Paces the readings; nothing waits for the call here.
@@ -138,6 +141,7 @@ mod tests {
                     sent_bytes,
                     sent_packets,
                     dropped,
+                    backlog: 0,
                 })
                 .collect(),
         }

@@ -502,8 +502,14 @@ impl Wire {
     /// Limit the uplink to `kbit` kbit/s (kernel tbf on rt0, before the wire); `None` or 0
     /// removes the limit.
     pub fn limit_uplink_rate(&self, kbit: Option<u32>) -> Result<()> {
+        self.limit_uplink_rate_queue(kbit, DEFAULT_QUEUE)
+    }
+
+    /// [`limit_uplink_rate`](Self::limit_uplink_rate) with a queue that holds up to `queue` of
+    /// traffic before it drops (a home router's buffer can hold half a second or more).
+    pub fn limit_uplink_rate_queue(&self, kbit: Option<u32>, queue: Duration) -> Result<()> {
         let tc = |args: &[&str]| run_tool("tc", "iproute2", args, None);
-        limit_rate(CLIENT_TUN, kbit, tc)
+        limit_rate(CLIENT_TUN, kbit, queue, tc)
     }
 
     /// The client side moves to another address on the same link, as a laptop does when its
@@ -533,11 +539,22 @@ impl Wire {
     /// Limit the downlink to `kbit` kbit/s (kernel tbf on rt1 on the server host, before the
     /// wire); `None` or 0 removes the limit.
     pub fn limit_downlink_rate(&self, kbit: Option<u32>) -> Result<()> {
-        limit_rate(SERVER_TUN, kbit, |args| self.host.run_tool("tc", args))
+        limit_rate(SERVER_TUN, kbit, DEFAULT_QUEUE, |args| {
+            self.host.run_tool("tc", args)
+        })
     }
 }
 
-fn limit_rate(dev: &str, kbit: Option<u32>, tc: impl Fn(&[&str]) -> Result<String>) -> Result<()> {
+/// How much queue a rate limit holds before it drops: enough for TCP and WebRTC's congestion
+/// control to see delay grow before loss, short of bufferbloat.
+const DEFAULT_QUEUE: Duration = Duration::from_millis(50);
+
+fn limit_rate(
+    dev: &str,
+    kbit: Option<u32>,
+    queue: Duration,
+    tc: impl Fn(&[&str]) -> Result<String>,
+) -> Result<()> {
     match kbit.filter(|k| *k > 0) {
         None => {
             // Deleting a root qdisc that is not there is an error; only delete ours.
@@ -549,9 +566,9 @@ fn limit_rate(dev: &str, kbit: Option<u32>, tc: impl Fn(&[&str]) -> Result<Strin
         Some(kbit) => {
             // Burst: 10 ms worth of tokens, as a real link's scheduler would pass at once, but
             // never below two full-size packets (tbf cannot send a packet bigger than its
-            // bucket). Latency: at most 50 ms of queue before drops, enough for TCP and WebRTC's
-            // congestion control to see delay grow before loss, short of bufferbloat.
+            // bucket). Latency: at most `queue` before drops.
             let burst = (u64::from(kbit) * 1000 / 8 / 100).max(3028);
+            let latency = format!("{}ms", queue.as_millis());
             tc(&[
                 "qdisc",
                 "replace",
@@ -564,7 +581,7 @@ fn limit_rate(dev: &str, kbit: Option<u32>, tc: impl Fn(&[&str]) -> Result<Strin
                 "burst",
                 &burst.to_string(),
                 "latency",
-                "50ms",
+                &latency,
             ])
             .map(|_| ())
         }
