@@ -20,14 +20,17 @@
 //!   a sender of each kind; the rate each offered (the kernel's counters at the limit), what the
 //!   limit dropped, how soon the rate came back, and WB-PESQ at a Runde receiver before and
 //!   right after the step;
+//! - a deep router buffer: 500 kbit/s with 500 ms of queue under a sender of each kind; how much
+//!   waited in the queue (sampled) and what went through;
 //! - recovery: how soon a listener hears its sender again after the clients' address changed
 //!   and after the server was restarted.
 //!
 //! `RUNDE_BENCH_QUICK=1`: a few seconds per scenario (part of `cargo xtask test`, so the harness
-//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,step,load2,load4,recovery`: only the scenarios
+//! cannot rot). `RUNDE_BENCH_ONLY=join,latency,speech,video,step,bloat,load2,load4,recovery`: only the scenarios
 //! named.
 #![allow(clippy::print_stdout, clippy::expect_used)] // a benchmark prints its numbers
 
+mod bloat;
 mod join;
 mod latency;
 mod load;
@@ -172,12 +175,13 @@ fn main() -> Result<()> {
     };
     let mut rows = Vec::new();
     type Scenario = fn(&Setup, &mut Vec<Row>) -> Result<()>;
-    let scenarios: [(&str, Scenario); 7] = [
+    let scenarios: [(&str, Scenario); 8] = [
         ("join", join::join_times),
         ("latency", latency::mouth_to_ear),
         ("speech", speech::speech_under_loss),
         ("video", video::video_quality),
         ("step", step::bottleneck_step),
+        ("bloat", bloat::deep_buffer),
         ("load2", |s, r| load::cpu_and_memory(s, r, 1)),
         ("load4", |s, r| load::cpu_and_memory(s, r, 3)),
     ];
