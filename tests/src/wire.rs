@@ -525,6 +525,13 @@ impl Wire {
         Ok(())
     }
 
+    /// Take the client side's network interface down (`false`) or up again (`true`), as when
+    /// Wi-Fi drops and reconnects to the same network: its address stays configured, its route
+    /// goes with the link and comes back with it.
+    pub fn set_client_link(&self, up: bool) -> Result<()> {
+        ip(&["link", "set", CLIENT_TUN, if up { "up" } else { "down" }])
+    }
+
     /// The uplink's rate limit so far: what it let through, what it dropped, what it holds.
     pub fn uplink_queue(&self) -> Result<QueueStats> {
         let shown = run_tool(

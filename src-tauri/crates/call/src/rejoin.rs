@@ -36,6 +36,33 @@ pub(crate) fn delay_before(attempt: u32) -> Duration {
     }
 }
 
+/// How often, while waiting to rejoin, whether the server can be reached again is checked.
+pub(crate) const ROUTE_CHECK: Duration = Duration::from_millis(250);
+
+/// Notices the moment this computer has a way to the server again, so that rejoining tries at
+/// once rather than after the rest of its wait (up to [`MAX_DELAY`]): a Wi-Fi that reconnects,
+/// a cable plugged back in. Only a network that had no route to the server and has one now counts;
+/// a server that is down while our network is fine changes nothing. Told what a check found; the
+/// check itself (asking the system for a route, sending nothing) is the caller's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteWatch {
+    reachable: bool,
+}
+
+impl RouteWatch {
+    /// Start from what a check finds now.
+    pub(crate) fn new(reachable: bool) -> Self {
+        Self { reachable }
+    }
+
+    /// A new check's result; whether the way to the server just came back.
+    pub(crate) fn checked(&mut self, reachable: bool) -> bool {
+        let back = reachable && !self.reachable;
+        self.reachable = reachable;
+        back
+    }
+}
+
 /// What to do next after the connection was lost or an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NextStep {
@@ -165,6 +192,21 @@ impl Drop for CaptureRelay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_way_to_the_server_that_comes_back_makes_an_attempt_due() {
+        // The network went away with the connection: no route, then the Wi-Fi is back.
+        let mut watch = RouteWatch::new(false);
+        assert!(!watch.checked(false));
+        assert!(watch.checked(true));
+        assert!(!watch.checked(true), "once, not at every check");
+        // Our network is fine and the server is down: nothing comes back, the backoff decides.
+        let mut watch = RouteWatch::new(true);
+        assert!(!watch.checked(true));
+        // It went and came back while we waited.
+        assert!(!watch.checked(false));
+        assert!(watch.checked(true));
+    }
 
     #[test]
     fn backoff_starts_at_once_then_doubles_up_to_the_cap() {

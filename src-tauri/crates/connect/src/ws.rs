@@ -146,6 +146,8 @@ pub struct Opened {
     pub certificate: Option<ServerCertificate>,
     /// Our end of the connection: the local address it leaves from.
     pub local_ip: Option<std::net::IpAddr>,
+    /// The server's end: the address it was reached at.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// Open `endpoint` (ws:// or wss://) asking for `subprotocol`; a server that does not agree to it
@@ -215,10 +217,12 @@ pub async fn open_with_certificate(
         _ => None,
     };
     let local_ip = tcp.and_then(|tcp| tcp.local_addr().ok()).map(|a| a.ip());
+    let peer = tcp.and_then(|tcp| tcp.peer_addr().ok());
     Ok(Opened {
         socket: ws,
         certificate,
         local_ip,
+        peer,
     })
 }
 

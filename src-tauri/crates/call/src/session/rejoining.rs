@@ -3,7 +3,7 @@
 //! each attempt, and what starts again once we are back in the room.
 
 use super::*;
-use crate::rejoin::{NextStep, Rejoin, rejoin_tls};
+use crate::rejoin::{NextStep, ROUTE_CHECK, Rejoin, RouteWatch, rejoin_tls};
 
 /// How long someone missing from the room after a rejoin has to come back (after a server
 /// restart everybody rejoins, some later than us) before a new passphrase is advised.
@@ -39,8 +39,13 @@ pub(super) struct Rejoining {
 
 /// Where a rejoin stands.
 pub(super) enum RejoinStep {
-    /// The next attempt starts at this time.
-    Waiting { attempt: u32, at: Instant },
+    /// The next attempt starts at this time, or as soon as a way to the server (when its
+    /// address is known) comes back.
+    Waiting {
+        attempt: u32,
+        at: Instant,
+        route: Option<(std::net::SocketAddr, RouteWatch)>,
+    },
     /// Opening the WebSocket (TLS checked as on every join).
     Connecting { future: Connecting },
     /// Connected; the new session is joining the room.
@@ -55,12 +60,40 @@ pub(super) enum RejoinProgress {
     Connected(Result<JanusConnection, ConnectError>),
 }
 
+/// Whether this computer has a route to `server` now: the system is asked to pick the way a UDP
+/// socket would take to it, which sends nothing. No route (the network is down) fails at once.
+fn route_to(server: std::net::SocketAddr) -> bool {
+    let any: std::net::SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    std::net::UdpSocket::bind(any)
+        .and_then(|socket| socket.connect(server))
+        .is_ok()
+}
+
 /// The rejoin's next step, when it is one to wait for; never, otherwise.
 pub(super) async fn rejoin_progress(rejoining: Option<&mut Rejoining>) -> RejoinProgress {
     match rejoining.map(|r| &mut r.step) {
-        Some(RejoinStep::Waiting { at, .. }) => {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(*at)).await;
-            RejoinProgress::Due
+        Some(RejoinStep::Waiting { at, route, .. }) => {
+            let due = tokio::time::sleep_until(tokio::time::Instant::from_std(*at));
+            tokio::pin!(due);
+            let mut check = tokio::time::interval(ROUTE_CHECK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = &mut due => return RejoinProgress::Due,
+                    _ = check.tick(), if route.is_some() => {
+                        if let Some((server, watch)) = route.as_mut()
+                            && watch.checked(route_to(*server))
+                        {
+                            tracing::info!("the network is back: rejoining now");
+                            return RejoinProgress::Due;
+                        }
+                    }
+                }
+            }
         }
         // Bounded by the connection timeout.
         Some(RejoinStep::Connecting { future }) => RejoinProgress::Connected(future.await),
@@ -92,9 +125,13 @@ impl Call {
                     tracing::info!(error = %error, "the call's connection was lost; rejoining");
                     self.pause_media();
                 }
+                let route = self
+                    .conn
+                    .peer_addr()
+                    .map(|server| (server, RouteWatch::new(route_to(server))));
                 self.rejoining = Some(Rejoining {
                     plan,
-                    step: RejoinStep::Waiting { attempt, at },
+                    step: RejoinStep::Waiting { attempt, at, route },
                     last_error: error,
                 });
             }

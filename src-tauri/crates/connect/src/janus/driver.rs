@@ -94,6 +94,7 @@ enum Command {
 pub struct JanusConnection {
     certificate: Option<ServerCertificate>,
     local_ip: Option<std::net::IpAddr>,
+    peer: Option<std::net::SocketAddr>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<RoomEvent>,
     task: Option<JoinHandle<()>>,
@@ -109,7 +110,12 @@ impl JanusConnection {
         tx_prefix: String,
     ) -> Result<Self, ConnectError> {
         let opened = ws::open_with_certificate(endpoint, SUBPROTOCOL, tls).await?;
-        let (socket, certificate, local_ip) = (opened.socket, opened.certificate, opened.local_ip);
+        let (socket, certificate, local_ip, peer) = (
+            opened.socket,
+            opened.certificate,
+            opened.local_ip,
+            opened.peer,
+        );
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let room = VideoRoom::new(config, tx_prefix, std::time::Instant::now());
@@ -117,6 +123,7 @@ impl JanusConnection {
         Ok(Self {
             certificate,
             local_ip,
+            peer,
             commands,
             events,
             task: Some(task),
@@ -132,6 +139,11 @@ impl JanusConnection {
     /// is as good as gone, whether it noticed yet or not.
     pub fn local_ip(&self) -> Option<std::net::IpAddr> {
         self.local_ip
+    }
+
+    /// The server's address as this connection reached it.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
 
     /// The next event; `None` once the connection has ended and every event was taken.
