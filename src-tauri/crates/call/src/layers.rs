@@ -44,6 +44,20 @@ pub fn layer_for_height(height: u32) -> u8 {
         .unwrap_or(LAYER_HEIGHTS.len() - 1) as u8
 }
 
+/// The layer a participant's tile wants (`others`: the tile of everyone without their own; a
+/// participant without a tile gets the smallest).
+fn tile_layer(
+    tiles: &HashMap<u64, (u32, u32)>,
+    others: Option<(u32, u32)>,
+    participant: u64,
+) -> u8 {
+    tiles
+        .get(&participant)
+        .copied()
+        .or(others)
+        .map_or(0, |(_, height)| layer_for_height(height))
+}
+
 /// How a participant's picture arrives, and what that allows.
 #[derive(Debug, Default)]
 struct Reception {
@@ -150,11 +164,7 @@ impl LayerChoice {
 
     /// The layer the tile wants.
     fn by_tile(&self, participant: u64) -> u8 {
-        self.tiles
-            .get(&participant)
-            .copied()
-            .or(self.others)
-            .map_or(0, |(_, height)| layer_for_height(height))
+        tile_layer(&self.tiles, self.others, participant)
     }
 
     /// The layer wanted for a participant's picture (`None`: no viewer information; leave the
@@ -179,8 +189,7 @@ impl LayerChoice {
                 reception.lift(now);
                 if reception.poor {
                     // Below what the server was asked for (or is about to be).
-                    let by_tile = self.tiles.get(participant).copied().or(self.others);
-                    let by_tile = by_tile.map_or(0, |(_, height)| layer_for_height(height));
+                    let by_tile = tile_layer(&self.tiles, self.others, *participant);
                     let current = reception.cap.map_or(by_tile, |cap| cap.min(by_tile));
                     let asked = self.asked.get(&(*participant, mid.clone())).copied();
                     reception.lower(asked.map_or(current, |a| a.min(current)), now);
