@@ -10,7 +10,7 @@ use std::time::Duration;
 use runde_e2e::Result;
 use runde_e2e::uplink::RateLog;
 
-use crate::{Better, Row, Setup, chromium_publishing, runde};
+use crate::{Better, Row, Setup, chromium_publishing, runde_publishing};
 
 const KBIT: u32 = 500;
 const BUFFER: Duration = Duration::from_millis(500);
@@ -61,24 +61,7 @@ fn watch(setup: &Setup, name: &str) -> Result<Outcome> {
 
 pub fn deep_buffer(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     setup.wire.limit_uplink_rate_queue(Some(KBIT), BUFFER)?;
-    let speech = setup.speech.display().to_string();
-    let camera = setup.camera.display().to_string();
-    let mut sender = runde(
-        setup,
-        "Bloat-sender",
-        &[
-            "--audio-in",
-            &speech,
-            "--video-in",
-            &camera,
-            "--send-only",
-            "--duration",
-            "600",
-        ],
-    )?;
-    sender.wait_event("connected", Duration::from_secs(30), |e| {
-        e["event"] == "connection" && e["state"] == "connected"
-    })?;
+    let sender = runde_publishing(setup, "Bloat-sender", 600)?;
     let ours = watch(setup, "runde")?;
     sender.save_output(&setup.dir);
     drop(sender);

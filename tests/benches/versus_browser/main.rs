@@ -272,6 +272,33 @@ fn chromium_publishing(setup: &Setup, name: &str) -> Result<Browser> {
     Ok(browser)
 }
 
+/// A Runde client in the room publishing the speech and the camera file for `seconds`, once its
+/// media connection is up.
+fn runde_publishing(setup: &Setup, name: &str, seconds: u32) -> Result<CliClient> {
+    let (speech, camera) = (
+        setup.speech.display().to_string(),
+        setup.camera.display().to_string(),
+    );
+    let seconds = seconds.to_string();
+    let mut sender = runde(
+        setup,
+        name,
+        &[
+            "--audio-in",
+            &speech,
+            "--video-in",
+            &camera,
+            "--send-only",
+            "--duration",
+            &seconds,
+        ],
+    )?;
+    sender.wait_event("connected", Duration::from_secs(30), |e| {
+        e["event"] == "connection" && e["state"] == "connected"
+    })?;
+    Ok(sender)
+}
+
 fn runde(setup: &Setup, name: &str, extra: &[&str]) -> Result<CliClient> {
     runde_with_env(setup, name, extra, &[])
 }

@@ -11,7 +11,7 @@ use runde_e2e::uplink::RateLog;
 use runde_e2e::{Result, analysis};
 
 use crate::speech::{pesq_piece, pesq_utterances};
-use crate::{Better, Row, Setup, chromium_publishing, runde};
+use crate::{Better, Row, Setup, chromium_publishing, runde, runde_publishing};
 
 const WIDE: u32 = 2_500;
 const NARROW: u32 = 500;
@@ -121,24 +121,7 @@ fn receiver_leaves(receiver: &mut CliClient, setup: &Setup) -> Result<()> {
 
 pub fn bottleneck_step(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
     setup.wire.limit_uplink_rate(Some(WIDE))?;
-    let speech = setup.speech.display().to_string();
-    let camera = setup.camera.display().to_string();
-    let mut sender = runde(
-        setup,
-        "Step-sender",
-        &[
-            "--audio-in",
-            &speech,
-            "--video-in",
-            &camera,
-            "--send-only",
-            "--duration",
-            "600",
-        ],
-    )?;
-    sender.wait_event("connected", Duration::from_secs(30), |e| {
-        e["event"] == "connection" && e["state"] == "connected"
-    })?;
+    let sender = runde_publishing(setup, "Step-sender", 600)?;
     let ours = run_step(setup, "runde", "Runde's video")?;
     sender.save_output(&setup.dir);
     drop(sender);

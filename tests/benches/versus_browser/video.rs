@@ -22,7 +22,7 @@ use runde_e2e::{Result, err};
 use runde_media::video::{I420Frame, VideoSink, VideoSource, Y4mSink, Y4mSource, read_stamp};
 use serde_json::Value;
 
-use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, now_ms, runde};
+use crate::{Better, Network, PIN, ROOM, Row, Setup, chromium, now_ms, runde, runde_publishing};
 
 /// A gap between successive received frames longer than this is a freeze.
 const FREEZE_MS: f64 = 200.0;
@@ -157,33 +157,23 @@ pub fn video_quality(setup: &Setup, rows: &mut Vec<Row>) -> Result<()> {
 /// when (`--video-out-times`). `None` if no picture arrived.
 fn runde_pair(setup: &Setup, slug: &str, timing: &Timing) -> Result<Option<Received>> {
     let wait = Duration::from_secs(30);
-    let (camera, speech) = (
-        setup.camera.display().to_string(),
-        setup.speech.display().to_string(),
-    );
-    let mut sender = runde(
-        setup,
-        &format!("VideoSender-{slug}"),
-        &[
-            "--audio-in",
-            &speech,
-            "--video-in",
-            &camera,
-            "--send-only",
-            "--duration",
-            "900",
-        ],
-    )?;
-    sender.wait_event("connected", wait, |e| {
-        e["event"] == "connection" && e["state"] == "connected"
-    })?;
+    let mut sender = runde_publishing(setup, &format!("VideoSender-{slug}"), 900)?;
     let y4m = setup.dir.join(format!("runde-video-{slug}.y4m"));
     let times_file = setup.dir.join(format!("runde-video-{slug}-times.txt"));
     let (y4m_arg, times_arg) = (y4m.display().to_string(), times_file.display().to_string());
     let mut receiver = runde(
         setup,
         &format!("VideoReceiver-{slug}"),
-        &["--video-out", &y4m_arg, "--video-out-times", &times_arg],
+        // At the size sent: simulcast starts with the small layer and adds 360p after a few
+        // seconds, and a file sized by its first picture would hold 180p throughout.
+        &[
+            "--video-out",
+            &y4m_arg,
+            "--video-out-times",
+            &times_arg,
+            "--video-out-size",
+            "640x360",
+        ],
     )?;
     let first = receiver.wait_event("first picture", wait, |e| {
         e["event"] == "mediaStarted" && e["kind"] == "video"

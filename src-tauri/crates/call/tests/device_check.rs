@@ -87,6 +87,7 @@ async fn the_echo_test_goes_through_the_whole_engine_without_a_server() {
             video_out: VideoOut::Y4m {
                 path: y4m.clone(),
                 times: None,
+                size: None,
             },
             ..MediaChoice::default()
         }),

@@ -91,8 +91,8 @@ pub struct Options {
 }
 
 /// `<w>x<h>` in pixels, each 2 to 8192.
-fn tile_size(value: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("--tile {value}: <width>x<height> in pixels");
+fn picture_size(option: &str, value: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{option} {value}: <width>x<height> in pixels");
     let (w, h) = value.split_once('x').ok_or_else(bad)?;
     let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
     if !((2..=8192).contains(&w) && (2..=8192).contains(&h)) {
@@ -187,6 +187,7 @@ impl Options {
             tile: None,
         };
         let mut video_out_times = None;
+        let mut video_out_size = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| {
@@ -224,7 +225,7 @@ impl Options {
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
                 "--single-layer" => options.media.single_layer = true,
-                "--tile" => options.tile = Some(tile_size(&value("--tile")?)?),
+                "--tile" => options.tile = Some(picture_size("--tile", &value("--tile")?)?),
                 "--e2ee-next-passphrase-file" => {
                     options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
                 }
@@ -251,9 +252,16 @@ impl Options {
                     options.media.video_out = VideoOut::Y4m {
                         path: value("--video-out")?.into(),
                         times: None,
+                        size: None,
                     };
                 }
                 "--video-out-times" => video_out_times = Some(value("--video-out-times")?.into()),
+                "--video-out-size" => {
+                    video_out_size = Some(picture_size(
+                        "--video-out-size",
+                        &value("--video-out-size")?,
+                    )?);
+                }
                 "--password" | "--pin" => {
                     return Err(
                         "passwords are not taken from the command line (other users can read it); \
@@ -269,6 +277,12 @@ impl Options {
             match &mut options.media.video_out {
                 VideoOut::Y4m { times, .. } => *times = Some(file),
                 _ => return Err("--video-out-times needs --video-out".into()),
+            }
+        }
+        if let Some(wanted) = video_out_size {
+            match &mut options.media.video_out {
+                VideoOut::Y4m { size, .. } => *size = Some(wanted),
+                _ => return Err("--video-out-size needs --video-out".into()),
             }
         }
         Ok(options)

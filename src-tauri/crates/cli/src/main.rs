@@ -44,6 +44,9 @@ commands:
                               with --video-out: when each frame written there was shown, one
                               line per frame, in milliseconds since the Unix epoch (for frame
                               rate and freezes as seen)
+      --video-out-size <w>x<h>
+                              with --video-out: write every picture at this size (by default
+                              the size of the first; simulcast starts small)
       --send-only             receive nobody's media (for load tests: many cheap senders)
       --single-layer          send our picture in one size only (no simulcast layers)
       --tile <w>x<h>          the others' pictures are shown this large (pixels): each is

@@ -85,6 +85,8 @@ pub enum VideoOut {
         /// then a monotonic clock, so the lines never go backwards). For measuring frame rate
         /// and freezes as seen.
         times: Option<PathBuf>,
+        /// Every picture at this size (`None`: the size of the first).
+        size: Option<(u32, u32)>,
     },
     /// Everyone's video, as shown, to a screen (the newest picture per participant).
     Screen(VideoScreen),

@@ -248,7 +248,7 @@ impl Engine {
         };
         let (video_path, video_times, screen) = match video_out {
             VideoOut::Off => (None, None, None),
-            VideoOut::Y4m { path, times } => {
+            VideoOut::Y4m { path, times, size } => {
                 // Fail early on an unwritable path; the file is written once the size is known.
                 std::fs::File::create(path).map_err(media_failed)?;
                 let times = times
@@ -260,7 +260,7 @@ impl Engine {
                         file,
                         started_unix_ms: 0.0,
                     });
-                (Some(path.clone()), times, None)
+                (Some((path.clone(), *size)), times, None)
             }
             VideoOut::Screen(screen) => (None, None, Some(screen.clone())),
         };
@@ -381,7 +381,8 @@ impl Drop for WavFile {
 
 struct Outputs {
     audio: Option<Box<dyn AudioSink>>,
-    video_path: Option<std::path::PathBuf>,
+    /// The Y4M file for the first participant's video, and the size to write it at.
+    video_path: Option<(std::path::PathBuf, Option<(u32, u32)>)>,
     video: Option<(u64, Y4mSink)>,
     /// When each frame in the Y4M file was shown.
     video_times: Option<ShownTimes>,
@@ -733,10 +734,16 @@ fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
 /// or on a slow link), and when it was shown, `now_ms`, into the times file.
 fn write_video(outputs: &mut Outputs, feed: u64, picture: I420Frame, now_ms: u64) {
     if outputs.video.is_none()
-        && let Some(path) = outputs.video_path.take()
+        && let Some((path, size)) = outputs.video_path.take()
     {
         match Y4mSink::create(&path, (30, 1)) {
-            Ok(sink) => outputs.video = Some((feed, sink)),
+            Ok(sink) => {
+                let sink = match size {
+                    Some(size) => sink.sized(size),
+                    None => sink,
+                };
+                outputs.video = Some((feed, sink));
+            }
             Err(e) => tracing::warn!(error = %e, "cannot write the video file"),
         }
     }

@@ -131,12 +131,15 @@ impl VideoSource for Y4mSource {
     }
 }
 
-/// Writes frames into a `.y4m` file. The size is fixed by the first frame.
+/// Writes frames into a `.y4m` file. The size is fixed by the first frame, or in advance with
+/// [`Y4mSink::sized`].
 pub struct Y4mSink {
     path: PathBuf,
     writer: BufWriter<File>,
     fps: (u32, u32),
     size: Option<(u32, u32)>,
+    /// Whether the header is written.
+    started: bool,
 }
 
 impl Y4mSink {
@@ -148,7 +151,15 @@ impl Y4mSink {
             writer: BufWriter::new(file),
             fps,
             size: None,
+            started: false,
         })
+    }
+
+    /// Every picture at `size`, whatever size its first one has (pictures of another size are
+    /// scaled to it).
+    pub fn sized(mut self, size: (u32, u32)) -> Self {
+        self.size = Some(size);
+        self
     }
 
     /// Flush everything to disk.
@@ -163,27 +174,24 @@ impl VideoSink for Y4mSink {
     fn write(&mut self, frame: &I420Frame) -> Result<(), MediaError> {
         let size = (frame.width(), frame.height());
         let io = |e: std::io::Error| MediaError::file(&self.path, e);
-        match self.size {
-            None => {
-                let header = format!(
-                    "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C420jpeg\n",
-                    size.0, size.1, self.fps.0, self.fps.1
-                );
-                self.writer.write_all(header.as_bytes()).map_err(io)?;
-                self.size = Some(size);
-            }
-            // A Y4M file holds one picture size, but senders change theirs (browsers do under
-            // load or on a slow link): later pictures are scaled to the file's size, as a window
-            // of fixed size shows them, rather than ending the recording.
-            Some(s) if s != size => {
-                let scaled = super::convert::scale_i420(frame, s.0, s.1)?;
-                self.writer.write_all(b"FRAME\n").map_err(io)?;
-                return self.writer.write_all(scaled.as_bytes()).map_err(io);
-            }
-            Some(_) => {}
+        let file_size = *self.size.get_or_insert(size);
+        if !self.started {
+            let header = format!(
+                "YUV4MPEG2 W{} H{} F{}:{} Ip A1:1 C420jpeg\n",
+                file_size.0, file_size.1, self.fps.0, self.fps.1
+            );
+            self.writer.write_all(header.as_bytes()).map_err(io)?;
+            self.started = true;
         }
         self.writer.write_all(b"FRAME\n").map_err(io)?;
-        self.writer.write_all(frame.as_bytes()).map_err(io)
+        if file_size == size {
+            return self.writer.write_all(frame.as_bytes()).map_err(io);
+        }
+        // A Y4M file holds one picture size, but senders change theirs (browsers do under load
+        // or on a slow link, simulcast starts small): other sizes are scaled to the file's, as a
+        // window of fixed size shows them, rather than ending the recording.
+        let scaled = super::convert::scale_i420(frame, file_size.0, file_size.1)?;
+        self.writer.write_all(scaled.as_bytes()).map_err(io)
     }
 }
 
@@ -245,6 +253,33 @@ mod tests {
         }
         assert_eq!(frames, 6);
         let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    /// A file of a fixed size: a simulcast picture that starts small is written at the size
+    /// asked for from its first frame on, and the stamp in it still reads.
+    #[test]
+    fn a_sized_file_holds_every_picture_at_its_size() -> Result<(), MediaError> {
+        let path = temp("sized");
+        let mut small = TestPattern::new(320, 180, 30)?;
+        let mut big = TestPattern::new(640, 360, 30)?;
+        let mut sink = Y4mSink::create(&path, (30, 1))?.sized((640, 360));
+        for pattern in [&mut small, &mut big] {
+            for _ in 0..2 {
+                let frame = pattern.next_frame()?.expect("endless");
+                sink.write(&frame)?;
+            }
+        }
+        sink.finish()?;
+        let mut file = Y4mSource::open(&path, false)?;
+        assert_eq!(file.size(), (640, 360));
+        let mut stamps = Vec::new();
+        while let Some(frame) = file.next_frame()? {
+            assert_eq!((frame.width(), frame.height()), (640, 360));
+            stamps.push(read_stamp(&frame).map(|s| s.counter));
+        }
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(stamps, [Some(0), Some(1), Some(0), Some(1)]);
         Ok(())
     }
 
