@@ -209,7 +209,7 @@ test("call: a problem on the way, an interrupted connection, and the end", async
   await app.id("link-input").waitFor();
 });
 
-test("call: reconnecting after the server was lost, and back", async (t) => {
+test("call: reconnecting after the server was lost, and back; then after the media connection broke", async (t) => {
   const app = await busyCall(t);
   await app.callEvents(
     { event: "connection", state: "reconnecting" },
@@ -233,6 +233,19 @@ test("call: reconnecting after the server was lost, and back", async (t) => {
   );
   await waitText(app.id("connection"), "Connected");
   assert.equal(await app.id("reconnecting-detail").count(), 0);
+  // The network under the call changed: it is the connection for sound and picture that broke,
+  // and the line says so rather than blaming the server.
+  await app.callEvents(
+    { event: "connection", state: "reconnecting" },
+    {
+      event: "reconnecting",
+      attempt: 1,
+      sinceMs: 0,
+      error: { code: "MediaPathLost", detail: "this computer's address 192.0.2.7 went away" },
+    },
+  );
+  await waitText(app.id("reconnecting-detail"), "sound and picture broke");
+  assert.equal(await app.page.getByText("connection to the server was lost").count(), 0);
 });
 
 test("call: leaving", async (t) => {
