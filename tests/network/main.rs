@@ -36,9 +36,7 @@ fn the_sending_rate_follows_a_bottleneck_step() -> Result<()> {
     let (wide, narrow) = (2_500, 500);
     wire.limit_uplink_rate(Some(wide))?;
     let link = janus.link(1234);
-    let pin = dir.join("pin");
-    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
-    let pin = pin.display().to_string();
+    let pin = pin_file(&dir)?;
     let heard = dir.join("bob.wav").display().to_string();
     let speech_arg = speech.display().to_string();
     let join = |name: &str, media: &[&str]| CliClient::join(&link, &pin, name, 50, media);
@@ -224,9 +222,7 @@ fn break_during_a_call(
             (janus, Some(front), link)
         }
     };
-    let pin = dir.join("pin");
-    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
-    let pin = pin.display().to_string();
+    let pin = pin_file(&dir)?;
     let heard = dir.join("ear.wav").display().to_string();
     let e2ee = match passphrase {
         Some(words) => {
@@ -270,6 +266,23 @@ fn break_during_a_call(
         _wire: wire,
     })
 }
+
+/// The room's password (`pin`, as every test room here has it) in a file in `dir`, for
+/// `--password-file`.
+fn pin_file(dir: &std::path::Path) -> Result<String> {
+    let pin = dir.join("pin");
+    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
+    Ok(pin.display().to_string())
+}
+
+/// A sender of a tone and a 720p picture that receives nothing.
+const SENDS_720P: [&str; 5] = [
+    "--audio-in",
+    "tone:440",
+    "--video-in",
+    "pattern:1280x720@30",
+    "--send-only",
+];
 
 fn audio_plays(e: &serde_json::Value) -> bool {
     e["event"] == "mediaStarted" && e["kind"] == "audio"
@@ -620,9 +633,7 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     wire.set_uplink(clean);
     wire.set_downlink(clean);
     let link = janus.link(1234);
-    let pin = dir.join("pin");
-    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
-    let pin = pin.display().to_string();
+    let pin = pin_file(&dir)?;
     let wait = Duration::from_secs(20);
     let (y4m, times_file) = (dir.join("bob.y4m"), dir.join("bob-times.txt"));
     let (y4m_arg, times_arg) = (y4m.display().to_string(), times_file.display().to_string());
@@ -750,24 +761,13 @@ fn a_viewer_on_a_narrow_downlink_settles_on_a_layer_that_fits() -> Result<()> {
     wire.set_uplink(way);
     wire.set_downlink(way);
     let link = janus.link(1234);
-    let pin = dir.join("pin");
-    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
-    let pin = pin.display().to_string();
+    let pin = pin_file(&dir)?;
     let heard = dir.join("bob.wav").display().to_string();
     let join = |name: &str, media: &[&str]| {
         CliClient::join_with_env(&link, &pin, name, 90, media, &[("RUNDE_LOG", "debug")])
     };
     let wait = Duration::from_secs(20);
-    let mut alice = join(
-        "Alice",
-        &[
-            "--audio-in",
-            "tone:440",
-            "--video-in",
-            "pattern:1280x720@30",
-            "--send-only",
-        ],
-    )?;
+    let mut alice = join("Alice", &SENDS_720P)?;
     alice.wait_event("joined", wait, |e| e["event"] == "joined")?;
     wire.limit_downlink_rate(Some(1_000))?;
     let mut bob = join("Bob", &["--audio-out", &heard, "--tile", "1280x720"])?;
@@ -825,23 +825,12 @@ fn a_deep_router_buffer_is_not_filled() -> Result<()> {
     let janus = JanusServer::start_on(wire.host(), &dir, &[RoomSpec::with_pin(1234, "pin")])?;
     wire.limit_uplink_rate_queue(Some(KBIT), Duration::from_millis(500))?;
     let link = janus.link(1234);
-    let pin = dir.join("pin");
-    std::fs::write(&pin, "pin\n").map_err(|e| err("pin file", e))?;
-    let pin = pin.display().to_string();
+    let pin = pin_file(&dir)?;
     let join = |name: &str, media: &[&str]| {
         CliClient::join_with_env(&link, &pin, name, 90, media, &[("RUNDE_LOG", "debug")])
     };
     let wait = Duration::from_secs(20);
-    let mut alice = join(
-        "Alice",
-        &[
-            "--audio-in",
-            "tone:440",
-            "--video-in",
-            "pattern:1280x720@30",
-            "--send-only",
-        ],
-    )?;
+    let mut alice = join("Alice", &SENDS_720P)?;
     alice.wait_event("joined", wait, |e| e["event"] == "joined")?;
     let mut bob = join("Bob", &[])?;
     bob.wait_event("Alice's picture", wait, |e| {

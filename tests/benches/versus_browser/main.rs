@@ -252,9 +252,26 @@ fn now_ms() -> f64 {
 }
 
 fn chromium(setup: &Setup, name: &str, display: Option<&str>) -> Result<Browser> {
+    chromium_with_args(setup, name, display, &[])
+}
+
+/// [`chromium`] with more command-line switches for it.
+fn chromium_with_args(
+    setup: &Setup,
+    name: &str,
+    display: Option<&str>,
+    extra: &[&str],
+) -> Result<Browser> {
     let dir = setup.dir.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| err(name, e))?;
-    Browser::start(&dir, &setup.page, &setup.speech, &setup.camera, display)
+    Browser::start_with_args(
+        &dir,
+        &setup.page,
+        &setup.speech,
+        &setup.camera,
+        display,
+        extra,
+    )
 }
 
 /// A Chromium page in the room, publishing the speech and the camera file.

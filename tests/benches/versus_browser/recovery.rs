@@ -13,15 +13,15 @@
 
 use std::time::{Duration, Instant};
 
+use runde_e2e::Result;
 use runde_e2e::browser::{Browser, PageOptions};
 use runde_e2e::cli::CliClient;
 use runde_e2e::netns::{CLIENT_ADDR, SERVER_ADDR};
 use runde_e2e::process::wait_until;
 use runde_e2e::tls_proxy::{TestCa, TlsProxy};
-use runde_e2e::{Result, err};
 use serde_json::Value;
 
-use crate::{Better, PIN, ROOM, Row, Setup};
+use crate::{Better, PIN, ROOM, Row, Setup, chromium_with_args};
 
 /// The server as the clients reach it here: through a TLS front on its own address.
 struct Direct {
@@ -79,16 +79,7 @@ impl Direct {
     /// A Chromium page in the room (publishing its speech and camera unless `options` says
     /// otherwise).
     fn chromium(&self, setup: &Setup, name: &str, options: &PageOptions) -> Result<Browser> {
-        let dir = setup.dir.join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| err(name, e))?;
-        let browser = Browser::start_with_args(
-            &dir,
-            &setup.page,
-            &setup.speech,
-            &setup.camera,
-            None,
-            &["--ignore-certificate-errors"],
-        )?;
+        let browser = chromium_with_args(setup, name, None, &["--ignore-certificate-errors"])?;
         browser.open(&self.ws, ROOM, PIN, options)?;
         Ok(browser)
     }

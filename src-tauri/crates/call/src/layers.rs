@@ -238,6 +238,15 @@ mod tests {
         list.iter().map(|(p, m)| (*p, (*m).to_owned())).collect()
     }
 
+    /// One participant's picture (mid `v1`) in a 720p tile, asked for at `t0`.
+    fn watching_in_a_720p_tile(t0: Instant) -> LayerChoice {
+        let mut choice = LayerChoice::default();
+        choice.set_streams(streams(&[(1, "v1")]));
+        choice.set_tiles(HashMap::from([(1, (1280, 720))]));
+        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        choice
+    }
+
     #[test]
     fn tiles_pick_the_smallest_layer_that_fills_them() {
         assert_eq!(layer_for_height(90), 0);
@@ -291,10 +300,7 @@ mod tests {
     fn poor_reception_takes_a_layer_less_and_waits_before_trying_it_again() {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        let mut choice = LayerChoice::default();
-        choice.set_streams(streams(&[(1, "v1")]));
-        choice.set_tiles(HashMap::from([(1, (1280, 720))]));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        let mut choice = watching_in_a_720p_tile(t0);
         assert_eq!(choice.next_change(), None);
         choice.set_quality(1, Quality::Poor);
         assert_eq!(choice.changes(at(1)), vec![("v1".into(), 1)]);
@@ -328,10 +334,7 @@ mod tests {
     fn lasting_poor_reception_goes_down_to_the_smallest_and_comes_back_a_layer_at_a_time() {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        let mut choice = LayerChoice::default();
-        choice.set_streams(streams(&[(1, "v1")]));
-        choice.set_tiles(HashMap::from([(1, (1280, 720))]));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        let mut choice = watching_in_a_720p_tile(t0);
         choice.set_quality(1, Quality::Poor);
         assert_eq!(choice.changes(t0), vec![("v1".into(), 1)]);
         // Still poor on the smaller layer: the next one down, once the switch had its time.

@@ -101,18 +101,21 @@ pub fn fec_for_loss(loss: f32) -> Option<u8> {
 /// seconds is steady.
 #[derive(Debug, Clone, Default)]
 pub struct SteadyLoss {
-    /// The last five measurements (none yet counts as no loss).
-    last: [f32; 5],
+    /// The last measurements (none yet counts as no loss).
+    last: [f32; STEADY_SECONDS],
 }
+
+/// How many seconds [`SteadyLoss`] takes the median of.
+const STEADY_SECONDS: usize = 5;
 
 impl SteadyLoss {
     /// One second's loss fraction (0..=1); the steady loss after it.
     pub fn push(&mut self, loss: f32) -> f32 {
         self.last.rotate_left(1);
-        self.last[4] = loss.clamp(0.0, 1.0);
+        self.last[STEADY_SECONDS - 1] = loss.clamp(0.0, 1.0);
         let mut sorted = self.last;
         sorted.sort_by(f32::total_cmp);
-        sorted[2]
+        sorted[STEADY_SECONDS / 2]
     }
 }
 
