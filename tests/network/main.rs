@@ -596,8 +596,8 @@ enum Lost {
 
 /// A Runde → Runde video call across the wire, 20 ms each way, with 5 % loss where `lost`
 /// says, joined under it. Over ten seconds after a warm-up, the receiver shows at least
-/// `MIN_FPS` frames a second and never stops for longer than `MAX_GAP_MS`, and the sender keeps
-/// sending at least `MIN_UPLINK_KBPS`.
+/// `MIN_FPS` frames a second and never stops for longer than `MAX_GAP_MS`; with the loss on the
+/// way down, the sender does not take it for loss of its own packets.
 ///
 /// The delay is not decoration: Janus sizes its retransmission buffer from the round trip it
 /// measures in milliseconds, and a round trip under 1 ms (two namespaces on one machine) reads
@@ -612,7 +612,7 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     // lasting freeze through.
     const MIN_FPS: f64 = 15.0;
     const MAX_GAP_MS: f64 = 1_000.0;
-    const MIN_UPLINK_KBPS: f64 = 800.0;
+    const MIN_LOSS_CEILING_KBPS: u64 = 1_000;
     // Janus retransmits nothing until it has measured the round trip from our receiver reports
     // (one to two seconds after the start): the window begins after that.
     const WARM_UP_MS: f64 = 3_000.0;
@@ -718,15 +718,32 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
     );
     assert!(fps >= MIN_FPS, "{fps:.1} fps");
     assert!(longest <= MAX_GAP_MS, "a gap of {longest:.0} ms");
-    // 5 % random loss either way is no reason to send less: both layers of the 360p pattern and
-    // the audio take 925–945 kbit/s on the wire (four runs). Before the sender told a lost
-    // report from lost packets, loss on the way down alone (a clean uplink) read as 17–48 %
-    // uplink loss and Alice sent 222, 262 and 693 kbit/s in three runs.
-    assert!(
-        uplink_kbps >= MIN_UPLINK_KBPS,
-        "Alice sent only {uplink_kbps:.0} kbit/s"
-    );
     if lost == Lost::OnTheWayDown {
+        // Loss on the way down alone (a clean uplink) is no reason to send less. Before the
+        // sender told a lost report from lost packets, it read 17–48 % loss of its own packets:
+        // its loss-based ceiling (in its estimate log lines) fell to 102–216 kbit/s, and it sent
+        // 222, 262 and 693 kbit/s in three runs; since, the ceiling stays at its maximum
+        // (3 Mbit/s) and Alice sends 925–959 kbit/s. The ceiling is asserted rather than the
+        // rate: on a loaded machine the sender may drop a layer for its encoder's sake.
+        let ceilings: Vec<u64> = alice
+            .stderr()
+            .iter()
+            .filter(|l| l.contains("bandwidth estimate"))
+            .filter_map(|l| {
+                l.split("loss_kbps=")
+                    .nth(1)?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        println!("Alice's loss-based ceiling in her estimate log lines (kbit/s): {ceilings:?}");
+        assert!(!ceilings.is_empty(), "no estimate in Alice's log");
+        assert!(
+            ceilings.iter().all(|c| *c >= MIN_LOSS_CEILING_KBPS),
+            "Alice took the loss on the way down for her own: {ceilings:?}"
+        );
         // 5 % of about 13 s of 360p30 video (60–80 packets a second) is some 50 packets lost on
         // the way to Bob, and Janus repairs only those it still holds: 34, 43, 48 and 52 came in
         // four runs.
