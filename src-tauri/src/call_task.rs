@@ -8,24 +8,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::video_server::TileSizes;
 
-enum Request {
-    MuteMicrophone(bool),
-    /// Use another device (`None`: the system's default).
-    Switch(DeviceKind, Option<String>),
-    /// The push-to-talk key is held (`true`) or let go.
-    PushToTalk(bool),
-    CameraOff(bool),
-    /// Everyone agreed on a new end-to-end passphrase.
-    ChangePassphrase(
-        runde_call::Secret,
-        oneshot::Sender<Result<(), runde_call::UserError>>,
-    ),
-    Leave(oneshot::Sender<MediaSummary>),
-}
-
 /// A handle to the call task.
 pub(crate) struct RunningCall {
-    requests: mpsc::UnboundedSender<Request>,
+    /// The user's requests, carried out by the call between its events.
+    controls: runde_call::CallControls,
+    leave: mpsc::UnboundedSender<oneshot::Sender<MediaSummary>>,
 }
 
 impl RunningCall {
@@ -39,16 +26,21 @@ impl RunningCall {
         tiles: watch::Receiver<TileSizes>,
         on_end: impl FnOnce() + Send + 'static,
     ) -> Self {
-        let (requests, request_rx) = mpsc::unbounded_channel();
+        let (leave, leave_rx) = mpsc::unbounded_channel();
+        let controls = call.controls();
+        // The tiles go to the call from a task of their own: the call task waits only for the
+        // call's events (and leaving), so that no event is dropped while it is being handled.
+        let tile_task = tauri::async_runtime::spawn(follow_tiles(tiles, controls.clone()));
         tauri::async_runtime::spawn(async move {
-            run(&app, call, events, request_rx, tiles).await;
+            run(&app, call, events, leave_rx).await;
+            tile_task.abort();
             on_end();
         });
-        Self { requests }
+        Self { controls, leave }
     }
 
     pub(crate) fn switch_device(&self, device: DeviceKind, id: Option<String>) {
-        let _ = self.requests.send(Request::Switch(device, id));
+        self.controls.switch_device(device, id);
     }
 
     /// Change the end-to-end passphrase; `Err` if the call is not end-to-end encrypted, the
@@ -57,38 +49,42 @@ impl RunningCall {
         &self,
         passphrase: runde_call::Secret,
     ) -> Result<(), runde_call::UserError> {
-        let (done, result) = oneshot::channel();
-        let gone = || runde_call::UserError::E2eeUnavailable {
-            detail: "the call has ended".into(),
-        };
-        self.requests
-            .send(Request::ChangePassphrase(passphrase, done))
-            .map_err(|_| gone())?;
-        result.await.map_err(|_| gone())?
+        self.controls.change_passphrase(passphrase).await
     }
 
     pub(crate) fn push_to_talk(&self, held: bool) {
-        let _ = self.requests.send(Request::PushToTalk(held));
+        self.controls.push_to_talk(held);
     }
 
     /// Whether the call is still going.
     pub(crate) fn is_running(&self) -> bool {
-        !self.requests.is_closed()
+        !self.leave.is_closed()
     }
 
     pub(crate) fn mute_microphone(&self, muted: bool) {
-        let _ = self.requests.send(Request::MuteMicrophone(muted));
+        self.controls.mute_microphone(muted);
     }
 
     pub(crate) fn camera_off(&self, off: bool) {
-        let _ = self.requests.send(Request::CameraOff(off));
+        self.controls.set_video_off(off);
     }
 
     /// Leave and wait until the call is closed.
     pub(crate) async fn leave(self) -> Option<MediaSummary> {
         let (done, summary) = oneshot::channel();
-        self.requests.send(Request::Leave(done)).ok()?;
+        self.leave.send(done).ok()?;
         summary.await.ok()
+    }
+}
+
+/// Tell the call the window's tiles, now and whenever they change.
+async fn follow_tiles(mut tiles: watch::Receiver<TileSizes>, controls: runde_call::CallControls) {
+    loop {
+        let sizes = participant_tiles(&tiles.borrow_and_update());
+        controls.set_tiles(sizes);
+        if tiles.changed().await.is_err() {
+            return;
+        }
     }
 }
 
@@ -96,18 +92,10 @@ async fn run(
     app: &tauri::AppHandle,
     mut call: Call,
     events: Channel<CallEvent>,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    mut tiles: watch::Receiver<TileSizes>,
+    mut leave: mpsc::UnboundedReceiver<oneshot::Sender<MediaSummary>>,
 ) {
-    // Push to talk unmuted us: letting go mutes again (and only then).
-    let mut talking = false;
-    tiles.mark_changed();
     loop {
         tokio::select! {
-            Ok(()) = tiles.changed() => {
-                let sizes = participant_tiles(&tiles.borrow_and_update());
-                call.set_tiles(sizes);
-            }
             event = call.next_event() => {
                 let Some(event) = event else { break };
                 let ended = matches!(event, CallEvent::Ended { .. });
@@ -125,29 +113,9 @@ async fn run(
                     break;
                 }
             }
-            request = requests.recv() => match request {
-                Some(Request::MuteMicrophone(muted)) => {
-                    talking = false;
-                    call.set_audio_muted(muted).await;
-                }
-                Some(Request::Switch(device, id)) => call.switch_device(device, id).await,
-                Some(Request::ChangePassphrase(passphrase, done)) => {
-                    let _ = done.send(call.change_passphrase(passphrase).await);
-                }
-                Some(Request::PushToTalk(true)) => {
-                    if call.is_muted() && !talking {
-                        talking = true;
-                        call.set_audio_muted(false).await;
-                    }
-                }
-                Some(Request::PushToTalk(false)) => {
-                    if talking {
-                        talking = false;
-                        call.set_audio_muted(true).await;
-                    }
-                }
-                Some(Request::CameraOff(off)) => call.set_video_off(off),
-                Some(Request::Leave(done)) => {
+            // Leaving drops an event being handled: the call closes everything anyway.
+            request = leave.recv() => match request {
+                Some(done) => {
                     let summary = call.leave().await;
                     let _ = events.send(CallEvent::Ended { reason: runde_call::EndReason::Left });
                     let _ = done.send(summary);
@@ -159,12 +127,10 @@ async fn run(
     }
     let summary = call.leave().await;
     tracing::info!(participants = summary.participants.len(), "call finished");
-    // Close the request channel before anyone else waits on it.
-    requests.close();
-    while let Some(request) = requests.recv().await {
-        if let Request::Leave(done) = request {
-            let _ = done.send(summary.clone());
-        }
+    // Close the leave channel before anyone else waits on it.
+    leave.close();
+    while let Some(done) = leave.recv().await {
+        let _ = done.send(summary.clone());
     }
 }
 

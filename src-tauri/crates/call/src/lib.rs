@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod controls;
 pub mod devices;
 pub mod error;
 pub mod indicators;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod trust;
 pub mod updates;
 
+pub use controls::CallControls;
 pub use error::UserError;
 pub use indicators::Indicators;
 pub use link::{LinkReport, inspect_link, inspect_link_known};

@@ -26,6 +26,7 @@ use runde_media::transport::{
 use serde::Serialize;
 
 use crate::UserError;
+use crate::controls::{CallControls, Control};
 use crate::indicators::{
     EncryptionIndicator, Indicators, OperatorIndicator, RecordingChange, RecordingIndicator,
     StreamProof,
@@ -781,6 +782,11 @@ pub struct Call {
     reported_sending: Option<(SendState, SendState)>,
     device_tx: tokio::sync::mpsc::UnboundedSender<DeviceReport>,
     device_rx: tokio::sync::mpsc::UnboundedReceiver<DeviceReport>,
+    /// The user's requests ([`Call::controls`]), carried out between events.
+    controls_tx: tokio::sync::mpsc::UnboundedSender<Control>,
+    controls_rx: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    /// Holding the push-to-talk key unmuted us (letting go mutes again, and only then).
+    talking: bool,
     /// Whether `conn` still delivers events (a lost one is kept only until a rejoin replaces it).
     conn_open: bool,
     /// While the connection to the server is lost: the rejoin under way.
@@ -864,6 +870,7 @@ impl Call {
         context: JoinContext,
     ) -> Self {
         let (device_tx, device_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (controls_tx, controls_rx) = tokio::sync::mpsc::unbounded_channel();
         let participants: BTreeMap<u64, ParticipantInfo> = participants
             .iter()
             .map(|p| (p.id, ParticipantInfo::from(p)))
@@ -927,6 +934,9 @@ impl Call {
             reported_sending: None,
             device_tx,
             device_rx,
+            controls_tx,
+            controls_rx,
+            talking: false,
             sealed_room: false,
             conn_open: true,
             rejoining: None,
@@ -1185,6 +1195,39 @@ impl Call {
         Ok(())
     }
 
+    /// A handle for the user's requests while [`next_event`](Self::next_event) is awaited: they
+    /// are carried out between events (see [`crate::controls`]).
+    pub fn controls(&self) -> CallControls {
+        CallControls::new(self.controls_tx.clone())
+    }
+
+    async fn on_control(&mut self, control: Control) {
+        match control {
+            Control::MuteMicrophone(muted) => {
+                self.talking = false;
+                self.set_audio_muted(muted).await;
+            }
+            Control::PushToTalk(true) => {
+                if self.muted && !self.talking {
+                    self.talking = true;
+                    self.set_audio_muted(false).await;
+                }
+            }
+            Control::PushToTalk(false) => {
+                if self.talking {
+                    self.talking = false;
+                    self.set_audio_muted(true).await;
+                }
+            }
+            Control::SwitchDevice(device, id) => self.switch_device(device, id).await,
+            Control::VideoOff(off) => self.set_video_off(off),
+            Control::Tiles(tiles) => self.set_tiles(tiles),
+            Control::ChangePassphrase(passphrase, done) => {
+                let _ = done.send(self.change_passphrase(passphrase).await);
+            }
+        }
+    }
+
     /// Whether we are muted now.
     pub fn is_muted(&self) -> bool {
         self.muted
@@ -1351,6 +1394,7 @@ impl Call {
                 }
                 Some(report) = next_report(&mut self.engine) => self.on_report(report),
                 Some(report) = self.device_rx.recv() => self.on_device(report),
+                Some(control) = self.controls_rx.recv() => self.on_control(control).await,
             }
         }
     }

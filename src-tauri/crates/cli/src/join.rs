@@ -410,7 +410,14 @@ pub async fn join(options: Options) -> ExitCode {
     }
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;
-    let mut change_requests = ChangeRequests::new();
+    // A passphrase change (on SIGUSR1) goes to the call from a task of its own: the loop below
+    // waits only for the call's events (and the end), so that no event is dropped while the call
+    // is handling it.
+    let _changes = AbortOnDrop(tokio::spawn(change_passphrases(
+        call.controls(),
+        options.e2ee_next.clone(),
+        options.json,
+    )));
     // One listener for the whole call: a Ctrl-C that comes while an event is being printed is
     // not lost (a listener made anew for each event would miss it, and the call would go on).
     let interrupted = tokio::signal::ctrl_c();
@@ -420,26 +427,11 @@ pub async fn join(options: Options) -> ExitCode {
             event = call.next_event() => event,
             () = until(deadline) => break,
             _ = &mut interrupted => break,
-            () = change_requests.next() => {
-                let changed = match options.e2ee_next.as_deref() {
-                    Some(path) => match read_passphrase(path) {
-                        Ok(next) => call.change_passphrase(next).await,
-                        Err(e) => Err(e),
-                    },
-                    None => Err(UserError::E2eeUnavailable {
-                        detail: "no --e2ee-next-passphrase-file was given".into(),
-                    }),
-                };
-                if let Err(error) = changed {
-                    print_event(&options, &CallEvent::Warning { error });
-                }
-                continue;
-            }
         };
         let Some(event) = event else {
             return code;
         };
-        print_event(&options, &event);
+        print_event(options.json, &event);
         if let CallEvent::Ended { reason } = &event {
             if let runde_call::EndReason::Lost { error } = reason {
                 code = exit_code(error);
@@ -451,7 +443,7 @@ pub async fn join(options: Options) -> ExitCode {
     }
     let summary = call.leave().await;
     print_event(
-        &options,
+        options.json,
         &CallEvent::Ended {
             reason: runde_call::EndReason::Left,
         },
@@ -507,28 +499,45 @@ fn read_passphrase(path: &std::path::Path) -> Result<Secret, UserError> {
 }
 
 /// Requests to change the passphrase: SIGUSR1 on Unix (none elsewhere).
-struct ChangeRequests {
+/// Change the end-to-end passphrase to the one in `next` (`--e2ee-next-passphrase-file`) each
+/// time SIGUSR1 comes; a change that fails is printed as a warning.
+async fn change_passphrases(
+    controls: runde_call::CallControls,
+    next: Option<std::path::PathBuf>,
+    json: bool,
+) {
     #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
-}
-
-impl ChangeRequests {
-    fn new() -> Self {
-        Self {
-            #[cfg(unix)]
-            signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
-                .ok(),
+    {
+        let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+        else {
+            return;
+        };
+        while signal.recv().await.is_some() {
+            let changed = match next.as_deref() {
+                Some(path) => match read_passphrase(path) {
+                    Ok(passphrase) => controls.change_passphrase(passphrase).await,
+                    Err(e) => Err(e),
+                },
+                None => Err(UserError::E2eeUnavailable {
+                    detail: "no --e2ee-next-passphrase-file was given".into(),
+                }),
+            };
+            if let Err(error) = changed {
+                print_event(json, &CallEvent::Warning { error });
+            }
         }
     }
+    #[cfg(not(unix))]
+    let _ = (controls, next, json);
+}
 
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        if let Some(signal) = &mut self.signal
-            && signal.recv().await.is_some()
-        {
-            return;
-        }
-        std::future::pending::<()>().await;
+/// A task that ends with its handle.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -567,8 +576,8 @@ fn report_failure(options: &Options, error: &UserError) -> ExitCode {
     fail(error)
 }
 
-fn print_event(options: &Options, event: &CallEvent) {
-    if options.json {
+fn print_event(json: bool, event: &CallEvent) {
+    if json {
         match serde_json::to_string(event) {
             Ok(line) => println!("{line}"),
             Err(e) => eprintln!("error: cannot print an event: {e}"),

@@ -256,6 +256,28 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// The candidate pair `pc`'s media flows over now, if one is selected.
+async fn path_of(pc: &dyn PeerConnection) -> Option<LinkPath> {
+    use webrtc::peer_connection::{RTCStatsReportEntry as Entry, StatsSelector};
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let pair_id = report.iter().find_map(|e| match e {
+        Entry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
+            Some(t.selected_candidate_pair_id.clone())
+        }
+        _ => None,
+    })?;
+    let pair = report.candidate_pairs().find(|p| p.stats.id == pair_id)?;
+    // webrtc-rs 0.21 lists only local candidates, under an id with a prefix the pair's
+    // reference lacks.
+    let local = report.iter().find_map(|e| match e {
+        Entry::LocalCandidate(c) if c.stats.id.ends_with(&pair.local_candidate_id) => {
+            Some(c.candidate_type.to_string())
+        }
+        _ => None,
+    })?;
+    Some(LinkPath { local })
+}
+
 fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: "audio/opus".to_owned(),
@@ -656,37 +678,28 @@ impl PeerLink {
     }
 
     /// The next event; `None` once the connection is gone.
+    ///
+    /// Cancel-safe: callers wait for it in a `select!` beside other inputs, so nothing is awaited
+    /// after an event is taken from the queue (an event taken and then dropped with the future
+    /// would be lost — a `Connected` lost that way left a call "connecting" for good).
     pub async fn next_event(&mut self) -> Option<LinkEvent> {
         let event = self.events.recv().await;
-        if let Some(LinkEvent::State(LinkState::Connected)) = &event
-            && let Some(path) = self.path().await
-        {
-            // Candidate types only, no addresses: whether media goes through a TURN relay.
-            tracing::info!(local = %path.local, "media path selected");
+        if let Some(LinkEvent::State(LinkState::Connected)) = &event {
+            // Candidate types only, no addresses: whether media goes through a TURN relay. Read
+            // beside the caller, for the reason above.
+            let pc = Arc::clone(&self.pc);
+            tokio::spawn(async move {
+                if let Some(path) = path_of(pc.as_ref()).await {
+                    tracing::info!(local = %path.local, "media path selected");
+                }
+            });
         }
         event
     }
 
     /// The candidate pair media flows over now, if one is selected.
     pub async fn path(&self) -> Option<LinkPath> {
-        use webrtc::peer_connection::{RTCStatsReportEntry as Entry, StatsSelector};
-        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
-        let pair_id = report.iter().find_map(|e| match e {
-            Entry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
-                Some(t.selected_candidate_pair_id.clone())
-            }
-            _ => None,
-        })?;
-        let pair = report.candidate_pairs().find(|p| p.stats.id == pair_id)?;
-        // webrtc-rs 0.21 lists only local candidates, under an id with a prefix the pair's
-        // reference lacks.
-        let local = report.iter().find_map(|e| match e {
-            Entry::LocalCandidate(c) if c.stats.id.ends_with(&pair.local_candidate_id) => {
-                Some(c.candidate_type.to_string())
-            }
-            _ => None,
-        })?;
-        Some(LinkPath { local })
+        path_of(self.pc.as_ref()).await
     }
 
     /// Close the connection.
