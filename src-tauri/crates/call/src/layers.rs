@@ -35,6 +35,16 @@ const RETRY_FIRST: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(160);
 /// A lifted layer that stays good this long fitted: the next wait starts from the first again.
 const PROVEN_AFTER: Duration = Duration::from_secs(30);
+/// Janus falls back to a smaller layer when the bigger one pauses (no packet for 250 ms: a
+/// sender's encoder that stalled a moment) and goes back only at a keyframe of the bigger
+/// layer, which a sender sends only when asked. Measured in the app's end-to-end test on a
+/// loaded machine: 360p asked for, 180p for 19 s after such a pause. So a picture that arrived
+/// at a layer and then arrives smaller, without a smaller one asked for, has its layer asked for
+/// again (Janus then asks the sender for a keyframe) after this wait, doubling while it stays
+/// smaller.
+const ASK_AGAIN_FIRST: Duration = Duration::from_secs(2);
+/// The longest wait between such requests: each costs the sender a keyframe per layer.
+const ASK_AGAIN_MAX: Duration = Duration::from_secs(32);
 
 /// The layer that fills a tile `height` device pixels tall.
 pub fn layer_for_height(height: u32) -> u8 {
@@ -56,6 +66,61 @@ fn tile_layer(
         .copied()
         .or(others)
         .map_or(0, |(_, height)| layer_for_height(height))
+}
+
+/// The layer of a picture `height` pixels tall.
+fn layer_of_picture(height: u32) -> u8 {
+    LAYER_HEIGHTS
+        .iter()
+        .position(|h| height <= *h)
+        .unwrap_or(LAYER_HEIGHTS.len() - 1) as u8
+}
+
+/// The layer a participant's picture arrives at, against what was asked for.
+#[derive(Debug, Default)]
+struct Arriving {
+    /// The layer arriving now.
+    layer: Option<u8>,
+    /// The biggest layer that arrived since the layer was last asked for (the sender may send
+    /// fewer layers than asked for: that is no fallback).
+    best: Option<u8>,
+    /// When to ask again while it arrives smaller than that, and the wait after.
+    again_at: Option<Instant>,
+    wait: Duration,
+}
+
+impl Arriving {
+    /// A new layer was asked for: what arrived before says nothing about it.
+    fn asked(&mut self) {
+        *self = Self {
+            layer: self.layer,
+            ..Self::default()
+        };
+    }
+
+    fn arrived(&mut self, layer: u8, asked: Option<u8>, now: Instant) {
+        self.layer = Some(layer);
+        let best = self.best.map_or(layer, |b| b.max(layer));
+        self.best = Some(best);
+        let fell_back = layer < best && asked.is_some_and(|a| layer < a);
+        if !fell_back {
+            self.again_at = None;
+            self.wait = Duration::ZERO;
+        } else if self.again_at.is_none() {
+            self.wait = ASK_AGAIN_FIRST;
+            self.again_at = Some(now + self.wait);
+        }
+    }
+
+    /// Whether to ask again now; the next time is set.
+    fn ask_again(&mut self, now: Instant) -> bool {
+        if self.again_at.is_none_or(|at| now < at) {
+            return false;
+        }
+        self.wait = (self.wait * 2).min(ASK_AGAIN_MAX);
+        self.again_at = Some(now + self.wait);
+        true
+    }
 }
 
 /// How a participant's picture arrives, and what that allows.
@@ -127,6 +192,8 @@ pub struct LayerChoice {
     /// What the server was last asked for, per stream (participant and mid: Janus reuses a
     /// slot for the next participant and starts it at its default).
     asked: HashMap<(u64, String), u8>,
+    /// The layer each participant's picture arrives at.
+    arriving: HashMap<u64, Arriving>,
 }
 
 impl LayerChoice {
@@ -148,6 +215,8 @@ impl LayerChoice {
             .retain(|(participant, mid), _| video_mid.get(participant) == Some(mid));
         self.reception
             .retain(|participant, _| video_mid.contains_key(participant));
+        self.arriving
+            .retain(|participant, _| video_mid.contains_key(participant));
         self.video_mid = video_mid;
     }
 
@@ -160,6 +229,19 @@ impl LayerChoice {
     /// How well a participant's media arrives.
     pub fn set_quality(&mut self, participant: u64, quality: Quality) {
         self.reception.entry(participant).or_default().poor = quality == Quality::Poor;
+    }
+
+    /// A participant's picture arrives `height` pixels tall now (it changed).
+    pub fn set_arriving(&mut self, participant: u64, height: u32, now: Instant) {
+        let asked = self
+            .video_mid
+            .get(&participant)
+            .and_then(|mid| self.asked.get(&(participant, mid.clone())))
+            .copied();
+        self.arriving
+            .entry(participant)
+            .or_default()
+            .arrived(layer_of_picture(height), asked, now);
     }
 
     /// The layer the tile wants.
@@ -202,8 +284,12 @@ impl LayerChoice {
                 continue;
             };
             let key = (*participant, mid.clone());
+            let arriving = self.arriving.entry(*participant).or_default();
             if self.asked.get(&key) != Some(&layer) {
                 self.asked.insert(key, layer);
+                arriving.asked();
+                out.push((mid.clone(), layer));
+            } else if arriving.ask_again(now) {
                 out.push((mid.clone(), layer));
             }
         }
@@ -226,6 +312,7 @@ impl LayerChoice {
                     .map(|at| at + STEP_AGAIN);
                 [reception.lift_at, step].into_iter().flatten().min()
             })
+            .chain(self.arriving.values().filter_map(|a| a.again_at))
             .min()
     }
 }
@@ -294,6 +381,55 @@ mod tests {
         assert_eq!(choice.changes(t0), vec![("v1".into(), 0), ("v2".into(), 0)]);
         choice.set_tiles(HashMap::from([(2, (1280, 720))]));
         assert_eq!(choice.changes(t0), vec![("v2".into(), 2)]);
+    }
+
+    #[test]
+    fn a_picture_the_server_let_fall_back_is_asked_for_again_with_growing_waits() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut choice = watching_in_a_720p_tile(t0);
+        choice.set_arriving(1, 180, at(1));
+        choice.set_arriving(1, 720, at(2));
+        assert_eq!(choice.next_change(), None, "it arrives as asked");
+        // The sender's 720p paused; the server forwards 360p and stays there.
+        choice.set_arriving(1, 360, at(10));
+        assert_eq!(choice.next_change(), Some(at(12)));
+        assert_eq!(choice.changes(at(11)), vec![]);
+        assert_eq!(choice.changes(at(12)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.next_change(), Some(at(16)));
+        assert_eq!(choice.changes(at(16)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.next_change(), Some(at(24)));
+        // Back at 720p: no more requests.
+        choice.set_arriving(1, 720, at(17));
+        assert_eq!(choice.next_change(), None);
+        assert_eq!(choice.changes(at(30)), vec![]);
+        // The longest wait is 32 s.
+        choice.set_arriving(1, 180, at(40));
+        let asked: Vec<u64> = (40..300)
+            .filter(|&s| !choice.changes(at(s)).is_empty())
+            .collect();
+        assert_eq!(
+            asked,
+            vec![42, 46, 54, 70, 102, 134, 166, 198, 230, 262, 294]
+        );
+    }
+
+    #[test]
+    fn a_sender_with_fewer_layers_or_a_smaller_ask_is_no_fallback() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // 720p asked, but the sender's biggest layer is 360p.
+        let mut choice = watching_in_a_720p_tile(t0);
+        choice.set_arriving(1, 180, at(1));
+        choice.set_arriving(1, 360, at(2));
+        assert_eq!(choice.next_change(), None);
+        assert_eq!(choice.changes(at(20)), vec![]);
+        // A smaller tile asks for 180p: the picture getting smaller is what was asked for.
+        choice.set_tiles(HashMap::from([(1, (320, 180))]));
+        assert_eq!(choice.changes(at(21)), vec![("v1".into(), 0)]);
+        choice.set_arriving(1, 180, at(22));
+        assert_eq!(choice.next_change(), None);
+        assert_eq!(choice.changes(at(40)), vec![]);
     }
 
     #[test]

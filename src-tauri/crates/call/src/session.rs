@@ -1718,6 +1718,10 @@ impl Call {
                 });
                 self.update_encryption();
             }
+            EngineReport::PictureSize { feed, height } => {
+                // A picture the server let fall back to a smaller layer is asked for again.
+                self.layers.set_arriving(feed, height, Instant::now());
+            }
             EngineReport::Quality {
                 feed,
                 quality,

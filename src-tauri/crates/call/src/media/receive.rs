@@ -51,6 +51,8 @@ pub(crate) enum EngineReport {
         decrypting: bool,
         previous_key: bool,
     },
+    /// A participant's picture arrives at another size (a simulcast layer switch).
+    PictureSize { feed: u64, height: u32 },
     /// How well a participant's media arrives changed.
     Quality {
         feed: u64,
@@ -605,6 +607,10 @@ fn on_assembled(
                         "their picture's size changed"
                     );
                     video.size = size;
+                    let _ = reports.send(EngineReport::PictureSize {
+                        feed,
+                        height: size.1,
+                    });
                 }
                 if frame.keyframe {
                     broken = false;
