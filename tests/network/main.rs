@@ -746,8 +746,15 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
             .collect();
         println!("Alice's loss-based ceiling in her estimate log lines (kbit/s): {ceilings:?}");
         assert!(!ceilings.is_empty(), "no estimate in Alice's log");
+        // Taking the loss for her own kept it down (3000, 337, 147, 307 with the fix undone); a
+        // single dip on a loaded machine (3000, 3000, 3000, 681 once, two tests at a time) is not
+        // that: at least three quarters of the lines stay up.
+        let up = ceilings
+            .iter()
+            .filter(|c| **c >= MIN_LOSS_CEILING_KBPS)
+            .count();
         assert!(
-            ceilings.iter().all(|c| *c >= MIN_LOSS_CEILING_KBPS),
+            up * 4 >= ceilings.len() * 3,
             "Alice took the loss on the way down for her own: {ceilings:?}"
         );
         // 5 % of about 13 s of 360p30 video (60–80 packets a second) is some 50 packets lost on
