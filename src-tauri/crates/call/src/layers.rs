@@ -79,8 +79,6 @@ fn layer_of_picture(height: u32) -> u8 {
 /// The layer a participant's picture arrives at, against what was asked for.
 #[derive(Debug, Default)]
 struct Arriving {
-    /// The layer arriving now.
-    layer: Option<u8>,
     /// The biggest layer that arrived since the layer was last asked for (the sender may send
     /// fewer layers than asked for: that is no fallback).
     best: Option<u8>,
@@ -92,14 +90,10 @@ struct Arriving {
 impl Arriving {
     /// A new layer was asked for: what arrived before says nothing about it.
     fn asked(&mut self) {
-        *self = Self {
-            layer: self.layer,
-            ..Self::default()
-        };
+        *self = Self::default();
     }
 
     fn arrived(&mut self, layer: u8, asked: Option<u8>, now: Instant) {
-        self.layer = Some(layer);
         let best = self.best.map_or(layer, |b| b.max(layer));
         self.best = Some(best);
         let fell_back = layer < best && asked.is_some_and(|a| layer < a);
