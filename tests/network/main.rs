@@ -567,6 +567,102 @@ fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
     Ok(())
 }
 
+/// Every packet of the first picture the server sends the listener arrives mangled (as from a
+/// broken middlebox, or keys out of step: see "Known faults" in docs/MEDIA.md), so none of it
+/// decrypts while the sound beside it does. Runde notices the stream that arrives and never
+/// decrypts and subscribes anew (a new server handle, a new media connection); the new stream is
+/// not mangled, and the picture shows. Nobody leaves or rejoins; the listener shows
+/// "reconnecting" while it renews, then "connected", and hears the tone again.
+#[test]
+fn a_picture_that_never_decrypts_comes_back_on_a_new_subscription() -> Result<()> {
+    if !netns::enter("a_picture_that_never_decrypts_comes_back_on_a_new_subscription")? {
+        return Ok(());
+    }
+    let dir = artifacts::dir("network-undecryptable")?;
+    let wire = Wire::start(34)?;
+    let rooms = [RoomSpec::with_pin(1234, "pin")];
+    let janus = JanusServer::start_on_beside_the_wire(wire.host(), &dir, &rooms)?;
+    let link = janus.link(1234);
+    let pin = pin_file(&dir)?;
+    let heard = dir.join("ear.wav").display().to_string();
+    let join = |name: &str, media: &[&str]| {
+        let mut args: Vec<&str> = media.to_vec();
+        let store = dir.join(format!("trust-{name}")).display().to_string();
+        args.extend(["--trust-store", &store, "--accept-new-server"]);
+        CliClient::join(&link, &pin, name, 40, &args)
+    };
+    let wait = Duration::from_secs(20);
+    let mut speaker = join(
+        "Tone",
+        &["--audio-in", "tone:660", "--video-in", "pattern:640x360@15"],
+    )?;
+    speaker.wait_event("joined", wait, |e| e["event"] == "joined")?;
+    // VP8 is payload type 96 in the server's offer to its subscribers.
+    wire.mangle_first_downlink_stream(96);
+    let mut listener = join("Ear", &["--audio-out", &heard])?;
+    listener.wait_event("the tone plays", wait, audio_plays)?;
+    let heard_at = std::time::Instant::now();
+    let first_sound = listener.events().len();
+    let picture = listener.wait_event("the picture shows", wait, |e| {
+        e["event"] == "mediaStarted" && e["kind"] == "video"
+    });
+    let picture_after = heard_at.elapsed();
+    let (mangled_stream, mangled) = wire.downlink_mangled();
+    println!(
+        "the picture showed {picture_after:?} after the first sound: {}; the wire mangled \
+         {mangled} packets of {mangled_stream:?}",
+        picture.is_ok()
+    );
+    let during = listener.events();
+    let mut call = MovedCall {
+        dir,
+        speaker,
+        listener,
+        before: (first_sound, 0),
+        moved: heard_at,
+        _front: None,
+        _janus: janus,
+        _wire: wire,
+    };
+    let (l, s) = call.leave()?;
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    picture?;
+    assert!(
+        mangled_stream.is_some() && mangled >= 100,
+        "the first picture was mangled on the way: {mangled} packets"
+    );
+    let log = call.listener.stderr().join("\n");
+    assert!(
+        log.contains("does not decrypt; subscribing anew"),
+        "the listener said why it subscribed anew"
+    );
+    let membership = [
+        "participantLeft",
+        "participantJoined",
+        "rejoined",
+        "reconnecting",
+    ];
+    let seen = named(&during, first_sound, &membership);
+    assert!(seen.is_empty(), "the listener saw {seen:?}");
+    let again = named(&during, first_sound, &["mediaStarted"]);
+    assert!(
+        again.iter().any(audio_plays),
+        "the tone plays again on the new subscription: {again:?}"
+    );
+    let states: Vec<String> = named(&during, first_sound, &["connection"])
+        .iter()
+        .map(|e| e["state"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    println!("the listener's connection states after the first sound: {states:?}");
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("reconnecting"),
+        "the renewal showed"
+    );
+    assert_eq!(states.last().map(String::as_str), Some("connected"));
+    Ok(())
+}
+
 /// Video keeps flowing when 5 % of what the server sends is lost at random: Alice sends a tone
 /// and the test pattern at 360p30, Bob shows it. Lost packets are asked for again (NACK); Janus
 /// sends them again on a retransmission stream of their own (RTX), which Bob takes; when that is

@@ -302,6 +302,65 @@ fn wait_readable(file: &File, timeout: Duration) -> std::io::Result<bool> {
 struct Direction {
     impairment: Mutex<Impairment>,
     stats: Mutex<WireStats>,
+    mangle: Mutex<Option<MangleFirstStream>>,
+}
+
+/// Mangles one RTP stream for good, as a broken middlebox might: the first stream with a given
+/// payload type that passes (its UDP destination port and SSRC), and no other. The last byte
+/// (in the SRTP authentication tag) is flipped, so no packet of it decrypts; the UDP checksum
+/// is cleared (0: none, RFC 768), so the receiving kernel still delivers it.
+#[derive(Debug, Clone, Copy)]
+struct MangleFirstStream {
+    payload_type: u8,
+    stream: Option<(u16, u32)>,
+    mangled: u64,
+}
+
+impl MangleFirstStream {
+    fn new(payload_type: u8) -> Self {
+        Self {
+            payload_type,
+            stream: None,
+            mangled: 0,
+        }
+    }
+
+    /// Mangle `packet` (an IPv4 packet as the TUN device gives it) if it belongs to the stream.
+    fn apply(&mut self, packet: &mut [u8]) {
+        let Some(&first) = packet.first() else {
+            return;
+        };
+        let ihl = usize::from(first & 0x0f) * 4;
+        if first >> 4 != 4 || packet.get(9) != Some(&17) || packet.len() < ihl + 8 + 12 {
+            return;
+        }
+        let port = u16::from_be_bytes([packet[ihl + 2], packet[ihl + 3]]);
+        let rtp = ihl + 8;
+        let (head, marker_and_type) = (packet[rtp], packet[rtp + 1]);
+        // RTP version 2 with the payload type (the marker bit aside); RTCP's types 192-223
+        // share this byte.
+        if head >> 6 != 2
+            || (192..=223).contains(&marker_and_type)
+            || marker_and_type & 0x7f != self.payload_type
+        {
+            return;
+        }
+        let ssrc = u32::from_be_bytes([
+            packet[rtp + 8],
+            packet[rtp + 9],
+            packet[rtp + 10],
+            packet[rtp + 11],
+        ]);
+        if *self.stream.get_or_insert((port, ssrc)) != (port, ssrc) {
+            return;
+        }
+        if let Some(last) = packet.last_mut() {
+            *last ^= 0x5a;
+        }
+        packet[ihl + 6] = 0;
+        packet[ihl + 7] = 0;
+        self.mangled += 1;
+    }
 }
 
 /// How often an idle forwarding thread looks at the stop flag.
@@ -371,12 +430,21 @@ fn forward(from: &File, to: &File, dir: &Direction, stop: &AtomicBool, mut rng: 
                     .dropped += 1;
                 continue;
             }
+            let mut packet = buf[..n].to_vec();
+            if let Some(mangle) = dir
+                .mangle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
+            {
+                mangle.apply(&mut packet);
+            }
             let low = imp.delay.saturating_sub(imp.jitter);
             let span = (imp.delay + imp.jitter) - low;
             let drawn = now + low + span.mul_f64(rng.unit());
             // Keep the order: never before the packet ahead of it.
             last_release = drawn.max(last_release);
-            queue.push_back((last_release, buf[..n].to_vec()));
+            queue.push_back((last_release, packet));
         }
     }
 }
@@ -479,6 +547,26 @@ impl Wire {
             .impairment
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = impairment;
+    }
+
+    /// From now on, mangle the first RTP stream with `payload_type` that goes from the server
+    /// host to the client side (one port, one SSRC), so that none of its packets decrypts.
+    pub fn mangle_first_downlink_stream(&self, payload_type: u8) {
+        *self
+            .downlink
+            .mangle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(MangleFirstStream::new(payload_type));
+    }
+
+    /// The downlink stream being mangled (UDP destination port, SSRC), once one passed, and
+    /// how many of its packets were.
+    pub fn downlink_mangled(&self) -> (Option<(u16, u32)>, u64) {
+        self.downlink
+            .mangle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or((None, 0), |m| (m.stream, m.mangled))
     }
 
     /// The uplink's counters so far.
@@ -736,7 +824,68 @@ impl Drop for TcpRelay {
 
 #[cfg(test)]
 mod tests {
-    use super::QueueStats;
+    use super::{MangleFirstStream, QueueStats};
+
+    /// An IPv4/UDP packet to `port` carrying an RTP header (marker and payload type `byte1`,
+    /// `ssrc`) and a payload.
+    fn udp_rtp(port: u16, byte1: u8, ssrc: u32) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ];
+        p.extend_from_slice(&[0x1f, 0x90]);
+        p.extend_from_slice(&port.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0xab, 0xcd]);
+        p.extend_from_slice(&[0x90, byte1, 0, 7, 0, 0, 0, 9]);
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[1, 2, 3, 4, 5]);
+        p
+    }
+
+    #[test]
+    fn only_the_first_stream_of_the_payload_type_is_mangled() {
+        let mut mangle = MangleFirstStream::new(96);
+        // Sound, and RTCP (a receiver report) to the same port: untouched.
+        for byte1 in [111, 201] {
+            let mut p = udp_rtp(5000, byte1, 1);
+            let before = p.clone();
+            mangle.apply(&mut p);
+            assert_eq!(p, before);
+        }
+        // The first video stream, with and without the marker bit.
+        for byte1 in [96, 96 | 0x80] {
+            let mut p = udp_rtp(5000, byte1, 1);
+            let before = p.clone();
+            mangle.apply(&mut p);
+            assert_eq!(p[p.len() - 1], before[before.len() - 1] ^ 0x5a);
+            assert_eq!(&p[26..28], &[0, 0], "no UDP checksum");
+            assert_eq!(&p[..p.len() - 1], {
+                let mut b = before.clone();
+                b[26] = 0;
+                b[27] = 0;
+                b.truncate(b.len() - 1);
+                b
+            });
+        }
+        // Another SSRC, or the same SSRC to another port (a new connection): untouched.
+        for (port, ssrc) in [(5000, 2), (6000, 1)] {
+            let mut p = udp_rtp(port, 96, ssrc);
+            let before = p.clone();
+            mangle.apply(&mut p);
+            assert_eq!(p, before);
+        }
+        assert_eq!((mangle.stream, mangle.mangled), (Some((5000, 1)), 2));
+        // Not IPv4 UDP, or too short: untouched, no panic.
+        let mut tcp = udp_rtp(5000, 96, 1);
+        tcp[9] = 6;
+        let before = tcp.clone();
+        mangle.apply(&mut tcp);
+        assert_eq!(tcp, before);
+        for len in 0..40 {
+            let mut p = udp_rtp(5000, 96, 1);
+            p.truncate(len);
+            mangle.apply(&mut p);
+        }
+    }
 
     #[test]
     fn tbf_counters_are_read() {

@@ -398,6 +398,8 @@ impl DeviceCheck {
                     LinkEvent::State(state) => self.on_link_state(state),
                     // The check runs on this machine's own loopback.
                     LinkEvent::AddressLost(_) => {}
+                    // Between two connections of ours, on loopback: logged by the link.
+                    LinkEvent::Undecryptable { .. } => {}
                 },
                 Some(event) = next_link(self.publisher.as_mut()) => {
                     if let LinkEvent::State(LinkState::Failed) = event {

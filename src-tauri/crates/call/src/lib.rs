@@ -18,6 +18,7 @@ pub mod link;
 pub mod media;
 pub mod quality;
 pub mod rejoin;
+mod renew;
 mod restart;
 pub mod session;
 pub mod settings;

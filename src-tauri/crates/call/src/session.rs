@@ -36,6 +36,7 @@ use crate::media::{
     MediaChoice, MediaSummary, SendOptions, Sender, Sources,
 };
 use crate::rejoin::{CaptureRelay, SeenKey};
+use crate::renew::Renewals;
 use crate::restart::{IceRestart, Repair, RestartCheck};
 
 /// What to join, and as whom.
@@ -793,6 +794,8 @@ pub struct Call {
     rejoining: Option<Rejoining>,
     /// Media paths being repaired by an ICE restart (the server connection still open).
     restart: IceRestart,
+    /// Replacing the subscription because a stream of it does not decrypt.
+    renewals: Renewals,
     /// The microphone's frames, for whichever sender is current (a rejoin starts a new one).
     capture_relay: Option<CaptureRelay>,
     /// End-to-end encrypted calls: who was not in the room when we rejoined, until they are back
@@ -941,6 +944,7 @@ impl Call {
             conn_open: true,
             rejoining: None,
             restart: IceRestart::default(),
+            renewals: Renewals::default(),
             capture_relay: None,
             missing: Vec::new(),
         }
@@ -1385,6 +1389,7 @@ impl Call {
                 },
                 () = first_missing_due(&self.missing) => self.advise_missing(),
                 () = restart_due(&self.restart) => self.on_restart_due(),
+                () = at_or_never(self.renewals.due()) => self.renew_if_due(),
                 () = at_or_never(self.layers.next_change()) => self.request_layers(),
                 Some(event) = next_link(self.publisher.as_mut().map(|p| &mut p.link)) => {
                     self.on_publisher_link(event).await;
@@ -1470,6 +1475,14 @@ impl Call {
             if self.restart.restarting(index) {
                 self.restart_connected(index);
             }
+            if index == 1
+                && let Some(took) = self.renewals.connected(Instant::now())
+            {
+                tracing::info!(
+                    after_ms = took.as_millis() as u64,
+                    "the new subscription's media connection is up"
+                );
+            }
         }
         if state == LinkState::Failed && !self.media_connected && self.rejoining.is_none() {
             self.media_blocked();
@@ -1483,8 +1496,9 @@ impl Call {
             }
         }
         self.link_states[index] = Some(state);
-        if self.restart.is_active() {
-            // Restarting counts as reconnecting until every restarted path is back.
+        if self.restart.is_active() || self.renewals.is_active() {
+            // Restarting (or replacing the subscription) counts as reconnecting until every
+            // path being repaired is back.
             self.set_connection(ConnectionState::Reconnecting);
             return;
         }
@@ -1663,8 +1677,8 @@ impl Call {
     async fn on_publisher_link(&mut self, event: LinkEvent) {
         match event {
             LinkEvent::AddressLost(address) => self.on_address_lost(address).await,
-            // We publish: the server sends us no tracks.
-            LinkEvent::Track(_) => {}
+            // We publish: the server sends us no tracks (nor any RTP that could fail).
+            LinkEvent::Track(_) | LinkEvent::Undecryptable { .. } => {}
             LinkEvent::State(state) => self.on_link_event_state(0, state).await,
         }
     }
@@ -1684,7 +1698,57 @@ impl Call {
                 }
             }
             LinkEvent::State(state) => self.on_link_event_state(1, state).await,
+            LinkEvent::Undecryptable { ssrc } => self.on_undecryptable(ssrc),
         }
+    }
+
+    /// A stream of our subscription arrives and does not decrypt: it stays dark on this
+    /// connection, so the subscription is replaced (`renew.rs`), at once or when allowed.
+    fn on_undecryptable(&mut self, ssrc: u32) {
+        let Some(feed) = self.feed_by_ssrc.get(&ssrc).copied() else {
+            tracing::debug!(ssrc, "a stream nobody owns does not decrypt; ignored");
+            return;
+        };
+        tracing::warn!(
+            participant = feed,
+            ssrc,
+            "a stream of the subscription arrives but does not decrypt; subscribing anew"
+        );
+        self.renewals.ask(Instant::now());
+        self.renew_if_due();
+    }
+
+    /// Replace the subscription when a renewal asked for is due: the old connection goes, the
+    /// server gets a new handle with the same feeds, and its offer makes a new connection.
+    /// Participants' tiles stay; their media starts again (reported as it comes).
+    fn renew_if_due(&mut self) {
+        if self.rejoining.is_some() || !self.conn_open {
+            // A rejoin replaces the subscription anyway.
+            self.renewals.cancel();
+            return;
+        }
+        if !self.renewals.start_if_due(Instant::now()) {
+            return;
+        }
+        // Dropped peer connections close in the background.
+        self.take_subscriber();
+        let feeds: BTreeSet<u64> = self.feed_by_mid.values().copied().collect();
+        if let Some(engine) = &self.engine {
+            for feed in &feeds {
+                engine.remove_feed(*feed);
+            }
+        }
+        for feed in &feeds {
+            self.set_speaking(*feed, false);
+            self.decrypting.remove(feed);
+        }
+        self.feed_by_mid.clear();
+        self.feed_by_ssrc.clear();
+        self.layers.forget_requests();
+        self.link_states[1] = None;
+        self.update_encryption();
+        self.set_connection(ConnectionState::Reconnecting);
+        self.conn.renew_subscription();
     }
 
     fn on_report(&mut self, report: EngineReport) {

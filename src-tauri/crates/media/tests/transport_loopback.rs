@@ -37,6 +37,7 @@ async fn wait_connected(link: &mut PeerLink) -> Vec<RemoteTrack> {
             LinkEvent::State(LinkState::Failed | LinkState::Closed) => panic!("link failed"),
             LinkEvent::Track(t) => tracks.push(t),
             LinkEvent::AddressLost(a) => panic!("address {a} went away during the test"),
+            LinkEvent::Undecryptable { ssrc } => panic!("stream {ssrc} does not decrypt"),
             LinkEvent::State(_) => {}
         }
     }
@@ -59,7 +60,8 @@ async fn send_audio(track: &LocalTrack, seconds: u32) {
     }
 }
 
-async fn send_video(track: &LocalTrack, seconds: u32) {
+/// Send a test pattern; how many keyframes went out.
+async fn send_video(track: &LocalTrack, seconds: u32) -> usize {
     let mut encoder = Vp8Encoder::new(Vp8Config::camera(320, 180)).expect("vp8");
     let mut pattern = TestPattern::new(320, 180, 30).expect("pattern");
     let mut packetizer = Vp8Packetizer::new(1100, 7);
@@ -89,7 +91,7 @@ async fn send_video(track: &LocalTrack, seconds: u32) {
             }
         }
     }
-    assert!(keyframes_sent >= 2, "the keyframe request was honoured");
+    keyframes_sent
 }
 
 #[derive(Default)]
@@ -195,7 +197,9 @@ async fn audio_and_video_cross_a_real_webrtc_connection() {
 
     let seconds = 4;
     let sending = tokio::spawn(async move {
-        tokio::join!(send_audio(&audio, seconds), send_video(&video, seconds));
+        let ((), keyframes) =
+            tokio::join!(send_audio(&audio, seconds), send_video(&video, seconds));
+        assert!(keyframes >= 2, "the keyframe request was honoured");
     });
     let until = Instant::now() + Duration::from_secs(u64::from(seconds) + 2);
     let mut receivers = Vec::new();
@@ -363,6 +367,165 @@ async fn an_ice_restart_keeps_the_connection_and_its_tracks() {
         (last_offer, last_answer) = (restart, answer);
     }
     sending.abort();
+    publisher.close().await;
+    subscriber.close().await;
+}
+
+/// A UDP relay between two links on loopback: the publisher sees the subscriber at one of its
+/// sockets, the subscriber sees the publisher at the other. It can mangle the RTP packets of
+/// one stream on their way to the subscriber (the last byte, in the authentication tag), as a
+/// broken middlebox would.
+struct Relay {
+    toward_subscriber: tokio::net::UdpSocket,
+    toward_publisher: tokio::net::UdpSocket,
+}
+
+impl Relay {
+    async fn new() -> Self {
+        let bind = || tokio::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)));
+        Self {
+            toward_publisher: bind().await.expect("relay socket"),
+            toward_subscriber: bind().await.expect("relay socket"),
+        }
+    }
+
+    /// `sdp` with its candidates' address replaced by `socket`'s.
+    fn through(sdp: &str, socket: &tokio::net::UdpSocket) -> String {
+        let at = socket.local_addr().expect("relay address");
+        sdp.split_inclusive('\n')
+            .map(|line| {
+                if !line.starts_with("a=candidate:") {
+                    return line.to_owned();
+                }
+                let mut fields: Vec<String> =
+                    line.trim_end().split(' ').map(str::to_owned).collect();
+                fields[4] = at.ip().to_string();
+                fields[5] = at.port().to_string();
+                format!("{}\r\n", fields.join(" "))
+            })
+            .collect()
+    }
+
+    /// The first candidate's address in `sdp`.
+    fn candidate(sdp: &str) -> SocketAddr {
+        let line = sdp
+            .lines()
+            .find(|l| l.starts_with("a=candidate:"))
+            .expect("a candidate");
+        let fields: Vec<&str> = line.split(' ').collect();
+        format!("{}:{}", fields[4], fields[5])
+            .parse()
+            .expect("candidate address")
+    }
+
+    /// Forward between `publisher` (learnt from its first datagram) and `subscriber`, mangling
+    /// the RTP packets with SSRC `mangle` on the way to the subscriber.
+    async fn run(self, subscriber: SocketAddr, mangle: u32) {
+        let mut publisher = None;
+        let (mut up, mut down) = (vec![0u8; 2048], vec![0u8; 2048]);
+        loop {
+            tokio::select! {
+                Ok((n, from)) = self.toward_publisher.recv_from(&mut up) => {
+                    publisher = Some(from);
+                    let datagram = &mut up[..n];
+                    let rtp = n > 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1]);
+                    if rtp && datagram[8..12] == mangle.to_be_bytes() {
+                        datagram[n - 1] ^= 0x5a;
+                    }
+                    let _ = self.toward_subscriber.send_to(datagram, subscriber).await;
+                }
+                Ok((n, _)) = self.toward_subscriber.recv_from(&mut down) => {
+                    if let Some(publisher) = publisher {
+                        let _ = self.toward_publisher.send_to(&down[..n], publisher).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stream whose every packet fails SRTP authentication (webrtc-rs drops such packets and
+/// tells nobody) is reported by the receiving link, once, while the stream beside it that
+/// decrypts is not: the call replaces a subscription with a stream that stays dark.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
+    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
+    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let audio = publisher
+        .add_track(TrackKind::Audio)
+        .await
+        .expect("audio track");
+    let video = publisher
+        .add_track(TrackKind::Video)
+        .await
+        .expect("video track");
+    let relay = Relay::new().await;
+    let offer = publisher.create_offer().await.expect("offer");
+    let answer = subscriber
+        .answer_offer(Relay::through(&offer, &relay.toward_subscriber))
+        .await
+        .expect("answer");
+    let subscriber_at = Relay::candidate(&answer);
+    publisher
+        .accept_answer(Relay::through(&answer, &relay.toward_publisher))
+        .await
+        .expect("accept");
+    let relaying = tokio::spawn(relay.run(subscriber_at, video.ssrc()));
+    wait_connected(&mut publisher).await;
+
+    let (audio_ssrc, video_ssrc) = (audio.ssrc(), video.ssrc());
+    let seconds = 6;
+    let sending = tokio::spawn(async move {
+        tokio::join!(send_audio(&audio, seconds), send_video(&video, seconds));
+    });
+    let mut undecryptable = Vec::new();
+    let mut readers = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(u64::from(seconds));
+    while let Ok(event) = tokio::time::timeout_at(until, subscriber.next_event()).await {
+        match event {
+            Some(LinkEvent::Undecryptable { ssrc }) => undecryptable.push(ssrc),
+            Some(LinkEvent::Track(track)) => readers.push(tokio::spawn(async move {
+                let mut packets = 0u32;
+                while let Ok(Some(event)) =
+                    tokio::time::timeout(Duration::from_secs(1), track.next()).await
+                {
+                    packets += u32::from(matches!(event, RemoteEvent::Rtp(_)));
+                }
+                (track.kind, packets)
+            })),
+            Some(_) => {}
+            None => panic!("the link ended"),
+        }
+    }
+    sending.await.expect("sender");
+    let mut arrived = Vec::new();
+    for reader in readers {
+        arrived.push(reader.await.expect("reader"));
+    }
+    println!(
+        "undecryptable {undecryptable:?} (video {video_ssrc}, audio {audio_ssrc}); arrived {arrived:?}"
+    );
+    assert_eq!(
+        undecryptable,
+        vec![video_ssrc],
+        "only the mangled stream, once"
+    );
+    let audio_packets: u32 = arrived
+        .iter()
+        .filter(|(kind, _)| *kind == TrackKind::Audio)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        audio_packets >= 200,
+        "the sound decrypts: {audio_packets} packets"
+    );
+    assert!(
+        arrived
+            .iter()
+            .all(|(kind, n)| *kind == TrackKind::Audio || *n == 0),
+        "no video packet came through: {arrived:?}"
+    );
+    relaying.abort();
     publisher.close().await;
     subscriber.close().await;
 }

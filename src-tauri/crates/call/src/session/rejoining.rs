@@ -245,6 +245,8 @@ impl Call {
         }
         self.decrypting.clear();
         self.link_states = [None, None];
+        // The rejoin replaces the subscription too.
+        self.renewals.cancel();
         self.set_connection(ConnectionState::Reconnecting);
         self.degrade_indicators();
     }

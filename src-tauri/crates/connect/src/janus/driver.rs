@@ -87,6 +87,7 @@ enum Command {
     ChooseLayer(String, u8),
     RestartPublisher(String),
     RestartSubscription,
+    RenewSubscription,
     Leave,
 }
 
@@ -189,6 +190,12 @@ impl JanusConnection {
         let _ = self.commands.send(Command::RestartSubscription);
     }
 
+    /// Replace our subscription by a new one (new handle, new peer connection); its offer comes
+    /// as [`RoomEvent::SubscriptionOffer`].
+    pub fn renew_subscription(&self) {
+        let _ = self.commands.send(Command::RenewSubscription);
+    }
+
     /// Leave the room; [`RoomEvent::Left`] follows.
     pub fn leave(&self) {
         let _ = self.commands.send(Command::Leave);
@@ -275,6 +282,7 @@ fn apply(room: &mut VideoRoom, command: Command) {
         Command::ChooseLayer(mid, layer) => room.choose_layer(&mid, layer, now),
         Command::RestartPublisher(sdp) => room.restart_publisher(&sdp, now),
         Command::RestartSubscription => room.restart_subscription(now),
+        Command::RenewSubscription => room.renew_subscription(now),
         Command::Leave => room.leave(now),
     }
 }

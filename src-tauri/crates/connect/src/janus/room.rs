@@ -305,6 +305,8 @@ enum Request {
     Trickle,
     Leave,
     AttachSubscriber,
+    /// Detach a subscription's handle that a new one replaces.
+    DetachSubscriber,
     Subscribe,
     Update,
     Start,
@@ -318,6 +320,7 @@ impl Request {
         match self {
             Self::Create => "create",
             Self::AttachPublisher | Self::AttachSubscriber => "attach",
+            Self::DetachSubscriber => "detach",
             Self::Join | Self::Subscribe => "join",
             Self::Publish => "publish",
             Self::Configure | Self::RestartPublisher | Self::RestartSubscription => "configure",
@@ -360,6 +363,8 @@ struct Subscription {
     restarting: bool,
     /// Candidates of our restart answer, trickled when the server confirms the answer.
     trickle: Vec<Value>,
+    /// A new subscription (a new handle) is wanted once the request in flight is done.
+    renew_wanted: bool,
 }
 
 /// One participant's VideoRoom connection: see the module documentation.
@@ -562,6 +567,19 @@ impl VideoRoom {
             return;
         }
         self.subscription.restart_wanted = true;
+        self.follow_publishers(now);
+    }
+
+    /// Replace the subscription by a new one: the handle is detached (the server closes its
+    /// peer connection) and a new handle subscribes to every feed the old one had, with a new
+    /// offer ([`RoomEvent::SubscriptionOffer`]) for a new peer connection: new keys, new
+    /// streams. For streams that reach us and cannot be decrypted. While another offer or
+    /// request of the subscription is under way, it waits for that.
+    pub fn renew_subscription(&mut self, now: Instant) {
+        if self.phase != Phase::InRoom || self.subscription.handle.is_none() {
+            return;
+        }
+        self.subscription.renew_wanted = true;
         self.follow_publishers(now);
     }
 
@@ -811,6 +829,8 @@ impl VideoRoom {
             _ if code == 458 => {
                 self.lose(format!("the server no longer knows the session ({reason})"))
             }
+            // The handle is being replaced: whether the server still had it changes nothing.
+            Request::DetachSubscriber => {}
             Request::RestartPublisher | Request::RestartSubscription => {
                 self.restart_failed(request, code, reason);
                 self.follow_publishers(now);
@@ -915,7 +935,10 @@ impl VideoRoom {
             Request::Leave => self.destroy(now),
             Request::Destroy => self.close(RoomEvent::Left),
             Request::List => self.on_list(msg),
-            Request::Configure | Request::Keepalive | Request::Trickle => {}
+            Request::Configure
+            | Request::Keepalive
+            | Request::Trickle
+            | Request::DetachSubscriber => {}
         }
         // A reply can carry room news too (a join's event lists publishers already).
         if request != Request::Join {
@@ -1057,7 +1080,9 @@ impl VideoRoom {
     }
 
     fn on_unsolicited(&mut self, msg: &Incoming, now: Instant) {
-        if msg.videoroom() == Some("updated") && msg.jsep.is_some() {
+        // An offer of a handle already replaced is none for the current one.
+        let current = msg.sender.is_none() || msg.sender == self.subscription.handle;
+        if msg.videoroom() == Some("updated") && msg.jsep.is_some() && current {
             self.on_subscription_offer(msg);
             return;
         }
@@ -1172,6 +1197,18 @@ impl VideoRoom {
             || self.subscription.attaching
         {
             return;
+        }
+        if self.subscription.renew_wanted {
+            // Everything of the old handle goes (a restart wanted for it too); the feeds are
+            // all missing from the new one below.
+            if let (Some(session), Some(handle)) = (self.session, self.subscription.handle) {
+                self.send(
+                    Request::DetachSubscriber,
+                    json!({"janus": "detach", "session_id": session, "handle_id": handle}),
+                    now,
+                );
+            }
+            self.subscription = Subscription::default();
         }
         if self.subscription.restart_wanted && self.subscription.joined {
             self.subscription.restart_wanted = false;

@@ -862,3 +862,85 @@ fn a_subscriber_restarts_ice_by_asking_for_a_new_offer() {
     h.nothing_sent();
     assert!(h.events().is_empty());
 }
+
+/// A subscription whose streams cannot be decrypted is replaced: the handle is detached and a
+/// new one joins with every feed the old one had, for a new offer (a new peer connection). It
+/// waits for the offer under way; an offer the old handle still sends is not taken for one of
+/// the new handle.
+#[test]
+fn a_subscription_is_renewed_on_a_new_handle() {
+    let script = Script::new("media");
+    let mut h = Harness::new("5000", Some("letmein"));
+    h.connect(&script, "watcher");
+    let join = h.sent(request("join"));
+    h.answer(&script, "watcher", 0, &join, request("join"));
+    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
+    for msg in &news[..3] {
+        h.deliver(msg, None);
+    }
+    let attach = h.sent(janus("attach"));
+    h.answer(&script, "sub", 0, &attach, janus("attach"));
+    let first_join = h.sent(|m| m["body"]["ptype"] == "subscriber");
+    h.answer(&script, "sub", 1, &first_join, |m| {
+        m["body"]["ptype"] == "subscriber"
+    });
+    h.events();
+    let old_handle = first_join["handle_id"].clone();
+    assert!(old_handle.is_u64());
+
+    // The offer is not answered yet: the renewal waits for it.
+    h.room.renew_subscription(h.now);
+    h.nothing_sent();
+    h.room.answer_subscription("v=0\r\n(our answer)", h.now);
+    let start = h.sent(request("start"));
+    h.answer(&script, "sub", 0, &start, request("start"));
+
+    let sent: Vec<Value> = std::iter::from_fn(|| h.room.poll_transmit())
+        .map(|t| serde_json::from_str(&t).unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0]["janus"], "detach");
+    assert_eq!(sent[0]["handle_id"], old_handle);
+    assert_eq!(sent[1]["janus"], "attach");
+    assert_eq!(sent[1]["plugin"], "janus.plugin.videoroom");
+    h.deliver(
+        &json!({"janus": "success", "session_id": sent[0]["session_id"],
+            "transaction": sent[0]["transaction"]}),
+        None,
+    );
+    let new_handle = 777_000_111_u64;
+    h.deliver(
+        &json!({"janus": "success", "session_id": sent[1]["session_id"],
+            "transaction": sent[1]["transaction"], "data": {"id": new_handle}}),
+        None,
+    );
+    let join = h.sent(|m| m["body"]["ptype"] == "subscriber");
+    assert_eq!(join["handle_id"], json!(new_handle));
+    assert_eq!(join["body"]["streams"], first_join["body"]["streams"]);
+    assert!(h.events().is_empty());
+
+    // A late renegotiation offer of the old handle is ignored.
+    let stale = json!({
+        "janus": "event", "session_id": join["session_id"], "sender": old_handle,
+        "plugindata": {"plugin": "janus.plugin.videoroom",
+            "data": {"videoroom": "updated", "room": 5000, "streams": []}},
+        "jsep": {"type": "offer", "sdp": "v=0\r\n(old handle)"},
+    });
+    h.deliver(&stale, None);
+    assert!(h.events().is_empty());
+    h.nothing_sent();
+
+    // The new handle's offer is the one to answer, on the new handle.
+    h.answer(&script, "sub", 1, &join, |m| {
+        m["body"]["ptype"] == "subscriber"
+    });
+    let events = h.events();
+    assert!(
+        matches!(&events[..], [RoomEvent::SubscriptionOffer { jsep, streams }]
+            if jsep.kind == "offer" && !streams.is_empty()),
+        "{events:?}"
+    );
+    h.room.answer_subscription("v=0\r\n(our new answer)", h.now);
+    let start = h.sent(request("start"));
+    assert_eq!(start["handle_id"], json!(new_handle));
+}

@@ -18,6 +18,7 @@ mod inbound;
 mod rtx;
 mod sdp;
 pub mod turn;
+mod undecryptable;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
@@ -207,6 +208,12 @@ pub enum LinkEvent {
     AddressLost(std::net::IpAddr),
     /// Media from the peer started arriving on a new track.
     Track(RemoteTrack),
+    /// Packets of this stream keep arriving, and none of them decrypts (fails SRTP
+    /// authentication): the stream stays dark on this connection for good.
+    Undecryptable {
+        /// The stream's SSRC, as the packets name it.
+        ssrc: u32,
+    },
 }
 
 impl std::fmt::Debug for LinkEvent {
@@ -215,6 +222,7 @@ impl std::fmt::Debug for LinkEvent {
             Self::State(s) => write!(f, "State({s:?})"),
             Self::AddressLost(a) => write!(f, "AddressLost({a})"),
             Self::Track(t) => write!(f, "Track({:?}, ssrc {})", t.kind, t.ssrc),
+            Self::Undecryptable { ssrc } => write!(f, "Undecryptable(ssrc {ssrc})"),
         }
     }
 }
@@ -356,6 +364,7 @@ fn interceptors(
     media: &mut MediaEngine,
     bandwidth: &Bandwidth,
     retransmissions: &Arc<AtomicU64>,
+    tally: &undecryptable::SharedTally,
 ) -> Result<Registry, MediaError> {
     use rtc::interceptor::{
         CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Slot,
@@ -381,6 +390,10 @@ fn interceptors(
         .map_err(|e| transport_err("interceptors", e))?;
     Ok(configure_rtcp_reports(registry)
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            undecryptable::SLOT,
+            InboundOnly::new(undecryptable::NoteAuthenticated(Arc::clone(tally))),
+        )
         .with(
             rtx::SLOT,
             InboundOnly::new(rtx::UnwrapRtx::counting(Arc::clone(retransmissions))),
@@ -447,7 +460,8 @@ impl PeerLink {
             max_bps: MAX_BPS,
         });
         let retransmissions = Arc::new(AtomicU64::new(0));
-        let registry = interceptors(&mut media, &bandwidth, &retransmissions)?;
+        let tally = undecryptable::SharedTally::default();
+        let registry = interceptors(&mut media, &bandwidth, &retransmissions, &tally)?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
@@ -469,6 +483,7 @@ impl PeerLink {
             .build();
         let (event_tx, events) = mpsc::unbounded_channel();
         watch_addresses(event_tx.clone());
+        undecryptable::watch(Arc::clone(&tally), event_tx.clone());
         let (gathered_tx, gathered) = watch::channel(false);
         let gathered_tx = Arc::new(gathered_tx);
         let handler = Arc::new(Handler {
@@ -483,6 +498,7 @@ impl PeerLink {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_udp_addrs(options.udp_bind.clone())
+            .with_runtime(Arc::new(undecryptable::CountingRuntime::new(tally)))
             .build()
             .await
             .map_err(|e| transport_err("peer connection", e))?;
