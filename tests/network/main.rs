@@ -187,6 +187,14 @@ fn move_during_a_call(
     })
 }
 
+/// Before the listener joins: nothing (the picture must show before the network breaks), or
+/// the wire holds back all video to the client side until the test lets it through.
+#[derive(Clone, Copy, PartialEq)]
+enum Picture {
+    ShownBefore,
+    HeldBack,
+}
+
 /// Start a call as [`move_during_a_call`] does (the speaker's picture: `video`), then break its
 /// network with `disrupt`.
 fn break_during_a_call(
@@ -194,6 +202,25 @@ fn break_during_a_call(
     signalling: Signalling,
     passphrase: Option<&str>,
     video: &str,
+    disrupt: impl FnOnce(&Wire) -> Result<()>,
+) -> Result<MovedCall> {
+    break_during_a_call_with(
+        name,
+        signalling,
+        passphrase,
+        video,
+        Picture::ShownBefore,
+        disrupt,
+    )
+}
+
+/// [`break_during_a_call`], with the picture as `picture` says.
+fn break_during_a_call_with(
+    name: &str,
+    signalling: Signalling,
+    passphrase: Option<&str>,
+    video: &str,
+    picture: Picture,
     disrupt: impl FnOnce(&Wire) -> Result<()>,
 ) -> Result<MovedCall> {
     let dir = artifacts::dir(name)?;
@@ -247,14 +274,20 @@ fn break_during_a_call(
     let wait = Duration::from_secs(20);
     let mut speaker = join("Tone", &["--audio-in", "tone:660", "--video-in", video])?;
     speaker.wait_event("joined", wait, |e| e["event"] == "joined")?;
+    if picture == Picture::HeldBack {
+        // VP8 is payload type 96 in the server's offer to its subscribers.
+        wire.hold_back_downlink(Some(96));
+    }
     let mut listener = join("Ear", &["--audio-out", &heard])?;
     listener.wait_event("the tone plays", wait, audio_plays)?;
-    // The picture too: what is measured is media coming back, so all of it was there before.
-    // (A picture whose first packets come only after an ICE restart is a known fault: see
-    // "Known faults" in docs/MEDIA.md.)
-    listener.wait_event("the picture shows", wait, |e| {
-        e["event"] == "mediaStarted" && e["kind"] == "video"
-    })?;
+    if picture == Picture::ShownBefore {
+        // The picture too: what is measured is media coming back, so all of it was there
+        // before. (A picture whose first packets come only after an ICE restart can fail to
+        // decrypt: "Known faults" in docs/MEDIA.md, and the test of its own below.)
+        listener.wait_event("the picture shows", wait, |e| {
+            e["event"] == "mediaStarted" && e["kind"] == "video"
+        })?;
+    }
     // The speaker receives the listener's nothing, but its own path must be up too.
     speaker.wait_event("the speaker's media connected", wait, |e| {
         e["event"] == "connection" && e["state"] == "connected"
@@ -564,6 +597,67 @@ fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
     assert!(listener_back <= limit, "sound back after {listener_back:?}");
     let speaker_back = speaker_back?;
     assert!(speaker_back <= limit, "speaker back after {speaker_back:?}");
+    Ok(())
+}
+
+/// The first picture the server sends the listener is held back until after an ICE restart
+/// (the address changed right after the listener joined; the packets before went nowhere). That
+/// is when the server's first video packets we see can be encrypted with a rollover counter
+/// webrtc-rs does not expect, and never decrypt ("Known faults" in docs/MEDIA.md; 1 run in 20
+/// here, each time renewed). Either way the picture must show within 6 s of the wire letting it
+/// through, and nobody leaves or rejoins. Holding the picture back for 200 packets before the
+/// move made the fault rarer (none in 8 runs): it comes from the subscription's first packets.
+#[test]
+fn a_picture_whose_first_packets_come_after_an_ice_restart_shows() -> Result<()> {
+    if !netns::enter("a_picture_whose_first_packets_come_after_an_ice_restart_shows")? {
+        return Ok(());
+    }
+    let mut call = break_during_a_call_with(
+        "network-picture-after-restart",
+        Signalling::BesideTheWire,
+        None,
+        "pattern:640x360@15",
+        Picture::HeldBack,
+        |wire| wire.move_client_address(runde_e2e::netns::CLIENT_ADDR, "198.18.0.3"),
+    )?;
+    let (listener_before, _) = call.before;
+    let wait = Duration::from_secs(10);
+    let restarted = call.listener.wait_event_from(
+        listener_before,
+        "the listener's media connected again",
+        wait,
+        |e| e["event"] == "connection" && e["state"] == "connected",
+    );
+    let restarted_after = call.moved.elapsed();
+    call._wire.hold_back_downlink(None);
+    let released = std::time::Instant::now();
+    let picture = call
+        .listener
+        .wait_event_from(listener_before, "the picture shows", wait, |e| {
+            e["event"] == "mediaStarted" && e["kind"] == "video"
+        })
+        .map(|_| released.elapsed());
+    let renewed = call
+        .listener
+        .stderr()
+        .iter()
+        .any(|l| l.contains("does not decrypt; subscribing anew"));
+    println!(
+        "restarted after {restarted_after:?}; the picture showed {picture:?} after the wire let \
+         it through; renewed: {renewed}"
+    );
+    let during = call.listener.events();
+    let (l, s) = call.leave()?;
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    restarted?;
+    let picture = picture?;
+    assert!(
+        picture <= Duration::from_secs(6),
+        "picture after {picture:?}"
+    );
+    let membership = ["participantLeft", "participantJoined", "rejoined"];
+    let seen = named(&during, listener_before, &membership);
+    assert!(seen.is_empty(), "the listener saw {seen:?}");
     Ok(())
 }
 

@@ -303,6 +303,32 @@ struct Direction {
     impairment: Mutex<Impairment>,
     stats: Mutex<WireStats>,
     mangle: Mutex<Option<MangleFirstStream>>,
+    /// RTP of this payload type is dropped (held back from the other side).
+    hold_back: Mutex<Option<u8>>,
+}
+
+/// An RTP packet in an IPv4/UDP packet: the UDP destination port, where the RTP header starts,
+/// its payload type (without the marker bit) and SSRC. `None` for anything else, RTCP included
+/// (its types 192-223 share the second byte).
+fn rtp_in(packet: &[u8]) -> Option<(u16, usize, u8, u32)> {
+    let first = *packet.first()?;
+    let ihl = usize::from(first & 0x0f) * 4;
+    if first >> 4 != 4 || packet.get(9) != Some(&17) || packet.len() < ihl + 8 + 12 {
+        return None;
+    }
+    let port = u16::from_be_bytes([packet[ihl + 2], packet[ihl + 3]]);
+    let rtp = ihl + 8;
+    let (head, marker_and_type) = (packet[rtp], packet[rtp + 1]);
+    if head >> 6 != 2 || (192..=223).contains(&marker_and_type) {
+        return None;
+    }
+    let ssrc = u32::from_be_bytes([
+        packet[rtp + 8],
+        packet[rtp + 9],
+        packet[rtp + 10],
+        packet[rtp + 11],
+    ]);
+    Some((port, rtp, marker_and_type & 0x7f, ssrc))
 }
 
 /// Mangles one RTP stream for good, as a broken middlebox might: the first stream with a given
@@ -327,38 +353,20 @@ impl MangleFirstStream {
 
     /// Mangle `packet` (an IPv4 packet as the TUN device gives it) if it belongs to the stream.
     fn apply(&mut self, packet: &mut [u8]) {
-        let Some(&first) = packet.first() else {
+        let Some((port, rtp, payload_type, ssrc)) = rtp_in(packet) else {
             return;
         };
-        let ihl = usize::from(first & 0x0f) * 4;
-        if first >> 4 != 4 || packet.get(9) != Some(&17) || packet.len() < ihl + 8 + 12 {
-            return;
-        }
-        let port = u16::from_be_bytes([packet[ihl + 2], packet[ihl + 3]]);
-        let rtp = ihl + 8;
-        let (head, marker_and_type) = (packet[rtp], packet[rtp + 1]);
-        // RTP version 2 with the payload type (the marker bit aside); RTCP's types 192-223
-        // share this byte.
-        if head >> 6 != 2
-            || (192..=223).contains(&marker_and_type)
-            || marker_and_type & 0x7f != self.payload_type
+        if payload_type != self.payload_type
+            || *self.stream.get_or_insert((port, ssrc)) != (port, ssrc)
         {
-            return;
-        }
-        let ssrc = u32::from_be_bytes([
-            packet[rtp + 8],
-            packet[rtp + 9],
-            packet[rtp + 10],
-            packet[rtp + 11],
-        ]);
-        if *self.stream.get_or_insert((port, ssrc)) != (port, ssrc) {
             return;
         }
         if let Some(last) = packet.last_mut() {
             *last ^= 0x5a;
         }
-        packet[ihl + 6] = 0;
-        packet[ihl + 7] = 0;
+        // The UDP checksum, just before the RTP header.
+        packet[rtp - 2] = 0;
+        packet[rtp - 1] = 0;
         self.mangled += 1;
     }
 }
@@ -424,6 +432,16 @@ fn forward(from: &File, to: &File, dir: &Direction, stop: &AtomicBool, mut rng: 
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if rng.unit() * 100.0 < imp.loss_percent {
+                dir.stats
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .dropped += 1;
+                continue;
+            }
+            let held_back = *dir.hold_back.lock().unwrap_or_else(PoisonError::into_inner);
+            if held_back.is_some()
+                && rtp_in(&buf[..n]).map(|(_, _, payload_type, _)| payload_type) == held_back
+            {
                 dir.stats
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -557,6 +575,16 @@ impl Wire {
             .mangle
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(MangleFirstStream::new(payload_type));
+    }
+
+    /// Drop every RTP packet with `payload_type` from the server host to the client side until
+    /// called with `None`.
+    pub fn hold_back_downlink(&self, payload_type: Option<u8>) {
+        *self
+            .downlink
+            .hold_back
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = payload_type;
     }
 
     /// The downlink stream being mangled (UDP destination port, SSRC), once one passed, and
