@@ -194,6 +194,11 @@ async fn audio_and_video_cross_a_real_webrtc_connection() {
         Some("host"),
         "the selected path, from the statistics"
     );
+    assert_eq!(
+        path.as_ref().map(|p| p.srtp.as_str()),
+        Some("SRTP_AES128_CM_HMAC_SHA1_80"),
+        "not AES-GCM: retransmissions reuse their packet's SRTP index"
+    );
 
     let seconds = 4;
     let sending = tokio::spawn(async move {
@@ -371,10 +376,22 @@ async fn an_ice_restart_keeps_the_connection_and_its_tracks() {
     subscriber.close().await;
 }
 
+/// What the relay does to one stream on its way to the subscriber.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Flip the last byte (in the authentication tag) of every packet, as a broken middlebox
+    /// would.
+    Mangle(u32),
+    /// Drop the stream's `n`th packet, once.
+    DropOnce(u32, usize),
+}
+
+/// The RTP datagrams of the faulty stream that reached the relay, in order: sequence number and
+/// bytes as on the wire (SRTP: the header in the clear).
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(u16, Vec<u8>)>>>;
+
 /// A UDP relay between two links on loopback: the publisher sees the subscriber at one of its
-/// sockets, the subscriber sees the publisher at the other. It can mangle the RTP packets of
-/// one stream on their way to the subscriber (the last byte, in the authentication tag), as a
-/// broken middlebox would.
+/// sockets, the subscriber sees the publisher at the other; one stream meets a [`Fault`].
 struct Relay {
     toward_subscriber: tokio::net::UdpSocket,
     toward_publisher: tokio::net::UdpSocket,
@@ -418,19 +435,33 @@ impl Relay {
             .expect("candidate address")
     }
 
-    /// Forward between `publisher` (learnt from its first datagram) and `subscriber`, mangling
-    /// the RTP packets with SSRC `mangle` on the way to the subscriber.
-    async fn run(self, subscriber: SocketAddr, mangle: u32) {
+    /// Forward between `publisher` (learnt from its first datagram) and `subscriber`, with
+    /// `fault` on the way to the subscriber; what reached the relay of that stream goes to
+    /// `seen`.
+    async fn run(self, subscriber: SocketAddr, fault: Fault, seen: Seen) {
         let mut publisher = None;
         let (mut up, mut down) = (vec![0u8; 2048], vec![0u8; 2048]);
+        let ssrc = match fault {
+            Fault::Mangle(ssrc) | Fault::DropOnce(ssrc, _) => ssrc,
+        };
+        let mut count = 0;
         loop {
             tokio::select! {
                 Ok((n, from)) = self.toward_publisher.recv_from(&mut up) => {
                     publisher = Some(from);
                     let datagram = &mut up[..n];
                     let rtp = n > 12 && datagram[0] >> 6 == 2 && !(192..=223).contains(&datagram[1]);
-                    if rtp && datagram[8..12] == mangle.to_be_bytes() {
-                        datagram[n - 1] ^= 0x5a;
+                    if rtp && datagram[8..12] == ssrc.to_be_bytes() {
+                        count += 1;
+                        let seq = u16::from_be_bytes([datagram[2], datagram[3]]);
+                        if let Ok(mut seen) = seen.lock() {
+                            seen.push((seq, datagram.to_vec()));
+                        }
+                        match fault {
+                            Fault::Mangle(_) => datagram[n - 1] ^= 0x5a,
+                            Fault::DropOnce(_, nth) if nth == count => continue,
+                            Fault::DropOnce(..) => {}
+                        }
                     }
                     let _ = self.toward_subscriber.send_to(datagram, subscriber).await;
                 }
@@ -470,7 +501,8 @@ async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
         .accept_answer(Relay::through(&answer, &relay.toward_publisher))
         .await
         .expect("accept");
-    let relaying = tokio::spawn(relay.run(subscriber_at, video.ssrc()));
+    let relaying =
+        tokio::spawn(relay.run(subscriber_at, Fault::Mangle(video.ssrc()), Seen::default()));
     wait_connected(&mut publisher).await;
 
     let (audio_ssrc, video_ssrc) = (audio.ssrc(), video.ssrc());
@@ -524,6 +556,86 @@ async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
             .iter()
             .all(|(kind, n)| *kind == TrackKind::Audio || *n == 0),
         "no video packet came through: {arrived:?}"
+    );
+    relaying.abort();
+    publisher.close().await;
+    subscriber.close().await;
+}
+
+/// A video packet lost on the way is asked for again (NACK) and sent again under its own
+/// sequence number on its own stream — the same SRTP packet index — with a new transport-wide
+/// sequence number in its header: two different packets under one index. That is why the links
+/// agree only on AES-CM with HMAC-SHA1, under which it gives nothing away (under AES-GCM it
+/// would be one nonce for two messages). The payload, encrypted under the same index, is the
+/// same bytes both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retransmission_reuses_its_index_and_the_profile_allows_that() {
+    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
+    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let video = publisher
+        .add_track(TrackKind::Video)
+        .await
+        .expect("video track");
+    let relay = Relay::new().await;
+    let offer = publisher.create_offer().await.expect("offer");
+    let answer = subscriber
+        .answer_offer(Relay::through(&offer, &relay.toward_subscriber))
+        .await
+        .expect("answer");
+    let subscriber_at = Relay::candidate(&answer);
+    publisher
+        .accept_answer(Relay::through(&answer, &relay.toward_publisher))
+        .await
+        .expect("accept");
+    let seen = Seen::default();
+    let relaying = tokio::spawn(relay.run(
+        subscriber_at,
+        Fault::DropOnce(video.ssrc(), 40),
+        seen.clone(),
+    ));
+    wait_connected(&mut publisher).await;
+    let sending = tokio::spawn(async move { send_video(&video, 3).await });
+    let until = Instant::now() + Duration::from_secs(4);
+    let track = loop {
+        match tokio::time::timeout(Duration::from_secs(5), subscriber.next_event()).await {
+            Ok(Some(LinkEvent::Track(track))) => break track,
+            Ok(Some(_)) => {}
+            _ => panic!("the track did not arrive"),
+        }
+    };
+    let received = tokio::spawn(receive(track, until));
+    sending.await.expect("sender");
+    let got = received.await.expect("receiver");
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let dropped = seen.get(39).cloned().expect("the dropped packet");
+    let again: Vec<&Vec<u8>> = seen
+        .iter()
+        .skip(40)
+        .filter(|(seq, _)| *seq == dropped.0)
+        .map(|(_, bytes)| bytes)
+        .collect();
+    println!(
+        "packet {} was dropped and sent again {} time(s); {} frames decoded",
+        dropped.0,
+        again.len(),
+        got.frames.len()
+    );
+    assert!(!again.is_empty(), "the lost packet was sent again");
+    for bytes in &again {
+        assert_ne!(*bytes, &dropped.1, "another header (transport-wide number)");
+        // The payload sits after the header; both copies have the same length of it.
+        let tail = |b: &[u8]| b[b.len() - 40..b.len() - 10].to_vec();
+        assert_eq!(tail(bytes), tail(&dropped.1), "the same encrypted payload");
+    }
+    let path = publisher.path().await;
+    assert_eq!(
+        path.as_ref().map(|p| p.srtp.as_str()),
+        Some("SRTP_AES128_CM_HMAC_SHA1_80"),
+        "not AES-GCM"
+    );
+    assert_eq!(
+        subscriber.path().await.map(|p| p.srtp),
+        Some("SRTP_AES128_CM_HMAC_SHA1_80".to_owned())
     );
     relaying.abort();
     publisher.close().await;

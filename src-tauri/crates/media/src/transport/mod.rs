@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCOfferOptions;
@@ -67,6 +68,16 @@ const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
 /// VP8 retransmissions' payload type, on links that take them.
 const RTX_PT: u8 = 97;
+/// The only SRTP protection profile we agree to: AES counter mode with HMAC-SHA1 (80-bit tags),
+/// which every WebRTC endpoint must implement (RFC 8827). Not AES-GCM: a video packet we send
+/// again after a NACK goes out on its own stream under the same sequence number, so the same
+/// SRTP packet index, with another transport-wide number in its header (webrtc-rs numbers
+/// every packet it sends). Under AES-GCM that is one nonce for two different messages, which
+/// gives away the authentication key to anyone who sees both (RFC 7714 forbids it); under AES-CM
+/// the payload encrypts to the same bytes and HMAC-SHA1 authenticates each header on its own.
+/// A server that retransmits the same way is covered too.
+const SRTP_PROFILES: [SrtpProtectionProfile; 1] =
+    [SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80];
 /// How long closing a connection may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How long gathering local candidates may take (host candidates only: milliseconds).
@@ -182,6 +193,8 @@ pub struct LinkPath {
     /// Our candidate's type (`host`, `srflx`, `prflx`, `relay`): `relay` when media goes
     /// through a TURN server.
     pub local: String,
+    /// The SRTP protection profile DTLS agreed on (RFC 5764's name).
+    pub srtp: String,
 }
 
 /// The connection's state, as far as media can tell.
@@ -268,9 +281,9 @@ impl PeerConnectionEventHandler for Handler {
 async fn path_of(pc: &dyn PeerConnection) -> Option<LinkPath> {
     use webrtc::peer_connection::{RTCStatsReportEntry as Entry, StatsSelector};
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
-    let pair_id = report.iter().find_map(|e| match e {
+    let (pair_id, srtp) = report.iter().find_map(|e| match e {
         Entry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
-            Some(t.selected_candidate_pair_id.clone())
+            Some((t.selected_candidate_pair_id.clone(), t.srtp_cipher.clone()))
         }
         _ => None,
     })?;
@@ -283,7 +296,7 @@ async fn path_of(pc: &dyn PeerConnection) -> Option<LinkPath> {
         }
         _ => None,
     })?;
-    Some(LinkPath { local })
+    Some(LinkPath { local, srtp })
 }
 
 fn opus_codec() -> RTCRtpCodec {
@@ -480,6 +493,7 @@ impl PeerLink {
             // sockets on the addresses the machine has now and gathers from those only: after a
             // network change the old sockets' addresses are gone.
             .with_discard_local_candidates_during_ice_restart(true)
+            .with_srtp_protection_profiles(SRTP_PROFILES.to_vec())
             .build();
         let (event_tx, events) = mpsc::unbounded_channel();
         watch_addresses(event_tx.clone());
@@ -706,7 +720,7 @@ impl PeerLink {
             let pc = Arc::clone(&self.pc);
             tokio::spawn(async move {
                 if let Some(path) = path_of(pc.as_ref()).await {
-                    tracing::info!(local = %path.local, "media path selected");
+                    tracing::info!(local = %path.local, srtp = %path.srtp, "media path selected");
                 }
             });
         }
