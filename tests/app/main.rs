@@ -260,6 +260,7 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
             "120",
         ],
     )?;
+    bob.keep_output_in(&dir);
     bob.wait_event("joined", Duration::from_secs(20), |e| {
         e["event"] == "joined"
     })?;
@@ -464,7 +465,7 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
         Ok((bob_tile["receivedHeight"].as_u64() == Some(height)).then_some(()))
     };
     let arrived_at_360p = || -> runde_e2e::Result<Option<()>> {
-        let log = without_colours(&app.log()?);
+        let log = app.log()?;
         let asked = log
             .lines()
             .any(|l| l.contains("simulcast layer asked for") && l.contains("layer=1"));
@@ -478,6 +479,17 @@ fn the_app_joins_a_janus_room_and_shows_the_other_side() -> TestResult {
         Duration::from_secs(15),
         arrived_at_360p,
     )?;
+    // The app's log is plain text when it does not go to a terminal.
+    let log = app.log()?;
+    let coloured: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("runde_") && l.contains('\u{1b}'))
+        .take(3)
+        .collect();
+    assert!(
+        coloured.is_empty(),
+        "colour codes in the app's log: {coloured:?}"
+    );
 
     // The statistics panel shows the same counts to the user.
     s.click(&s.find("[data-testid=stats-toggle]")?)?;
@@ -638,6 +650,7 @@ fn the_app_joins_an_end_to_end_encrypted_call_and_changes_the_passphrase() -> Te
             "120",
         ],
     )?;
+    bob.keep_output_in(&dir);
     let wait = Duration::from_secs(20);
     let code_at = |bob: &mut CliClient, generation: u64| -> runde_e2e::Result<String> {
         let e = bob.wait_event("Bob's safety code", wait, |e| {
@@ -827,22 +840,4 @@ fn settings_are_saved_and_a_broken_file_is_kept_and_explained() -> TestResult {
     assert_eq!(saved["settings"]["language"], "german");
     app.screenshot("settings-german")?;
     Ok(())
-}
-
-/// `text` without terminal colour codes (`ESC [ … m`), as the app's log has them.
-fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

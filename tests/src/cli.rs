@@ -20,6 +20,8 @@ pub struct CliClient {
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
+    /// Where its output is saved when it is dropped (a test that fails early keeps it too).
+    keep_in: Option<std::path::PathBuf>,
 }
 
 fn collect(
@@ -111,6 +113,7 @@ impl CliClient {
             stdout,
             stderr,
             readers,
+            keep_in: None,
         })
     }
 
@@ -238,6 +241,12 @@ impl CliClient {
         &self.name
     }
 
+    /// Save the output in `dir` when this client is dropped, however the test ends (a test that
+    /// returns an error early drops it without reaching its own `save_output`).
+    pub fn keep_output_in(&mut self, dir: &Path) {
+        self.keep_in = Some(dir.to_owned());
+    }
+
     /// Keep the output next to the test's other artifacts.
     pub fn save_output(&self, dir: &Path) {
         let _ = std::fs::write(
@@ -256,4 +265,12 @@ pub fn run(args: &[&str], timeout: Duration) -> Result<(ExitStatus, Vec<String>,
     let mut client = CliClient::spawn("runde-cli", args)?;
     let status = client.wait_exit(timeout)?;
     Ok((status, client.stdout(), client.stderr()))
+}
+
+impl Drop for CliClient {
+    fn drop(&mut self) {
+        if let Some(dir) = self.keep_in.take() {
+            self.save_output(&dir);
+        }
+    }
 }
