@@ -28,8 +28,9 @@ pub(crate) enum Control {
     VideoOff(bool),
     /// The tiles the others' pictures are shown in, by participant, in device pixels.
     Tiles(HashMap<u64, (u32, u32)>),
-    /// Everyone agreed on a new end-to-end passphrase; the outcome goes back.
-    ChangePassphrase(Secret, oneshot::Sender<Result<(), UserError>>),
+    /// Everyone agreed on a new end-to-end passphrase; this is its key (derived beside the call:
+    /// Argon2id takes a moment, and the call's events go on meanwhile). The outcome goes back.
+    ChangeKey(runde_e2ee::CallKey, oneshot::Sender<Result<(), UserError>>),
 }
 
 /// A handle to a running call's requests: cheap to clone, usable from any task. Requests to a call
@@ -37,11 +38,20 @@ pub(crate) enum Control {
 #[derive(Clone)]
 pub struct CallControls {
     requests: mpsc::UnboundedSender<Control>,
+    /// The room's identity a call key is derived with; `None` when the call is not end-to-end
+    /// encrypted.
+    key_identity: Option<String>,
 }
 
 impl CallControls {
-    pub(crate) fn new(requests: mpsc::UnboundedSender<Control>) -> Self {
-        Self { requests }
+    pub(crate) fn new(
+        requests: mpsc::UnboundedSender<Control>,
+        key_identity: Option<String>,
+    ) -> Self {
+        Self {
+            requests,
+            key_identity,
+        }
     }
 
     fn send(&self, control: Control) {
@@ -76,15 +86,25 @@ impl CallControls {
         self.send(Control::Tiles(tiles));
     }
 
-    /// Change the end-to-end passphrase; `Err` if the call is not end-to-end encrypted, the
-    /// passphrase does not make a key, or the call has ended.
+    /// Change the end-to-end passphrase (everyone still here agreed on a new one, e.g. after
+    /// someone left); `Err` if the call is not end-to-end encrypted, the passphrase does not make
+    /// a key, or the call has ended. The key is derived here, off the call (Argon2id takes a
+    /// moment and 64 MiB), and handed to it; the new safety code comes as an `EndToEnd` event.
     pub async fn change_passphrase(&self, passphrase: Secret) -> Result<(), UserError> {
-        let (done, outcome) = oneshot::channel();
-        let ended = || UserError::E2eeUnavailable {
-            detail: "the call has ended".into(),
+        let unavailable = |detail: String| UserError::E2eeUnavailable { detail };
+        let Some(identity) = self.key_identity.clone() else {
+            return Err(unavailable("this call is not end-to-end encrypted".into()));
         };
+        let key = tokio::task::spawn_blocking(move || {
+            runde_e2ee::CallKey::derive(passphrase.expose(), &identity)
+        })
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+        .map_err(|e| unavailable(e.to_string()))?;
+        let (done, outcome) = oneshot::channel();
+        let ended = || unavailable("the call has ended".into());
         self.requests
-            .send(Control::ChangePassphrase(passphrase, done))
+            .send(Control::ChangeKey(key, done))
             .map_err(|_| ended())?;
         outcome.await.map_err(|_| ended())?
     }

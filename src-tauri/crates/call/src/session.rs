@@ -261,7 +261,7 @@ pub enum CallEvent {
     },
     /// In an end-to-end encrypted call someone left who knows the passphrase: with it (and the
     /// server's help) they could still read the rest of the call. Agreeing on a new passphrase
-    /// ([`Call::change_passphrase`]) shuts them out.
+    /// ([`CallControls::change_passphrase`](crate::CallControls::change_passphrase)) shuts them out.
     NewPassphraseAdvised {
         /// Who left, by display name.
         left: String,
@@ -1160,29 +1160,18 @@ impl Call {
         )
     }
 
-    /// Change the end-to-end passphrase during the call (everyone still here agreed on a new one,
-    /// e.g. after someone left). From our next frame on we seal with the new key; the others'
-    /// media opens with the new key or, until they switch, the old one — shown as
+    /// Use a new end-to-end key during the call (everyone still here agreed on a new passphrase,
+    /// e.g. after someone left: [`CallControls::change_passphrase`] derives it). From our next
+    /// frame on we seal with the new key; the others' media opens with the new key or, until they
+    /// switch, the old one — shown as
     /// [`crate::indicators::EncryptionReason::SomeOnPreviousKey`]. The new safety code comes as
     /// [`CallEvent::EndToEnd`].
-    pub async fn change_passphrase(&mut self, passphrase: Secret) -> Result<(), UserError> {
+    fn change_key(&mut self, key: runde_e2ee::CallKey) -> Result<(), UserError> {
         let Some(keys) = self.context.e2ee.clone() else {
             return Err(UserError::E2eeUnavailable {
                 detail: "this call is not end-to-end encrypted".into(),
             });
         };
-        let identity = self.context.room_identity.clone();
-        // Argon2id takes a moment and 64 MiB: off the call's task.
-        let key = tokio::task::spawn_blocking(move || {
-            runde_e2ee::CallKey::derive(passphrase.expose(), &identity)
-        })
-        .await
-        .map_err(|e| UserError::E2eeUnavailable {
-            detail: e.to_string(),
-        })?
-        .map_err(|e| UserError::E2eeUnavailable {
-            detail: e.to_string(),
-        })?;
         keys.rotate(key);
         self.queued.push_back(CallEvent::EndToEnd {
             safety_code: keys.current().safety_code(),
@@ -1202,7 +1191,12 @@ impl Call {
     /// A handle for the user's requests while [`next_event`](Self::next_event) is awaited: they
     /// are carried out between events (see [`crate::controls`]).
     pub fn controls(&self) -> CallControls {
-        CallControls::new(self.controls_tx.clone())
+        let key_identity = self
+            .context
+            .e2ee
+            .is_some()
+            .then(|| self.context.room_identity.clone());
+        CallControls::new(self.controls_tx.clone(), key_identity)
     }
 
     async fn on_control(&mut self, control: Control) {
@@ -1226,8 +1220,8 @@ impl Call {
             Control::SwitchDevice(device, id) => self.switch_device(device, id).await,
             Control::VideoOff(off) => self.set_video_off(off),
             Control::Tiles(tiles) => self.set_tiles(tiles),
-            Control::ChangePassphrase(passphrase, done) => {
-                let _ = done.send(self.change_passphrase(passphrase).await);
+            Control::ChangeKey(key, done) => {
+                let _ = done.send(self.change_key(key));
             }
         }
     }
