@@ -611,7 +611,7 @@ impl PeerLink {
                 rid: rid.map(|r| Bytes::from_static(r.as_bytes())),
                 extensions: tokio::sync::OnceCell::new(),
                 payload_type: AtomicU32::new(u32::MAX),
-                sequence: AtomicU16::new(crate::rtp::random_start() as u16),
+                sequence: AtomicU16::new(crate::rtp::first_sequence()),
                 bandwidth: self.bandwidth.clone(),
             })
             .collect();
