@@ -1712,9 +1712,9 @@ impl Call {
         self.renew_if_due();
     }
 
-    /// Replace the subscription when a renewal asked for is due: the old connection goes, the
-    /// server gets a new handle with the same feeds, and its offer makes a new connection.
-    /// Participants' tiles stay; their media starts again (reported as it comes).
+    /// Replace the subscription when a renewal asked for is due: the server gets a new handle
+    /// with the same feeds, and its offer makes a new connection
+    /// ([`on_subscription_replaced`](Self::on_subscription_replaced) drops the old one).
     fn renew_if_due(&mut self) {
         if self.rejoining.is_some() || !self.conn_open {
             // A rejoin replaces the subscription anyway.
@@ -1724,6 +1724,14 @@ impl Call {
         if !self.renewals.start_if_due(Instant::now()) {
             return;
         }
+        self.set_connection(ConnectionState::Reconnecting);
+        self.conn.renew_subscription();
+    }
+
+    /// The server's side of the subscription is gone (after any offer of the old handle, which
+    /// the old connection answered): drop that connection and what belonged to it. Participants'
+    /// tiles stay; their media starts again on the new connection (reported as it comes).
+    fn on_subscription_replaced(&mut self) {
         // Dropped peer connections close in the background.
         self.take_subscriber();
         let feeds: BTreeSet<u64> = self.feed_by_mid.values().copied().collect();
@@ -1741,8 +1749,6 @@ impl Call {
         self.layers.forget_requests();
         self.link_states[1] = None;
         self.update_encryption();
-        self.set_connection(ConnectionState::Reconnecting);
-        self.conn.renew_subscription();
     }
 
     fn on_report(&mut self, report: EngineReport) {
@@ -1946,6 +1952,7 @@ impl Call {
             }
             RoomEvent::PublishAnswer(jsep) => self.on_publish_answer(jsep.sdp).await,
             RoomEvent::SubscriptionRestart(jsep) => self.on_subscription_restart(jsep.sdp).await,
+            RoomEvent::SubscriptionReplaced => self.on_subscription_replaced(),
             RoomEvent::RestartFailed { role, code, reason } => {
                 let which = match role {
                     janus::Role::Publisher => "sending",

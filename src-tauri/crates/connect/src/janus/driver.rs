@@ -300,6 +300,7 @@ fn event_name(event: &RoomEvent) -> &'static str {
         RoomEvent::PublishFailed { .. } => "publish-failed",
         RoomEvent::SubscriptionOffer { .. } => "subscription-offer",
         RoomEvent::SubscriptionRestart(_) => "subscription-restart",
+        RoomEvent::SubscriptionReplaced => "subscription-replaced",
         RoomEvent::RestartFailed { .. } => "restart-failed",
         RoomEvent::Talking { .. } => "talking",
         RoomEvent::WebRtcUp(_) => "webrtc-up",

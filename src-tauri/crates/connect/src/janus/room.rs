@@ -227,6 +227,10 @@ pub enum RoomEvent {
     /// The server's offer after [`VideoRoom::restart_subscription`]: the same streams, new ICE
     /// credentials. Answer it with [`VideoRoom::answer_subscription`].
     SubscriptionRestart(Jsep),
+    /// The subscription's handle is gone ([`VideoRoom::renew_subscription`]): its peer connection
+    /// and streams are done with. A new handle's [`RoomEvent::SubscriptionOffer`] follows; every
+    /// offer before this event was the old handle's.
+    SubscriptionReplaced,
     /// An ICE restart asked for on one handle was refused; that handle's media path stays broken.
     RestartFailed {
         /// Which handle.
@@ -1209,6 +1213,7 @@ impl VideoRoom {
                 );
             }
             self.subscription = Subscription::default();
+            self.events.push_back(RoomEvent::SubscriptionReplaced);
         }
         if self.subscription.restart_wanted && self.subscription.joined {
             self.subscription.restart_wanted = false;

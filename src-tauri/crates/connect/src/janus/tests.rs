@@ -891,6 +891,7 @@ fn a_subscription_is_renewed_on_a_new_handle() {
     // The offer is not answered yet: the renewal waits for it.
     h.room.renew_subscription(h.now);
     h.nothing_sent();
+    assert!(h.events().is_empty(), "nothing replaced yet");
     h.room.answer_subscription("v=0\r\n(our answer)", h.now);
     let start = h.sent(request("start"));
     h.answer(&script, "sub", 0, &start, request("start"));
@@ -899,6 +900,8 @@ fn a_subscription_is_renewed_on_a_new_handle() {
         .map(|t| serde_json::from_str(&t).unwrap_or(Value::Null))
         .collect();
     assert_eq!(sent.len(), 2, "{sent:?}");
+    // The old handle's offer came (and was answered) before; the caller is told now.
+    assert_eq!(h.events(), vec![RoomEvent::SubscriptionReplaced]);
     assert_eq!(sent[0]["janus"], "detach");
     assert_eq!(sent[0]["handle_id"], old_handle);
     assert_eq!(sent[1]["janus"], "attach");
