@@ -400,6 +400,29 @@ mod tests {
     }
 
     #[test]
+    fn any_datagram_is_taken_without_panicking() {
+        // Whatever reaches the socket (anyone can send to it): every length up to 64 bytes, and
+        // a fixed pseudo-random sequence of contents.
+        let mut tally = Tally::default();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for len in 0..64 {
+            for _ in 0..500 {
+                let datagram: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        state as u8
+                    })
+                    .collect();
+                tally.on_datagram(&datagram);
+            }
+        }
+        let _ = tally.check();
+        assert!(tally.streams.len() <= MAX_STREAMS);
+    }
+
+    #[test]
     fn only_so_many_streams_are_followed() {
         let mut tally = Tally::default();
         for ssrc in 0..1000 {
