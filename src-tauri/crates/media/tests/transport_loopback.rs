@@ -406,6 +406,29 @@ impl Relay {
         }
     }
 
+    /// Offer and answer between `publisher` and `subscriber` with the relay between them, and
+    /// start it: its task, and what it saw of the faulty stream.
+    async fn between(
+        publisher: &mut PeerLink,
+        subscriber: &mut PeerLink,
+        fault: Fault,
+    ) -> (tokio::task::JoinHandle<()>, Seen) {
+        let relay = Self::new().await;
+        let offer = publisher.create_offer().await.expect("offer");
+        let answer = subscriber
+            .answer_offer(Self::through(&offer, &relay.toward_subscriber))
+            .await
+            .expect("answer");
+        let subscriber_at = Self::candidate(&answer);
+        publisher
+            .accept_answer(Self::through(&answer, &relay.toward_publisher))
+            .await
+            .expect("accept");
+        let seen = Seen::default();
+        let relaying = tokio::spawn(relay.run(subscriber_at, fault, seen.clone()));
+        (relaying, seen)
+    }
+
     /// `sdp` with its candidates' address replaced by `socket`'s.
     fn through(sdp: &str, socket: &tokio::net::UdpSocket) -> String {
         let at = socket.local_addr().expect("relay address");
@@ -490,19 +513,8 @@ async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
         .add_track(TrackKind::Video)
         .await
         .expect("video track");
-    let relay = Relay::new().await;
-    let offer = publisher.create_offer().await.expect("offer");
-    let answer = subscriber
-        .answer_offer(Relay::through(&offer, &relay.toward_subscriber))
-        .await
-        .expect("answer");
-    let subscriber_at = Relay::candidate(&answer);
-    publisher
-        .accept_answer(Relay::through(&answer, &relay.toward_publisher))
-        .await
-        .expect("accept");
-    let relaying =
-        tokio::spawn(relay.run(subscriber_at, Fault::Mangle(video.ssrc()), Seen::default()));
+    let (relaying, _) =
+        Relay::between(&mut publisher, &mut subscriber, Fault::Mangle(video.ssrc())).await;
     wait_connected(&mut publisher).await;
 
     let (audio_ssrc, video_ssrc) = (audio.ssrc(), video.ssrc());
@@ -576,23 +588,12 @@ async fn a_retransmission_reuses_its_index_and_the_profile_allows_that() {
         .add_track(TrackKind::Video)
         .await
         .expect("video track");
-    let relay = Relay::new().await;
-    let offer = publisher.create_offer().await.expect("offer");
-    let answer = subscriber
-        .answer_offer(Relay::through(&offer, &relay.toward_subscriber))
-        .await
-        .expect("answer");
-    let subscriber_at = Relay::candidate(&answer);
-    publisher
-        .accept_answer(Relay::through(&answer, &relay.toward_publisher))
-        .await
-        .expect("accept");
-    let seen = Seen::default();
-    let relaying = tokio::spawn(relay.run(
-        subscriber_at,
+    let (relaying, seen) = Relay::between(
+        &mut publisher,
+        &mut subscriber,
         Fault::DropOnce(video.ssrc(), 40),
-        seen.clone(),
-    ));
+    )
+    .await;
     wait_connected(&mut publisher).await;
     let sending = tokio::spawn(async move { send_video(&video, 3).await });
     let until = Instant::now() + Duration::from_secs(4);

@@ -162,6 +162,26 @@ impl Harness {
         std::iter::from_fn(|| self.room.poll_event()).collect()
     }
 
+    /// Join as the recorded watcher did, see three publishers, and subscribe to them: the
+    /// server's first offer is out, unanswered. Our subscribe `join`.
+    fn subscribed(&mut self, script: &Script) -> Value {
+        self.connect(script, "watcher");
+        let join = self.sent(request("join"));
+        self.answer(script, "watcher", 0, &join, request("join"));
+        let news = script.unsolicited("watcher", |m| m["janus"] == "event");
+        for msg in &news[..3] {
+            self.deliver(msg, None);
+        }
+        let attach = self.sent(janus("attach"));
+        self.answer(script, "sub", 0, &attach, janus("attach"));
+        let join = self.sent(|m| m["body"]["ptype"] == "subscriber");
+        self.answer(script, "sub", 1, &join, |m| {
+            m["body"]["ptype"] == "subscriber"
+        });
+        self.events();
+        join
+    }
+
     /// Create the session and attach the publisher handle as `actor` did.
     fn connect(&mut self, script: &Script, actor: &str) {
         let create = self.sent(janus("create"));
@@ -790,20 +810,7 @@ fn a_refused_restart_is_reported_for_its_handle() {
 fn a_subscriber_restarts_ice_by_asking_for_a_new_offer() {
     let script = Script::new("media");
     let mut h = Harness::new("5000", Some("letmein"));
-    h.connect(&script, "watcher");
-    let join = h.sent(request("join"));
-    h.answer(&script, "watcher", 0, &join, request("join"));
-    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
-    for msg in &news[..3] {
-        h.deliver(msg, None);
-    }
-    let attach = h.sent(janus("attach"));
-    h.answer(&script, "sub", 0, &attach, janus("attach"));
-    let join = h.sent(|m| m["body"]["ptype"] == "subscriber");
-    h.answer(&script, "sub", 1, &join, |m| {
-        m["body"]["ptype"] == "subscriber"
-    });
-    h.events();
+    h.subscribed(&script);
 
     // The first offer is not answered yet: the restart waits.
     h.room.restart_subscription(h.now);
@@ -871,20 +878,7 @@ fn a_subscriber_restarts_ice_by_asking_for_a_new_offer() {
 fn a_subscription_is_renewed_on_a_new_handle() {
     let script = Script::new("media");
     let mut h = Harness::new("5000", Some("letmein"));
-    h.connect(&script, "watcher");
-    let join = h.sent(request("join"));
-    h.answer(&script, "watcher", 0, &join, request("join"));
-    let news = script.unsolicited("watcher", |m| m["janus"] == "event");
-    for msg in &news[..3] {
-        h.deliver(msg, None);
-    }
-    let attach = h.sent(janus("attach"));
-    h.answer(&script, "sub", 0, &attach, janus("attach"));
-    let first_join = h.sent(|m| m["body"]["ptype"] == "subscriber");
-    h.answer(&script, "sub", 1, &first_join, |m| {
-        m["body"]["ptype"] == "subscriber"
-    });
-    h.events();
+    let first_join = h.subscribed(&script);
     let old_handle = first_join["handle_id"].clone();
     assert!(old_handle.is_u64());
 
