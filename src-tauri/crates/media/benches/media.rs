@@ -63,7 +63,7 @@ fn opus_rows() {
         });
         let share = t.as_secs_f64() / (frame as f64 / 48_000.0) * 100.0;
         row(
-            "Opus encode + decode, 32 kbit/s, FEC on",
+            "Opus encode + decode, 48 kbit/s, FEC on, deep redundancy (20 ms only)",
             label,
             us(t),
             format!("{share:.2} % of real time"),

@@ -648,6 +648,11 @@ fn pace_bps(estimate: Option<u32>) -> u32 {
     (f64::from(estimate.unwrap_or(UNKNOWN_PACE_BPS)) * PACING_FACTOR) as u32
 }
 
+/// Below this sending estimate (bit/s) speech goes at [`NARROW_AUDIO_BPS`].
+const NARROW_LINK_BPS: u32 = 150_000;
+/// Speech on a narrow link (bit/s): libopus then makes (almost) no deep redundancy.
+const NARROW_AUDIO_BPS: u32 = 32_000;
+
 /// Tells the Opus encoder the steady loss ([`SteadyLoss`]) the server reports on what we send,
 /// so it spends bits on in-band redundancy (FEC) when packets keep being lost and none when they
 /// are not.
@@ -657,6 +662,8 @@ struct LossFollower {
     steady: SteadyLoss,
     /// The FEC setting last given to the encoder (`None`: off).
     fec: Option<u8>,
+    /// The audio bitrate last given to the encoder (0: the encoder's own).
+    bitrate_bps: u32,
 }
 
 impl LossFollower {
@@ -665,6 +672,19 @@ impl LossFollower {
         self.packets += 1;
         if !self.packets.is_multiple_of(LOSS_UPDATE_PACKETS) {
             return;
+        }
+        // On a narrow link speech keeps the bitrate it had before deep redundancy; its room is
+        // set aside for audio (`AUDIO_RESERVE_BPS`) either way.
+        if let Some(estimate) = track.bandwidth().target_bps() {
+            let bitrate_bps = if estimate < NARROW_LINK_BPS {
+                NARROW_AUDIO_BPS
+            } else {
+                OpusConfig::default().bitrate_bps
+            };
+            if bitrate_bps != self.bitrate_bps && encoder.set_bitrate(bitrate_bps).is_ok() {
+                tracing::debug!(estimate, bitrate_bps, "audio bitrate changed");
+                self.bitrate_bps = bitrate_bps;
+            }
         }
         let Some(measured) = track.bandwidth().loss() else {
             return;

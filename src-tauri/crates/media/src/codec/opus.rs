@@ -71,18 +71,35 @@ pub struct OpusConfig {
     pub dtx: bool,
     /// Encoder complexity 0..=10.
     pub complexity: u8,
+    /// Deep redundancy (DRED): every packet also carries a neural-coded copy of the audio
+    /// before it, from which a receiver rebuilds a burst of lost packets. libopus pays for it
+    /// out of `bitrate_bps`, so the default bitrate leaves room for it.
+    pub redundancy: bool,
 }
 
 impl Default for OpusConfig {
     fn default() -> Self {
         Self {
-            bitrate_bps: 32_000,
+            bitrate_bps: 48_000,
             frame: FrameDuration::Ms20,
             dtx: true,
             complexity: 9,
+            redundancy: true,
         }
     }
 }
+
+/// How much audio before each packet the deep redundancy may cover, in 10 ms units (libopus
+/// fits what its share of the bitrate allows: about 100 ms at 48 kbit/s).
+const DRED_FRAMES: i32 = 50;
+
+/// The loss hint (percent) the encoder is given at least while deep redundancy is on: libopus
+/// 1.6 gives DRED a share of the bitrate only for a hint above 0 (12 % per percent of hint up
+/// to 5 %, of the bitrate above 12 kbit/s), and at 32 kbit/s it made none below 4 %. Measured
+/// with speech (espeak-ng) and bursts of three lost packets every second (WB-PESQ, one run
+/// each): 32 kbit/s without DRED 4.01 clean, 2.37 with the bursts; 48 kbit/s with DRED at this
+/// hint 3.96 and 2.88 (31 of 51 lost packets rebuilt); 32 kbit/s with DRED at 5 % 3.53 and 2.62.
+const DRED_LOSS_HINT: i32 = 4;
 
 /// The FEC setting for a measured packet-loss fraction (0..=1): in-band FEC on from 1 % loss, with
 /// the encoder told the loss (rounded up, capped at 30 %) so it spends bits on redundancy accordingly.
@@ -172,6 +189,8 @@ pub struct OpusEncoder {
     encoder: RawEncoder,
     frame: FrameDuration,
     packet: Vec<u8>,
+    /// Deep redundancy on ([`OpusConfig::redundancy`]).
+    redundancy: bool,
 }
 
 impl OpusEncoder {
@@ -185,10 +204,18 @@ impl OpusEncoder {
         encoder.set(ffi::OPUS_SET_SIGNAL_REQUEST, ffi::OPUS_SIGNAL_VOICE)?;
         encoder.set(ffi::OPUS_SET_DTX_REQUEST, i32::from(config.dtx))?;
         encoder.set(ffi::OPUS_SET_INBAND_FEC_REQUEST, 0)?;
+        // In 10 ms packets libopus spends half as much again on it as in 20 ms ones, beyond the
+        // bitrate asked for (72 instead of 48 kbit/s measured): only with 20 ms packets.
+        let redundancy = config.redundancy && config.frame == FrameDuration::Ms20;
+        if redundancy {
+            encoder.set(ffi::OPUS_SET_DRED_DURATION_REQUEST, DRED_FRAMES)?;
+            encoder.set(ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST, DRED_LOSS_HINT)?;
+        }
         let mut this = Self {
             encoder,
             frame: config.frame,
             packet: vec![0; MAX_PACKET],
+            redundancy,
         };
         this.set_bitrate(config.bitrate_bps)?;
         Ok(this)
@@ -210,9 +237,11 @@ impl OpusEncoder {
         let fec = fec_for_loss(loss);
         self.encoder
             .set(ffi::OPUS_SET_INBAND_FEC_REQUEST, i32::from(fec.is_some()))?;
+        // With deep redundancy the hint never goes below what makes libopus spend bits on it.
+        let floor = if self.redundancy { DRED_LOSS_HINT } else { 0 };
         self.encoder.set(
             ffi::OPUS_SET_PACKET_LOSS_PERC_REQUEST,
-            i32::from(fec.unwrap_or(0)),
+            i32::from(fec.unwrap_or(0)).max(floor),
         )
     }
 
@@ -313,9 +342,52 @@ impl Drop for RawDecoder {
     }
 }
 
+/// libopus's DRED decoder and one parsed DRED payload (deep redundancy: a neural-coded copy of
+/// up to a second of audio before a packet, carried in it).
+struct RawDred {
+    decoder: NonNull<ffi::OpusDREDDecoder>,
+    dred: NonNull<ffi::OpusDRED>,
+}
+
+// SAFETY: as for `RawEncoder`: plain memory owned by this value, moved, never shared.
+unsafe impl Send for RawDred {}
+
+impl RawDred {
+    fn new() -> Result<Self, MediaError> {
+        let mut error: c_int = 0;
+        // SAFETY: `error` outlives the call.
+        let decoder = unsafe { ffi::opus_dred_decoder_create(&mut error) };
+        check(error)?;
+        let decoder = NonNull::new(decoder)
+            .ok_or_else(|| MediaError::opus("libopus returned no DRED decoder"))?;
+        // SAFETY: `error` outlives the call.
+        let dred = unsafe { ffi::opus_dred_alloc(&mut error) };
+        let dred = match (check(error), NonNull::new(dred)) {
+            (Ok(_), Some(dred)) => dred,
+            _ => {
+                // SAFETY: created just above, destroyed once.
+                unsafe { ffi::opus_dred_decoder_destroy(decoder.as_ptr()) };
+                return Err(MediaError::opus("libopus returned no DRED state"));
+            }
+        };
+        Ok(Self { decoder, dred })
+    }
+}
+
+impl Drop for RawDred {
+    fn drop(&mut self) {
+        // SAFETY: created in `new` and destroyed only here.
+        unsafe {
+            ffi::opus_dred_free(self.dred.as_ptr());
+            ffi::opus_dred_decoder_destroy(self.decoder.as_ptr());
+        }
+    }
+}
+
 /// An Opus decoder for one incoming audio stream.
 pub struct OpusDecoder {
     decoder: RawDecoder,
+    dred: Option<RawDred>,
 }
 
 impl OpusDecoder {
@@ -323,7 +395,63 @@ impl OpusDecoder {
     pub fn new() -> Result<Self, MediaError> {
         Ok(Self {
             decoder: RawDecoder::new()?,
+            dred: RawDred::new().ok(),
         })
+    }
+
+    /// Rebuild lost audio from the deep redundancy (DRED) in a later packet: `out.len()` samples
+    /// starting `before` samples before `later` begins. `None` when `later` carries no DRED
+    /// reaching that far back (then conceal).
+    pub fn recover_from_dred(
+        &mut self,
+        later: &[u8],
+        before: usize,
+        out: &mut [f32],
+    ) -> Result<Option<usize>, MediaError> {
+        let Some(dred) = &mut self.dred else {
+            return Ok(None);
+        };
+        let (Ok(len), Ok(before), Ok(samples)) = (
+            i32::try_from(later.len()),
+            i32::try_from(before),
+            i32::try_from(out.len()),
+        ) else {
+            return Ok(None);
+        };
+        if later.is_empty() || before < samples {
+            return Ok(None);
+        }
+        let mut dred_end: c_int = 0; // silence at DRED's far end: nothing to skip for us
+        // SAFETY: both DRED states are live; `later` is valid for `len` bytes; `dred_end`
+        // outlives the call.
+        let reach = unsafe {
+            ffi::opus_dred_parse(
+                dred.decoder.as_ptr(),
+                dred.dred.as_ptr(),
+                later.as_ptr(),
+                len,
+                SAMPLE_RATE as i32,
+                SAMPLE_RATE as i32,
+                &mut dred_end,
+                0,
+            )
+        };
+        // DRED covers the `reach` samples before the packet, less the silence at its far end.
+        if reach <= 0 || before > reach {
+            return Ok(None);
+        }
+        // SAFETY: the decoder and the parsed DRED are live; `out` is writable for `samples`
+        // mono samples.
+        let n = check(unsafe {
+            ffi::opus_decoder_dred_decode_float(
+                self.decoder.0.as_ptr(),
+                dred.dred.as_ptr(),
+                before,
+                out.as_mut_ptr(),
+                samples,
+            )
+        })?;
+        Ok(Some(n))
     }
 
     /// Decode a packet into `out` (room for at least 120 ms, 5760 samples, is always enough).
@@ -424,8 +552,8 @@ mod tests {
             assert_eq!(received.len(), sent.len());
             let (lag, corr) = align(&sent, &received, 960);
             assert!(corr > 0.99, "{frame:?}: correlation {corr} at lag {lag}");
-            // 32 kbit/s for one second, within 15 %.
-            assert!((3400..=4600).contains(&bytes), "{frame:?}: {bytes} bytes");
+            // 48 kbit/s for one second, within 15 % (deep redundancy included in 20 ms packets).
+            assert!((5100..=6900).contains(&bytes), "{frame:?}: {bytes} bytes");
         }
         Ok(())
     }
@@ -528,6 +656,84 @@ mod tests {
         assert!(
             fec_err + 6.0 < plc_err,
             "FEC error {fec_err:.1} dBFS vs PLC {plc_err:.1} dBFS"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn deep_redundancy_rebuilds_a_burst_that_concealment_lets_fade() -> Result<(), MediaError> {
+        // Voiced, speech-like input: a 140 Hz buzz with harmonics, its loudness varying.
+        let sent: Vec<f32> = (0..SAMPLE_RATE as usize * 2)
+            .map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                let buzz: f32 = (1..8)
+                    .map(|h| (std::f32::consts::TAU * 140.0 * h as f32 * t).sin() / h as f32)
+                    .sum();
+                0.2 * buzz * (0.6 + 0.4 * (std::f32::consts::TAU * 3.0 * t).sin())
+            })
+            .collect();
+        let mut enc = OpusEncoder::new(OpusConfig {
+            dtx: false,
+            ..OpusConfig::default()
+        })?;
+        let packets: Vec<Vec<u8>> = sent
+            .chunks_exact(FRAME_20MS)
+            .map(|f| enc.encode(f).map(<[u8]>::to_vec))
+            .collect::<Result<_, _>>()?;
+        // Packets 60, 61 and 62 are lost; 63 is the next one there is.
+        let (first, burst) = (60, 3);
+        let decode = |dred: bool| -> Result<(Vec<f32>, usize), MediaError> {
+            let mut dec = OpusDecoder::new()?;
+            let mut out = Vec::new();
+            let mut buf = vec![0.0; 5760];
+            let mut rebuilt = 0;
+            for (i, p) in packets.iter().enumerate() {
+                let n = if !(first..first + burst).contains(&i) {
+                    dec.decode(p, &mut buf)?
+                } else {
+                    let before = (first + burst - i) * FRAME_20MS;
+                    let next = &packets[first + burst];
+                    match dred
+                        .then(|| dec.recover_from_dred(next, before, &mut buf[..FRAME_20MS]))
+                        .transpose()?
+                        .flatten()
+                    {
+                        Some(n) => {
+                            rebuilt += 1;
+                            n
+                        }
+                        None => dec.conceal(&mut buf[..FRAME_20MS])?,
+                    }
+                };
+                out.extend_from_slice(&buf[..n]);
+            }
+            Ok((out, rebuilt))
+        };
+        let (clean, _) = {
+            let mut dec = OpusDecoder::new()?;
+            let mut out = Vec::new();
+            let mut buf = vec![0.0; 5760];
+            for p in &packets {
+                let n = dec.decode(p, &mut buf)?;
+                out.extend_from_slice(&buf[..n]);
+            }
+            (out, 0)
+        };
+        let (concealed, _) = decode(false)?;
+        let (with_dred, rebuilt) = decode(true)?;
+        assert_eq!(
+            rebuilt, burst,
+            "every lost packet rebuilt from the next one's DRED"
+        );
+        // The last lost packet: concealment has faded by then, DRED has not.
+        let span = (first + burst - 1) * FRAME_20MS..(first + burst) * FRAME_20MS;
+        let level = |x: &[f32]| rms_dbfs(&x[span.clone()]);
+        let (clean, plc, dred) = (level(&clean), level(&concealed), level(&with_dred));
+        // How much better it sounds is for WB-PESQ on real speech (`tests/loss_pesq.rs`); here
+        // the rebuilt audio must be there at the level it had.
+        assert!(
+            (dred - clean).abs() < 6.0,
+            "level of the third lost packet: clean {clean:.1}, DRED {dred:.1}, concealed {plc:.1} dBFS"
         );
         Ok(())
     }

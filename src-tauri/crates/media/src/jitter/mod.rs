@@ -73,6 +73,8 @@ pub struct JitterStats {
     pub packets_duplicated: u64,
     /// Lost packets rebuilt from in-band FEC.
     pub fec_recovered: u64,
+    /// Packets rebuilt from the deep redundancy (DRED) of a later one.
+    pub dred_recovered: u64,
     /// Samples synthesised by concealment (`concealedSamples`).
     pub concealed_samples: u64,
     /// Samples dropped to shrink the delay (`removedSamplesForAcceleration`).
@@ -335,7 +337,26 @@ impl AudioJitterBuffer {
             // It may still come (reordering, jitter): wait, without moving the timeline.
             return self.conceal(FRAME_10MS);
         } else {
-            self.conceal(duration as usize)?;
+            // Gone: rebuilt from the deep redundancy of the next packet there is, if it reaches
+            // back this far, else concealed.
+            let before = (first_ts - self.next_ts) as usize;
+            let payload = self
+                .packets
+                .get(&seq)
+                .map(|p| p.payload.clone())
+                .unwrap_or_default();
+            let samples = duration as usize;
+            match self
+                .decoder
+                .recover_from_dred(&payload, before, &mut self.scratch[..samples])
+            {
+                Ok(Some(n)) => {
+                    self.stats.dred_recovered += 1;
+                    self.stats.concealed_samples += n as u64;
+                    self.push_decoded(n, None);
+                }
+                _ => self.conceal(samples)?,
+            }
         }
         self.count_lost(1, now_ms);
         self.next_seq = Some(next_seq + 1);

@@ -15,9 +15,10 @@
 //!
 //! Sans-IO: time comes in milliseconds from the caller.
 
-/// Set aside for audio before video gets anything (bit/s): Opus at 32 kbit/s and the packet
-/// overhead of 50 packets a second (IP, UDP, SRTP, RTP with extensions).
-pub const AUDIO_RESERVE_BPS: u32 = 60_000;
+/// Set aside for audio before video gets anything (bit/s): Opus at 48 kbit/s (deep redundancy
+/// included) and the packet overhead of 50 packets a second (IP, UDP, SRTP, RTP with
+/// extensions).
+pub const AUDIO_RESERVE_BPS: u32 = 76_000;
 /// Video below this (bit/s) is not worth sending: it pauses and audio keeps the link.
 pub const MIN_VIDEO_BPS: u32 = 25_000;
 /// The share of the video budget the encoder may spend on the picture itself; the rest is packet
@@ -207,8 +208,8 @@ mod tests {
     fn audio_is_set_aside_first() {
         let mut ladder = VideoLadder::new(640, 360);
         let plan = ladder.plan(0, 500_000);
-        // 440 kbit/s for video, 95 % of it for the picture.
-        assert_eq!(plan.bitrate_kbps, 418);
+        // 424 kbit/s for video, 95 % of it for the picture.
+        assert_eq!(plan.bitrate_kbps, 402);
         // Below audio and the smallest video together: video pauses, audio keeps its share.
         let plan = ladder.plan(0, AUDIO_RESERVE_BPS + MIN_VIDEO_BPS - 1);
         assert!(plan.paused, "{plan:?}");
@@ -220,11 +221,11 @@ mod tests {
     fn the_picture_shrinks_at_once_and_grows_back_only_after_a_while() {
         let mut ladder = VideoLadder::new(1280, 720);
         assert_eq!(ladder.plan(0, 2_500_000).width, 1280);
-        // 500 kbit/s: 720p (needs ~900k) and not 360p? 440k carries 360p (needs ~250k).
+        // 500 kbit/s: 720p (needs ~900k) and not 360p? 424k carries 360p (needs ~250k).
         let plan = ladder.plan(1_000, 500_000);
         assert_eq!((plan.width, plan.height), (640, 360), "{plan:?}");
-        // 160 kbit/s: down to 180p in one step.
-        assert_eq!(ladder.plan(2_000, 160_000).width, 320);
+        // 180 kbit/s: down to 180p in one step.
+        assert_eq!(ladder.plan(2_000, 180_000).width, 320);
         // Back at 2.5 Mbit/s: one size at a time, each after four seconds.
         let mut sizes: Vec<(u32, u64)> = Vec::new();
         for t in (3_000..20_000).step_by(100) {
