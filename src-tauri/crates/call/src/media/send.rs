@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use runde_e2ee::{FrameEncryptor, FrameKind, KeyChain};
 use runde_media::audio::{AudioSource, FRAME_10MS, FRAME_20MS, LevelMeter, Tone, WavSource};
-use runde_media::codec::opus::{OpusConfig, OpusEncoder, SteadyLoss, fec_for_loss};
+use runde_media::codec::opus::{OpusConfig, OpusEncoder, SPEECH_BPS, SteadyLoss, fec_for_loss};
 use runde_media::codec::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
 use runde_media::pacer::{PACING_FACTOR, Pacer};
 use runde_media::rtp::random_start;
@@ -679,7 +679,7 @@ impl LossFollower {
             let bitrate_bps = if estimate < NARROW_LINK_BPS {
                 NARROW_AUDIO_BPS
             } else {
-                OpusConfig::default().bitrate_bps
+                SPEECH_BPS
             };
             if bitrate_bps != self.bitrate_bps && encoder.set_bitrate(bitrate_bps).is_ok() {
                 tracing::debug!(estimate, bitrate_bps, "audio bitrate changed");

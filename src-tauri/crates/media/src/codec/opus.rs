@@ -80,7 +80,7 @@ pub struct OpusConfig {
 impl Default for OpusConfig {
     fn default() -> Self {
         Self {
-            bitrate_bps: 48_000,
+            bitrate_bps: SPEECH_BPS,
             frame: FrameDuration::Ms20,
             dtx: true,
             complexity: 9,
@@ -88,6 +88,9 @@ impl Default for OpusConfig {
         }
     }
 }
+
+/// Speech's bitrate (bit/s), deep redundancy included: what [`OpusConfig::default`] encodes at.
+pub const SPEECH_BPS: u32 = 48_000;
 
 /// How much audio before each packet the deep redundancy may cover, in 10 ms units (libopus
 /// fits what its share of the bitrate allows: about 100 ms at 48 kbit/s).
@@ -525,6 +528,18 @@ mod tests {
         v
     }
 
+    /// Every packet decoded, none lost.
+    fn decode_all(packets: &[Vec<u8>]) -> Result<Vec<f32>, MediaError> {
+        let mut dec = OpusDecoder::new()?;
+        let mut out = Vec::new();
+        let mut buf = vec![0.0; 5760];
+        for p in packets {
+            let n = dec.decode(p, &mut buf)?;
+            out.extend_from_slice(&buf[..n]);
+        }
+        Ok(out)
+    }
+
     fn round_trip(config: OpusConfig, input: &[f32]) -> Result<(Vec<f32>, usize), MediaError> {
         let mut enc = OpusEncoder::new(config)?;
         let mut dec = OpusDecoder::new()?;
@@ -633,16 +648,7 @@ mod tests {
         };
         let reference = decode(false)?;
         let with_fec = decode(true)?;
-        let clean = {
-            let mut dec = OpusDecoder::new()?;
-            let mut out = Vec::new();
-            let mut buf = vec![0.0; 5760];
-            for p in &packets {
-                let n = dec.decode(p, &mut buf)?;
-                out.extend_from_slice(&buf[..n]);
-            }
-            out
-        };
+        let clean = decode_all(&packets)?;
         let span = lost * FRAME_20MS..(lost + 1) * FRAME_20MS;
         let err = |x: &[f32]| {
             let diff: Vec<f32> = x[span.clone()]
@@ -709,16 +715,7 @@ mod tests {
             }
             Ok((out, rebuilt))
         };
-        let (clean, _) = {
-            let mut dec = OpusDecoder::new()?;
-            let mut out = Vec::new();
-            let mut buf = vec![0.0; 5760];
-            for p in &packets {
-                let n = dec.decode(p, &mut buf)?;
-                out.extend_from_slice(&buf[..n]);
-            }
-            (out, 0)
-        };
+        let clean = decode_all(&packets)?;
         let (concealed, _) = decode(false)?;
         let (with_dred, rebuilt) = decode(true)?;
         assert_eq!(

@@ -321,11 +321,7 @@ impl AudioJitterBuffer {
         if seq == next_seq + 1 && fec_capable {
             // Exactly one packet is missing and the next one carries its redundancy. When part
             // of its time was already concealed (an underrun), only the rest is played.
-            let payload = self
-                .packets
-                .get(&seq)
-                .map(|p| p.payload.clone())
-                .unwrap_or_default();
+            let payload = self.payload_of(seq);
             let whole = self.last_duration as usize;
             let n = self.decoder.recover(&payload, &mut self.scratch[..whole])?;
             let rest = (duration as usize).min(n);
@@ -340,11 +336,7 @@ impl AudioJitterBuffer {
             // Gone: rebuilt from the deep redundancy of the next packet there is, if it reaches
             // back this far, else concealed.
             let before = (first_ts - self.next_ts) as usize;
-            let payload = self
-                .packets
-                .get(&seq)
-                .map(|p| p.payload.clone())
-                .unwrap_or_default();
+            let payload = self.payload_of(seq);
             let samples = duration as usize;
             match self
                 .decoder
@@ -362,6 +354,15 @@ impl AudioJitterBuffer {
         self.next_seq = Some(next_seq + 1);
         self.next_ts += duration;
         Ok(())
+    }
+
+    /// A copy of the buffered packet `seq`'s payload (empty if it is not there), to rebuild an
+    /// earlier lost one from (the decoder needs `&mut self` meanwhile).
+    fn payload_of(&self, seq: u64) -> Vec<u8> {
+        self.packets
+            .get(&seq)
+            .map(|p| p.payload.clone())
+            .unwrap_or_default()
     }
 
     /// Nothing buffered. A quiet sender is pausing (DTX sends nothing): silence, in time. A packet
