@@ -29,6 +29,13 @@ fn loopback() -> LinkOptions {
     }
 }
 
+/// A publisher and a subscriber link on loopback, not connected yet.
+async fn links() -> (PeerLink, PeerLink) {
+    let publisher = PeerLink::new(&loopback()).await.expect("publisher");
+    let subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    (publisher, subscriber)
+}
+
 async fn wait_connected(link: &mut PeerLink) -> Vec<RemoteTrack> {
     let mut tracks = Vec::new();
     while let Some(event) = link.next_event().await {
@@ -164,8 +171,7 @@ async fn receive(track: RemoteTrack, until: Instant) -> Received {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_and_video_cross_a_real_webrtc_connection() {
     let started = Instant::now();
-    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
-    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let (mut publisher, mut subscriber) = links().await;
     let audio = publisher
         .add_track(TrackKind::Audio)
         .await
@@ -279,8 +285,7 @@ fn candidate_ports(sdp: &str) -> Vec<String> {
 /// no new DTLS handshake (its keys stay; packets that arrive decrypt). Twice, as a call may.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ice_restart_keeps_the_connection_and_its_tracks() {
-    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
-    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let (mut publisher, mut subscriber) = links().await;
     let audio = publisher
         .add_track(TrackKind::Audio)
         .await
@@ -503,8 +508,7 @@ impl Relay {
 /// decrypts is not: the call replaces a subscription with a stream that stays dark.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
-    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
-    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let (mut publisher, mut subscriber) = links().await;
     let audio = publisher
         .add_track(TrackKind::Audio)
         .await
@@ -582,8 +586,7 @@ async fn a_stream_that_arrives_but_never_decrypts_is_reported() {
 /// same bytes both times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retransmission_reuses_its_index_and_the_profile_allows_that() {
-    let mut publisher = PeerLink::new(&loopback()).await.expect("publisher");
-    let mut subscriber = PeerLink::new(&loopback()).await.expect("subscriber");
+    let (mut publisher, mut subscriber) = links().await;
     let video = publisher
         .add_track(TrackKind::Video)
         .await
