@@ -600,6 +600,74 @@ fn a_path_that_stops_delivering_is_restarted_on_new_sockets() -> Result<()> {
     Ok(())
 }
 
+/// Connectivity checks go unanswered for 4 s while media flows: the wire drops every STUN
+/// message on the way to the clients. ICE alone calls a path disconnected after 1.5 s without
+/// an answer (two lost in a row did it on a lossy link, every few minutes at 5 % loss); the
+/// path still carries media, so nothing is restarted and nobody sees "reconnecting".
+#[test]
+fn unanswered_connectivity_checks_do_not_restart_a_path_that_carries_media() -> Result<()> {
+    if !netns::enter("unanswered_connectivity_checks_do_not_restart_a_path_that_carries_media")? {
+        return Ok(());
+    }
+    let mut call = break_during_a_call(
+        "network-unanswered-checks",
+        Signalling::BesideTheWire,
+        None,
+        "pattern:320x180@15",
+        |wire| {
+            wire.drop_downlink_stun(true);
+            Ok(())
+        },
+    )?;
+    let forwarded = call._wire.downlink_stats().forwarded;
+    // The fault's length: well past ICE's 1.5 s, short of its 7.5 s to "failed".
+    std::thread::sleep(Duration::from_secs(4));
+    call._wire.drop_downlink_stun(false);
+    let dropped = call._wire.downlink_stun_dropped();
+    let media = call._wire.downlink_stats().forwarded - forwarded;
+    let (listener_before, speaker_before) = call.before;
+    let during = (call.listener.events(), call.speaker.events());
+    let left = call.leave();
+    let (l, s) = left?;
+    assert!(l.success() && s.success(), "listener {l}, speaker {s}");
+    println!(
+        "in 4 s: {dropped} STUN messages dropped on the way to the clients, {media} other packets \
+         delivered"
+    );
+    assert!(dropped >= 6, "only {dropped} STUN messages dropped");
+    // ICE did call both clients' paths disconnected, and they were kept.
+    for client in [&call.listener, &call.speaker] {
+        assert!(
+            client
+                .stderr()
+                .iter()
+                .any(|l| l.contains("connectivity checks went unanswered")),
+            "{}'s path was never found disconnected",
+            client.name()
+        );
+    }
+    for (name, events, from) in [
+        ("listener", &during.0, listener_before),
+        ("speaker", &during.1, speaker_before),
+    ] {
+        let seen = named(
+            events,
+            from,
+            &[
+                "connection",
+                "participantLeft",
+                "participantJoined",
+                "rejoined",
+                "reconnecting",
+            ],
+        );
+        assert!(seen.is_empty(), "the {name} saw {seen:?}");
+    }
+    // The tone (50 packets a second) and the picture went on.
+    assert!(media >= 200, "only {media} packets reached the clients");
+    Ok(())
+}
+
 /// The first picture the server sends the listener is held back until after an ICE restart
 /// (the address changed right after the listener joined; the packets before went nowhere). That
 /// is when the server's first video packets we see can be encrypted with a rollover counter

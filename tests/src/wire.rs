@@ -49,7 +49,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -305,6 +305,23 @@ struct Direction {
     mangle: Mutex<Option<MangleFirstStream>>,
     /// RTP of this payload type is dropped (held back from the other side).
     hold_back: Mutex<Option<u8>>,
+    /// STUN is dropped (ICE's connectivity checks and their answers), and how much was.
+    drop_stun: AtomicBool,
+    stun_dropped: AtomicU64,
+}
+
+/// Whether an IPv4 packet carries a STUN message over UDP (RFC 5389: the first two bits 0,
+/// the magic cookie at bytes 4-7).
+fn is_stun(packet: &[u8]) -> bool {
+    let Some(&first) = packet.first() else {
+        return false;
+    };
+    let ihl = usize::from(first & 0x0f) * 4;
+    let stun = ihl + 8;
+    first >> 4 == 4
+        && packet.get(9) == Some(&17)
+        && packet.get(stun).is_some_and(|b| b >> 6 == 0)
+        && packet.get(stun + 4..stun + 8) == Some(&[0x21, 0x12, 0xa4, 0x42][..])
 }
 
 /// An RTP packet in an IPv4/UDP packet: the UDP destination port, where the RTP header starts,
@@ -436,6 +453,10 @@ fn forward(from: &File, to: &File, dir: &Direction, stop: &AtomicBool, mut rng: 
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .dropped += 1;
+                continue;
+            }
+            if dir.drop_stun.load(Ordering::Relaxed) && is_stun(&buf[..n]) {
+                dir.stun_dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             let held_back = *dir.hold_back.lock().unwrap_or_else(PoisonError::into_inner);
@@ -595,6 +616,17 @@ impl Wire {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .map_or((None, 0), |m| (m.stream, m.mangled))
+    }
+
+    /// Drop (or no longer drop) every STUN message from the server host to the client side:
+    /// the answers to the clients' connectivity checks, while media goes on.
+    pub fn drop_downlink_stun(&self, drop: bool) {
+        self.downlink.drop_stun.store(drop, Ordering::Relaxed);
+    }
+
+    /// STUN messages dropped on the way to the client side so far.
+    pub fn downlink_stun_dropped(&self) -> u64 {
+        self.downlink.stun_dropped.load(Ordering::Relaxed)
     }
 
     /// The uplink's counters so far.
@@ -852,7 +884,7 @@ impl Drop for TcpRelay {
 
 #[cfg(test)]
 mod tests {
-    use super::{MangleFirstStream, QueueStats};
+    use super::{MangleFirstStream, QueueStats, is_stun};
 
     /// An IPv4/UDP packet to `port` carrying an RTP header (marker and payload type `byte1`,
     /// `ssrc`) and a payload.
@@ -912,6 +944,20 @@ mod tests {
             let mut p = udp_rtp(5000, 96, 1);
             p.truncate(len);
             mangle.apply(&mut p);
+        }
+    }
+
+    #[test]
+    fn stun_is_told_from_media() {
+        // A binding request: type 0x0001, length 0, the magic cookie, a transaction id.
+        let mut stun = udp_rtp(5000, 0, 0);
+        stun.truncate(28);
+        stun.extend_from_slice(&[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42]);
+        stun.extend_from_slice(&[7; 12]);
+        assert!(is_stun(&stun));
+        assert!(!is_stun(&udp_rtp(5000, 96, 0x2112_a442)), "RTP");
+        for len in 0..stun.len() {
+            assert!(!is_stun(&stun[..len]) || len >= 36, "{len}");
         }
     }
 

@@ -23,6 +23,8 @@ const TICK: Duration = Duration::from_millis(250);
 const UNNUMBERED_WINDOW: Duration = Duration::from_secs(1);
 /// The estimate is logged (debug) every this many feedback batches (about every 2 s).
 const LOG_EVERY: u64 = 20;
+/// Gaps (path replacements) remembered after they closed: reports come within a second.
+const REMEMBERED_GAPS: usize = 4;
 
 struct Shared {
     estimator: Estimator,
@@ -37,6 +39,13 @@ struct Shared {
     /// Packets handed over as "not arrived" that no report named (the report was lost on its
     /// way to us): left out of the estimate, counted for the log.
     unreported: u64,
+    /// The path being replaced (an ICE restart): since when it carried nothing back, and when
+    /// the replacement began. See [`Bandwidth::path_replaced`].
+    gap: Option<(Instant, Instant)>,
+    /// The last gaps that closed: (from, until) of departures.
+    closed_gaps: VecDeque<(Instant, Instant)>,
+    /// Packets reported lost that were sent in a gap: left out, counted for the log.
+    lost_in_gaps: u64,
 }
 
 impl Shared {
@@ -54,6 +63,15 @@ impl Shared {
         self.estimator
             .target_bps()
             .saturating_add(self.unnumbered_bps())
+    }
+
+    /// Whether a packet sent at `departure` went out while the path was replaced.
+    fn in_gap(&self, departure: Instant) -> bool {
+        self.gap.is_some_and(|(from, _)| departure >= from)
+            || self
+                .closed_gaps
+                .iter()
+                .any(|&(from, until)| (from..until).contains(&departure))
     }
 }
 
@@ -73,6 +91,9 @@ impl Bandwidth {
                 unnumbered: VecDeque::new(),
                 coverage: Coverage::default(),
                 unreported: 0,
+                gap: None,
+                closed_gaps: VecDeque::new(),
+                lost_in_gaps: 0,
             })),
         }
     }
@@ -108,6 +129,17 @@ impl Bandwidth {
         self.lock().coverage.note(first, count);
     }
 
+    /// The path is being replaced (an ICE restart) at `now`; the old one last carried anything
+    /// back at `since`. What we sent from then on, until the first packet sent after `now`
+    /// arrives, may be lost with the old path (and the server drops what reaches it while it
+    /// restarts). That says nothing about the rate the path takes: it is left out of the loss
+    /// the rate follows.
+    pub(super) fn path_replaced(&self, since: Instant, now: Instant) {
+        let mut shared = self.lock();
+        let from = shared.gap.map_or(since, |(from, _)| from.min(since));
+        shared.gap = Some((from.min(now), now));
+    }
+
     pub(super) fn driver(&self) -> Driver {
         Driver {
             bandwidth: self.clone(),
@@ -122,6 +154,7 @@ pub(super) struct Driver {
     next_tick: Option<Instant>,
 }
 
+/// A packet for the estimator: `arrival` `None` means lost.
 fn result(report: &PacketReport) -> PacketResult {
     PacketResult {
         departure: report.departure,
@@ -139,12 +172,33 @@ impl BandwidthEstimator for Driver {
         // those it reports as never arrived, which read as 40 % loss on a clean link. Of the
         // numbered ones, a packet "not arrived" is lost only if a report said so; if none named
         // it, the report was lost on the way to us and says nothing about the uplink.
+        // A packet lost while the path was replaced is not judged either, and one reported as
+        // arrived without a time (a report with fewer times than arrivals) is neither lost nor
+        // timed.
         let mut results = Vec::with_capacity(reports.len());
+        let mut lost = Vec::new();
         for report in reports.iter().filter(|r| r.is_twcc) {
-            if report.arrived || shared.coverage.covers(report.twcc_sequence_number) {
-                results.push(result(report));
-            } else {
+            if report.arrived {
+                if let Some((from, began)) = shared.gap
+                    && report.departure >= began
+                {
+                    // The first packet sent since the replacement began came through.
+                    shared.gap = None;
+                    if shared.closed_gaps.len() == REMEMBERED_GAPS {
+                        shared.closed_gaps.pop_front();
+                    }
+                    shared.closed_gaps.push_back((from, report.departure));
+                }
+                if report.arrival.is_some() {
+                    results.push(result(report));
+                }
+            } else if !shared.coverage.covers(report.twcc_sequence_number) {
                 shared.unreported += 1;
+            } else if shared.in_gap(report.departure) {
+                shared.lost_in_gaps += 1;
+            } else {
+                lost.push(report.twcc_sequence_number);
+                results.push(result(report));
             }
         }
         shared.unnumbered.extend(
@@ -162,8 +216,23 @@ impl BandwidthEstimator for Driver {
         if results.is_empty() {
             return;
         }
+        let ceiling_before = shared.estimator.stats().loss_based_bps;
         shared.estimator.on_feedback(now, &results, None);
         shared.batches += 1;
+        let stats = shared.estimator.stats();
+        if stats.loss_based_bps < ceiling_before {
+            // Rare on a clean path, and the one thing that cuts the rate for loss: which of
+            // our packets (transport-wide numbers) this report named as lost.
+            lost.truncate(32);
+            tracing::debug!(
+                from_kbps = ceiling_before / 1000,
+                to_kbps = stats.loss_based_bps / 1000,
+                window_loss = stats.loss_fraction,
+                batch = results.len(),
+                ?lost,
+                "the loss-based ceiling came down"
+            );
+        }
         if shared.batches == 1 {
             tracing::info!("the server reports on what we send: the sending rate follows it");
         }
@@ -181,6 +250,7 @@ impl BandwidthEstimator for Driver {
                 batch = results.len(),
                 batch_lost = lost,
                 unreported = shared.unreported,
+                lost_in_gaps = shared.lost_in_gaps,
                 "bandwidth estimate"
             );
         }
@@ -305,5 +375,78 @@ mod tests {
         assert_eq!(bandwidth.stats().loss_based_bps, config().max_bps);
         // Nine lost reports were followed by one that came (the tenth, the last, was not).
         assert_eq!(bandwidth.lock().unreported, 9 * 200);
+    }
+
+    #[test]
+    fn an_arrival_without_a_time_is_no_loss() {
+        // A report that names more arrivals than it gives times for (webrtc-rs then reports
+        // the rest as arrived without a time): every fourth packet here.
+        let bandwidth = Bandwidth::new(config());
+        let mut driver = bandwidth.driver();
+        let t0 = Instant::now();
+        for batch in 0..20u64 {
+            let first = batch * 100;
+            bandwidth.reported(first as u16, 100);
+            let reports: Vec<PacketReport> = (first..first + 100)
+                .map(|id| {
+                    let mut r = report(id, true, t0 + Duration::from_millis(id), true);
+                    if id % 4 == 0 {
+                        r.arrival = None;
+                    }
+                    r
+                })
+                .collect();
+            driver.on_reports(t0 + Duration::from_millis(first + 130), &reports);
+        }
+        assert_eq!(bandwidth.loss(), Some(0.0));
+        assert_eq!(bandwidth.stats().loss_based_bps, config().max_bps);
+    }
+
+    /// Video at 1000 packets a second, reported every 200 ms. From 2 s on the path carries
+    /// nothing; at 3.5 s the path is replaced (an ICE restart), and from 3.6 s on what we send
+    /// arrives on the new one. The server's first report after names everything from 2 s to
+    /// 3.6 s as lost.
+    fn a_path_replaced(replaced: bool, lost_after: bool) -> Bandwidth {
+        let bandwidth = Bandwidth::new(config());
+        let mut driver = bandwidth.driver();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut pending = Vec::new();
+        for id in 0..6_000u64 {
+            let dead = (2_000..3_600).contains(&id);
+            // With `lost_after`, a third of what is sent from 4.5 s to 5 s is lost.
+            let burst = lost_after && (4_500..5_000).contains(&id) && id % 3 == 0;
+            pending.push(report(id, true, ms(id), !dead && !burst));
+            if id == 3_500 && replaced {
+                bandwidth.path_replaced(ms(2_000), ms(3_500));
+            }
+            let report_now = id % 200 == 199 && !(2_000..3_800).contains(&id);
+            if report_now {
+                let first = pending.first().map_or(0, |r| r.id);
+                bandwidth.reported(first as u16, pending.len() as u16);
+                driver.on_reports(ms(id + 30), &std::mem::take(&mut pending));
+            }
+        }
+        bandwidth
+    }
+
+    #[test]
+    fn what_is_lost_while_the_path_is_replaced_is_no_reason_to_send_less() {
+        let before = a_path_replaced(false, false);
+        assert!(
+            before.stats().loss_based_bps < 1_000_000,
+            "without the restart known, 1.6 s of loss cuts the rate: {}",
+            before.stats().loss_based_bps
+        );
+        let replaced = a_path_replaced(true, false);
+        assert_eq!(replaced.stats().loss_based_bps, config().max_bps);
+        assert_eq!(replaced.lock().lost_in_gaps, 1_600);
+        // Once the new path carried a packet sent after the restart began, loss counts again.
+        let later = a_path_replaced(true, true);
+        assert!(
+            later.stats().loss_based_bps < 1_000_000,
+            "{}",
+            later.stats().loss_based_bps
+        );
     }
 }

@@ -15,8 +15,10 @@ mod bandwidth;
 mod coverage;
 mod feedback;
 mod inbound;
+mod liveness;
 mod rtx;
 mod sdp;
+mod socket;
 pub mod turn;
 mod undecryptable;
 
@@ -59,6 +61,7 @@ use crate::congestion::EstimatorConfig;
 use crate::rtp::report::{ReceptionStats, ReportBlock};
 use crate::sync::SenderReport;
 use inbound::InboundOnly;
+use liveness::Liveness;
 
 /// RTP stream ids of simulcast layers, highest first (what janus.js names them).
 const LAYER_RIDS: [&str; 3] = ["h", "m", "l"];
@@ -243,6 +246,54 @@ impl std::fmt::Debug for LinkEvent {
 struct Handler {
     events: mpsc::UnboundedSender<LinkEvent>,
     gathered: Arc<watch::Sender<bool>>,
+    liveness: Liveness,
+    /// Connection state changes so far: a "disconnected" held back is dropped once another
+    /// state came.
+    changes: Arc<AtomicU64>,
+}
+
+impl Handler {
+    /// ICE found the path disconnected (no connectivity check answered for
+    /// [`ICE_DISCONNECTED_AFTER`]); `change` is this state change's number. Passed on once
+    /// nothing authenticated arrived for as long either (see [`liveness`]).
+    fn disconnected(&self, change: u64) {
+        let Some(until) = self
+            .liveness
+            .hold_until(Instant::now(), ICE_DISCONNECTED_AFTER)
+        else {
+            let _ = self.events.send(LinkEvent::State(LinkState::Disconnected));
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            let _ = self.events.send(LinkEvent::State(LinkState::Disconnected));
+            return;
+        };
+        tracing::info!(
+            "connectivity checks went unanswered, but packets still arrive: the path is kept"
+        );
+        let (liveness, changes, events) = (
+            self.liveness.clone(),
+            Arc::clone(&self.changes),
+            self.events.clone(),
+        );
+        runtime.spawn(async move {
+            let mut until = until;
+            loop {
+                tokio::time::sleep_until(until.into()).await;
+                if changes.load(Ordering::SeqCst) != change {
+                    return;
+                }
+                match liveness.hold_until(Instant::now(), ICE_DISCONNECTED_AFTER) {
+                    Some(later) => until = later,
+                    None => {
+                        tracing::info!("nothing arrives on the path any more either");
+                        let _ = events.send(LinkEvent::State(LinkState::Disconnected));
+                        return;
+                    }
+                }
+            }
+        });
+    }
 }
 
 #[async_trait::async_trait]
@@ -254,6 +305,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let change = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
         let state = match state {
             RTCPeerConnectionState::Connected => LinkState::Connected,
             RTCPeerConnectionState::Disconnected => LinkState::Disconnected,
@@ -261,7 +313,11 @@ impl PeerConnectionEventHandler for Handler {
             RTCPeerConnectionState::Closed => LinkState::Closed,
             _ => LinkState::Connecting,
         };
-        let _ = self.events.send(LinkEvent::State(state));
+        if state == LinkState::Disconnected {
+            self.disconnected(change);
+        } else {
+            let _ = self.events.send(LinkEvent::State(state));
+        }
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
@@ -378,6 +434,7 @@ fn interceptors(
     bandwidth: &Bandwidth,
     retransmissions: &Arc<AtomicU64>,
     tally: &undecryptable::SharedTally,
+    liveness: &Liveness,
 ) -> Result<Registry, MediaError> {
     use rtc::interceptor::{
         CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Slot,
@@ -406,6 +463,10 @@ fn interceptors(
         .with(
             undecryptable::SLOT,
             InboundOnly::new(undecryptable::NoteAuthenticated(Arc::clone(tally))),
+        )
+        .with(
+            liveness::SLOT,
+            InboundOnly::new(liveness::NoteArrival(liveness.clone())),
         )
         .with(
             rtx::SLOT,
@@ -440,6 +501,8 @@ pub struct PeerLink {
     bandwidth: Bandwidth,
     /// Video packets that arrived again on a retransmission stream (RTX).
     retransmissions: Arc<AtomicU64>,
+    /// When anything authenticated last arrived.
+    liveness: Liveness,
     /// Relays to TCP and TLS TURN servers, for as long as the connection lives.
     _relays: Vec<turn::StreamRelay>,
 }
@@ -474,7 +537,14 @@ impl PeerLink {
         });
         let retransmissions = Arc::new(AtomicU64::new(0));
         let tally = undecryptable::SharedTally::default();
-        let registry = interceptors(&mut media, &bandwidth, &retransmissions, &tally)?;
+        let liveness = Liveness::default();
+        let registry = interceptors(
+            &mut media,
+            &bandwidth,
+            &retransmissions,
+            &tally,
+            &liveness,
+        )?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)
@@ -503,6 +573,8 @@ impl PeerLink {
         let handler = Arc::new(Handler {
             events: event_tx,
             gathered: Arc::clone(&gathered_tx),
+            liveness: liveness.clone(),
+            changes: Arc::default(),
         });
         let (ice, relays) = ice_servers(&options.turn, options.turn_tls.as_ref()).await?;
         let pc = PeerConnectionBuilder::new()
@@ -512,7 +584,7 @@ impl PeerLink {
             .with_interceptor_registry(registry)
             .with_handler(handler)
             .with_udp_addrs(options.udp_bind.clone())
-            .with_runtime(Arc::new(undecryptable::CountingRuntime::new(tally)))
+            .with_runtime(Arc::new(socket::LinkRuntime::new(tally)))
             .build()
             .await
             .map_err(|e| transport_err("peer connection", e))?;
@@ -523,6 +595,7 @@ impl PeerLink {
             gathering: gathered_tx,
             bandwidth,
             retransmissions,
+            liveness,
             _relays: relays,
         })
     }
@@ -637,6 +710,7 @@ impl PeerLink {
     /// media, the DTLS session and its keys stay; the answer goes to
     /// [`accept_answer`](Self::accept_answer) as any.
     pub async fn restart_offer(&mut self) -> Result<String, MediaError> {
+        self.path_replaced();
         let offer = self
             .pc
             .create_offer(Some(RTCOfferOptions { ice_restart: true }))
@@ -677,6 +751,7 @@ impl PeerLink {
             // webrtc-rs restarts ICE while it applies the offer and gathers anew: wait for the
             // new generation's candidates.
             self.gathering.send_replace(false);
+            self.path_replaced();
         }
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| transport_err("offer", e))?;
         self.pc
@@ -693,6 +768,13 @@ impl PeerLink {
             .await
             .map_err(|e| transport_err("local answer", e))?;
         self.local_sdp().await
+    }
+
+    /// ICE restarts: what we send until the new path carries it is not judged for the rate.
+    fn path_replaced(&self) {
+        let now = Instant::now();
+        self.bandwidth
+            .path_replaced(self.liveness.last().unwrap_or(now), now);
     }
 
     async fn local_sdp(&mut self) -> Result<String, MediaError> {

@@ -16,19 +16,11 @@
 //! indications and TCP paths (a stream there is never reported).
 
 use std::collections::HashMap;
-use std::io::{self, IoSliceMut};
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rtc::interceptor::{Packet, Slot, TaggedPacket};
 use tokio::sync::mpsc;
-use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
-    Transmit,
-};
 
 use super::LinkEvent;
 use super::inbound::Inbound;
@@ -175,134 +167,6 @@ impl Inbound for NoteAuthenticated {
             tally.on_authenticated(packet.header.ssrc);
         }
         Some(msg)
-    }
-}
-
-/// The host runtime, with UDP sockets that count what arrives.
-#[derive(Debug)]
-pub(super) struct CountingRuntime {
-    inner: Arc<dyn Runtime>,
-    tally: SharedTally,
-}
-
-impl CountingRuntime {
-    /// webrtc-rs's own tokio runtime, counting into `tally`.
-    pub(super) fn new(tally: SharedTally) -> Self {
-        Self {
-            inner: Arc::new(webrtc::runtime::TokioRuntime),
-            tally,
-        }
-    }
-}
-
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl Runtime for CountingRuntime {
-    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        self.inner.spawn(future)
-    }
-
-    fn spawn_reactor(
-        &self,
-        reactor_pool_size: usize,
-        future: Pin<Box<dyn Future<Output = ()> + Send>>,
-    ) -> Box<dyn JoinHandle> {
-        self.inner.spawn_reactor(reactor_pool_size, future)
-    }
-
-    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        Ok(Arc::new(CountingSocket {
-            inner: self.inner.wrap_udp_socket(socket)?,
-            tally: Arc::clone(&self.tally),
-        }))
-    }
-
-    fn wrap_tcp_listener(
-        &self,
-        listener: std::net::TcpListener,
-    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
-        self.inner.wrap_tcp_listener(listener)
-    }
-
-    fn connect_tcp<'a>(
-        &'a self,
-        remote_addr: SocketAddr,
-    ) -> Boxed<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
-        self.inner.connect_tcp(remote_addr)
-    }
-
-    fn resolve_host<'a>(&'a self, host: &'a str) -> Boxed<'a, io::Result<Vec<SocketAddr>>> {
-        self.inner.resolve_host(host)
-    }
-
-    fn now(&self) -> std::time::Instant {
-        self.inner.now()
-    }
-
-    fn sleep(&self, duration: Duration) -> Boxed<'static, ()> {
-        self.inner.sleep(duration)
-    }
-
-    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
-        self.inner.interval(period)
-    }
-
-    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
-        self.inner.block_on(future);
-    }
-
-    fn yield_now(&self) -> Boxed<'static, ()> {
-        self.inner.yield_now()
-    }
-
-    fn name(&self) -> &'static str {
-        "tokio, counting"
-    }
-}
-
-/// A UDP socket that counts the RTP packets it receives.
-#[derive(Debug)]
-struct CountingSocket {
-    inner: Arc<dyn AsyncUdpSocket>,
-    tally: SharedTally,
-}
-
-impl AsyncUdpSocket for CountingSocket {
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-
-    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        self.inner.poll_send(cx, transmit)
-    }
-
-    fn poll_recv(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-        meta: &mut [RecvMeta],
-    ) -> Poll<io::Result<usize>> {
-        let polled = self.inner.poll_recv(cx, bufs, meta);
-        if let Poll::Ready(Ok(n)) = &polled
-            && let Ok(mut tally) = self.tally.lock()
-        {
-            for (buf, meta) in bufs.iter().zip(meta.iter()).take(*n) {
-                let filled = buf.get(..meta.len).unwrap_or_default();
-                // A coalesced (GRO) message holds datagrams of `stride` bytes, the last shorter.
-                for datagram in filled.chunks(meta.stride.max(1)) {
-                    tally.on_datagram(datagram);
-                }
-            }
-        }
-        polled
-    }
-
-    fn max_gso_segments(&self) -> usize {
-        self.inner.max_gso_segments()
-    }
-
-    fn max_gro_segments(&self) -> usize {
-        self.inner.max_gro_segments()
     }
 }
 
