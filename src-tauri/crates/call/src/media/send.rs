@@ -1127,6 +1127,7 @@ impl Adaptation {
             .get_or_insert_with(|| SimulcastLadder::new(width, height, layers));
         ladder.set_source(width, height);
         let estimate = bandwidth.target_bps();
+        ladder.set_held_by_sending(estimate.is_some() && bandwidth.stats().held_by_sending);
         self.pacer.set_rate(pace_bps(estimate));
         // Before the server reports (or with a server that never does), the rate we would pace
         // at.

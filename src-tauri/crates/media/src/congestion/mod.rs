@@ -95,6 +95,11 @@ pub struct EstimateStats {
     pub acknowledged_bps: Option<u32>,
     /// The delay detector's current verdict.
     pub delay_state: DelayState,
+    /// The target is held at what arrives × 1.5, not by the path: we send less than the
+    /// target allows (an encoder with little to say, layers switched off), so the estimate
+    /// cannot learn whether the path carries more. Sending more (another layer) is how it
+    /// finds out.
+    pub held_by_sending: bool,
 }
 
 /// The send-side bandwidth estimator for one transport (all streams together).
@@ -222,6 +227,8 @@ impl Estimator {
             loss_fraction: self.loss.fraction() as f32,
             acknowledged_bps: self.acked.rate_bps().map(to_bps),
             delay_state: self.trendline.state(),
+            held_by_sending: self.delay.held_by_sending()
+                && self.delay.rate_bps() <= self.loss.rate_bps(),
         }
     }
 

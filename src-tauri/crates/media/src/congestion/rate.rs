@@ -69,6 +69,10 @@ pub(super) struct DelayRateControl {
     last_decrease: Option<Instant>,
     /// When the current search (increase far from any known capacity) began.
     search_since: Option<Instant>,
+    /// The last increase was held at what arrives × [`ACKED_HEADROOM`]: we send less than the
+    /// rate would allow (an encoder with nothing more to say, layers switched off), and the
+    /// rate cannot find out whether the path carries more.
+    held_by_sending: bool,
 }
 
 impl DelayRateControl {
@@ -82,11 +86,17 @@ impl DelayRateControl {
             last_change: None,
             last_decrease: None,
             search_since: None,
+            held_by_sending: false,
         }
     }
 
     pub(super) fn rate_bps(&self) -> f64 {
         self.rate_bps
+    }
+
+    /// Whether the rate is held by what we send rather than by the path.
+    pub(super) fn held_by_sending(&self) -> bool {
+        self.held_by_sending
     }
 
     /// One feedback batch's verdict.
@@ -97,6 +107,9 @@ impl DelayRateControl {
         acked_bps: Option<f64>,
         rtt: Duration,
     ) {
+        if state != DelayState::Normal {
+            self.held_by_sending = false;
+        }
         match state {
             DelayState::Overusing => {
                 if self.may_decrease(now, acked_bps, rtt) {
@@ -122,6 +135,7 @@ impl DelayRateControl {
     /// Multiply the rate by `factor` (no feedback for a long time).
     pub(super) fn back_off(&mut self, now: Instant, factor: f64) {
         self.rate_bps = (self.rate_bps * factor).clamp(self.min_bps, self.max_bps);
+        self.held_by_sending = false;
         self.phase = Phase::Hold;
         self.last_change = Some(now);
         self.search_since = None;
@@ -179,8 +193,10 @@ impl DelayRateControl {
             self.rate_bps * ((1.0 + growth).powf(step.as_secs_f64()) - 1.0)
         };
         let mut rate = self.rate_bps + added;
+        self.held_by_sending = false;
         if let Some(acked) = acked_bps {
             let limit = ACKED_HEADROOM * acked + ACKED_SLACK_BPS;
+            self.held_by_sending = rate > limit && self.rate_bps < self.max_bps;
             // Above the limit already (the encoder just fell silent): hold, do not jump down;
             // delay, not the encoder, decides decreases.
             rate = if self.rate_bps < limit {

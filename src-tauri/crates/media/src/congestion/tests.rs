@@ -49,6 +49,13 @@ fn starting_low_it_finds_the_link_within_seconds() {
     );
     assert!(reached.is_some_and(|t| t <= 20.0));
     assert!(mean >= 0.8 * f64::from(LINK));
+    // The link, not what is sent, holds the target once it is found.
+    let held = settled.iter().filter(|s| s.stats.held_by_sending).count();
+    assert!(
+        held * 10 < settled.len(),
+        "held by sending {held} of {}",
+        settled.len()
+    );
     assert!(
         worst_queue.is_some_and(|q| q < 100),
         "the sawtooth keeps queues short"
@@ -181,6 +188,10 @@ fn an_encoder_sending_less_does_not_inflate_the_estimate() {
     );
     assert!(hi <= 1.5 * acked + 10_000.0);
     assert!(hi <= 600_000.0);
+    // It says so: most of the time after the start, the target is held by what is sent.
+    let later = trace.between(10.0, 30.0);
+    let held = later.iter().filter(|s| s.stats.held_by_sending).count();
+    assert!(held * 2 > later.len(), "held {held} of {}", later.len());
 }
 
 #[test]

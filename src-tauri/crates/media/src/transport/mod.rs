@@ -538,13 +538,7 @@ impl PeerLink {
         let retransmissions = Arc::new(AtomicU64::new(0));
         let tally = undecryptable::SharedTally::default();
         let liveness = Liveness::default();
-        let registry = interceptors(
-            &mut media,
-            &bandwidth,
-            &retransmissions,
-            &tally,
-            &liveness,
-        )?;
+        let registry = interceptors(&mut media, &bandwidth, &retransmissions, &tally, &liveness)?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_include_loopback_candidate(options.include_loopback)

@@ -261,7 +261,11 @@ mod tests {
             Ok(SocketAddr::from(([127, 0, 0, 1], 5000)))
         }
 
-        fn poll_send(&self, _: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        fn poll_send(
+            &self,
+            _: &mut Context<'_>,
+            transmit: &Transmit<'_>,
+        ) -> Poll<io::Result<usize>> {
             if transmit.segment_size.is_some() {
                 self.batches.store(false, Ordering::Relaxed);
                 return Poll::Ready(Err(io::Error::from_raw_os_error(self.run_error)));
@@ -298,7 +302,10 @@ mod tests {
             segment_size: Some(size),
             src_ip: None,
         };
-        socket.poll_send(&mut Context::from_waker(std::task::Waker::noop()), &transmit)
+        socket.poll_send(
+            &mut Context::from_waker(std::task::Waker::noop()),
+            &transmit,
+        )
     }
 
     #[test]

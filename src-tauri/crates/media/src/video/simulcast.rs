@@ -15,6 +15,18 @@
 //!
 //! A layer switched on costs a keyframe, so layers come on only after the budget has carried them
 //! with margin for a while, and go off at once. Sans-IO: time comes in milliseconds.
+//!
+//! The estimate grows to at most half again what arrives, and an encoder with little to say (a
+//! calm picture) sends less than its layer may: the estimate then stays below the next layer's
+//! margin however wide the path. While the estimator says so ([`set_held_by_sending`]), the next
+//! layer is tried once the budget is half of what it needs, for [`TRY_AFTER_MS`]: it is sent at
+//! its minimum even above the estimate, and its own packets show whether the path takes them
+//! (libwebrtc probes such a path with padding at twice its estimate; webrtc-rs cannot send
+//! padding). The try ends when the path shows a queue (the estimate no longer held by what we
+//! send) while the budget does not carry the layer, or after [`TRY_HOLD_MS`]; if the layer goes
+//! off then, the next try waits twice as long, up to [`TRY_MAX_WAIT_MS`].
+//!
+//! [`set_held_by_sending`]: SimulcastLadder::set_held_by_sending
 
 use super::ladder::{
     AUDIO_RESERVE_BPS, PAYLOAD_SHARE, UP_AFTER_MS, UP_MARGIN, VideoLadder, VideoPlan, halve,
@@ -23,6 +35,17 @@ use super::ladder::{
 
 /// At most this many layers (180p, 360p, 720p from a 720p source).
 pub const MAX_LAYERS: usize = 3;
+/// A layer is tried when the budget is at least this share of what it needs while the estimate
+/// is held by what we send (the estimate is at most 1.5 × what arrives; libwebrtc probes such a
+/// path at twice its estimate) ...
+const TRY_REACH: f64 = 2.0;
+/// ... after this long ...
+pub const TRY_AFTER_MS: u64 = 8_000;
+/// ... and twice as long after each try that did not hold, up to this.
+pub const TRY_MAX_WAIT_MS: u64 = 64_000;
+/// A try is kept on for up to this long while the estimate stays held by what we send, and
+/// holds when the budget carries it by then.
+pub const TRY_HOLD_MS: u64 = 10_000;
 
 /// How many layers a source of this size is sent as: one per halving that stays at least
 /// 320×180-ish (a smaller picture is not worth its own layer).
@@ -55,6 +78,14 @@ pub struct SimulcastLadder {
     /// How many layers encoding can afford ([`super::load::EncodeLoad`]); the rest stay off
     /// whatever the budget.
     affordable: usize,
+    /// Whether the estimate is held by what we send rather than by the path.
+    held_by_sending: bool,
+    /// Since when the budget has carried the next layer's minimum while held by sending.
+    try_since: Option<u64>,
+    /// How long that must last before a try.
+    try_wait_ms: u64,
+    /// The layer switched on as a try, and when, until it held or went off.
+    tried: Option<(usize, u64)>,
 }
 
 impl SimulcastLadder {
@@ -69,6 +100,10 @@ impl SimulcastLadder {
             upper_on: 0,
             up_since: None,
             affordable: layers,
+            held_by_sending: false,
+            try_since: None,
+            try_wait_ms: TRY_AFTER_MS,
+            tried: None,
         };
         ladder.reset_base();
         ladder
@@ -99,6 +134,13 @@ impl SimulcastLadder {
     /// next plan.
     pub fn set_affordable(&mut self, layers: usize) {
         self.affordable = layers.clamp(1, self.layers);
+    }
+
+    /// Whether the estimate is held by what we send (the estimator says so:
+    /// [`EstimateStats::held_by_sending`](crate::congestion::EstimateStats::held_by_sending)):
+    /// then the next layer is tried once the budget carries its minimum.
+    pub fn set_held_by_sending(&mut self, held: bool) {
+        self.held_by_sending = held;
     }
 
     /// How many layers may be on: those the track has and encoding can afford.
@@ -139,6 +181,12 @@ impl SimulcastLadder {
     pub fn plan(&mut self, now_ms: u64, estimate_bps: u32) -> Vec<VideoPlan> {
         let video = estimate_bps.saturating_sub(AUDIO_RESERVE_BPS);
         self.follow_budget(now_ms, video);
+        // A layer being tried gets its minimum even above the estimate: its packets are what
+        // shows whether the path carries it.
+        let video = match self.protected_try(now_ms) {
+            Some(layer) => video.max(self.needed(layer)),
+            None => video,
+        };
         let top = self.upper_on;
         let mut plans = Vec::with_capacity(self.layers);
         if top == 0 {
@@ -167,22 +215,76 @@ impl SimulcastLadder {
     }
 
     /// Switch upper layers off at once when the budget no longer carries them, and on one at a
-    /// time after it has carried the next one with margin for a while.
+    /// time after it has carried the next one with margin for a while (or as a try, see the
+    /// module's documentation).
     fn follow_budget(&mut self, now_ms: u64, video: u32) {
         self.upper_on = self.upper_on.min(self.usable() - 1);
-        while self.upper_on > 0 && video < self.needed(self.upper_on) {
+        if self.tried.is_some_and(|(layer, _)| layer > self.upper_on) {
+            // Encoding cannot afford it: no verdict on the path.
+            self.tried = None;
+        }
+        let protected = self.protected_try(now_ms);
+        while self.upper_on > 0
+            && video < self.needed(self.upper_on)
+            && protected != Some(self.upper_on)
+        {
+            if self.tried.is_some_and(|(layer, _)| layer == self.upper_on) {
+                // The path did not take it.
+                self.try_wait_ms = (self.try_wait_ms * 2).min(TRY_MAX_WAIT_MS);
+                self.tried = None;
+            }
             self.upper_on -= 1;
             self.up_since = None;
+            self.try_since = None;
+        }
+        if let Some((layer, at)) = self.tried
+            && now_ms.saturating_sub(at) >= TRY_HOLD_MS
+            && video >= self.needed(layer)
+        {
+            // It held: the next try waits the shortest time again.
+            self.tried = None;
+            self.try_wait_ms = TRY_AFTER_MS;
         }
         let next = self.upper_on + 1;
-        if next < self.usable() && f64::from(video) >= f64::from(self.needed(next)) * UP_MARGIN {
+        if next >= self.usable() || self.tried.is_some() {
+            self.up_since = None;
+            self.try_since = None;
+            return;
+        }
+        let needed = f64::from(self.needed(next));
+        if f64::from(video) >= needed * UP_MARGIN {
             let since = *self.up_since.get_or_insert(now_ms);
             if now_ms.saturating_sub(since) >= UP_AFTER_MS {
-                self.upper_on = next;
-                self.up_since = None;
+                self.switch_on(next, None);
+                return;
             }
         } else {
             self.up_since = None;
+        }
+        if self.held_by_sending && f64::from(video) * TRY_REACH >= needed {
+            let since = *self.try_since.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= self.try_wait_ms {
+                self.switch_on(next, Some(now_ms));
+            }
+        } else {
+            self.try_since = None;
+        }
+    }
+
+    /// The layer being tried, while it is kept on whatever the budget: for [`TRY_HOLD_MS`], as
+    /// long as the estimate is still held by what we send (no queue grew on the path).
+    fn protected_try(&self, now_ms: u64) -> Option<usize> {
+        let (layer, at) = self.tried?;
+        (self.held_by_sending && now_ms.saturating_sub(at) < TRY_HOLD_MS).then_some(layer)
+    }
+
+    /// Switch the next layer on (`tried`: as a try, at that time).
+    fn switch_on(&mut self, next: usize, tried: Option<u64>) {
+        self.upper_on = next;
+        self.up_since = None;
+        self.try_since = None;
+        if let Some(at) = tried {
+            self.tried = Some((next, at));
         }
     }
 
@@ -310,6 +412,89 @@ mod tests {
         assert!(
             sent * 1.5 > threshold + 60_000.0,
             "{plans:?} vs {threshold}"
+        );
+    }
+
+    /// When the next layer of a 360p track (two layers) comes on at a steady `estimate`, from
+    /// `from`; `None` if not within `secs`.
+    fn on_after(ladder: &mut SimulcastLadder, from: u64, secs: u64, estimate: u32) -> Option<u64> {
+        (0..secs * 10)
+            .map(|step| from + step * 100)
+            .find(|&t| sending(&ladder.plan(t, estimate)).len() == 2)
+    }
+
+    #[test]
+    fn an_estimate_held_by_what_is_sent_tries_the_next_layer_at_its_minimum() {
+        let mut ladder = SimulcastLadder::new(640, 360, 2);
+        let needed = ladder.needed(1);
+        // Held by the path: without the margin, the layer never comes on.
+        assert_eq!(
+            on_after(&mut ladder, 0, 60, AUDIO_RESERVE_BPS + needed),
+            None
+        );
+        // Held by what is sent: a budget of half what it needs is enough for a try after 8 s,
+        // a third is not.
+        let mut ladder = SimulcastLadder::new(640, 360, 2);
+        ladder.set_held_by_sending(true);
+        assert_eq!(
+            on_after(&mut ladder, 0, 60, AUDIO_RESERVE_BPS + needed / 3),
+            None
+        );
+        let half = AUDIO_RESERVE_BPS + needed / 2 + 1_000;
+        let on = on_after(&mut ladder, 60_000, 60, half);
+        assert_eq!(on, Some(60_000 + TRY_AFTER_MS));
+        // The layer goes at its minimum, above the estimate.
+        let plans = ladder.plan(on.unwrap_or(0) + 100, half);
+        let sent: u32 = plans
+            .iter()
+            .filter(|p| !p.paused)
+            .map(|p| p.bitrate_kbps)
+            .sum();
+        let wanted = (f64::from(needed) * PAYLOAD_SHARE / 1000.0) as u32;
+        assert!(sent + 2 >= wanted, "{plans:?}: {sent} of {wanted} kbit/s");
+    }
+
+    #[test]
+    fn a_try_the_path_does_not_take_makes_the_next_wait_twice_as_long() {
+        let mut ladder = SimulcastLadder::new(640, 360, 2);
+        let needed = ladder.needed(1);
+        let (half, enough) = (
+            AUDIO_RESERVE_BPS + needed / 2 + 1_000,
+            AUDIO_RESERVE_BPS + needed + 20_000,
+        );
+        ladder.set_held_by_sending(true);
+        let mut t = 0;
+        let mut waits = Vec::new();
+        for attempt in 0..5 {
+            let on = on_after(&mut ladder, t, 100, half).unwrap_or(u64::MAX);
+            waits.push(on - t);
+            if attempt % 2 == 0 {
+                // A queue grows: the estimate is held by the path, and the layer goes at once.
+                ladder.set_held_by_sending(false);
+                assert_eq!(sending(&ladder.plan(on + 500, half)).len(), 1);
+                ladder.set_held_by_sending(true);
+                t = on + 500;
+            } else {
+                // No queue, but the estimate never carries the layer: off after 10 s.
+                let off = (1..=120)
+                    .map(|step| on + step * 100)
+                    .find(|&at| sending(&ladder.plan(at, half)).len() == 1);
+                assert_eq!(off, Some(on + TRY_HOLD_MS), "kept during the try, then off");
+                t = on + TRY_HOLD_MS;
+            }
+        }
+        assert_eq!(waits, vec![8_000, 16_000, 32_000, 64_000, 64_000]);
+        // A try the path takes (the estimate grows to carry the layer) holds; after a later
+        // fall the next one waits 8 s again.
+        let on = on_after(&mut ladder, t, 100, half).unwrap_or(u64::MAX);
+        t = settle(&mut ladder, on, 11, enough);
+        assert_eq!(sending(&ladder.plan(t, enough)).len(), 2);
+        ladder.set_held_by_sending(false);
+        t = settle(&mut ladder, t, 1, half);
+        ladder.set_held_by_sending(true);
+        assert_eq!(
+            on_after(&mut ladder, t, 100, half).map(|on| on - t),
+            Some(8_000)
         );
     }
 
