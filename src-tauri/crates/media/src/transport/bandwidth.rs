@@ -73,6 +73,20 @@ impl Shared {
                 .iter()
                 .any(|&(from, until)| (from..until).contains(&departure))
     }
+
+    /// A packet sent at `departure` arrived: if the path is being replaced and the packet left
+    /// after the replacement began, the new path works and the gap ends there.
+    fn note_arrival(&mut self, departure: Instant) {
+        if let Some((from, began)) = self.gap
+            && departure >= began
+        {
+            self.gap = None;
+            if self.closed_gaps.len() == REMEMBERED_GAPS {
+                self.closed_gaps.pop_front();
+            }
+            self.closed_gaps.push_back((from, departure));
+        }
+    }
 }
 
 /// What the connection can carry, as the estimator sees it. Cheap to clone; shared between the
@@ -179,16 +193,7 @@ impl BandwidthEstimator for Driver {
         let mut lost = Vec::new();
         for report in reports.iter().filter(|r| r.is_twcc) {
             if report.arrived {
-                if let Some((from, began)) = shared.gap
-                    && report.departure >= began
-                {
-                    // The first packet sent since the replacement began came through.
-                    shared.gap = None;
-                    if shared.closed_gaps.len() == REMEMBERED_GAPS {
-                        shared.closed_gaps.pop_front();
-                    }
-                    shared.closed_gaps.push_back((from, report.departure));
-                }
+                shared.note_arrival(report.departure);
                 if report.arrival.is_some() {
                     results.push(result(report));
                 }

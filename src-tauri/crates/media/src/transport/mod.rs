@@ -257,14 +257,10 @@ impl Handler {
     /// [`ICE_DISCONNECTED_AFTER`]); `change` is this state change's number. Passed on once
     /// nothing authenticated arrived for as long either (see [`liveness`]).
     fn disconnected(&self, change: u64) {
-        let Some(until) = self
+        let held = self
             .liveness
-            .hold_until(Instant::now(), ICE_DISCONNECTED_AFTER)
-        else {
-            let _ = self.events.send(LinkEvent::State(LinkState::Disconnected));
-            return;
-        };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            .hold_until(Instant::now(), ICE_DISCONNECTED_AFTER);
+        let (Some(until), Ok(runtime)) = (held, tokio::runtime::Handle::try_current()) else {
             let _ = self.events.send(LinkEvent::State(LinkState::Disconnected));
             return;
         };
