@@ -1,5 +1,11 @@
 //! VP8 through libvpx: a real-time encoder (one thread, CBR, error-resilient, keyframes on
-//! request, bitrate and resolution changes at runtime) and a decoder.
+//! request, bitrate and resolution changes at runtime, two temporal layers) and a decoder.
+//!
+//! Temporal layers: every second frame is a base-layer frame (layer 0) that refers only to
+//! earlier base-layer frames; the frames between (layer 1) refer to them but nothing refers to
+//! a layer-1 frame. So a server can forward the base layer alone (half the frame rate, for a
+//! viewer whose link is narrow), and a receiver that lost a layer-1 frame shows the next frame
+//! without waiting for a retransmission or a keyframe.
 //!
 //! This is the crate's only `unsafe` code: calls into libvpx. Every block states the invariant it
 //! relies on; the types below own the codec contexts and free them exactly once.
@@ -30,6 +36,8 @@ pub struct Vp8Config {
     pub bitrate_kbps: u32,
     /// libvpx speed setting: higher is faster and coarser (real-time: 4..=16).
     pub cpu_used: i32,
+    /// Temporal layers: 1 (every frame a reference) or 2 (see the module's documentation).
+    pub temporal_layers: u8,
 }
 
 impl Vp8Config {
@@ -41,6 +49,7 @@ impl Vp8Config {
             fps: 30,
             bitrate_kbps: 800,
             cpu_used: 6,
+            temporal_layers: 2,
         }
     }
 }
@@ -54,7 +63,26 @@ pub struct EncodedFrame {
     pub keyframe: bool,
     /// Presentation time, 90 kHz.
     pub pts_90k: i64,
+    /// Its temporal layer, when the stream has layers (`None`: every frame is a reference).
+    pub temporal: Option<TemporalLayer>,
 }
+
+/// Where a frame sits in a stream with temporal layers (RFC 7741's TID and Y).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemporalLayer {
+    /// The layer: 0 is the base layer, which refers to base-layer frames only.
+    pub id: u8,
+    /// The frame refers to base-layer frames only (the "layer sync" bit): it is decodable
+    /// whenever the base layer is, even after frames of its own layer were lost.
+    pub sync: bool,
+}
+
+/// The flags of a layer-1 frame: it refers to the base layer's buffers and updates none of the
+/// decoder's state, so losing it (or dropping it on purpose) costs nothing else.
+const UPPER_LAYER_FLAGS: u32 = vpx::VP8_EFLAG_NO_UPD_LAST
+    | vpx::VP8_EFLAG_NO_UPD_GF
+    | vpx::VP8_EFLAG_NO_UPD_ARF
+    | vpx::VP8_EFLAG_NO_UPD_ENTROPY;
 
 fn vp8_error(ctx: *mut vpx::vpx_codec_ctx_t, what: &str) -> MediaError {
     // SAFETY: `ctx` is an initialised context owned by the caller; libvpx returns static or
@@ -98,6 +126,8 @@ pub struct Vp8Encoder {
     cfg: Box<vpx::vpx_codec_enc_cfg_t>,
     config: Vp8Config,
     keyframe_requested: bool,
+    /// The temporal layer of the next frame that comes out.
+    next_layer: u8,
 }
 
 // SAFETY: the encoder context is used from one thread at a time (`&mut self`), and libvpx
@@ -136,6 +166,7 @@ impl Vp8Encoder {
             cfg,
             config,
             keyframe_requested: true,
+            next_layer: 0,
         };
         encoder.control(
             vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
@@ -238,8 +269,12 @@ impl Vp8Encoder {
         }
         let pts = frame.timestamp_us as i64 * TIMEBASE / 1_000_000;
         let duration = (TIMEBASE / i64::from(self.config.fps.max(1))) as c_ulong;
-        let flags = if std::mem::take(&mut self.keyframe_requested) {
+        let keyframe = std::mem::take(&mut self.keyframe_requested);
+        let layer = if keyframe { 0 } else { self.next_layer };
+        let flags = if keyframe {
             vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t
+        } else if layer > 0 {
+            UPPER_LAYER_FLAGS as vpx::vpx_enc_frame_flags_t
         } else {
             0
         };
@@ -255,7 +290,17 @@ impl Vp8Encoder {
             )
         };
         check(&mut *self.ctx, r, "encode")?;
-        Ok(self.drain())
+        let mut frames = self.drain();
+        if self.config.temporal_layers >= 2 {
+            for frame in &mut frames {
+                // A keyframe resets every buffer: it is a base-layer frame whatever was asked.
+                let id = if frame.keyframe { 0 } else { layer };
+                frame.temporal = Some(TemporalLayer { id, sync: id > 0 });
+                self.next_layer = 1 - id;
+            }
+        }
+        // A frame the rate controller dropped leaves the pattern where it was.
+        Ok(frames)
     }
 
     fn drain(&mut self) -> Vec<EncodedFrame> {
@@ -279,6 +324,7 @@ impl Vp8Encoder {
                     data,
                     keyframe: f.flags & vpx::VPX_FRAME_IS_KEY != 0,
                     pts_90k: f.pts,
+                    temporal: None,
                 });
             }
         }
@@ -443,6 +489,63 @@ mod tests {
         );
         let mean = psnrs.iter().sum::<f64>() / psnrs.len() as f64;
         assert!(mean > 30.0, "mean luma PSNR {mean:.1} dB");
+        Ok(())
+    }
+
+    #[test]
+    fn the_base_layer_decodes_alone_at_half_the_frame_rate() -> Result<(), MediaError> {
+        let mut source = pattern(320, 180);
+        let mut enc = Vp8Encoder::new(Vp8Config::camera(320, 180))?;
+        let (mut every, mut base) = (Vp8Decoder::new()?, Vp8Decoder::new()?);
+        let (mut layers, mut base_counters, mut base_psnr) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..40u32 {
+            if i == 21 {
+                enc.request_keyframe();
+            }
+            let frame = source.next_frame()?.expect("endless");
+            for e in enc.encode(&frame)? {
+                let layer = e.temporal.expect("two layers");
+                assert_eq!(layer.sync, layer.id == 1, "frame {i}");
+                layers.push(layer.id);
+                every.decode(&e.data)?.expect("a picture");
+                if layer.id == 0 {
+                    // Decoded without any upper-layer frame: the picture must still be right.
+                    let decoded = base.decode(&e.data)?.expect("a picture");
+                    base_counters.push(read_stamp(&decoded).map(|s| s.counter));
+                    base_psnr.push(psnr(frame.planes().0, decoded.planes().0));
+                }
+            }
+        }
+        // Alternating, and the keyframe asked for at 21 starts the pattern again.
+        let expected: Vec<u8> = (0..21).chain(0..19).map(|i| (i % 2) as u8).collect();
+        assert_eq!(layers, expected);
+        let counters: Vec<Option<u32>> = (0..21)
+            .step_by(2)
+            .chain((21..40).step_by(2))
+            .map(Some)
+            .collect();
+        assert_eq!(base_counters, counters);
+        let worst = base_psnr.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(
+            worst > 30.0,
+            "base layer alone: worst luma PSNR {worst:.1} dB"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn one_temporal_layer_marks_nothing() -> Result<(), MediaError> {
+        let mut source = pattern(320, 180);
+        let config = Vp8Config {
+            temporal_layers: 1,
+            ..Vp8Config::camera(320, 180)
+        };
+        let mut enc = Vp8Encoder::new(config)?;
+        for _ in 0..4 {
+            for e in enc.encode(&source.next_frame()?.expect("endless"))? {
+                assert_eq!(e.temporal, None);
+            }
+        }
         Ok(())
     }
 

@@ -124,6 +124,8 @@ impl IvfSource {
             keyframe: data[0] & 1 == 0,
             data,
             pts_90k: i64::from_le_bytes(pts),
+            // IVF does not say which frames are references: every frame counts as one.
+            temporal: None,
         }))
     }
 }

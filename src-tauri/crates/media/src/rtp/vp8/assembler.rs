@@ -10,6 +10,14 @@
 //! decoder's reference chain is broken and deltas are useless until a keyframe. A complete
 //! keyframe ends any wait at once.
 //!
+//! A stream with temporal layers says in each frame's descriptor which layer it is and which
+//! base-layer frame it follows (TL0PICIDX). Nothing refers to a frame above the base layer, except
+//! later frames of its own layer that do not say they are in sync: so when a later frame is
+//! complete and needs nothing that is missing — the next base-layer frame, or an upper-layer
+//! frame in sync with the last base-layer frame shown — the missing frames are skipped at once:
+//! one frame less on the screen instead of a wait. The same lets a picture go on when the
+//! server starts or stops forwarding the upper layer in the middle of a frame.
+//!
 //! Sans-IO: packets and the time go in through [`FrameAssembler::insert`]; deadlines pass in
 //! [`FrameAssembler::poll`], which the caller runs every few milliseconds.
 
@@ -70,6 +78,62 @@ impl Packet {
     fn begins_frame(&self) -> bool {
         self.descriptor.start && self.descriptor.partition == 0
     }
+}
+
+/// Where the frames handed out stand in a stream with temporal layers.
+#[derive(Debug, Default, Clone, Copy)]
+struct Layers {
+    /// The TL0PICIDX of the last base-layer frame handed out (`None`: the stream has no
+    /// layers, or no base-layer frame has been handed out since the chain started).
+    base: Option<u8>,
+    /// Upper layers (1..=3) with a frame skipped since their last frame in sync: their frames
+    /// that are not in sync may refer to it.
+    broken: [bool; 4],
+}
+
+impl Layers {
+    /// Whether a frame that begins with this descriptor needs nothing beyond what was handed
+    /// out (`None`: the descriptor does not say).
+    fn decodable(&self, d: &Descriptor) -> Option<bool> {
+        let (base, tl0, layer) = (self.base?, d.tl0_pic_idx?, d.temporal?);
+        Some(if layer.id == 0 {
+            tl0 == base.wrapping_add(1)
+        } else {
+            tl0 == base && (layer.sync || !self.broken[usize::from(layer.id.min(3))])
+        })
+    }
+
+    /// A frame beginning with `d` was handed out.
+    fn handed_out(&mut self, d: &Descriptor, keyframe: bool) {
+        match (d.tl0_pic_idx, d.temporal) {
+            (Some(tl0), Some(layer)) if keyframe || layer.id == 0 => {
+                self.base = Some(tl0);
+                if keyframe {
+                    self.broken = [false; 4];
+                }
+            }
+            (Some(_), Some(layer)) if layer.sync => {
+                self.broken[usize::from(layer.id.min(3))] = false
+            }
+            (Some(_), Some(_)) => {}
+            _ => *self = Self::default(),
+        }
+    }
+
+    /// Frames were skipped: upper-layer frames not in sync may refer to them.
+    fn skipped(&mut self) {
+        self.broken[1..].fill(true);
+    }
+}
+
+/// What a head that cannot be handed out may still come to.
+enum Skip {
+    /// The frame beginning here is complete and needs nothing before it that is missing.
+    To(ExtSeq),
+    /// Such a frame may still complete: wait.
+    Maybe,
+    /// No frame after it can be decoded without it.
+    Never,
 }
 
 /// The frame that begins at a given sequence number.
@@ -142,6 +206,10 @@ pub struct FrameAssembler {
     blocked_since: Option<u64>,
     /// The reference chain is broken: only a keyframe can continue it.
     waiting_for_keyframe: bool,
+    /// Since when the next frame has been known never to complete, while a later frame that
+    /// skips it may still come.
+    broken_since: Option<u64>,
+    layers: Layers,
     recovery: RecoveryTimes,
     stats: AssemblerStats,
 }
@@ -155,6 +223,8 @@ impl Default for FrameAssembler {
             missing: BTreeMap::new(),
             blocked_since: None,
             waiting_for_keyframe: true,
+            broken_since: None,
+            layers: Layers::default(),
             recovery: RecoveryTimes::default(),
             stats: AssemblerStats::default(),
         }
@@ -206,7 +276,14 @@ impl FrameAssembler {
     /// 10 ms), also when no packets arrive.
     pub fn poll(&mut self, now_ms: u64) -> AssemblerOutput {
         let mut out = AssemblerOutput::default();
-        self.hand_out(&mut out);
+        self.hand_out(&mut out, now_ms);
+        if self
+            .broken_since
+            .is_some_and(|since| now_ms >= since + self.recovery.wait_ms())
+        {
+            // The frame that would skip the broken one did not come in time.
+            self.reference_lost();
+        }
         if let (false, Some(waited)) = (self.waiting_for_keyframe, self.head_waited(now_ms)) {
             let wait = self.recovery.wait_ms();
             if waited >= (2 * wait).max(MAX_WAIT_MS) {
@@ -232,20 +309,39 @@ impl FrameAssembler {
     pub fn reference_lost(&mut self) {
         self.waiting_for_keyframe = true;
         self.blocked_since = None;
+        self.broken_since = None;
+        self.layers = Layers::default();
     }
 
     /// Hand out every frame that can be decoded now: the next one in order when it is complete,
-    /// or the earliest complete keyframe, which needs nothing before it.
-    fn hand_out(&mut self, out: &mut AssemblerOutput) {
+    /// a later one that needs nothing missing (temporal layers), or the earliest complete
+    /// keyframe, which needs nothing before it.
+    fn hand_out(&mut self, out: &mut AssemblerOutput, now_ms: u64) {
         loop {
             if let (false, Some(next)) = (self.waiting_for_keyframe, self.next_seq) {
-                match self.frame_at(next) {
-                    Head::Complete(last) => {
+                let head = self.frame_at(next);
+                if let Head::Complete(last) = head {
+                    let descriptor = self.packets.get(&next).map(|p| p.descriptor);
+                    if descriptor.and_then(|d| self.layers.decodable(&d)) == Some(false) {
+                        // An upper-layer frame that refers to one that was skipped.
+                        self.drop_before(last + 1);
+                    } else {
                         self.emit(next, last, out);
+                    }
+                    continue;
+                }
+                match self.skip_target(next) {
+                    Skip::To(first) => {
+                        self.drop_before(first);
+                        self.layers.skipped();
+                        self.broken_since = None;
                         continue;
                     }
-                    Head::Broken => self.reference_lost(),
-                    Head::Incomplete => {}
+                    Skip::Maybe if matches!(head, Head::Broken) => {
+                        self.broken_since.get_or_insert(now_ms);
+                    }
+                    Skip::Never if matches!(head, Head::Broken) => self.reference_lost(),
+                    _ => {}
                 }
             }
             let Some((first, last)) = self.earliest_complete_keyframe() else {
@@ -255,6 +351,36 @@ impl FrameAssembler {
             self.waiting_for_keyframe = false;
             self.emit(first, last, out);
         }
+    }
+
+    /// Whether a frame after the one at `next` (which cannot be handed out now) can go out
+    /// without it.
+    fn skip_target(&self, next: ExtSeq) -> Skip {
+        if self.layers.base.is_none() {
+            return Skip::Never;
+        }
+        let starts = self
+            .packets
+            .range(next + 1..)
+            .filter(|(_, p)| p.begins_frame());
+        for (&seq, p) in starts {
+            match self.layers.decodable(&p.descriptor) {
+                Some(true) => {
+                    return match self.frame_at(seq) {
+                        Head::Complete(_) => Skip::To(seq),
+                        Head::Incomplete => Skip::Maybe,
+                        Head::Broken => continue,
+                    };
+                }
+                // A base-layer frame that is not the next one: one is missing for good.
+                Some(false) if p.descriptor.temporal.is_some_and(|l| l.id == 0) => {
+                    return Skip::Never;
+                }
+                Some(false) => {}
+                None => return Skip::Never,
+            }
+        }
+        Skip::Maybe
     }
 
     /// The frame that begins at `first`.
@@ -386,12 +512,14 @@ impl FrameAssembler {
                 if seq == first {
                     keyframe = starts_keyframe(&p.data);
                     timestamp = p.timestamp;
+                    self.layers.handed_out(&p.descriptor, keyframe);
                 }
                 data.extend_from_slice(&p.data);
             }
         }
         self.next_seq = Some(last + 1);
         self.blocked_since = None;
+        self.broken_since = None;
         self.stats.frames_assembled += 1;
         out.frames.push(AssembledFrame {
             data,

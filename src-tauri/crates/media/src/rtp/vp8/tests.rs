@@ -1,4 +1,5 @@
 use super::*;
+use crate::codec::vp8::TemporalLayer;
 use crate::codec::vp8::{Vp8Config, Vp8Decoder, Vp8Encoder};
 use crate::video::{TestPattern, VideoSource, read_stamp};
 
@@ -19,12 +20,21 @@ fn descriptors_parse_in_all_their_forms() {
         (d.start, d.partition, d.picture_id, data),
         (false, 1, Some(0x0102), &[0xcc][..])
     );
+    let layer = |id, sync| Some(TemporalLayer { id, sync });
+    assert_eq!((d.tl0_pic_idx, d.temporal), (Some(7), layer(1, false)));
+    // TID 2 with Y; K without T says nothing about the layer.
+    let (d, _) = parse_payload(&[0x90, 0x60, 0x09, 0xa0, 0xdd]).expect("L, T");
+    assert_eq!((d.tl0_pic_idx, d.temporal), (Some(9), layer(2, true)));
+    let (d, data) = parse_payload(&[0x90, 0x10, 0x1f, 0xee]).expect("K only");
+    assert_eq!((d.temporal, data), (None, &[0xee][..]));
     for bad in [
         &[][..],
         &[0x90][..],
         &[0x90, 0x80][..],
         &[0x90, 0x80, 0x81][..],
         &[0x10][..],
+        &[0x90, 0x60, 0x09][..],
+        &[0x90, 0x40][..],
     ] {
         assert!(parse_payload(bad).is_err(), "{bad:?}");
     }
@@ -41,10 +51,19 @@ struct Sender {
 type Wire = (ExtSeq, u32, bool, Vec<u8>);
 
 impl Sender {
+    /// Every frame a reference: a lost frame breaks the chain.
     fn new() -> Self {
+        Self::with_layers(1)
+    }
+
+    fn with_layers(temporal_layers: u8) -> Self {
+        let config = Vp8Config {
+            temporal_layers,
+            ..Vp8Config::camera(640, 360)
+        };
         Self {
             source: TestPattern::new(640, 360, 30).expect("pattern"),
-            encoder: Vp8Encoder::new(Vp8Config::camera(640, 360)).expect("encoder"),
+            encoder: Vp8Encoder::new(config).expect("encoder"),
             // Small packets, so that delta frames take several too.
             packetizer: Vp8Packetizer::new(300, 300),
             seq: 100_000,
@@ -338,4 +357,179 @@ fn random_packets_never_panic() {
             let _ = assembler.poll(i);
         }
     }
+}
+
+/// A receiver that has decoded frames 0..n of a sender with two temporal layers (even frames
+/// are the base layer, odd ones the upper layer).
+fn streaming_layers(n: u32) -> (Sender, Receiver) {
+    let (mut tx, mut rx) = (Sender::with_layers(2), Receiver::new());
+    for i in 0..n {
+        rx.receive(&tx.frame(), u64::from(i) * 33);
+    }
+    assert_eq!(rx.counters, (0..n).collect::<Vec<_>>());
+    (tx, rx)
+}
+
+#[test]
+fn the_packetizer_counts_base_layer_frames_and_marks_the_upper_layer_in_sync() {
+    let mut tx = Sender::with_layers(2);
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let (_, _, _, first) = tx.frame().remove(0);
+        let (d, _) = parse_payload(&first).expect("descriptor");
+        let (tl0, layer) = (d.tl0_pic_idx.expect("L"), d.temporal.expect("T"));
+        seen.push((tl0, layer.id, layer.sync));
+    }
+    let t = seen[0].0;
+    let next = |k: u8| t.wrapping_add(k);
+    assert_eq!(
+        seen,
+        vec![
+            (t, 0, false),
+            (t, 1, true),
+            (next(1), 0, false),
+            (next(1), 1, true),
+            (next(2), 0, false),
+            (next(2), 1, true)
+        ]
+    );
+}
+
+#[test]
+fn a_lost_upper_layer_frame_is_skipped_without_a_wait() {
+    let (mut tx, mut rx) = streaming_layers(11);
+    tx.frame(); // frame 11 (upper layer) is lost whole
+    assert!(!rx.receive(&tx.frame(), 396), "no keyframe is needed");
+    assert!(!rx.receive(&tx.frame(), 429));
+    let expected: Vec<u32> = (0..11).chain([12, 13]).collect();
+    assert_eq!(rx.counters, expected, "frame 12 went out as it came");
+}
+
+#[test]
+fn an_upper_layer_frame_missing_a_packet_is_skipped_once_the_next_base_frame_is_whole() {
+    let (mut tx, mut rx) = streaming_layers(11);
+    let mut lossy = tx.frame();
+    assert!(lossy.len() > 1, "frame 11 needs several packets");
+    let lost = lossy.remove(lossy.len() / 2);
+    rx.receive(&lossy, 363);
+    assert!(!rx.receive(&tx.frame(), 396));
+    let expected: Vec<u32> = (0..11).chain([12]).collect();
+    assert_eq!(rx.counters, expected);
+    // Its retransmission comes too late to matter, and harms nothing.
+    assert!(!rx.receive(&[lost], 420));
+    assert!(!rx.receive(&tx.frame(), 429));
+    assert_eq!(rx.counters.last(), Some(&13));
+    let stats = rx.assembler.stats();
+    assert_eq!((stats.frames_dropped, stats.packets_late), (1, 1));
+}
+
+#[test]
+fn a_base_layer_frame_missing_a_packet_is_still_waited_for() {
+    let (mut tx, mut rx) = streaming_layers(10);
+    // Frame 10 is a base-layer frame: 11 and 12 refer to it.
+    let lost = lose_a_packet_and_wait_for_it(&mut tx, &mut rx);
+    assert!(!rx.receive(&[lost], 700));
+    assert_eq!(rx.counters, (0..13).collect::<Vec<_>>());
+}
+
+/// Janus renumbers what it forwards, so frames it does not forward leave no hole.
+fn renumber(packets: Vec<Wire>, seq: &mut ExtSeq) -> Vec<Wire> {
+    packets
+        .into_iter()
+        .map(|(_, ts, marker, payload)| {
+            *seq += 1;
+            (*seq, ts, marker, payload)
+        })
+        .collect()
+}
+
+#[test]
+fn the_server_stopping_the_upper_layer_inside_a_frame_costs_that_frame_only() {
+    let (mut tx, mut rx) = streaming_layers(11);
+    let mut seq = tx.seq - 1;
+    // The server forwards frame 11's first packet, then only the base layer.
+    let cut = tx.frame();
+    assert!(cut.len() > 1);
+    rx.receive(&renumber(cut[..1].to_vec(), &mut seq), 363);
+    let mut now = 396;
+    for frame in 12..20 {
+        let packets = tx.frame();
+        if frame % 2 == 0 {
+            assert!(!rx.receive(&renumber(packets, &mut seq), now), "at {frame}");
+        }
+        now += 33;
+    }
+    assert!(!rx.tick(now + 1000), "no keyframe was needed at any time");
+    let expected: Vec<u32> = (0..11).chain([12, 14, 16, 18]).collect();
+    assert_eq!(rx.counters, expected);
+    assert_eq!(rx.assembler.stats().frames_dropped, 1);
+}
+
+#[test]
+fn the_server_starting_the_upper_layer_inside_a_frame_costs_that_frame_only() {
+    let (mut tx, mut rx) = streaming_layers(11);
+    let mut seq = tx.seq - 1;
+    tx.frame(); // 11: not forwarded
+    rx.receive(&renumber(tx.frame(), &mut seq), 396); // 12
+    // From the second packet of frame 13 on, the server forwards everything.
+    let frame13 = tx.frame();
+    assert!(frame13.len() > 1);
+    assert!(!rx.receive(&renumber(frame13[1..].to_vec(), &mut seq), 429));
+    assert!(!rx.receive(&renumber(tx.frame(), &mut seq), 462));
+    assert!(!rx.receive(&renumber(tx.frame(), &mut seq), 495));
+    let expected: Vec<u32> = (0..11).chain([12, 14, 15]).collect();
+    assert_eq!(rx.counters, expected);
+}
+
+#[test]
+fn a_frame_that_never_completes_is_given_up_when_nothing_skips_it() {
+    let (mut tx, mut rx) = streaming_layers(11);
+    let mut seq = tx.seq - 1;
+    let cut = tx.frame(); // 11 loses its tail for good, and nothing follows for a while
+    rx.receive(&renumber(cut[..1].to_vec(), &mut seq), 363);
+    // The next frame begins, but its packets stop too.
+    let next = tx.frame();
+    assert!(next.len() > 1);
+    rx.receive(&renumber(next[..1].to_vec(), &mut seq), 396);
+    assert!(
+        !rx.tick(500),
+        "the next base-layer frame may still complete"
+    );
+    assert!(rx.tick(700), "it did not: a keyframe is needed");
+    assert_eq!(rx.counters, (0..11).collect::<Vec<_>>());
+}
+
+/// A frame of a sender whose upper layer refers to itself (as libwebrtc's patterns do): one
+/// packet, the descriptor with TL0PICIDX and TID/Y, VP8 data that is a keyframe or not.
+fn layered(seq: ExtSeq, tl0: u8, tid: u8, sync: bool, keyframe: bool) -> Wire {
+    let y = if sync { 0x20 } else { 0 };
+    let data = if keyframe { 0x00 } else { 0x01 };
+    let payload = vec![0x90, 0x60, tl0, (tid << 6) | y, data];
+    (seq, seq as u32 * 3000, true, payload)
+}
+
+#[test]
+fn upper_layer_frames_that_refer_to_a_skipped_one_wait_for_a_frame_in_sync() {
+    let mut assembler = FrameAssembler::default();
+    let frames = [
+        layered(1, 1, 0, false, true),
+        layered(2, 1, 1, false, false),
+        layered(3, 2, 0, false, false),
+        // 4: (2, upper layer) lost
+        layered(5, 3, 0, false, false),
+        layered(6, 3, 1, false, false), // may refer to 4: dropped
+        layered(7, 4, 0, false, false),
+        layered(8, 4, 1, true, false), // in sync again
+        layered(9, 4, 1, false, false),
+    ];
+    let mut out = Vec::new();
+    for (i, (seq, ts, marker, payload)) in frames.iter().enumerate() {
+        let got = assembler
+            .insert(*seq, *ts, *marker, payload, i as u64 * 33)
+            .expect("valid");
+        assert!(!got.request_keyframe, "at {seq}");
+        out.extend(got.frames.iter().map(|f| f.rtp_timestamp / 3000));
+    }
+    assert_eq!(out, vec![1, 2, 3, 5, 7, 8, 9]);
+    assert_eq!(assembler.stats().frames_dropped, 1);
 }
