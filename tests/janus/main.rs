@@ -968,6 +968,8 @@ fn lost_media_shows_as_poor_reception_and_recovers() -> Result<()> {
 /// on as the bandwidth estimate allows; Janus forwards each viewer the layer its tile asks for. A
 /// viewer with a thumbnail gets 180p, one with a large tile 720p, from the same sender at the
 /// same time (or the largest layer still sent, once a loaded machine made the sender drop 720p).
+/// A viewer that shows nobody's picture gets 180p at half its frame rate (temporal layers 0 and
+/// 1 of three), without a keyframe asked for beyond the first.
 #[test]
 #[allow(clippy::print_stdout)] // the measurements are part of the test's report
 fn each_viewer_gets_the_layer_that_fits_its_tile() -> Result<()> {
@@ -989,8 +991,10 @@ fn each_viewer_gets_the_layer_that_fits_its_tile() -> Result<()> {
     let viewer = |name: &str, tile: &str| CliClient::join(&link, &pin, name, 30, &["--tile", tile]);
     let mut small = viewer("Small", "320x180")?;
     let mut large = viewer("Large", "1280x720")?;
+    let mut hidden = viewer("Hidden", "hidden")?;
     let mut sizes = Vec::new();
-    for client in [&mut small, &mut large] {
+    let mut receptions = Vec::new();
+    for client in [&mut small, &mut large, &mut hidden] {
         client.wait_exit(Duration::from_secs(60))?;
         client.save_output(&dir);
         let stats = client.stats()?;
@@ -1000,10 +1004,12 @@ fn each_viewer_gets_the_layer_that_fits_its_tile() -> Result<()> {
             .cloned()
             .unwrap_or_default();
         println!("{}'s reception: {alice_stats}", client.name());
+        let least = if client.name() == "hidden" { 150 } else { 200 };
         assert!(
-            alice_stats["videoFramesDecoded"].as_u64().unwrap_or(0) > 200,
+            alice_stats["videoFramesDecoded"].as_u64().unwrap_or(0) > least,
             "{alice_stats}"
         );
+        receptions.push(alice_stats.clone());
         sizes.push((
             alice_stats["videoWidth"].as_u64().unwrap_or(0),
             alice_stats["videoHeight"].as_u64().unwrap_or(0),
@@ -1035,8 +1041,22 @@ fn each_viewer_gets_the_layer_that_fits_its_tile() -> Result<()> {
     };
     assert_eq!(
         sizes,
-        vec![(320, 180), large_last],
+        vec![(320, 180), large_last, (320, 180)],
         "the last pictures' sizes"
+    );
+    // The same 180p layer for 30 s: the hidden viewer decodes half as many of its frames, and
+    // the frames it does not get are no loss to it.
+    let decoded = |r: &Value| r["videoFramesDecoded"].as_u64().unwrap_or(0) as f64;
+    let share = decoded(&receptions[2]) / decoded(&receptions[0]).max(1.0);
+    println!(
+        "the hidden viewer decoded {:.2} of the small tile's frames",
+        share
+    );
+    assert!((0.35..=0.65).contains(&share), "{share:.2}");
+    assert!(
+        receptions[2]["videoKeyframeRequests"].as_u64() <= Some(2),
+        "{}",
+        receptions[2]
     );
     let large_saw_720p = large
         .stderr()

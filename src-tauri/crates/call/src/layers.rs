@@ -1,6 +1,11 @@
 //! Which simulcast layer to receive of each participant's picture: the smallest that fills the
 //! tile it is shown in, smaller while their media arrives poorly (our link cannot carry more),
-//! the smallest for pictures nobody sees.
+//! the smallest at half its frame rate for pictures nobody sees.
+//!
+//! The steps, smallest first: 180p at half its frame rate (its two lower temporal layers of
+//! three), 180p, 360p, 720p. The half frame rate is the last step down for a link too narrow
+//! even for 180p (ten thumbnails on a weak link), and what is received of pictures nobody
+//! sees; the server switches to and from it without a keyframe.
 //!
 //! A layer that proved too big is not asked for again at once. Measured on a 1 Mbit/s downlink
 //! with a 720p tile, going back up as soon as reception was good again made a cycle of 6 s: two
@@ -22,6 +27,44 @@ use crate::quality::Quality;
 
 /// The layers publishers send: 180p, 360p, 720p (0, 1, 2).
 const LAYER_HEIGHTS: [u32; 3] = [180, 360, 720];
+
+/// What is received of a picture: a step of [`Step::LOWEST`] (180p at half its frame rate),
+/// then each simulcast layer with every frame.
+///
+/// Publishers send three temporal layers (0, 2, 1, 2: as libwebrtc does in simulcast). Janus
+/// moves a viewer to a higher temporal layer only when a packet of exactly the layer asked for
+/// comes, so "every frame" is asked as layer 2, and half the frames as layer 1. A publisher with
+/// two layers then gets every frame forwarded at both steps; one without temporal layers too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Step(u8);
+
+impl Step {
+    /// The smallest layer at half its frame rate.
+    pub const LOWEST: Step = Step(0);
+    /// The biggest layer, every frame.
+    const HIGHEST: Step = Step(LAYER_HEIGHTS.len() as u8);
+
+    /// Every frame of simulcast layer `layer` (0: 180p).
+    pub fn layer(layer: u8) -> Self {
+        Step(layer.min(Self::HIGHEST.0 - 1) + 1)
+    }
+
+    /// The simulcast layer (Janus's `substream`).
+    pub fn substream(self) -> u8 {
+        self.0.saturating_sub(1)
+    }
+
+    /// The temporal layer up to which frames are received (Janus's `temporal`): 1 for half
+    /// the frames, 2 for every frame. (The base layer alone, a quarter of the frames, is too
+    /// few: 4 a second from a 15 fps camera.)
+    pub fn temporal(self) -> u8 {
+        if self == Self::LOWEST { 1 } else { 2 }
+    }
+
+    fn down(self) -> Option<Self> {
+        self.0.checked_sub(1).map(Step)
+    }
+}
 /// A layer is good enough for a tile up to this much taller than the layer (a picture scaled up
 /// by a third still looks sharp; more does not).
 const UPSCALE: f64 = 4.0 / 3.0;
@@ -54,18 +97,20 @@ pub fn layer_for_height(height: u32) -> u8 {
         .unwrap_or(LAYER_HEIGHTS.len() - 1) as u8
 }
 
-/// The layer a participant's tile wants (`others`: the tile of everyone without their own; a
-/// participant without a tile gets the smallest).
-fn tile_layer(
+/// The step a participant's tile wants (`others`: the tile of everyone without their own; a
+/// participant without a tile is not seen and gets the lowest).
+fn tile_step(
     tiles: &HashMap<u64, (u32, u32)>,
     others: Option<(u32, u32)>,
     participant: u64,
-) -> u8 {
+) -> Step {
     tiles
         .get(&participant)
         .copied()
         .or(others)
-        .map_or(0, |(_, height)| layer_for_height(height))
+        .map_or(Step::LOWEST, |(_, height)| {
+            Step::layer(layer_for_height(height))
+        })
 }
 
 /// The layer of a picture `height` pixels tall.
@@ -121,8 +166,8 @@ impl Arriving {
 #[derive(Debug, Default)]
 struct Reception {
     poor: bool,
-    /// The biggest layer to ask for (`None`: whatever the tile wants).
-    cap: Option<u8>,
+    /// The biggest step to ask for (`None`: whatever the tile wants).
+    cap: Option<Step>,
     /// When the cap was last lowered.
     lowered: Option<Instant>,
     /// When the cap is lifted by one layer.
@@ -135,8 +180,11 @@ struct Reception {
 
 impl Reception {
     /// Poor reception at `asked`: the cap goes below it, unless it was lowered a moment ago.
-    fn lower(&mut self, asked: u8, now: Instant) {
-        if asked == 0 || self.lowered.is_some_and(|at| now < at + STEP_AGAIN) {
+    fn lower(&mut self, asked: Step, now: Instant) {
+        let Some(below) = asked.down() else {
+            return;
+        };
+        if self.lowered.is_some_and(|at| now < at + STEP_AGAIN) {
             return;
         }
         // Poor soon after a lift: the lifted layer does not fit either; wait longer next time.
@@ -144,13 +192,13 @@ impl Reception {
             Some(at) if now < at + PROVEN_AFTER => (self.wait * 2).clamp(RETRY_FIRST, RETRY_MAX),
             _ => RETRY_FIRST,
         };
-        self.cap = Some(asked - 1);
+        self.cap = Some(below);
         self.lowered = Some(now);
         self.lift_at = Some(now + self.wait);
         self.lifted = None;
     }
 
-    /// The cap goes up one layer when its time has come.
+    /// The cap goes up one step when its time has come.
     fn lift(&mut self, now: Instant) {
         let (Some(cap), Some(at)) = (self.cap, self.lift_at) else {
             return;
@@ -159,11 +207,12 @@ impl Reception {
             return;
         }
         self.lifted = Some(now);
-        if usize::from(cap) + 1 >= LAYER_HEIGHTS.len() - 1 {
+        let up = Step(cap.0 + 1);
+        if up >= Step::HIGHEST {
             self.cap = None;
             self.lift_at = None;
         } else {
-            self.cap = Some(cap + 1);
+            self.cap = Some(up);
             self.lift_at = Some(now + self.wait);
         }
     }
@@ -185,7 +234,7 @@ pub struct LayerChoice {
     reception: HashMap<u64, Reception>,
     /// What the server was last asked for, per stream (participant and mid: Janus reuses a
     /// slot for the next participant and starts it at its default).
-    asked: HashMap<(u64, String), u8>,
+    asked: HashMap<(u64, String), Step>,
     /// The layer each participant's picture arrives at.
     arriving: HashMap<u64, Arriving>,
 }
@@ -231,21 +280,21 @@ impl LayerChoice {
             .video_mid
             .get(&participant)
             .and_then(|mid| self.asked.get(&(participant, mid.clone())))
-            .copied();
+            .map(|step| step.substream());
         self.arriving
             .entry(participant)
             .or_default()
             .arrived(layer_of_picture(height), asked, now);
     }
 
-    /// The layer the tile wants.
-    fn by_tile(&self, participant: u64) -> u8 {
-        tile_layer(&self.tiles, self.others, participant)
+    /// The step the tile wants.
+    fn by_tile(&self, participant: u64) -> Step {
+        tile_step(&self.tiles, self.others, participant)
     }
 
-    /// The layer wanted for a participant's picture (`None`: no viewer information; leave the
+    /// The step wanted for a participant's picture (`None`: no viewer information; leave the
     /// server's choice, the biggest).
-    pub fn wanted(&self, participant: u64) -> Option<u8> {
+    pub fn wanted(&self, participant: u64) -> Option<Step> {
         if !self.informed {
             return None;
         }
@@ -254,9 +303,9 @@ impl LayerChoice {
         Some(cap.map_or(by_tile, |cap| by_tile.min(cap)))
     }
 
-    /// Requests for the server: (mid, layer) for every stream whose wanted layer changed since
-    /// it was last asked for, at `now`.
-    pub fn changes(&mut self, now: Instant) -> Vec<(String, u8)> {
+    /// Requests for the server: (mid, step) for every stream whose wanted step changed since it
+    /// was last asked for, at `now`.
+    pub fn changes(&mut self, now: Instant) -> Vec<(String, Step)> {
         if self.informed {
             for (participant, mid) in &self.video_mid {
                 let Some(reception) = self.reception.get_mut(participant) else {
@@ -265,7 +314,7 @@ impl LayerChoice {
                 reception.lift(now);
                 if reception.poor {
                     // Below what the server was asked for (or is about to be).
-                    let by_tile = tile_layer(&self.tiles, self.others, *participant);
+                    let by_tile = tile_step(&self.tiles, self.others, *participant);
                     let current = reception.cap.map_or(by_tile, |cap| cap.min(by_tile));
                     let asked = self.asked.get(&(*participant, mid.clone())).copied();
                     reception.lower(asked.map_or(current, |a| a.min(current)), now);
@@ -302,7 +351,10 @@ impl LayerChoice {
                 let reception = self.reception.get(participant)?;
                 let step = reception
                     .lowered
-                    .filter(|_| reception.poor && self.wanted(*participant).is_some_and(|l| l > 0))
+                    .filter(|_| {
+                        reception.poor
+                            && self.wanted(*participant).is_some_and(|s| s > Step::LOWEST)
+                    })
                     .map(|at| at + STEP_AGAIN);
                 [reception.lift_at, step].into_iter().flatten().min()
             })
@@ -324,7 +376,7 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1")]));
         choice.set_tiles(HashMap::from([(1, (1280, 720))]));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), Step::layer(2))]);
         choice
     }
 
@@ -350,20 +402,27 @@ mod tests {
     }
 
     #[test]
-    fn each_picture_follows_its_tile_and_unseen_ones_get_the_smallest() {
+    fn each_picture_follows_its_tile_and_unseen_ones_get_the_smallest_at_half_rate() {
         let t0 = Instant::now();
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1"), (2, "v2"), (3, "v3")]));
         choice.set_tiles(HashMap::from([(1, (1280, 720)), (2, (320, 180))]));
         assert_eq!(
             choice.changes(t0),
-            vec![("v1".into(), 2), ("v2".into(), 0), ("v3".into(), 0)]
+            vec![
+                ("v1".into(), Step::layer(2)),
+                ("v2".into(), Step::layer(0)),
+                ("v3".into(), Step::LOWEST)
+            ]
         );
         // Asked once: nothing new until something changes.
         assert_eq!(choice.changes(t0), vec![]);
         // The speaker view swaps them.
         choice.set_tiles(HashMap::from([(1, (320, 180)), (2, (1280, 720))]));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 0), ("v2".into(), 2)]);
+        assert_eq!(
+            choice.changes(t0),
+            vec![("v1".into(), Step::layer(0)), ("v2".into(), Step::layer(2))]
+        );
     }
 
     #[test]
@@ -372,9 +431,12 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_streams(streams(&[(1, "v1"), (2, "v2")]));
         choice.set_tile_for_others((320, 180));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 0), ("v2".into(), 0)]);
+        assert_eq!(
+            choice.changes(t0),
+            vec![("v1".into(), Step::layer(0)), ("v2".into(), Step::layer(0))]
+        );
         choice.set_tiles(HashMap::from([(2, (1280, 720))]));
-        assert_eq!(choice.changes(t0), vec![("v2".into(), 2)]);
+        assert_eq!(choice.changes(t0), vec![("v2".into(), Step::layer(2))]);
     }
 
     #[test]
@@ -389,9 +451,9 @@ mod tests {
         choice.set_arriving(1, 360, at(10));
         assert_eq!(choice.next_change(), Some(at(12)));
         assert_eq!(choice.changes(at(11)), vec![]);
-        assert_eq!(choice.changes(at(12)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(12)), vec![("v1".into(), Step::layer(2))]);
         assert_eq!(choice.next_change(), Some(at(16)));
-        assert_eq!(choice.changes(at(16)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(16)), vec![("v1".into(), Step::layer(2))]);
         assert_eq!(choice.next_change(), Some(at(24)));
         // Back at 720p: no more requests.
         choice.set_arriving(1, 720, at(17));
@@ -420,7 +482,7 @@ mod tests {
         assert_eq!(choice.changes(at(20)), vec![]);
         // A smaller tile asks for 180p: the picture getting smaller is what was asked for.
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
-        assert_eq!(choice.changes(at(21)), vec![("v1".into(), 0)]);
+        assert_eq!(choice.changes(at(21)), vec![("v1".into(), Step::layer(0))]);
         choice.set_arriving(1, 180, at(22));
         assert_eq!(choice.next_change(), None);
         assert_eq!(choice.changes(at(40)), vec![]);
@@ -433,28 +495,28 @@ mod tests {
         let mut choice = watching_in_a_720p_tile(t0);
         assert_eq!(choice.next_change(), None);
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(at(1)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(1)), vec![("v1".into(), Step::layer(1))]);
         // Good again: 720p is still not asked for until the wait is over.
         choice.set_quality(1, Quality::Good);
         assert_eq!(choice.changes(at(7)), vec![]);
         assert_eq!(choice.next_change(), Some(at(11)));
-        assert_eq!(choice.changes(at(11)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(11)), vec![("v1".into(), Step::layer(2))]);
         // Too big again soon after: down, and twice the wait.
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(at(13)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(13)), vec![("v1".into(), Step::layer(1))]);
         choice.set_quality(1, Quality::Good);
         assert_eq!(choice.changes(at(32)), vec![]);
-        assert_eq!(choice.changes(at(33)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(33)), vec![("v1".into(), Step::layer(2))]);
         // And again: 40 s.
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(at(35)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(35)), vec![("v1".into(), Step::layer(1))]);
         choice.set_quality(1, Quality::Good);
         assert_eq!(choice.next_change(), Some(at(75)));
-        assert_eq!(choice.changes(at(75)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(75)), vec![("v1".into(), Step::layer(2))]);
         // This time it fits for longer than 30 s: the link widened, and a later poor spell
         // waits the first 10 s again.
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(at(120)), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(at(120)), vec![("v1".into(), Step::layer(1))]);
         assert_eq!(choice.next_change(), Some(at(128)));
         choice.set_quality(1, Quality::Reduced);
         assert_eq!(choice.next_change(), Some(at(130)));
@@ -466,22 +528,29 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut choice = watching_in_a_720p_tile(t0);
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 1)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), Step::layer(1))]);
         // Still poor on the smaller layer: the next one down, once the switch had its time.
         assert_eq!(choice.changes(at(7)), vec![]);
         assert_eq!(choice.next_change(), Some(at(8)));
-        assert_eq!(choice.changes(at(8)), vec![("v1".into(), 0)]);
+        assert_eq!(choice.changes(at(8)), vec![("v1".into(), Step::layer(0))]);
+        // Still poor on 180p: its base temporal layer alone, half the frame rate.
+        assert_eq!(choice.next_change(), Some(at(16)));
+        assert_eq!(choice.changes(at(16)), vec![("v1".into(), Step::LOWEST)]);
+        assert_eq!((Step::LOWEST.substream(), Step::LOWEST.temporal()), (0, 1));
         // Nothing lower: nothing more to do while it stays poor, but the lift.
-        assert_eq!(choice.next_change(), Some(at(18)));
+        assert_eq!(choice.next_change(), Some(at(26)));
         choice.set_quality(1, Quality::Good);
-        assert_eq!(choice.changes(at(18)), vec![("v1".into(), 1)]);
-        assert_eq!(choice.changes(at(28)), vec![("v1".into(), 2)]);
+        assert_eq!(choice.changes(at(26)), vec![("v1".into(), Step::layer(0))]);
+        assert_eq!(choice.changes(at(36)), vec![("v1".into(), Step::layer(1))]);
+        assert_eq!(choice.changes(at(46)), vec![("v1".into(), Step::layer(2))]);
         assert_eq!(choice.next_change(), None);
-        // A small tile is never asked for more than it needs, nor less than the smallest.
+        // A small tile is never asked for more than it needs; poor, it goes to half the rate.
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
+        assert_eq!(choice.changes(at(50)), vec![("v1".into(), Step::layer(0))]);
         choice.set_quality(1, Quality::Poor);
-        assert_eq!(choice.changes(at(40)), vec![("v1".into(), 0)]);
-        assert_eq!(choice.next_change(), None);
+        assert_eq!(choice.changes(at(60)), vec![("v1".into(), Step::LOWEST)]);
+        // 14 s after the last lift: that one did not fit either, so twice the wait.
+        assert_eq!(choice.next_change(), Some(at(80)));
     }
 
     #[test]
@@ -490,15 +559,16 @@ mod tests {
         let mut choice = LayerChoice::default();
         choice.set_tiles(HashMap::from([(1, (320, 180))]));
         choice.set_streams(streams(&[(1, "v1")]));
-        assert_eq!(choice.changes(t0), vec![("v1".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v1".into(), Step::layer(0))]);
         // They left and came back on another mid.
         choice.set_streams(streams(&[]));
         choice.set_streams(streams(&[(1, "v4")]));
-        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
-        // Someone else takes the freed slot: it starts at the server's default.
+        assert_eq!(choice.changes(t0), vec![("v4".into(), Step::layer(0))]);
+        // Someone else takes the freed slot: it starts at the server's default. Nobody sees
+        // them (no tile): the lowest step.
         choice.set_streams(streams(&[(2, "v4")]));
-        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v4".into(), Step::LOWEST)]);
         choice.forget_requests();
-        assert_eq!(choice.changes(t0), vec![("v4".into(), 0)]);
+        assert_eq!(choice.changes(t0), vec![("v4".into(), Step::LOWEST)]);
     }
 }

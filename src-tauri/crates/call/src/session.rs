@@ -1110,9 +1110,10 @@ impl Call {
 
     /// Ask the server for the layers whose choice changed.
     fn request_layers(&mut self) {
-        for (mid, layer) in self.layers.changes(Instant::now()) {
-            tracing::debug!(mid, layer, "simulcast layer asked for");
-            self.conn.choose_layer(mid, layer);
+        for (mid, step) in self.layers.changes(Instant::now()) {
+            let (layer, temporal) = (step.substream(), step.temporal());
+            tracing::debug!(mid, layer, temporal, "simulcast layer asked for");
+            self.conn.choose_layer(mid, layer, temporal);
         }
     }
 

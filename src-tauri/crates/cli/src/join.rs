@@ -85,9 +85,9 @@ pub struct Options {
     e2ee_next: Option<PathBuf>,
     /// TURN servers to relay media through.
     turn: crate::turn::TurnOptions,
-    /// The others' pictures are shown in tiles of this size: it decides which simulcast layer
-    /// is asked for.
-    tile: Option<(u32, u32)>,
+    /// The others' pictures are shown in tiles of this size (`Some(None)`: not shown at all):
+    /// it decides which simulcast layer, and how many of its frames, are asked for.
+    tile: Option<Option<(u32, u32)>>,
 }
 
 /// `<w>x<h>` in pixels, each 2 to 8192.
@@ -225,7 +225,12 @@ impl Options {
                 "--json" => options.json = true,
                 "--send-only" => options.media.send_only = true,
                 "--single-layer" => options.media.single_layer = true,
-                "--tile" => options.tile = Some(picture_size("--tile", &value("--tile")?)?),
+                "--tile" => {
+                    options.tile = Some(match value("--tile")?.as_str() {
+                        "hidden" => None,
+                        size => Some(picture_size("--tile", size)?),
+                    })
+                }
                 "--e2ee-next-passphrase-file" => {
                     options.e2ee_next = Some(value("--e2ee-next-passphrase-file")?.into());
                 }
@@ -405,8 +410,10 @@ pub async fn join(options: Options) -> ExitCode {
         }
     };
 
-    if let Some(size) = options.tile {
-        call.set_tile_for_others(size);
+    match options.tile {
+        Some(Some(size)) => call.set_tile_for_others(size),
+        Some(None) => call.set_tiles(std::collections::HashMap::new()),
+        None => {}
     }
     let deadline = options.duration.map(|d| tokio::time::Instant::now() + d);
     let mut code = ExitCode::SUCCESS;

@@ -51,6 +51,8 @@ commands:
       --single-layer          send our picture in one size only (no simulcast layers)
       --tile <w>x<h>          the others' pictures are shown this large (pixels): each is
                               asked of the server in the smallest size that fills it
+      --tile hidden           the others' pictures are not shown: each is asked of the
+                              server in the smallest size at half its frame rate
       --e2ee-passphrase-file <path>
                               end-to-end encrypt the call with the key from the passphrase on
                               this file's first line (not the room password; never on the

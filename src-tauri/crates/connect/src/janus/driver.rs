@@ -84,7 +84,7 @@ enum Command {
     Answer(String),
     RetryJoin(Option<Secret>),
     SetStreamActive(String, bool),
-    ChooseLayer(String, u8),
+    ChooseLayer(String, u8, u8),
     RestartPublisher(String),
     RestartSubscription,
     RenewSubscription,
@@ -172,10 +172,12 @@ impl JanusConnection {
         let _ = self.commands.send(Command::SetStreamActive(mid, send));
     }
 
-    /// Ask the server to forward this simulcast layer (0: the smallest) on one of our
-    /// subscription's video streams.
-    pub fn choose_layer(&self, mid: String, layer: u8) {
-        let _ = self.commands.send(Command::ChooseLayer(mid, layer));
+    /// Ask the server to forward this simulcast layer (0: the smallest) up to this temporal
+    /// layer (0: the base layer alone) on one of our subscription's video streams.
+    pub fn choose_layer(&self, mid: String, layer: u8, temporal: u8) {
+        let _ = self
+            .commands
+            .send(Command::ChooseLayer(mid, layer, temporal));
     }
 
     /// Restart ICE on our published media with this new offer (new ICE credentials, same
@@ -279,7 +281,7 @@ fn apply(room: &mut VideoRoom, command: Command) {
         Command::Answer(sdp) => room.answer_subscription(&sdp, now),
         Command::RetryJoin(pin) => room.retry_join(pin, now),
         Command::SetStreamActive(mid, send) => room.set_stream_active(&mid, send, now),
-        Command::ChooseLayer(mid, layer) => room.choose_layer(&mid, layer, now),
+        Command::ChooseLayer(mid, layer, temporal) => room.choose_layer(&mid, layer, temporal, now),
         Command::RestartPublisher(sdp) => room.restart_publisher(&sdp, now),
         Command::RestartSubscription => room.restart_subscription(now),
         Command::RenewSubscription => room.renew_subscription(now),

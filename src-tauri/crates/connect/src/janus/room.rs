@@ -588,15 +588,16 @@ impl VideoRoom {
     }
 
     /// Ask the server to forward simulcast layer `layer` (0: the smallest; Janus's `substream`)
-    /// on one of our subscription's video streams, with every frame of it (`temporal` 2). A
-    /// stream sent as a single layer ignores it.
-    pub fn choose_layer(&mut self, mid: &str, layer: u8, now: Instant) {
+    /// on one of our subscription's video streams, its frames up to temporal layer `temporal`
+    /// (0: the base layer alone; 2: every frame). A stream sent as a single layer ignores the
+    /// layer; one sent without temporal layers ignores `temporal`.
+    pub fn choose_layer(&mut self, mid: &str, layer: u8, temporal: u8, now: Instant) {
         if self.phase != Phase::InRoom {
             return;
         }
         let body = json!({
             "request": "configure",
-            "streams": [{"mid": mid, "substream": layer.min(2), "temporal": 2}],
+            "streams": [{"mid": mid, "substream": layer.min(2), "temporal": temporal.min(2)}],
         });
         let handle = self.subscription.handle;
         self.message(Request::Configure, handle, body, None, now);

@@ -417,17 +417,24 @@ fn the_subscription_follows_who_publishes() {
     // Their picture fits a small tile: the smallest simulcast layer, every frame of it, asked
     // of the subscriber handle.
     let video_mid = streams[1].mid.clone();
-    h.room.choose_layer(&video_mid, 0, h.now);
+    h.room.choose_layer(&video_mid, 0, 2, h.now);
     let configure = h.sent(request("configure"));
     assert_eq!(configure["handle_id"], start["handle_id"]);
     assert_eq!(
         configure["body"]["streams"],
         json!([{"mid": video_mid, "substream": 0, "temporal": 2}])
     );
-    h.room.choose_layer(&video_mid, 7, h.now);
+    h.room.choose_layer(&video_mid, 7, 9, h.now);
+    let streams_asked = &h.sent(request("configure"))["body"]["streams"][0];
     assert_eq!(
-        h.sent(request("configure"))["body"]["streams"][0]["substream"],
-        2
+        (&streams_asked["substream"], &streams_asked["temporal"]),
+        (&json!(2), &json!(2))
+    );
+    // Nobody sees it: half its frames (temporal layers 0 and 1).
+    h.room.choose_layer(&video_mid, 0, 1, h.now);
+    assert_eq!(
+        h.sent(request("configure"))["body"]["streams"][0]["temporal"],
+        1
     );
 
     // They stop publishing: Janus renegotiates our subscription by itself.

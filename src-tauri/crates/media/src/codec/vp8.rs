@@ -1,11 +1,12 @@
 //! VP8 through libvpx: a real-time encoder (one thread, CBR, error-resilient, keyframes on
 //! request, bitrate and resolution changes at runtime, two temporal layers) and a decoder.
 //!
-//! Temporal layers: every second frame is a base-layer frame (layer 0) that refers only to
-//! earlier base-layer frames; the frames between (layer 1) refer to them but nothing refers to
-//! a layer-1 frame. So a server can forward the base layer alone (half the frame rate, for a
-//! viewer whose link is narrow), and a receiver that lost a layer-1 frame shows the next frame
-//! without waiting for a retransmission or a keyframe.
+//! Temporal layers, three as libwebrtc sends them in simulcast: every fourth frame is a
+//! base-layer frame (layer 0) that refers only to earlier base-layer frames; the frame halfway
+//! between (layer 1) refers to the base-layer frame before it; the others (layer 2) refer to
+//! those two. So a server can forward a quarter or half of the frames (for a viewer whose link
+//! is narrow, or who does not see the picture), and a receiver that lost an upper-layer frame
+//! shows the next frame it can decode without waiting for a retransmission or a keyframe.
 //!
 //! This is the crate's only `unsafe` code: calls into libvpx. Every block states the invariant it
 //! relies on; the types below own the codec contexts and free them exactly once.
@@ -36,7 +37,8 @@ pub struct Vp8Config {
     pub bitrate_kbps: u32,
     /// libvpx speed setting: higher is faster and coarser (real-time: 4..=16).
     pub cpu_used: i32,
-    /// Temporal layers: 1 (every frame a reference) or 2 (see the module's documentation).
+    /// Temporal layers: 1 (every frame a reference), 2 (every second frame refers to the one
+    /// before and nothing refers to it) or 3 (see the module's documentation).
     pub temporal_layers: u8,
 }
 
@@ -49,7 +51,7 @@ impl Vp8Config {
             fps: 30,
             bitrate_kbps: 800,
             cpu_used: 6,
-            temporal_layers: 2,
+            temporal_layers: 3,
         }
     }
 }
@@ -77,12 +79,65 @@ pub struct TemporalLayer {
     pub sync: bool,
 }
 
-/// The flags of a layer-1 frame: it refers to the base layer's buffers and updates none of the
-/// decoder's state, so losing it (or dropping it on purpose) costs nothing else.
-const UPPER_LAYER_FLAGS: u32 = vpx::VP8_EFLAG_NO_UPD_LAST
+/// Updates none of the decoder's buffers: nothing will refer to this frame.
+const UPDATE_NOTHING: u32 = vpx::VP8_EFLAG_NO_UPD_LAST
     | vpx::VP8_EFLAG_NO_UPD_GF
     | vpx::VP8_EFLAG_NO_UPD_ARF
     | vpx::VP8_EFLAG_NO_UPD_ENTROPY;
+
+/// One frame of a temporal pattern: its layer, whether it is in sync (refers to base-layer
+/// frames only), and its libvpx flags. The base layer is kept in LAST (and ARF, which only a
+/// keyframe updates), layer 1 in GOLDEN.
+struct PatternFrame {
+    layer: u8,
+    sync: bool,
+    flags: u32,
+}
+
+/// Two layers: the base layer, then a frame that refers to it and updates nothing.
+const TWO_LAYERS: [PatternFrame; 2] = [
+    PatternFrame {
+        layer: 0,
+        sync: false,
+        flags: vpx::VP8_EFLAG_NO_REF_GF | vpx::VP8_EFLAG_NO_UPD_GF,
+    },
+    PatternFrame {
+        layer: 1,
+        sync: true,
+        flags: UPDATE_NOTHING,
+    },
+];
+
+/// Three layers (0, 2, 1, 2): the base layer refers to LAST alone and also puts itself into
+/// GOLDEN; layer 1 refers to the base layer and replaces GOLDEN; layer 2 refers to both and
+/// updates nothing. The first layer-2 frame after a base-layer frame finds the base layer in
+/// GOLDEN too, so it is in sync; the second refers to layer 1.
+const THREE_LAYERS: [PatternFrame; 4] = [
+    PatternFrame {
+        layer: 0,
+        sync: false,
+        flags: vpx::VP8_EFLAG_NO_REF_GF | vpx::VP8_EFLAG_FORCE_GF | vpx::VP8_EFLAG_NO_UPD_ARF,
+    },
+    PatternFrame {
+        layer: 2,
+        sync: true,
+        flags: UPDATE_NOTHING,
+    },
+    PatternFrame {
+        layer: 1,
+        sync: true,
+        flags: vpx::VP8_EFLAG_NO_REF_GF
+            | vpx::VP8_EFLAG_FORCE_GF
+            | vpx::VP8_EFLAG_NO_UPD_LAST
+            | vpx::VP8_EFLAG_NO_UPD_ARF
+            | vpx::VP8_EFLAG_NO_UPD_ENTROPY,
+    },
+    PatternFrame {
+        layer: 2,
+        sync: false,
+        flags: UPDATE_NOTHING,
+    },
+];
 
 fn vp8_error(ctx: *mut vpx::vpx_codec_ctx_t, what: &str) -> MediaError {
     // SAFETY: `ctx` is an initialised context owned by the caller; libvpx returns static or
@@ -126,8 +181,8 @@ pub struct Vp8Encoder {
     cfg: Box<vpx::vpx_codec_enc_cfg_t>,
     config: Vp8Config,
     keyframe_requested: bool,
-    /// The temporal layer of the next frame that comes out.
-    next_layer: u8,
+    /// Where the next frame that comes out is in the temporal pattern.
+    pattern_index: usize,
 }
 
 // SAFETY: the encoder context is used from one thread at a time (`&mut self`), and libvpx
@@ -166,7 +221,7 @@ impl Vp8Encoder {
             cfg,
             config,
             keyframe_requested: true,
-            next_layer: 0,
+            pattern_index: 0,
         };
         encoder.control(
             vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
@@ -270,13 +325,15 @@ impl Vp8Encoder {
         let pts = frame.timestamp_us as i64 * TIMEBASE / 1_000_000;
         let duration = (TIMEBASE / i64::from(self.config.fps.max(1))) as c_ulong;
         let keyframe = std::mem::take(&mut self.keyframe_requested);
-        let layer = if keyframe { 0 } else { self.next_layer };
+        let pattern = self.pattern();
+        if keyframe {
+            self.pattern_index = 0;
+        }
+        let step = pattern.map(|p| &p[self.pattern_index % p.len()]);
         let flags = if keyframe {
             vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t
-        } else if layer > 0 {
-            UPPER_LAYER_FLAGS as vpx::vpx_enc_frame_flags_t
         } else {
-            0
+            step.map_or(0, |s| s.flags as vpx::vpx_enc_frame_flags_t)
         };
         // SAFETY: context initialised, image wrapped above and alive.
         let r = unsafe {
@@ -291,16 +348,31 @@ impl Vp8Encoder {
         };
         check(&mut *self.ctx, r, "encode")?;
         let mut frames = self.drain();
-        if self.config.temporal_layers >= 2 {
+        if let (Some(pattern), Some(step)) = (pattern, step) {
             for frame in &mut frames {
-                // A keyframe resets every buffer: it is a base-layer frame whatever was asked.
-                let id = if frame.keyframe { 0 } else { layer };
-                frame.temporal = Some(TemporalLayer { id, sync: id > 0 });
-                self.next_layer = 1 - id;
+                // A keyframe resets every buffer: it begins the pattern whatever was asked.
+                if frame.keyframe {
+                    self.pattern_index = 0;
+                }
+                let step = if frame.keyframe { &pattern[0] } else { step };
+                frame.temporal = Some(TemporalLayer {
+                    id: step.layer,
+                    sync: step.sync,
+                });
+                self.pattern_index = (self.pattern_index + 1) % pattern.len();
             }
         }
         // A frame the rate controller dropped leaves the pattern where it was.
         Ok(frames)
+    }
+
+    /// The temporal pattern (`None`: one layer, every frame a reference).
+    fn pattern(&self) -> Option<&'static [PatternFrame]> {
+        match self.config.temporal_layers {
+            0 | 1 => None,
+            2 => Some(&TWO_LAYERS),
+            _ => Some(&THREE_LAYERS),
+        }
     }
 
     fn drain(&mut self) -> Vec<EncodedFrame> {
@@ -492,44 +564,80 @@ mod tests {
         Ok(())
     }
 
-    #[test]
-    fn the_base_layer_decodes_alone_at_half_the_frame_rate() -> Result<(), MediaError> {
+    /// Per temporal layer, the frame counters decoded from the frames up to it.
+    type Counters = Vec<Vec<u32>>;
+
+    /// Encodes 40 frames with the given layers (a keyframe asked for at frame 21) and decodes,
+    /// for each layer, the frames up to that layer alone. Returns the layers and sync bits in
+    /// order, and per layer the frame counters decoded; every decoded picture must be right.
+    fn decode_layers_apart(layers: u8) -> Result<(Vec<(u8, bool)>, Counters), MediaError> {
         let mut source = pattern(320, 180);
-        let mut enc = Vp8Encoder::new(Vp8Config::camera(320, 180))?;
-        let (mut every, mut base) = (Vp8Decoder::new()?, Vp8Decoder::new()?);
-        let (mut layers, mut base_counters, mut base_psnr) = (Vec::new(), Vec::new(), Vec::new());
+        let config = Vp8Config {
+            temporal_layers: layers,
+            ..Vp8Config::camera(320, 180)
+        };
+        let mut enc = Vp8Encoder::new(config)?;
+        let mut decoders = (0..layers)
+            .map(|_| Vp8Decoder::new())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = Vec::new();
+        let mut counters = vec![Vec::new(); usize::from(layers)];
         for i in 0..40u32 {
             if i == 21 {
                 enc.request_keyframe();
             }
             let frame = source.next_frame()?.expect("endless");
             for e in enc.encode(&frame)? {
-                let layer = e.temporal.expect("two layers");
-                assert_eq!(layer.sync, layer.id == 1, "frame {i}");
-                layers.push(layer.id);
-                every.decode(&e.data)?.expect("a picture");
-                if layer.id == 0 {
-                    // Decoded without any upper-layer frame: the picture must still be right.
-                    let decoded = base.decode(&e.data)?.expect("a picture");
-                    base_counters.push(read_stamp(&decoded).map(|s| s.counter));
-                    base_psnr.push(psnr(frame.planes().0, decoded.planes().0));
+                let layer = e.temporal.expect("layered");
+                seen.push((layer.id, layer.sync));
+                for (up_to, decoder) in decoders.iter_mut().enumerate() {
+                    if usize::from(layer.id) > up_to {
+                        continue;
+                    }
+                    // Decoded without the frames of higher layers: still the right picture.
+                    let decoded = decoder.decode(&e.data)?.expect("a picture");
+                    let quality = psnr(frame.planes().0, decoded.planes().0);
+                    assert!(
+                        quality > 30.0,
+                        "frame {i} up to layer {up_to}: {quality:.1} dB"
+                    );
+                    counters[up_to].push(read_stamp(&decoded).expect("stamp").counter);
                 }
             }
         }
-        // Alternating, and the keyframe asked for at 21 starts the pattern again.
-        let expected: Vec<u8> = (0..21).chain(0..19).map(|i| (i % 2) as u8).collect();
-        assert_eq!(layers, expected);
-        let counters: Vec<Option<u32>> = (0..21)
-            .step_by(2)
-            .chain((21..40).step_by(2))
-            .map(Some)
-            .collect();
-        assert_eq!(base_counters, counters);
-        let worst = base_psnr.iter().copied().fold(f64::INFINITY, f64::min);
-        assert!(
-            worst > 30.0,
-            "base layer alone: worst luma PSNR {worst:.1} dB"
-        );
+        Ok((seen, counters))
+    }
+
+    #[test]
+    fn three_temporal_layers_decode_at_a_quarter_half_and_the_whole_frame_rate()
+    -> Result<(), MediaError> {
+        let (seen, counters) = decode_layers_apart(3)?;
+        // 0, 2, 1, 2 with the sync bits, and the keyframe asked for at 21 starts it again.
+        let cycle = [(0, false), (2, true), (1, true), (2, false)];
+        let expected: Vec<(u8, bool)> = (0..21).chain(0..19).map(|i| cycle[i % 4]).collect();
+        assert_eq!(seen, expected);
+        let every = |step: usize| -> Vec<u32> {
+            (0..21)
+                .step_by(step)
+                .chain((21..40).step_by(step))
+                .collect()
+        };
+        assert_eq!(counters, vec![every(4), every(2), every(1)]);
+        Ok(())
+    }
+
+    #[test]
+    fn two_temporal_layers_decode_at_half_and_the_whole_frame_rate() -> Result<(), MediaError> {
+        let (seen, counters) = decode_layers_apart(2)?;
+        let expected: Vec<(u8, bool)> = (0..21).chain(0..19).map(|i| (i % 2, i % 2 == 1)).collect();
+        assert_eq!(seen, expected);
+        let every = |step: usize| -> Vec<u32> {
+            (0..21)
+                .step_by(step)
+                .chain((21..40).step_by(step))
+                .collect()
+        };
+        assert_eq!(counters, vec![every(2), every(1)]);
         Ok(())
     }
 
