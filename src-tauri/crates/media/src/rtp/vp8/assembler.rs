@@ -14,9 +14,10 @@
 //! base-layer frame it follows (TL0PICIDX). Nothing refers to a frame above the base layer, except
 //! later frames of its own layer that do not say they are in sync: so when a later frame is
 //! complete and needs nothing that is missing — the next base-layer frame, or an upper-layer
-//! frame in sync with the last base-layer frame shown — the missing frames are skipped at once:
-//! one frame less on the screen instead of a wait. The same lets a picture go on when the
-//! server starts or stops forwarding the upper layer in the middle of a frame.
+//! frame in sync with the last base-layer frame shown — the missing frames are skipped once a
+//! usual retransmission would have come (at once on a path where none has come yet): one frame
+//! less on the screen instead of a freeze until the deadline. The same lets a picture go on at
+//! once when the server starts or stops forwarding the upper layer in the middle of a frame.
 //!
 //! Sans-IO: packets and the time go in through [`FrameAssembler::insert`]; deadlines pass in
 //! [`FrameAssembler::poll`], which the caller runs every few milliseconds.
@@ -178,6 +179,14 @@ impl RecoveryTimes {
         self.recent.push_back(ms);
     }
 
+    /// How long a usual retransmission takes here: the median of the recent ones and a margin
+    /// for the playout tick (`None`: none has come yet).
+    fn usual_ms(&self) -> Option<u64> {
+        let mut recent: Vec<u64> = self.recent.iter().copied().collect();
+        recent.sort_unstable();
+        recent.get(recent.len() / 2).map(|median| median + 20)
+    }
+
     /// The slowest recent retransmission, one more NACK round (for a retransmission that was
     /// lost too) and a margin for the playout tick — so that nearly every retransmission that
     /// comes at all comes in time.
@@ -330,17 +339,18 @@ impl FrameAssembler {
                     }
                     continue;
                 }
+                let broken = matches!(head, Head::Broken);
                 match self.skip_target(next) {
-                    Skip::To(first) => {
+                    Skip::To(first) if broken || self.retransmission_overdue(now_ms) => {
                         self.drop_before(first);
                         self.layers.skipped();
                         self.broken_since = None;
                         continue;
                     }
-                    Skip::Maybe if matches!(head, Head::Broken) => {
+                    Skip::Maybe if broken => {
                         self.broken_since.get_or_insert(now_ms);
                     }
-                    Skip::Never if matches!(head, Head::Broken) => self.reference_lost(),
+                    Skip::Never if broken => self.reference_lost(),
                     _ => {}
                 }
             }
@@ -350,6 +360,17 @@ impl FrameAssembler {
             self.drop_before(first);
             self.waiting_for_keyframe = false;
             self.emit(first, last, out);
+        }
+    }
+
+    /// Whether the packets the next frame is missing have waited as long as a usual
+    /// retransmission takes on this path (or none has come on it yet).
+    fn retransmission_overdue(&mut self, now_ms: u64) -> bool {
+        match self.recovery.usual_ms() {
+            Some(usual) => self
+                .head_waited(now_ms)
+                .is_some_and(|waited| waited >= usual),
+            None => true,
         }
     }
 

@@ -533,3 +533,54 @@ fn upper_layer_frames_that_refer_to_a_skipped_one_wait_for_a_frame_in_sync() {
     assert_eq!(out, vec![1, 2, 3, 5, 7, 8, 9]);
     assert_eq!(assembler.stats().frames_dropped, 1);
 }
+
+/// Frames 0..14 of a two-layer sender shown; on the way, two base-layer frames lost a packet
+/// whose retransmission came 45 ms after the loss showed. Then upper-layer frame 15 loses its
+/// first packet (the loss shows at 533 ms) and base-layer frame 16 comes whole at 566 ms.
+/// Returns the lost packet.
+fn lose_an_upper_layer_packet_where_retransmissions_take_45_ms(
+    tx: &mut Sender,
+    rx: &mut Receiver,
+) -> Wire {
+    let mut now = 330;
+    for _ in 0..2 {
+        let mut packets = tx.frame(); // a base-layer frame...
+        let lost = packets.remove(0);
+        rx.receive(&packets, now);
+        rx.receive(&tx.frame(), now + 5); // ...and the upper-layer frame that refers to it
+        rx.receive(&[lost], now + 45);
+        now += 66;
+    }
+    rx.receive(&tx.frame(), 462);
+    assert_eq!(rx.counters, (0..15).collect::<Vec<_>>());
+    let mut packets = tx.frame();
+    let lost = packets.remove(0);
+    rx.receive(&packets, 533);
+    assert!(!rx.receive(&tx.frame(), 566));
+    assert_eq!(rx.counters.len(), 15, "frame 16 waits with 15 for a while");
+    lost
+}
+
+#[test]
+fn a_lost_upper_layer_packet_is_waited_for_as_long_as_retransmissions_usually_take() {
+    let (mut tx, mut rx) = streaming_layers(10);
+    let lost = lose_an_upper_layer_packet_where_retransmissions_take_45_ms(&mut tx, &mut rx);
+    assert!(!rx.tick(590));
+    assert!(
+        !rx.receive(&[lost], 595),
+        "52 ms after the loss showed: in time"
+    );
+    assert_eq!(rx.counters, (0..17).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_lost_upper_layer_packet_that_does_not_come_again_in_the_usual_time_is_skipped() {
+    let (mut tx, mut rx) = streaming_layers(10);
+    lose_an_upper_layer_packet_where_retransmissions_take_45_ms(&mut tx, &mut rx);
+    // The usual retransmission: 45 ms and a 20 ms margin.
+    assert!(!rx.tick(597));
+    assert_eq!(rx.counters.len(), 15);
+    assert!(!rx.tick(598), "no keyframe is needed");
+    let expected: Vec<u32> = (0..15).chain([16]).collect();
+    assert_eq!(rx.counters, expected);
+}
