@@ -93,8 +93,8 @@ struct Layers {
 }
 
 impl Layers {
-    /// Whether a frame that begins with this descriptor needs nothing beyond what was handed
-    /// out (`None`: the descriptor does not say).
+    /// Whether a frame that begins with this descriptor, after frames that are missing, needs
+    /// none of them (`None`: the descriptor does not say).
     fn decodable(&self, d: &Descriptor) -> Option<bool> {
         let (base, tl0, layer) = (self.base?, d.tl0_pic_idx?, d.temporal?);
         Some(if layer.id == 0 {
@@ -124,6 +124,14 @@ impl Layers {
     /// Frames were skipped: upper-layer frames not in sync may refer to them.
     fn skipped(&mut self) {
         self.broken[1..].fill(true);
+    }
+
+    /// Whether a frame that begins with this descriptor, next in order, may refer to a frame
+    /// that was skipped. (Only that: a frame next in order after all the frames before it needs
+    /// nothing missing, whatever counts a sender puts into its descriptors.)
+    fn refers_to_skipped(&self, d: &Descriptor) -> bool {
+        d.temporal
+            .is_some_and(|l| l.id > 0 && !l.sync && self.broken[usize::from(l.id.min(3))])
     }
 }
 
@@ -330,9 +338,10 @@ impl FrameAssembler {
             if let (false, Some(next)) = (self.waiting_for_keyframe, self.next_seq) {
                 let head = self.frame_at(next);
                 if let Head::Complete(last) = head {
-                    let descriptor = self.packets.get(&next).map(|p| p.descriptor);
-                    if descriptor.and_then(|d| self.layers.decodable(&d)) == Some(false) {
-                        // An upper-layer frame that refers to one that was skipped.
+                    let skipped_before = self.packets.get(&next).is_some_and(|p| {
+                        !starts_keyframe(&p.data) && self.layers.refers_to_skipped(&p.descriptor)
+                    });
+                    if skipped_before {
                         self.drop_before(last + 1);
                     } else {
                         self.emit(next, last, out);

@@ -584,3 +584,27 @@ fn a_lost_upper_layer_packet_that_does_not_come_again_in_the_usual_time_is_skipp
     let expected: Vec<u32> = (0..15).chain([16]).collect();
     assert_eq!(rx.counters, expected);
 }
+
+#[test]
+fn frames_in_order_go_out_whatever_counts_their_descriptors_carry() {
+    // A sender that never counts its base-layer frames, and a keyframe with any count: in
+    // order, nothing is missing, so nothing is dropped.
+    let mut assembler = FrameAssembler::default();
+    let frames = [
+        layered(1, 5, 0, false, true),
+        layered(2, 5, 0, false, false),
+        layered(3, 5, 1, false, false),
+        layered(4, 5, 0, false, false),
+        layered(5, 200, 0, false, true),
+        layered(6, 7, 0, false, false),
+    ];
+    let mut out = Vec::new();
+    for (i, (seq, ts, marker, payload)) in frames.iter().enumerate() {
+        let got = assembler
+            .insert(*seq, *ts, *marker, payload, i as u64 * 33)
+            .expect("valid");
+        assert!(!got.request_keyframe, "at {seq}");
+        out.extend(got.frames.iter().map(|f| f.rtp_timestamp / 3000));
+    }
+    assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
+}
