@@ -975,6 +975,17 @@ fn video_under_loss(artifacts: &str, seed: u64, lost: Lost) -> Result<()> {
         wire.downlink_stats().dropped,
         wire.uplink_stats().dropped
     );
+    // Every two seconds: packets, frames decoded and given up, keyframes awaited and asked for.
+    let reception: Vec<String> = bob
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("video reception") || l.contains("picture's size changed"))
+        .map(|l| {
+            l.split_once("receive: ")
+                .map_or(l.clone(), |(_, rest)| rest.to_owned())
+        })
+        .collect();
+    println!("Bob's video reception:\n{}", reception.join("\n"));
     let (counters, _) = analysis::frame_counters(&y4m)?;
     assert!(
         analysis::frames_go_forwards(&counters),

@@ -20,7 +20,7 @@ use runde_media::codec::vp8::Vp8Decoder;
 use runde_media::jitter::{AudioJitterBuffer, JitterStats, PullKind};
 use runde_media::rtp::Unwrapper;
 use runde_media::rtp::keyframe::KeyframeRequests;
-use runde_media::rtp::vp8::{AssemblerOutput, FrameAssembler};
+use runde_media::rtp::vp8::{AssemblerOutput, AssemblerStats, FrameAssembler};
 use runde_media::sync::AvSync;
 use runde_media::transport::{RemoteEvent, RemoteTrack, TrackKind};
 use runde_media::video::{I420Frame, VideoPlayout, VideoSink, Y4mSink};
@@ -139,6 +139,10 @@ struct VideoRx {
     /// When to ask again while no keyframe decodes (backing off to once a second, so that
     /// someone we cannot decrypt is not asked for keyframe after keyframe).
     requests: KeyframeRequests,
+    /// Packets that reached the assembler.
+    packets: u64,
+    /// When the next debug line about reception is due, and the counters at the last one.
+    traced: (u64, u64, AssemblerStats),
 }
 
 #[derive(Default)]
@@ -448,6 +452,8 @@ async fn run(
                                 size: (0, 0),
                                 keyframes,
                                 requests: KeyframeRequests::new(),
+                                packets: 0,
+                                traced: (0, 0, AssemblerStats::default()),
                             }),
                             Err(e) => tracing::warn!(error = %e, "no VP8 decoder"),
                         },
@@ -560,6 +566,7 @@ fn on_media(
                 return;
             };
             let seq = video.seq.unwrap(u64::from(packet.sequence));
+            video.packets += 1;
             let Ok(output) = video.assembler.insert(
                 seq,
                 packet.timestamp,
@@ -644,6 +651,7 @@ fn play(
 ) {
     let mut frames: Vec<(u64, Vec<f32>)> = Vec::with_capacity(feeds.len());
     for (feed, state) in feeds.iter_mut() {
+        trace_video_reception(*feed, state, now_ms);
         let Some(jitter) = &mut state.audio else {
             continue;
         };
@@ -733,6 +741,31 @@ fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
         "audio buffer"
     );
     state.audio_traced = (now_ms + 1000, now);
+}
+
+/// Once every two seconds (debug level), how a participant's picture arrives: packets, frames
+/// handed to the decoder and given up, and whether a keyframe is awaited. A frozen picture
+/// says in the log whether nothing arrived or what arrived could not be used.
+fn trace_video_reception(feed: u64, state: &mut Feed, now_ms: u64) {
+    let Some(video) = &mut state.video else {
+        return;
+    };
+    let (due_ms, packets, last) = video.traced;
+    if now_ms < due_ms || !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let now = video.assembler.stats();
+    tracing::debug!(
+        feed,
+        packets = video.packets - packets,
+        frames = now.frames_assembled - last.frames_assembled,
+        given_up = now.frames_dropped - last.frames_dropped,
+        late = now.packets_late - last.packets_late,
+        waiting_for_keyframe = video.assembler.waiting_for_keyframe(),
+        keyframe_requests = video.requests.sent(),
+        "video reception"
+    );
+    video.traced = (now_ms + 2000, video.packets, now);
 }
 
 /// Everyone's picture goes to the screen; the first participant with video goes into the Y4M

@@ -321,6 +321,11 @@ impl FrameAssembler {
         out
     }
 
+    /// Whether the reference chain is broken (or has not started) and only a keyframe helps.
+    pub fn waiting_for_keyframe(&self) -> bool {
+        self.waiting_for_keyframe
+    }
+
     /// The decoder cannot continue from what it was given (a frame did not decrypt or did not
     /// decode): deltas are dropped until a keyframe, and one is asked for.
     pub fn reference_lost(&mut self) {
