@@ -564,6 +564,14 @@ mod tests {
         Ok(())
     }
 
+    /// Every `step`-th of the 40 frames, counted from frame 0 and again from the keyframe at 21.
+    fn every(step: usize) -> Vec<u32> {
+        (0..21)
+            .step_by(step)
+            .chain((21..40).step_by(step))
+            .collect()
+    }
+
     /// Per temporal layer, the frame counters decoded from the frames up to it.
     type Counters = Vec<Vec<u32>>;
 
@@ -616,12 +624,6 @@ mod tests {
         let cycle = [(0, false), (2, true), (1, true), (2, false)];
         let expected: Vec<(u8, bool)> = (0..21).chain(0..19).map(|i| cycle[i % 4]).collect();
         assert_eq!(seen, expected);
-        let every = |step: usize| -> Vec<u32> {
-            (0..21)
-                .step_by(step)
-                .chain((21..40).step_by(step))
-                .collect()
-        };
         assert_eq!(counters, vec![every(4), every(2), every(1)]);
         Ok(())
     }
@@ -631,12 +633,6 @@ mod tests {
         let (seen, counters) = decode_layers_apart(2)?;
         let expected: Vec<(u8, bool)> = (0..21).chain(0..19).map(|i| (i % 2, i % 2 == 1)).collect();
         assert_eq!(seen, expected);
-        let every = |step: usize| -> Vec<u32> {
-            (0..21)
-                .step_by(step)
-                .chain((21..40).step_by(step))
-                .collect()
-        };
         assert_eq!(counters, vec![every(2), every(1)]);
         Ok(())
     }

@@ -136,7 +136,11 @@ impl Receiver {
 
 /// A receiver that has decoded frames 0..n (sent at 33 ms intervals, arriving at once).
 fn streaming(n: u32) -> (Sender, Receiver) {
-    let (mut tx, mut rx) = (Sender::new(), Receiver::new());
+    streaming_from(Sender::new(), n)
+}
+
+fn streaming_from(mut tx: Sender, n: u32) -> (Sender, Receiver) {
+    let mut rx = Receiver::new();
     for i in 0..n {
         rx.receive(&tx.frame(), u64::from(i) * 33);
     }
@@ -362,12 +366,7 @@ fn random_packets_never_panic() {
 /// A receiver that has decoded frames 0..n of a sender with two temporal layers (even frames
 /// are the base layer, odd ones the upper layer).
 fn streaming_layers(n: u32) -> (Sender, Receiver) {
-    let (mut tx, mut rx) = (Sender::with_layers(2), Receiver::new());
-    for i in 0..n {
-        rx.receive(&tx.frame(), u64::from(i) * 33);
-    }
-    assert_eq!(rx.counters, (0..n).collect::<Vec<_>>());
-    (tx, rx)
+    streaming_from(Sender::with_layers(2), n)
 }
 
 #[test]
@@ -508,9 +507,23 @@ fn layered(seq: ExtSeq, tl0: u8, tid: u8, sync: bool, keyframe: bool) -> Wire {
     (seq, seq as u32 * 3000, true, payload)
 }
 
+/// Frames of [`layered`] inserted 33 ms apart, none of which may need a keyframe: the frames
+/// handed out (by their sequence numbers), and the assembler.
+fn hand_out_without_keyframe_requests(frames: &[Wire]) -> (Vec<u32>, FrameAssembler) {
+    let mut assembler = FrameAssembler::default();
+    let mut out = Vec::new();
+    for (i, (seq, ts, marker, payload)) in frames.iter().enumerate() {
+        let got = assembler
+            .insert(*seq, *ts, *marker, payload, i as u64 * 33)
+            .expect("valid");
+        assert!(!got.request_keyframe, "at {seq}");
+        out.extend(got.frames.iter().map(|f| f.rtp_timestamp / 3000));
+    }
+    (out, assembler)
+}
+
 #[test]
 fn upper_layer_frames_that_refer_to_a_skipped_one_wait_for_a_frame_in_sync() {
-    let mut assembler = FrameAssembler::default();
     let frames = [
         layered(1, 1, 0, false, true),
         layered(2, 1, 1, false, false),
@@ -522,14 +535,7 @@ fn upper_layer_frames_that_refer_to_a_skipped_one_wait_for_a_frame_in_sync() {
         layered(8, 4, 1, true, false), // in sync again
         layered(9, 4, 1, false, false),
     ];
-    let mut out = Vec::new();
-    for (i, (seq, ts, marker, payload)) in frames.iter().enumerate() {
-        let got = assembler
-            .insert(*seq, *ts, *marker, payload, i as u64 * 33)
-            .expect("valid");
-        assert!(!got.request_keyframe, "at {seq}");
-        out.extend(got.frames.iter().map(|f| f.rtp_timestamp / 3000));
-    }
+    let (out, assembler) = hand_out_without_keyframe_requests(&frames);
     assert_eq!(out, vec![1, 2, 3, 5, 7, 8, 9]);
     assert_eq!(assembler.stats().frames_dropped, 1);
 }
@@ -589,7 +595,6 @@ fn a_lost_upper_layer_packet_that_does_not_come_again_in_the_usual_time_is_skipp
 fn frames_in_order_go_out_whatever_counts_their_descriptors_carry() {
     // A sender that never counts its base-layer frames, and a keyframe with any count: in
     // order, nothing is missing, so nothing is dropped.
-    let mut assembler = FrameAssembler::default();
     let frames = [
         layered(1, 5, 0, false, true),
         layered(2, 5, 0, false, false),
@@ -598,14 +603,7 @@ fn frames_in_order_go_out_whatever_counts_their_descriptors_carry() {
         layered(5, 200, 0, false, true),
         layered(6, 7, 0, false, false),
     ];
-    let mut out = Vec::new();
-    for (i, (seq, ts, marker, payload)) in frames.iter().enumerate() {
-        let got = assembler
-            .insert(*seq, *ts, *marker, payload, i as u64 * 33)
-            .expect("valid");
-        assert!(!got.request_keyframe, "at {seq}");
-        out.extend(got.frames.iter().map(|f| f.rtp_timestamp / 3000));
-    }
+    let (out, _) = hand_out_without_keyframe_requests(&frames);
     assert_eq!(out, vec![1, 2, 3, 4, 5, 6]);
 }
 
