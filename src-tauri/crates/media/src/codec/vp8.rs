@@ -1,5 +1,5 @@
 //! VP8 through libvpx: a real-time encoder (one thread, CBR, error-resilient, keyframes on
-//! request, bitrate and resolution changes at runtime, two temporal layers) and a decoder.
+//! request, bitrate and resolution changes at runtime, temporal layers) and a decoder.
 //!
 //! Temporal layers, three as libwebrtc sends them in simulcast: every fourth frame is a
 //! base-layer frame (layer 0) that refers only to earlier base-layer frames; the frame halfway
@@ -326,9 +326,6 @@ impl Vp8Encoder {
         let duration = (TIMEBASE / i64::from(self.config.fps.max(1))) as c_ulong;
         let keyframe = std::mem::take(&mut self.keyframe_requested);
         let pattern = self.pattern();
-        if keyframe {
-            self.pattern_index = 0;
-        }
         let step = pattern.map(|p| &p[self.pattern_index % p.len()]);
         let flags = if keyframe {
             vpx::VPX_EFLAG_FORCE_KF as vpx::vpx_enc_frame_flags_t
