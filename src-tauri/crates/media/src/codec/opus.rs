@@ -477,11 +477,76 @@ impl OpusDecoder {
         self.decoder.decode(next, out, true)
     }
 
-    /// Whether a packet can carry in-band FEC for the packet before it. FEC lives in the SILK
-    /// layer, so only SILK and hybrid packets (TOC config below 16) can; a CELT-only packet never
-    /// does, and recovering from it is plain concealment.
-    pub fn may_carry_fec(packet: &[u8]) -> bool {
-        packet.first().is_some_and(|toc| (toc >> 3) < 16)
+    /// Whether a packet carries in-band FEC for the packet before it: the LBRR flag of its first
+    /// frame's SILK layer, read from the packet itself (RFC 6716 §3.1, §4.2.3). Only SILK and
+    /// hybrid packets (TOC config below 16) have one; for mono, the first byte of the frame
+    /// holds a voice-activity bit per 20 ms of SILK, then the LBRR flag. A CELT-only packet
+    /// never carries FEC, and [`Self::recover`] from a packet without it is plain concealment.
+    pub fn carries_fec(packet: &[u8]) -> bool {
+        let Some(&toc) = packet.first() else {
+            return false;
+        };
+        let config = toc >> 3;
+        if config >= 16 {
+            return false;
+        }
+        // SILK-only configs cycle through 10, 20, 40, 60 ms; hybrid ones 10, 20 ms.
+        let silk_frames = match config {
+            0..12 if config % 4 == 2 => 2,
+            0..12 if config % 4 == 3 => 3,
+            _ => 1,
+        };
+        first_frame(packet)
+            .and_then(|frame| frame.first())
+            .is_some_and(|byte| byte & (0x80 >> silk_frames) != 0)
+    }
+}
+
+/// The first frame of an Opus packet (RFC 6716 §3.2): after the TOC byte, and for code 2 and 3
+/// packets after the lengths and padding that come first. `None` for a malformed packet.
+fn first_frame(packet: &[u8]) -> Option<&[u8]> {
+    // A frame length: one byte below 252, else two.
+    fn length(bytes: &[u8]) -> Option<(usize, usize)> {
+        match bytes {
+            [b, ..] if *b < 252 => Some((usize::from(*b), 1)),
+            [b, c, ..] => Some((usize::from(*c) * 4 + usize::from(*b), 2)),
+            _ => None,
+        }
+    }
+    let rest = packet.get(1..)?;
+    match packet.first()? & 0x3 {
+        0 | 1 => Some(rest),
+        2 => {
+            let (len, used) = length(rest)?;
+            rest.get(used..used + len)
+        }
+        _ => {
+            let (&count, mut rest) = rest.split_first()?;
+            let (vbr, padded, frames) = (count & 0x80 != 0, count & 0x40 != 0, count & 0x3f);
+            if frames == 0 {
+                return None;
+            }
+            if padded {
+                // Padding length: each 255 adds 254 and continues.
+                loop {
+                    let (&b, tail) = rest.split_first()?;
+                    rest = tail;
+                    if b != 255 {
+                        break;
+                    }
+                }
+            }
+            if vbr && frames > 1 {
+                let (len, used) = length(rest)?;
+                let mut skip = used;
+                for _ in 2..frames {
+                    skip += length(rest.get(skip..)?)?.1;
+                }
+                rest.get(skip..skip + len)
+            } else {
+                Some(rest)
+            }
+        }
     }
 }
 
@@ -614,6 +679,79 @@ mod tests {
     }
 
     #[test]
+    fn the_fec_flag_is_read_through_every_packet_framing() {
+        // SILK wideband 20 ms (config 9), hybrid fullband 20 ms (15), CELT (31); LBRR bit set.
+        let frame = [0b0100_0000, 0xaa, 0xbb];
+        let code0 = |config: u8| [&[config << 3][..], &frame].concat();
+        assert!(OpusDecoder::carries_fec(&code0(9)));
+        assert!(OpusDecoder::carries_fec(&code0(15)));
+        assert!(!OpusDecoder::carries_fec(&code0(31)));
+        assert!(!OpusDecoder::carries_fec(&[9 << 3, 0b1000_0000]));
+        // 60 ms of SILK (config 11): three voice-activity bits come first, then LBRR.
+        assert!(OpusDecoder::carries_fec(&[11 << 3, 0b0001_0000]));
+        assert!(!OpusDecoder::carries_fec(&[11 << 3, 0b0100_0000]));
+        // Code 2: the first frame's length first.
+        assert!(OpusDecoder::carries_fec(&[(9 << 3) | 2, 3, 0x40, 0, 0, 0]));
+        assert!(!OpusDecoder::carries_fec(&[
+            (9 << 3) | 2,
+            3,
+            0x80,
+            0x40,
+            0x40
+        ]));
+        // Code 3, one frame, padded (what libopus makes when it adds deep redundancy): the
+        // padding length (255 = 254 and more) comes before the frame.
+        let mut padded = vec![(15 << 3) | 3, 0b0100_0001, 255, 2];
+        padded.extend_from_slice(&frame);
+        padded.extend(std::iter::repeat_n(0u8, 256));
+        assert!(OpusDecoder::carries_fec(&padded));
+        // Code 3, two VBR frames: one length, then the frames.
+        assert!(OpusDecoder::carries_fec(&[
+            (9 << 3) | 3,
+            0b1000_0010,
+            1,
+            0x40,
+            0x00
+        ]));
+        // Truncated or malformed: never.
+        for bad in [
+            &[][..],
+            &[9 << 3],
+            &[(9 << 3) | 2, 200],
+            &[(9 << 3) | 3],
+            &[(9 << 3) | 3, 0b0100_0001, 255],
+            &[(9 << 3) | 3, 0b1000_0000, 0x40],
+        ] {
+            assert!(!OpusDecoder::carries_fec(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fec_is_flagged_only_when_the_encoder_sends_it() -> Result<(), MediaError> {
+        // A gliding tone, like voiced speech (a steady one is coded as music, without SILK).
+        let sent: Vec<f32> = (0..SAMPLE_RATE as usize)
+            .map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                0.4 * (std::f32::consts::TAU * (200.0 + 300.0 * t) * t).sin()
+            })
+            .collect();
+        for (loss, expected) in [(0.0, false), (0.1, true)] {
+            let mut enc = OpusEncoder::new(OpusConfig::default())?;
+            enc.set_measured_loss(loss)?;
+            let flagged = sent
+                .chunks_exact(FRAME_20MS)
+                .map(|f| enc.encode(f).map(OpusDecoder::carries_fec))
+                .collect::<Result<Vec<_>, _>>()?;
+            // The first packets have no earlier frame to protect.
+            assert!(
+                flagged[10..].iter().all(|f| *f == expected),
+                "{loss}: {flagged:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn fec_recovers_a_lost_packet_better_than_concealment() -> Result<(), MediaError> {
         // Speech-like input: a tone whose pitch glides, so concealment cannot simply repeat it.
         let sent: Vec<f32> = (0..SAMPLE_RATE as usize)
@@ -628,7 +766,7 @@ mod tests {
             .chunks_exact(FRAME_20MS)
             .map(|f| enc.encode(f).map(<[u8]>::to_vec))
             .collect::<Result<_, _>>()?;
-        assert!(OpusDecoder::may_carry_fec(&packets[31]));
+        assert!(OpusDecoder::carries_fec(&packets[31]));
         let lost = 30;
         let decode = |use_fec: bool| -> Result<Vec<f32>, MediaError> {
             let mut dec = OpusDecoder::new()?;

@@ -12,8 +12,10 @@
 //!   amount queued: a packet that is late, but within the target, changes nothing.
 //! - **Playout follows RTP timestamps**, so DTX pauses stay pauses.
 //! - **Loss**: a missing packet is rebuilt from the next packet's in-band FEC when it carries it,
-//!   otherwise concealed by Opus PLC. An empty buffer is bridged by PLC without skipping ahead, so
-//!   the delay grows when the network needs it.
+//!   else from the deep redundancy (DRED) of the next packet there is, otherwise concealed by
+//!   Opus PLC. An empty buffer is bridged by PLC without skipping ahead, so the delay grows when
+//!   the network needs it; speech lost while it was empty (a narrowing link's queue delays and
+//!   drops at once) is rebuilt and played after that PLC, not replaced by it.
 //! - **Shrinking** the delay drops 10 ms of a pause (or, when far too late, any audio);
 //!   **growing** it inserts 10 ms of silence in a pause. A pause is 100 ms of near-silence, not
 //!   the closure of a consonant within a word.
@@ -44,6 +46,9 @@ const SHRINK_ABOVE_MS: f64 = 30.0;
 const DROP_ABOVE_MS: f64 = 250.0;
 /// Half of a 20 ms packet: how much more a buffer holds, on average, than the delay it adds.
 const HALF_PACKET_MS: f64 = 10.0;
+/// At most this many packets lost in a stall are rebuilt and played after it (80 ms at 20 ms a
+/// packet): a longer gap is an outage, and playing it late would add too much delay.
+const MAX_REBUILT_AFTER_STALL: u64 = 4;
 /// Never hold more than this much audio; older packets are dropped.
 const MAX_BUFFER_MS: u64 = 2000;
 /// The most delay lip sync may add to audio.
@@ -125,6 +130,9 @@ pub struct AudioJitterBuffer {
     last_duration: u64,
     /// Whether the last decoded packet was near-silent (the sender may be in DTX).
     last_was_quiet: bool,
+    /// Whether playout has concealed speech, with nothing buffered, since the last packet it
+    /// decoded (see [`Self::after_stall`]).
+    stalled: bool,
     /// For how long what was played has been near-silent, in ms.
     played_quiet_ms: u64,
     delay: DelayEstimator,
@@ -154,6 +162,7 @@ impl AudioJitterBuffer {
             out_origin: VecDeque::new(),
             last_duration: 960,
             last_was_quiet: false,
+            stalled: false,
             played_quiet_ms: 0,
             delay: DelayEstimator::default(),
             min_delay_ms: 0,
@@ -209,7 +218,8 @@ impl AudioJitterBuffer {
             self.stats.packets_duplicated += 1;
             return;
         }
-        self.delay.set_fec_in_stream(carries_fec(payload));
+        self.delay
+            .set_fec_in_stream(OpusDecoder::carries_fec(payload));
         self.delay.on_packet(now_ms, ts / PER_MS);
         self.stats.packets_received += 1;
         self.packets.insert(
@@ -295,7 +305,9 @@ impl AudioJitterBuffer {
         let Some((&seq, first)) = self.packets.first_key_value() else {
             return self.underrun(overdue);
         };
-        let (first_ts, fec_capable) = (first.ts, OpusDecoder::may_carry_fec(&first.payload));
+        // In-band FEC only when the packet carries it; otherwise the deep redundancy (below) is
+        // the better rebuild, and FEC decoding would be plain concealment.
+        let (first_ts, fec_capable) = (first.ts, OpusDecoder::carries_fec(&first.payload));
         if seq == next_seq {
             if first_ts > self.next_ts {
                 // Nothing was sent for a while (DTX): the pause plays as silence, in time.
@@ -312,10 +324,8 @@ impl AudioJitterBuffer {
         }
         // Packets next_seq..seq are missing.
         if first_ts <= self.next_ts {
-            // Their time has already been filled (concealed during an underrun): skip them.
-            self.count_lost(seq - next_seq, now_ms);
-            self.next_seq = Some(seq);
-            return Ok(());
+            // Their time has already been filled, while nothing was buffered.
+            return self.after_stall(next_seq, seq, fec_capable, now_ms);
         }
         let duration = (first_ts - self.next_ts).min(self.last_duration);
         if seq == next_seq + 1 && fec_capable {
@@ -356,6 +366,53 @@ impl AudioJitterBuffer {
         Ok(())
     }
 
+    /// Packets `missing..first` never came, and their time was filled while nothing was
+    /// buffered. If playout stalled in speech (concealing while it waited), the stall has grown
+    /// the delay already: a packet that ends it late is played after the concealment, not
+    /// dropped. The same goes for lost packets whose speech the first packet to come can
+    /// rebuild (its FEC for the one before it, its deep redundancy for a few more): played after
+    /// the concealment, so a narrowed link's queue, which delays and drops packets at once,
+    /// costs a moment of concealment but no words. The delay grows by their length more and is
+    /// given back in a pause if the network does not need it. Otherwise they are skipped.
+    fn after_stall(
+        &mut self,
+        missing: u64,
+        first: u64,
+        fec_capable: bool,
+        now_ms: u64,
+    ) -> Result<(), MediaError> {
+        let count = first - missing;
+        self.count_lost(count, now_ms);
+        self.next_seq = Some(first);
+        if !self.stalled || count > MAX_REBUILT_AFTER_STALL {
+            return Ok(());
+        }
+        let payload = self.payload_of(first);
+        let samples = (count * self.last_duration) as usize;
+        if samples > self.scratch.len() {
+            return Ok(());
+        }
+        let rebuilt = if count == 1 && fec_capable {
+            self.stats.fec_recovered += 1;
+            self.decoder
+                .recover(&payload, &mut self.scratch[..samples])?
+        } else {
+            match self
+                .decoder
+                .recover_from_dred(&payload, samples, &mut self.scratch[..samples])?
+            {
+                Some(n) => {
+                    self.stats.dred_recovered += count;
+                    n
+                }
+                None => return Ok(()),
+            }
+        };
+        self.stats.concealed_samples += rebuilt as u64;
+        self.push_decoded(rebuilt, None);
+        Ok(())
+    }
+
     /// A copy of the buffered packet `seq`'s payload (empty if it is not there), to rebuild an
     /// earlier lost one from (the decoder needs `&mut self` meanwhile).
     fn payload_of(&self, seq: u64) -> Vec<u8> {
@@ -372,6 +429,7 @@ impl AudioJitterBuffer {
         if self.last_was_quiet {
             self.push_samples_zero(FRAME_10MS);
         } else {
+            self.stalled = true;
             self.conceal(FRAME_10MS)?;
             if !overdue {
                 return Ok(());
@@ -389,6 +447,7 @@ impl AudioJitterBuffer {
     fn decode(&mut self, packet: &Stored) -> Result<(), MediaError> {
         match self.decoder.decode(&packet.payload, &mut self.scratch) {
             Ok(n) => {
+                self.stalled = false;
                 self.last_duration = n as u64;
                 self.last_was_quiet = is_quiet(self.scratch[..n].iter());
                 self.next_ts = packet.ts + n as u64;
@@ -518,19 +577,6 @@ impl AudioJitterBuffer {
             self.next_ts = p.ts + self.last_duration;
         }
     }
-}
-
-/// Whether the packet carries in-band FEC (the LBRR flag of its first SILK frame), read from
-/// the packet itself (RFC 6716 §3.1, §4.2.3): TOC config < 12 is SILK-only, 12..16 hybrid; for
-/// mono the first SILK byte's second bit is the LBRR flag. Good enough for a delay decision.
-fn carries_fec(packet: &[u8]) -> bool {
-    let [toc, first, ..] = packet else {
-        return false;
-    };
-    let config = toc >> 3;
-    let code = toc & 0x3;
-    // Only code-0 packets (one frame) are read here; others count as not protected.
-    config < 16 && code == 0 && (first >> 6) & 1 == 1
 }
 
 /// Whether a stretch of audio is quiet enough to drop or stretch unnoticed.
