@@ -18,8 +18,8 @@
 //!   against the sent ones of the same frame counter;
 //! - a bottleneck step: the uplink narrows from 2.5 Mbit/s to 500 kbit/s and widens again under
 //!   a sender of each kind; the rate each offered (the kernel's counters at the limit), what the
-//!   limit dropped, how soon the rate came back, and WB-PESQ at a Runde receiver before and
-//!   right after the step;
+//!   limit dropped, how soon the rate came back, and WB-PESQ at a Runde receiver right after
+//!   the step, against the 8 s before it and against the same speech one loop earlier;
 //! - a deep router buffer: 500 kbit/s with 500 ms of queue under a sender of each kind; how much
 //!   waited in the queue (sampled) and what went through;
 //! - recovery: how soon a listener hears its sender again after the clients' address changed

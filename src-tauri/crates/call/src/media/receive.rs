@@ -715,8 +715,8 @@ fn play(
 }
 
 /// Once a second, at debug level: how the feed's audio buffer adapted (what it concealed, dropped
-/// and inserted, its target and lip sync's floor). Speech quality under a changing network is
-/// judged from these lines.
+/// and inserted, what it lost and rebuilt, its target and lip sync's floor). Speech quality under
+/// a changing network is judged from these lines.
 fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
     let (due_ms, last) = &state.audio_traced;
     if now_ms < *due_ms || !tracing::enabled!(tracing::Level::DEBUG) {
@@ -737,6 +737,8 @@ fn trace_audio_buffer(feed: u64, state: &mut Feed, now_ms: u64) {
         removed_ms = ms(now.removed_samples.saturating_sub(last.removed_samples)),
         inserted_ms = ms(now.inserted_samples.saturating_sub(last.inserted_samples)),
         lost = now.packets_lost.saturating_sub(last.packets_lost),
+        rebuilt_fec = now.fec_recovered.saturating_sub(last.fec_recovered),
+        rebuilt_dred = now.dred_recovered.saturating_sub(last.dred_recovered),
         late = now.packets_late.saturating_sub(last.packets_late),
         "audio buffer"
     );
