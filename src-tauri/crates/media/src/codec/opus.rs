@@ -678,6 +678,17 @@ mod tests {
         Ok(())
     }
 
+    /// One second of a tone whose pitch glides, like voiced speech: concealment cannot simply
+    /// repeat it, and the encoder codes it as speech.
+    fn gliding_tone() -> Vec<f32> {
+        (0..SAMPLE_RATE as usize)
+            .map(|i| {
+                let t = i as f32 / SAMPLE_RATE as f32;
+                0.4 * (std::f32::consts::TAU * (200.0 + 300.0 * t) * t).sin()
+            })
+            .collect()
+    }
+
     #[test]
     fn the_fec_flag_is_read_through_every_packet_framing() {
         // SILK wideband 20 ms (config 9), hybrid fullband 20 ms (15), CELT (31); LBRR bit set.
@@ -728,13 +739,8 @@ mod tests {
 
     #[test]
     fn fec_is_flagged_only_when_the_encoder_sends_it() -> Result<(), MediaError> {
-        // A gliding tone, like voiced speech (a steady one is coded as music, without SILK).
-        let sent: Vec<f32> = (0..SAMPLE_RATE as usize)
-            .map(|i| {
-                let t = i as f32 / SAMPLE_RATE as f32;
-                0.4 * (std::f32::consts::TAU * (200.0 + 300.0 * t) * t).sin()
-            })
-            .collect();
+        // A steady tone would be coded as music, without SILK (and so without FEC).
+        let sent = gliding_tone();
         for (loss, expected) in [(0.0, false), (0.1, true)] {
             let mut enc = OpusEncoder::new(OpusConfig::default())?;
             enc.set_measured_loss(loss)?;
@@ -753,13 +759,7 @@ mod tests {
 
     #[test]
     fn fec_recovers_a_lost_packet_better_than_concealment() -> Result<(), MediaError> {
-        // Speech-like input: a tone whose pitch glides, so concealment cannot simply repeat it.
-        let sent: Vec<f32> = (0..SAMPLE_RATE as usize)
-            .map(|i| {
-                let t = i as f32 / SAMPLE_RATE as f32;
-                0.4 * (std::f32::consts::TAU * (200.0 + 300.0 * t) * t).sin()
-            })
-            .collect();
+        let sent = gliding_tone();
         let mut enc = OpusEncoder::new(OpusConfig::default())?;
         enc.set_measured_loss(0.2)?;
         let packets: Vec<Vec<u8>> = sent

@@ -169,7 +169,11 @@ fn a_burst_without_fec_is_rebuilt_from_deep_redundancy() {
     // The loss is known only when the next packet arrives: playout ran dry and concealed while
     // it waited (40 ms), then all three are rebuilt from that packet's deep redundancy and
     // played after the concealment.
-    assert_eq!((stats.fec_recovered, stats.dred_recovered), (0, 3), "{stats:?}");
+    assert_eq!(
+        (stats.fec_recovered, stats.dred_recovered),
+        (0, 3),
+        "{stats:?}"
+    );
     assert_eq!(stats.concealed_samples, (40 + 60) * 48, "{stats:?}");
     let (_, corr, _) = quality(&sent, &received);
     assert!(corr > 0.9, "correlation {corr}");
