@@ -131,7 +131,7 @@ pub struct AudioJitterBuffer {
     /// Whether the last decoded packet was near-silent (the sender may be in DTX).
     last_was_quiet: bool,
     /// Whether playout has concealed speech, with nothing buffered, since the last packet it
-    /// decoded (see [`Self::after_stall`]).
+    /// decoded, rather than played a pause (see [`Self::after_stall`]).
     stalled: bool,
     /// For how long what was played has been near-silent, in ms.
     played_quiet_ms: u64,
@@ -372,8 +372,10 @@ impl AudioJitterBuffer {
     /// dropped. The same goes for lost packets whose speech the first packet to come can
     /// rebuild (its FEC for the one before it, its deep redundancy for a few more): played after
     /// the concealment, so a narrowed link's queue, which delays and drops packets at once,
-    /// costs a moment of concealment but no words. The delay grows by their length more and is
-    /// given back in a pause if the network does not need it. Otherwise they are skipped.
+    /// costs a moment of concealment but no words. If a pause was playing instead, they are
+    /// played only when what they carried is speech (a word starting just then). The delay
+    /// grows by their length and is given back in a pause if the network does not need it.
+    /// Otherwise they are skipped.
     fn after_stall(
         &mut self,
         missing: u64,
@@ -384,16 +386,13 @@ impl AudioJitterBuffer {
         let count = first - missing;
         self.count_lost(count, now_ms);
         self.next_seq = Some(first);
-        if !self.stalled || count > MAX_REBUILT_AFTER_STALL {
+        let samples = (count * self.last_duration) as usize;
+        if count > MAX_REBUILT_AFTER_STALL || samples > self.scratch.len() {
             return Ok(());
         }
         let payload = self.payload_of(first);
-        let samples = (count * self.last_duration) as usize;
-        if samples > self.scratch.len() {
-            return Ok(());
-        }
-        let rebuilt = if count == 1 && fec_capable {
-            self.stats.fec_recovered += 1;
+        let from_fec = count == 1 && fec_capable;
+        let rebuilt = if from_fec {
             self.decoder
                 .recover(&payload, &mut self.scratch[..samples])?
         } else {
@@ -401,13 +400,20 @@ impl AudioJitterBuffer {
                 .decoder
                 .recover_from_dred(&payload, samples, &mut self.scratch[..samples])?
             {
-                Some(n) => {
-                    self.stats.dred_recovered += count;
-                    n
-                }
+                Some(n) => n,
                 None => return Ok(()),
             }
         };
+        // While a pause played, only speech is worth the delay it adds (the start of a word
+        // that came with the link's queue); packets of the pause itself stay left out.
+        if !self.stalled && is_quiet(self.scratch[..rebuilt].iter()) {
+            return Ok(());
+        }
+        if from_fec {
+            self.stats.fec_recovered += 1;
+        } else {
+            self.stats.dred_recovered += count;
+        }
         self.stats.concealed_samples += rebuilt as u64;
         self.push_decoded(rebuilt, None);
         Ok(())

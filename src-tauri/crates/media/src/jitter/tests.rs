@@ -211,6 +211,27 @@ fn speech_a_narrowing_link_drops_while_it_stalls_is_played_after_the_stall() {
 }
 
 #[test]
+fn a_word_whose_start_a_narrowing_link_drops_after_a_pause_is_rebuilt() {
+    // The link narrows in a pause: the next word's packets come 60 ms late and its first two are
+    // dropped, while playout plays the pause (nothing stalls, in time).
+    let sent = speechlike(2.0);
+    let mut packets = encode(&sent, 0.0);
+    for p in packets.iter_mut().skip(25) {
+        p.arrival_ms += 60;
+    }
+    for i in [26, 25] {
+        packets.remove(i);
+    }
+    let (_, stats) = play(packets, 3200);
+    // The word's start is rebuilt from the first packet that came and played after the pause.
+    assert_eq!(
+        (stats.packets_lost, stats.dred_recovered),
+        (2, 2),
+        "{stats:?}"
+    );
+}
+
+#[test]
 fn a_packet_after_its_slot_is_late_not_played() {
     let sent = speechlike(1.0);
     let mut packets = encode(&sent, 0.0);
