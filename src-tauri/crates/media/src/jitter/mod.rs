@@ -336,9 +336,7 @@ impl AudioJitterBuffer {
             let n = self.decoder.recover(&payload, &mut self.scratch[..whole])?;
             let rest = (duration as usize).min(n);
             self.scratch.copy_within(n - rest..n, 0);
-            self.stats.fec_recovered += 1;
-            self.stats.concealed_samples += rest as u64;
-            self.push_decoded(rest, None);
+            self.push_rebuilt(rest, 1, true);
         } else if !overdue {
             // It may still come (reordering, jitter): wait, without moving the timeline.
             return self.conceal(FRAME_10MS);
@@ -352,11 +350,7 @@ impl AudioJitterBuffer {
                 .decoder
                 .recover_from_dred(&payload, before, &mut self.scratch[..samples])
             {
-                Ok(Some(n)) => {
-                    self.stats.dred_recovered += 1;
-                    self.stats.concealed_samples += n as u64;
-                    self.push_decoded(n, None);
-                }
+                Ok(Some(n)) => self.push_rebuilt(n, 1, false),
                 _ => self.conceal(samples)?,
             }
         }
@@ -409,14 +403,20 @@ impl AudioJitterBuffer {
         if !self.stalled && is_quiet(self.scratch[..rebuilt].iter()) {
             return Ok(());
         }
-        if from_fec {
-            self.stats.fec_recovered += 1;
-        } else {
-            self.stats.dred_recovered += count;
-        }
-        self.stats.concealed_samples += rebuilt as u64;
-        self.push_decoded(rebuilt, None);
+        self.push_rebuilt(rebuilt, count, from_fec);
         Ok(())
+    }
+
+    /// Play the first `n` samples of the scratch buffer, rebuilt for `packets` lost ones from
+    /// in-band FEC or deep redundancy (they count among the concealed samples too).
+    fn push_rebuilt(&mut self, n: usize, packets: u64, from_fec: bool) {
+        if from_fec {
+            self.stats.fec_recovered += packets;
+        } else {
+            self.stats.dred_recovered += packets;
+        }
+        self.stats.concealed_samples += n as u64;
+        self.push_decoded(n, None);
     }
 
     /// A copy of the buffered packet `seq`'s payload (empty if it is not there), to rebuild an
